@@ -1,0 +1,81 @@
+/**
+ * Daemon configuration from the environment (the same `.env` Directus reads: `DB_*`, `REDIS`,
+ * `LOG_LEVEL` mean the same thing for both). Every value is validated once at start-up; a bad
+ * value stops the process with a message naming the variable.
+ */
+import { hostname } from 'node:os';
+import { z } from 'zod';
+
+const bool = z
+  .union([z.boolean(), z.string()])
+  .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes', 'on'].includes(v.toLowerCase())));
+const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
+
+export const ConfigSchema = z.object({
+  // --- shared -----------------------------------------------------------------------------
+  INSTANCE_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only')
+    .default(`${hostname()}-${process.pid}`),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Redis URL (same variable as Directus). */
+  REDIS: z.string().default('redis://127.0.0.1:6379'),
+  /** Prefix for every Redis key of the contract ('' in production; tests use their own). */
+  FLEET_REDIS_PREFIX: z.string().default(''),
+  DB_HOST: z.string().default('127.0.0.1'),
+  DB_PORT: int(5432, 1),
+  DB_DATABASE: z.string().default('fleet'),
+  DB_USER: z.string().default('postgres'),
+  DB_PASSWORD: z.string().default(''),
+
+  // --- ingestion ---------------------------------------------------------------------------
+  INGEST_HOST: z.string().default('0.0.0.0'),
+  /** TCP and UDP port for devices. */
+  INGEST_PORT: int(5027),
+  INGEST_UDP: bool.default(true),
+  INGEST_METRICS_PORT: int(9464),
+  /** Largest accepted AVL/command data length (bytes); above it the connection is closed. */
+  MAX_FRAME_BYTES: int(65536, 64),
+  HANDSHAKE_TIMEOUT_MS: int(15_000, 100),
+  /** Teltonika devices may stay silent for minutes between packets. */
+  IDLE_TIMEOUT_MS: int(15 * 60_000, 1000),
+  MAX_CONNECTIONS: int(100_000, 1),
+  MAX_CONNECTIONS_PER_IP: int(5_000, 1),
+  /** Unparsed bytes buffered per socket before it stops being read (backpressure). */
+  MAX_BUFFERED_BYTES: int(256 * 1024, 1024),
+  /** `refuse`: unknown IMEIs get 0x00. `register`: they are created disabled, then refused. */
+  UNKNOWN_DEVICES: z.enum(['refuse', 'register']).default('refuse'),
+  DEVICE_CACHE_TTL_MS: int(10_000, 0),
+  /** How long a sent Codec 12 command waits for the device's reply. */
+  COMMAND_TIMEOUT_MS: int(30_000, 100),
+
+  // --- processor ---------------------------------------------------------------------------
+  PROCESS_METRICS_PORT: int(9465),
+  PROCESS_BATCH_SIZE: int(500, 1),
+  PROCESS_BLOCK_MS: int(1000, 1),
+  /** Pending entries idle longer than this are claimed from (presumably dead) consumers. */
+  PROCESS_CLAIM_IDLE_MS: int(30_000, 100),
+  /** An entry delivered more often than this goes to the dead-letter stream. */
+  PROCESS_MAX_DELIVERIES: int(5, 1),
+  /** Fix times further in the future than this are flagged. */
+  FUTURE_MARGIN_HOURS: int(24, 0),
+  /** A jump implying more than this speed from the previous fix is flagged. */
+  MAX_PLAUSIBLE_SPEED_KMH: int(500, 1),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Reads the configuration; throws ConfigError listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const defined = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = ConfigSchema.safeParse(defined);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}

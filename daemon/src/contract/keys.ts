@@ -1,0 +1,60 @@
+/**
+ * Redis key names shared by the daemon and the Directus extension.
+ *
+ * Every key goes through a prefix so that several deployments (and every test run) can share one
+ * Redis without seeing each other's data. Production uses the empty prefix, so the keys are exactly
+ * the ones named in the design (`telemetry:avl`, `connections:registry`, ...).
+ */
+export interface RedisKeys {
+  readonly prefix: string;
+  /** Stream: one entry per accepted AVL frame or UDP datagram. */
+  readonly telemetryAvl: string;
+  /** Stream: entries the processor could not handle, with error and delivery count. */
+  readonly telemetryDead: string;
+  /** Hash: IMEI → registry value (see `encodeRegistryValue`) of the instance holding the socket. */
+  readonly connectionsRegistry: string;
+  /** Stream: connected / disconnected events written by ingestion. */
+  readonly connectionsEvents: string;
+  /** Stream: command outcomes written by ingestion, consumed by the extension. */
+  readonly commandsResponses: string;
+  /** String with a TTL: the instance is alive. */
+  heartbeat(instanceId: string): string;
+  /** Stream: commands for the devices held by one ingestion instance. */
+  commandsOutbound(instanceId: string): string;
+  /** Pattern matching every heartbeat key (for SCAN). */
+  readonly heartbeatPattern: string;
+  /** Pattern matching every outbound command stream (for SCAN). */
+  readonly commandsOutboundPattern: string;
+}
+
+export function redisKeys(prefix = ''): RedisKeys {
+  return {
+    prefix,
+    telemetryAvl: `${prefix}telemetry:avl`,
+    telemetryDead: `${prefix}telemetry:dead`,
+    connectionsRegistry: `${prefix}connections:registry`,
+    connectionsEvents: `${prefix}connections:events`,
+    commandsResponses: `${prefix}commands:responses`,
+    heartbeat: (instanceId) => `${prefix}instance:heartbeat:${instanceId}`,
+    commandsOutbound: (instanceId) => `${prefix}commands:outbound:${instanceId}`,
+    heartbeatPattern: `${prefix}instance:heartbeat:*`,
+    commandsOutboundPattern: `${prefix}commands:outbound:*`,
+  };
+}
+
+/** Consumer groups. Each reader of a shared stream has its own group so none steals another's entries. */
+export const GROUPS = {
+  /** Processors on `telemetry:avl` and on `connections:events` (device online state). */
+  processors: 'processors',
+  /** The Directus extension on `connections:events` (dispatch pending commands on connect). */
+  commandDispatch: 'directus-dispatch',
+  /** The Directus extension on `commands:responses`. */
+  commandResponses: 'directus-responses',
+  /** Each ingestion instance on its own `commands:outbound:{instance_id}`. */
+  outbound: 'ingestion',
+} as const;
+
+/** Heartbeat lifetime: an instance whose key is gone for this long is treated as dead. */
+export const HEARTBEAT_TTL_SECONDS = 90;
+/** How often an instance refreshes its heartbeat; well within the TTL. */
+export const HEARTBEAT_REFRESH_SECONDS = 30;

@@ -1,0 +1,119 @@
+/**
+ * Named Lua scripts for the multi-key steps of the contract. Each runs atomically in Redis, so a
+ * reconnect race between two instances can never leave the registry naming a dead socket.
+ *
+ * Register them on an ioredis client with `defineContractScripts(redis)`; they then appear as
+ * methods (`redis.fleetRegister(...)`). Scripts that build key names from ARGV (heartbeat and
+ * outbound keys depend on the registry value) assume a single Redis, not Redis Cluster.
+ */
+import type { Redis } from 'ioredis';
+
+export interface ContractScript {
+  readonly name: string;
+  readonly numberOfKeys: number;
+  readonly lua: string;
+}
+
+/**
+ * fleetRegister(registry, events; imei, value, instance, at, remote, transport) → 1
+ * Point the registry at this instance and record a `connected` event, in one step.
+ */
+export const REGISTER: ContractScript = {
+  name: 'fleetRegister',
+  numberOfKeys: 2,
+  lua: `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', '1000000', '*',
+  'type', 'connected', 'imei', ARGV[1], 'instance', ARGV[3], 'at', ARGV[4],
+  'reason', 'handshake', 'remote', ARGV[5], 'transport', ARGV[6])
+return 1
+`,
+};
+
+/**
+ * fleetDeregister(registry, events; imei, instance, at, reason, remote, transport) → 1 if the
+ * registry entry was removed, 0 if it names another instance (the device reconnected elsewhere).
+ * The `disconnected` event is recorded either way: this instance's socket did close.
+ */
+export const DEREGISTER: ContractScript = {
+  name: 'fleetDeregister',
+  numberOfKeys: 2,
+  lua: `
+local removed = 0
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and string.sub(current, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|' then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  removed = 1
+end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', '1000000', '*',
+  'type', 'disconnected', 'imei', ARGV[1], 'instance', ARGV[2], 'at', ARGV[3],
+  'reason', ARGV[4], 'remote', ARGV[5], 'transport', ARGV[6])
+return removed
+`,
+};
+
+/**
+ * fleetReapInstance(registry; instance) → number of entries removed. Clears every registry entry
+ * that names the instance (used at start-up for entries a previous run with the same id left).
+ */
+export const REAP_INSTANCE: ContractScript = {
+  name: 'fleetReapInstance',
+  numberOfKeys: 1,
+  lua: `
+local prefix = ARGV[1] .. '|'
+local n = 0
+local cursor = '0'
+repeat
+  local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', 1000)
+  cursor = page[1]
+  local kv = page[2]
+  for i = 1, #kv, 2 do
+    if string.sub(kv[i + 1], 1, string.len(prefix)) == prefix then
+      redis.call('HDEL', KEYS[1], kv[i])
+      n = n + 1
+    end
+  end
+until cursor == '0'
+return n
+`,
+};
+
+export const CONTRACT_SCRIPTS: readonly ContractScript[] = [REGISTER, DEREGISTER, REAP_INSTANCE];
+
+export interface ContractCommands {
+  fleetRegister(
+    registry: string,
+    events: string,
+    imei: string,
+    value: string,
+    instance: string,
+    at: string,
+    remote: string,
+    transport: string,
+  ): Promise<number>;
+  fleetDeregister(
+    registry: string,
+    events: string,
+    imei: string,
+    instance: string,
+    at: string,
+    reason: string,
+    remote: string,
+    transport: string,
+  ): Promise<number>;
+  fleetReapInstance(registry: string, instance: string): Promise<number>;
+}
+
+/** Registers the contract scripts on a client (idempotent) and returns it typed with them. */
+export function defineContractScripts<R extends Redis>(
+  redis: R,
+  scripts: readonly ContractScript[] = CONTRACT_SCRIPTS,
+): R & ContractCommands {
+  const target = redis as R & Record<string, unknown>;
+  for (const s of scripts) {
+    if (typeof target[s.name] !== 'function') {
+      redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+    }
+  }
+  return redis as R & ContractCommands;
+}
