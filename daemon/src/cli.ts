@@ -1,0 +1,76 @@
+/**
+ * The daemon's single entry point: `ingest | process | all | simulate | decode`.
+ * Thin on purpose: each role lives in its own folder and exports one `run*` function.
+ */
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './observability/logger.js';
+
+export interface Running {
+  /** Stops gracefully (finish in-flight work, deregister, close connections). */
+  stop(reason?: string): Promise<void>;
+}
+
+const USAGE = `usage: daemon <role> [options]
+  ingest     TCP/UDP server for devices (port 5027)
+  process    stream consumer writing positions and device state
+  all        ingest + process in one process
+  simulate   device simulator (see: daemon simulate --help)
+  decode     decode hex or raw Teltonika bytes to JSON (see: daemon decode --help)`;
+
+async function main(argv: string[]): Promise<number> {
+  const [role, ...rest] = argv;
+  if (role === 'decode') return (await import('./protocol/decode-cli.js')).runDecode(rest);
+  if (role === 'simulate') return (await import('./simulator/cli.js')).runSimulate(rest);
+  if (role !== 'ingest' && role !== 'process' && role !== 'all') {
+    process.stderr.write(`${USAGE}\n`);
+    return role === undefined || role === '--help' || role === '-h' ? 0 : 2;
+  }
+
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  const logger = createLogger(config.LOG_LEVEL, { instance_id: config.INSTANCE_ID });
+  const running: Running[] = [];
+  try {
+    if (role === 'ingest' || role === 'all') {
+      running.push(await (await import('./ingestion/main.js')).runIngest(config, logger));
+    }
+    if (role === 'process' || role === 'all') {
+      running.push(await (await import('./processor/main.js')).runProcess(config, logger));
+    }
+  } catch (err) {
+    logger.fatal({ err }, 'start-up failed');
+    await Promise.allSettled(running.map((r) => r.stop('start-up failed')));
+    return 1;
+  }
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      Promise.allSettled(running.map((r) => r.stop(signal))).then((results) => {
+        const failed = results.some((r) => r.status === 'rejected');
+        resolve(failed ? 1 : 0);
+      });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
