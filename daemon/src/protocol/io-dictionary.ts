@@ -1,0 +1,245 @@
+import type { IoList, IoValue } from './types.js';
+
+/**
+ * FMB AVL IO elements as data. Meanings are for the FMB/FMC/FMM families: other families reuse ids
+ * with other meanings (e.g. FM63xx id 11 is an analog input), so a model-aware caller may skip
+ * namedAttributes(). Unknown ids are never an error; they stay in the raw IO list.
+ */
+export type IoKind =
+  /** Integer × scale in `unit`. */
+  | 'number'
+  /** 0 / 1 → false / true. */
+  | 'boolean'
+  /** Enumerated code, reported raw (see `values`). */
+  | 'enum'
+  /** Text bytes (NX element), reported as a string. */
+  | 'ascii'
+  /** Opaque bytes or identifiers, reported as lowercase hex. */
+  | 'hex';
+
+export interface IoDefinition {
+  id: number;
+  /** Attribute key (camelCase). */
+  name: string;
+  /** Human label as in Teltonika's tables. */
+  label: string;
+  /** Usual width in bytes (0 = variable-length NX element). The group on the wire is authoritative. */
+  size: number;
+  /** Two's-complement value (reinterpreted at `size` bytes). */
+  signed: boolean;
+  /** raw × scale = value in `unit`. */
+  scale: number;
+  unit: string | null;
+  kind: IoKind;
+  /** Meaning of enumerated values, when documented. */
+  values?: Readonly<Record<number, string>>;
+}
+
+type Row = [
+  id: number,
+  name: string,
+  label: string,
+  size: number,
+  kind: IoKind,
+  scale?: number,
+  unit?: string | null,
+  signed?: boolean,
+];
+
+// biome-ignore format: one element per line reads like the vendor table
+const ROWS: Row[] = [
+  [1, 'digitalInput1', 'Digital Input 1', 1, 'boolean'],
+  [2, 'digitalInput2', 'Digital Input 2', 1, 'boolean'],
+  [3, 'digitalInput3', 'Digital Input 3', 1, 'boolean'],
+  [9, 'analogInput1', 'Analog Input 1', 2, 'number', 0.001, 'V'],
+  [10, 'sdStatus', 'SD Status', 1, 'enum'],
+  [11, 'iccid1', 'ICCID1', 8, 'number'],
+  [12, 'fuelUsedGps', 'Fuel Used GPS', 4, 'number', 0.001, 'l'],
+  [13, 'fuelRateGps', 'Fuel Rate GPS', 2, 'number', 0.01, 'l/100km'],
+  [14, 'iccid2', 'ICCID2', 8, 'number'],
+  [16, 'totalOdometer', 'Total Odometer', 4, 'number', 1, 'm'],
+  [17, 'axisX', 'Axis X', 2, 'number', 1, 'mG', true],
+  [18, 'axisY', 'Axis Y', 2, 'number', 1, 'mG', true],
+  [19, 'axisZ', 'Axis Z', 2, 'number', 1, 'mG', true],
+  [21, 'gsmSignal', 'GSM Signal', 1, 'number'],
+  [24, 'speed', 'Speed', 2, 'number', 1, 'km/h'],
+  [66, 'externalVoltage', 'External Voltage', 2, 'number', 0.001, 'V'],
+  [67, 'batteryVoltage', 'Battery Voltage', 2, 'number', 0.001, 'V'],
+  [68, 'batteryCurrent', 'Battery Current', 2, 'number', 0.001, 'A'],
+  [69, 'gnssStatus', 'GNSS Status', 1, 'enum'],
+  [72, 'dallasTemperature1', 'Dallas Temperature 1', 4, 'number', 0.1, '°C', true],
+  [73, 'dallasTemperature2', 'Dallas Temperature 2', 4, 'number', 0.1, '°C', true],
+  [74, 'dallasTemperature3', 'Dallas Temperature 3', 4, 'number', 0.1, '°C', true],
+  [75, 'dallasTemperature4', 'Dallas Temperature 4', 4, 'number', 0.1, '°C', true],
+  [78, 'iButton', 'iButton', 8, 'hex'],
+  [80, 'dataMode', 'Data Mode', 1, 'enum'],
+  [113, 'batteryLevel', 'Battery Level', 1, 'number', 1, '%'],
+  [175, 'autoGeofence', 'Auto Geofence', 1, 'enum'],
+  [179, 'digitalOutput1', 'Digital Output 1', 1, 'boolean'],
+  [180, 'digitalOutput2', 'Digital Output 2', 1, 'boolean'],
+  [181, 'gnssPdop', 'GNSS PDOP', 2, 'number', 0.1],
+  [182, 'gnssHdop', 'GNSS HDOP', 2, 'number', 0.1],
+  [199, 'tripOdometer', 'Trip Odometer', 4, 'number', 1, 'm'],
+  [200, 'sleepMode', 'Sleep Mode', 1, 'enum'],
+  [205, 'gsmCellId', 'GSM Cell ID', 2, 'number'],
+  [206, 'gsmAreaCode', 'GSM Area Code', 2, 'number'],
+  [236, 'alarm', 'Alarm', 1, 'boolean'],
+  [239, 'ignition', 'Ignition', 1, 'boolean'],
+  [240, 'movement', 'Movement', 1, 'boolean'],
+  [241, 'activeGsmOperator', 'Active GSM Operator', 4, 'number'],
+  [246, 'towing', 'Towing', 1, 'boolean'],
+  [247, 'crashDetection', 'Crash Detection', 1, 'enum'],
+  [249, 'jamming', 'Jamming', 1, 'boolean'],
+  [250, 'trip', 'Trip', 1, 'enum'],
+  [251, 'idling', 'Idling', 1, 'boolean'],
+  [252, 'unplug', 'Unplug', 1, 'boolean'],
+  [253, 'greenDrivingType', 'Green Driving Type', 1, 'enum'],
+  [254, 'greenDrivingValue', 'Green Driving Value', 1, 'number'],
+  [255, 'overSpeeding', 'Over Speeding', 1, 'number', 1, 'km/h'],
+  [256, 'vin', 'VIN', 0, 'ascii'],
+  [281, 'faultCodes', 'Fault Codes', 0, 'ascii'],
+  [385, 'beacon', 'Beacon', 0, 'hex'],
+  [548, 'advancedBleBeaconData', 'Advanced BLE Beacon Data', 0, 'hex'],
+  [636, 'lteCellId', 'LTE Cell ID', 4, 'number'],
+  [10800, 'eyeTemperature1', 'EYE Temperature 1', 2, 'number', 0.01, '°C', true],
+  [10801, 'eyeTemperature2', 'EYE Temperature 2', 2, 'number', 0.01, '°C', true],
+  [10802, 'eyeTemperature3', 'EYE Temperature 3', 2, 'number', 0.01, '°C', true],
+  [10803, 'eyeTemperature4', 'EYE Temperature 4', 2, 'number', 0.01, '°C', true],
+  [10828, 'eyeSensor1Data', 'EYE Sensor 1 data', 0, 'hex'],
+  [10829, 'eyeSensor2Data', 'EYE Sensor 2 data', 0, 'hex'],
+  [10831, 'eyeSensor4Data', 'EYE Sensor 4 data', 0, 'hex'],
+  [11317, 'eyeBeacons', 'EYE beacon list', 0, 'hex'],
+];
+
+const ENUMS: Record<number, Record<number, string>> = {
+  69: { 0: 'GNSS off', 1: 'GNSS on with fix', 2: 'GNSS on without fix', 3: 'GNSS sleeping' },
+  80: {
+    0: 'home, stopped',
+    1: 'home, moving',
+    2: 'roaming, stopped',
+    3: 'roaming, moving',
+    4: 'unknown network, stopped',
+    5: 'unknown network, moving',
+  },
+  175: { 0: 'left', 1: 'entered' },
+  200: { 0: 'awake', 1: 'GPS sleep', 2: 'deep sleep', 3: 'online sleep', 4: 'ultra sleep' },
+  247: {
+    1: 'crash (calibrated)',
+    2: 'limited crash trace (not calibrated)',
+    3: 'limited crash trace (calibrated)',
+    4: 'full crash trace (not calibrated)',
+    5: 'full crash trace (calibrated)',
+    6: 'crash (not calibrated)',
+  },
+  250: { 0: 'trip end', 1: 'trip start', 2: 'business', 3: 'private' },
+  253: { 1: 'harsh acceleration', 2: 'harsh braking', 3: 'harsh cornering' },
+};
+
+export const IO_DICTIONARY: ReadonlyMap<number, IoDefinition> = new Map(
+  ROWS.map(([id, name, label, size, kind, scale = 1, unit = null, signed = false]) => {
+    const def: IoDefinition = { id, name, label, size, signed, scale, unit, kind };
+    const values = ENUMS[id];
+    if (values) def.values = values;
+    return [id, Object.freeze(def)] as const;
+  }),
+);
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!];
+  return s;
+}
+
+/** Raw IO as JSON: safe integers as numbers, 8-byte values beyond 2^53 as decimal strings, bytes as lowercase hex. */
+export function ioToJson(io: IoList): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (let i = 0; i < io.ids.length; i++) out[io.ids[i]!] = ioValueToJson(io.values[i]!);
+  return out;
+}
+
+export function ioValueToJson(v: IoValue): number | string {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return v.toString();
+  return toHex(v);
+}
+
+function scaled(raw: number, scale: number): number {
+  // Dividing by the integer reciprocal keeps 24079 × 0.001 at 24.079 (no binary noise).
+  if (scale === 1) return raw;
+  if (scale < 1) {
+    const div = Math.round(1 / scale);
+    if (Math.abs(1 / div - scale) < 1e-12) return raw / div;
+  }
+  return raw * scale;
+}
+
+function signedAt(raw: number, size: number): number {
+  if (size === 1 || size === 2 || size === 4) {
+    const half = 2 ** (8 * size - 1);
+    return raw >= half ? raw - 2 * half : raw;
+  }
+  return raw;
+}
+
+function interpret(def: IoDefinition, v: IoValue): number | string | boolean {
+  if (v instanceof Uint8Array) {
+    if (def.kind === 'ascii')
+      return Buffer.from(v.buffer, v.byteOffset, v.length).toString('latin1').replace(/\0+$/, '');
+    return toHex(v);
+  }
+  if (def.kind === 'hex') {
+    // Identifiers such as the iButton key are read little-endian, as the reference notes.
+    const big = BigInt.asUintN(64, typeof v === 'bigint' ? v : BigInt(v));
+    let s = '';
+    for (let k = 0n; k < 8n; k++) s += HEX[Number((big >> (8n * k)) & 0xffn)];
+    return s;
+  }
+  if (def.kind === 'boolean') return typeof v === 'bigint' ? v !== 0n : v !== 0;
+  if (typeof v === 'bigint') {
+    const x = def.signed ? BigInt.asIntN(64, v) : v;
+    return Number.isSafeInteger(Number(x)) && def.scale === 1 ? Number(x) : x.toString();
+  }
+  const raw = def.signed ? signedAt(v, def.size) : v;
+  return def.kind === 'number' ? scaled(raw, def.scale) : raw;
+}
+
+/**
+ * Named attributes for the ids the dictionary knows (e.g. { externalVoltage: 24.079, ignition: true }).
+ * Unknown ids are left out here and stay available raw through ioToJson(). Adds `iccid` when both
+ * halves (ids 11 and 14) are present; the 10-digit padding of the second half is inferred, not documented.
+ */
+export function namedAttributes(io: IoList): Record<string, number | string | boolean> {
+  const out: Record<string, number | string | boolean> = {};
+  let iccid1: IoValue | undefined;
+  let iccid2: IoValue | undefined;
+  for (let i = 0; i < io.ids.length; i++) {
+    const id = io.ids[i]!;
+    const def = IO_DICTIONARY.get(id);
+    if (!def) continue;
+    const v = io.values[i]!;
+    out[def.name] = interpret(def, v);
+    if (id === 11) iccid1 = v;
+    else if (id === 14) iccid2 = v;
+  }
+  if (
+    iccid1 !== undefined &&
+    iccid2 !== undefined &&
+    !(iccid1 instanceof Uint8Array) &&
+    !(iccid2 instanceof Uint8Array)
+  ) {
+    out.iccid = `${iccid1.toString()}${iccid2.toString().padStart(10, '0')}`;
+  }
+  return out;
+}
+
+/** Units of the attributes namedAttributes() would produce for this IO list. */
+export function attributeUnits(io: IoList): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const id of io.ids) {
+    const def = IO_DICTIONARY.get(id);
+    if (def?.unit) out[def.name] = def.unit;
+  }
+  return out;
+}

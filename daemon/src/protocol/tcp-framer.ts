@@ -1,0 +1,160 @@
+import { ProtocolError } from './errors.js';
+import type { TcpFrame, TcpFramerOptions } from './types.js';
+
+/** Longest IMEI login accepted (15 digits in practice; the reference allows up to 17). */
+export const MAX_IMEI_LENGTH = 17;
+/** Default cap on the data field length D (the reference recommends 64 KiB). */
+export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
+
+const PING: TcpFrame = Object.freeze({ kind: 'ping' }) as TcpFrame;
+
+/**
+ * Streaming TCP framer: push() the chunks as they arrive, get back whole frames in stream order.
+ *
+ * Frames are cut by byte count only, never by read boundaries. Bytes stay in the chunks they came in
+ * until a whole frame is available; a frame inside one chunk is returned as a zero-copy subarray, a
+ * frame spanning chunks is copied once into a buffer of exactly its (already validated) size.
+ * A desynchronised stream makes push() throw a ProtocolError; the framer then stays failed (the
+ * caller is expected to close the socket) and every later push() rethrows the same error.
+ */
+export class TcpFramer {
+  private readonly maxFrameBytes: number;
+  private chunks: Buffer[] = [];
+  /** Read offset into chunks[0]. */
+  private head = 0;
+  private total = 0;
+  private failed: ProtocolError | null = null;
+  /** Bytes consumed since the start of the stream (error offsets are stream positions). */
+  private consumed = 0;
+
+  constructor(opts: TcpFramerOptions) {
+    if (!Number.isInteger(opts.maxFrameBytes) || opts.maxFrameBytes < 3) {
+      throw new RangeError(`maxFrameBytes must be an integer >= 3, got ${opts.maxFrameBytes}`);
+    }
+    this.maxFrameBytes = opts.maxFrameBytes;
+  }
+
+  /** Bytes received but not yet returned as a frame. */
+  get buffered(): number {
+    return this.total;
+  }
+
+  push(chunk: Buffer): TcpFrame[] {
+    if (this.failed) throw this.failed;
+    const out: TcpFrame[] = [];
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.total += chunk.length;
+    }
+    try {
+      while (this.total > 0) {
+        const frame = this.next();
+        if (frame === null) break;
+        out.push(frame);
+      }
+    } catch (err) {
+      if (err instanceof ProtocolError) this.failed = err;
+      throw err;
+    }
+    return out;
+  }
+
+  /** Byte at logical position i (0 = first unconsumed byte); caller guarantees i < total. */
+  private peek(i: number): number {
+    let idx = this.head + i;
+    for (const c of this.chunks) {
+      if (idx < c.length) return c[idx]!;
+      idx -= c.length;
+    }
+    return -1;
+  }
+
+  private next(): TcpFrame | null {
+    const b0 = this.peek(0);
+    if (b0 === 0xff) {
+      this.take(1);
+      return PING;
+    }
+    if (this.total < 2) return null;
+    const len16 = (b0 << 8) | this.peek(1);
+    if (len16 !== 0) return this.nextLogin(len16);
+
+    if (this.total < 8) {
+      // Fail early on garbage: the preamble must be four zero bytes.
+      for (let i = 2; i < this.total && i < 4; i++) {
+        if (this.peek(i) !== 0) throw this.err('BAD_PREAMBLE', i, 'frame preamble must be 00000000');
+      }
+      return null;
+    }
+    if (this.peek(2) !== 0 || this.peek(3) !== 0) {
+      throw this.err('BAD_PREAMBLE', 2, 'frame preamble must be 00000000');
+    }
+    const d = ((this.peek(4) << 24) | (this.peek(5) << 16) | (this.peek(6) << 8) | this.peek(7)) >>> 0;
+    if (d < 3) throw this.err('LENGTH_TOO_SMALL', 4, `data field length ${d} < 3 (codec id + 2 counts)`);
+    if (d > this.maxFrameBytes) {
+      throw this.err(
+        'LENGTH_EXCEEDED',
+        4,
+        `data field length ${d} exceeds the configured maximum ${this.maxFrameBytes}`,
+      );
+    }
+    const size = d + 12;
+    if (this.total < size) return null;
+    const bytes = this.take(size);
+    return { kind: 'frame', codec: bytes[8]!, bytes };
+  }
+
+  private nextLogin(len: number): TcpFrame | null {
+    if (len > MAX_IMEI_LENGTH) {
+      throw this.err(
+        'BAD_PREAMBLE',
+        0,
+        `0x${len.toString(16).padStart(4, '0')} is neither a frame preamble (00000000) nor an IMEI login length (1..${MAX_IMEI_LENGTH})`,
+      );
+    }
+    const avail = Math.min(this.total, 2 + len);
+    for (let i = 2; i < avail; i++) {
+      const c = this.peek(i);
+      if (c < 0x30 || c > 0x39)
+        throw this.err('BAD_IMEI', i, `IMEI byte 0x${c.toString(16).padStart(2, '0')} is not an ASCII digit`);
+    }
+    if (this.total < 2 + len) return null;
+    const bytes = this.take(2 + len);
+    return { kind: 'imei', imei: bytes.toString('latin1', 2) };
+  }
+
+  private err(code: ProtocolError['code'], rel: number, message: string): ProtocolError {
+    return new ProtocolError(code, this.consumed + rel, message);
+  }
+
+  /** Removes n bytes (n <= total) from the front and returns them as one Buffer. */
+  private take(n: number): Buffer {
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length - this.head >= n) {
+      out = first.subarray(this.head, this.head + n);
+      this.head += n;
+      if (this.head === first.length) {
+        this.chunks.shift();
+        this.head = 0;
+      }
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const c = this.chunks[0]!;
+        const m = Math.min(c.length - this.head, n - filled);
+        c.copy(out, filled, this.head, this.head + m);
+        filled += m;
+        this.head += m;
+        if (this.head === c.length) {
+          this.chunks.shift();
+          this.head = 0;
+        }
+      }
+    }
+    this.total -= n;
+    this.consumed += n;
+    return out;
+  }
+}
