@@ -78,7 +78,27 @@ return n
 `,
 };
 
-export const CONTRACT_SCRIPTS: readonly ContractScript[] = [REGISTER, DEREGISTER, REAP_INSTANCE];
+/**
+ * fleetDispatchCommand(registry; heartbeatKeyPrefix, outboundKeyPrefix, imei, maxlen, ...fields)
+ *   → [instance, entryId] when queued, nil when the device is not held by a live instance.
+ * Reads the instance holding the IMEI, checks its heartbeat and XADDs the command (fields as made
+ * by `encodeOutboundCommand`) to that instance's outbound stream, in one step: a device moving
+ * between instances can never get a command queued on the one it just left.
+ */
+export const DISPATCH_COMMAND: ContractScript = {
+  name: 'fleetDispatchCommand',
+  numberOfKeys: 1,
+  lua: `
+local value = redis.call('HGET', KEYS[1], ARGV[3])
+if not value then return nil end
+local instance = string.match(value, '^(.*)|[^|]*$') or value
+if redis.call('EXISTS', ARGV[1] .. instance) == 0 then return nil end
+local id = redis.call('XADD', ARGV[2] .. instance, 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
+return {instance, id}
+`,
+};
+
+export const CONTRACT_SCRIPTS: readonly ContractScript[] = [REGISTER, DEREGISTER, REAP_INSTANCE, DISPATCH_COMMAND];
 
 export interface ContractCommands {
   fleetRegister(
@@ -102,6 +122,14 @@ export interface ContractCommands {
     transport: string,
   ): Promise<number>;
   fleetReapInstance(registry: string, instance: string): Promise<number>;
+  fleetDispatchCommand(
+    registry: string,
+    heartbeatKeyPrefix: string,
+    outboundKeyPrefix: string,
+    imei: string,
+    maxlen: string,
+    ...fields: string[]
+  ): Promise<[string, string] | null>;
 }
 
 /** Registers the contract scripts on a client (idempotent) and returns it typed with them. */

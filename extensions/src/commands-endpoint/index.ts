@@ -1,0 +1,152 @@
+/**
+ * /fleet-commands: cancel a pending/queued command, retry a failed/expired one, list a device's
+ * recent commands. Every route needs a signed-in user; reads go through ItemsService with the
+ * caller's accountability (so Directus permissions decide visibility), and the sender rules decide
+ * who may cancel or retry.
+ */
+import { defineEndpoint } from '@directus/extensions-sdk';
+import type { Accountability, SchemaOverview } from '@directus/types';
+import type { NextFunction, Request, Response } from 'express';
+import { dispatchDeviceSafely } from '../commands-hook/lib/dispatcher';
+import {
+  CommandConflictError,
+  CommandForbiddenError,
+  CommandNotFoundError,
+  toDirectusError,
+} from '../commands-hook/lib/errors';
+import { commandClient, currentRuntime, installRuntime, type Runtime } from '../commands-hook/lib/runtime';
+import { senderOf } from '../commands-hook/lib/sender';
+import { COMMANDS, type Ctx, transition } from '../commands-hook/lib/store';
+import { assertMaySend, cancel, parseCommandConfig, retry } from '../shared/commands';
+
+type DirectusRequest = Request & { accountability?: Accountability; schema?: SchemaOverview };
+
+export const LIST_FIELDS = [
+  'id',
+  'device',
+  'text',
+  'payload_hex',
+  'status',
+  'response',
+  'error',
+  'created_at',
+  'queued_at',
+  'sent_at',
+  'answered_at',
+  'expires_at',
+  'attempts',
+  'instance_id',
+];
+
+export default defineEndpoint({
+  id: 'fleet-commands',
+  handler: (router, context) => {
+    const ctx = context as unknown as Ctx;
+    const config = parseCommandConfig(context.env);
+    // The hook owns the runtime (and replaces it on reload); look it up per request.
+    const runtimeNow = async (): Promise<Runtime> => {
+      const rt = currentRuntime();
+      return rt && !rt.closed ? rt : installRuntime(config);
+    };
+
+    const route =
+      (fn: (req: DirectusRequest, res: Response) => Promise<void>) =>
+      (req: Request, res: Response, next: NextFunction) => {
+        fn(req as DirectusRequest, res).catch((err) => next(toDirectusError(err)));
+      };
+
+    const accountabilityOf = (req: DirectusRequest): Accountability => {
+      const acc = req.accountability;
+      if (!acc?.user) throw new CommandForbiddenError({ reason: 'Sign in to use the command endpoints.' });
+      return acc;
+    };
+
+    /** Reads the command as the caller (404 if it does not exist or they may not see it). */
+    const readAsCaller = async (req: DirectusRequest, acc: Accountability, id: string) => {
+      const items = new context.services.ItemsService(COMMANDS, {
+        schema: req.schema ?? (await context.getSchema()),
+        accountability: acc,
+      });
+      const rows = await items.readByQuery({ filter: { id: { _eq: id } }, fields: ['id'], limit: 1 });
+      if (rows.length === 0) throw new CommandNotFoundError({ reason: `Command ${id} not found.` });
+    };
+
+    const readBack = async (id: string | number) => {
+      const items = new context.services.ItemsService(COMMANDS, { schema: await context.getSchema() });
+      return items.readOne(id, { fields: LIST_FIELDS });
+    };
+
+    router.get(
+      '/devices/:device/commands',
+      route(async (req, res) => {
+        const acc = accountabilityOf(req);
+        const limit = Math.min(Math.max(Number(req.query.limit ?? 20) || 20, 1), 200);
+        const items = new context.services.ItemsService(COMMANDS, {
+          schema: req.schema ?? (await context.getSchema()),
+          accountability: acc,
+        });
+        const data = await items.readByQuery({
+          filter: { device: { _eq: req.params.device } },
+          sort: ['-created_at', '-id'],
+          fields: LIST_FIELDS,
+          limit,
+        });
+        res.json({ data });
+      }),
+    );
+
+    router.post(
+      '/:id/cancel',
+      route(async (req, res) => {
+        const acc = accountabilityOf(req);
+        const id = String(req.params.id);
+        assertMaySend(await senderOf(acc, context.database), config);
+        await readAsCaller(req, acc, id);
+        const { row, decision } = await transition(ctx, id, cancel);
+        if (!row || !decision) throw new CommandNotFoundError({ reason: `Command ${id} not found.` });
+        if ('ignore' in decision) throw new CommandConflictError({ reason: decision.ignore });
+        const runtime = await runtimeNow();
+        if (row.status === 'queued' && row.instance_id && runtime.config.redisUrl) {
+          await withdrawOutbound(runtime, row.instance_id, String(row.id)).catch((err) =>
+            context.logger.warn({ err, id }, 'fleet commands: could not withdraw a cancelled command'),
+          );
+        }
+        res.json({ data: await readBack(id) });
+      }),
+    );
+
+    router.post(
+      '/:id/retry',
+      route(async (req, res) => {
+        const acc = accountabilityOf(req);
+        const id = String(req.params.id);
+        assertMaySend(await senderOf(acc, context.database), config);
+        await readAsCaller(req, acc, id);
+        const runtime = await runtimeNow();
+        const { row, decision } = await transition(ctx, id, (r) => retry(r, Date.now(), runtime.config.ttlMs));
+        if (!row || !decision) throw new CommandNotFoundError({ reason: `Command ${id} not found.` });
+        if ('ignore' in decision) throw new CommandConflictError({ reason: decision.ignore });
+        await dispatchDeviceSafely(ctx, runtime, row.device);
+        res.json({ data: await readBack(id) });
+      }),
+    );
+  },
+});
+
+/**
+ * Best effort: delete a cancelled command's entry from the outbound stream if the instance has not
+ * read it yet. If it already has, the device may still get it; its outcome is then ignored, since
+ * `cancelled` is final.
+ */
+async function withdrawOutbound(runtime: Runtime, instance: string, commandId: string): Promise<void> {
+  const redis = commandClient(runtime);
+  const stream = runtime.keys.commandsOutbound(instance);
+  const entries = (await redis.xrange(stream, '-', '+')) as Array<[string, string[]]>;
+  const ids = entries
+    .filter(([, f]) => {
+      const i = f.indexOf('commandId');
+      return i >= 0 && i % 2 === 0 && f[i + 1] === commandId;
+    })
+    .map(([id]) => id);
+  if (ids.length > 0) await redis.xdel(stream, ...ids);
+}

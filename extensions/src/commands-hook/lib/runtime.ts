@@ -1,0 +1,82 @@
+/**
+ * Process-wide state of the commands extension: Redis clients and stream consumer loops.
+ *
+ * Kept on globalThis because Directus re-imports the bundle on an extension reload without any
+ * dispose hook; the new registration finds the old runtime here and closes it first. Clients are
+ * created on first use, so CLI commands (`schema apply`, `bootstrap`) that load the extension never
+ * open a connection.
+ */
+import { type ContractCommands, defineContractScripts, type RedisKeys, redisKeys } from '@fleet/daemon/contract';
+import { Redis } from 'ioredis';
+import type { CommandConfig } from '../../shared/commands';
+
+export type FleetRedis = Redis & ContractCommands;
+
+export interface Runtime {
+  config: CommandConfig;
+  keys: RedisKeys;
+  /** True once `server.start` fired in this process (survives reloads: consumers restart). */
+  serverStarted: boolean;
+  closed: boolean;
+  clients: Redis[];
+  stops: Array<() => Promise<void>>;
+  commandClient: FleetRedis | null;
+}
+
+const KEY = Symbol.for('fleet.commands.runtime');
+type Holder = { [KEY]?: Runtime };
+
+export function currentRuntime(): Runtime | undefined {
+  return (globalThis as Holder)[KEY];
+}
+
+/** Replaces any runtime left by a previous load of the bundle. */
+export async function installRuntime(config: CommandConfig): Promise<Runtime> {
+  const previous = currentRuntime();
+  const runtime: Runtime = {
+    config,
+    keys: redisKeys(config.prefix),
+    serverStarted: previous?.serverStarted ?? false,
+    closed: false,
+    clients: [],
+    stops: [],
+    commandClient: null,
+  };
+  (globalThis as Holder)[KEY] = runtime;
+  if (previous) await closeRuntime(previous);
+  return runtime;
+}
+
+export function newClient(runtime: Runtime, name: string): Redis {
+  if (!runtime.config.redisUrl) throw new Error('Redis is not configured (REDIS); commands stay pending');
+  if (runtime.closed) throw new Error('commands runtime is closed');
+  const client = new Redis(runtime.config.redisUrl, {
+    connectionName: `fleet-commands-${name}`,
+    lazyConnect: true,
+    maxRetriesPerRequest: 2,
+    // Connection errors are retried by ioredis; an unhandled 'error' event would crash Directus.
+    retryStrategy: (times) => Math.min(times * 200, 2000),
+  });
+  client.on('error', () => {});
+  runtime.clients.push(client);
+  return client;
+}
+
+/** The shared non-blocking client with the contract scripts, created on first use. */
+export function commandClient(runtime: Runtime): FleetRedis {
+  if (!runtime.commandClient) {
+    const client = newClient(runtime, 'cmd');
+    client.options.commandTimeout = 5000;
+    runtime.commandClient = defineContractScripts(client);
+  }
+  return runtime.commandClient;
+}
+
+export async function closeRuntime(runtime: Runtime): Promise<void> {
+  if (runtime.closed) return;
+  runtime.closed = true;
+  await Promise.allSettled(runtime.stops.map((stop) => stop()));
+  await Promise.allSettled(runtime.clients.map((c) => c.quit().catch(() => c.disconnect())));
+  runtime.clients = [];
+  runtime.commandClient = null;
+}

@@ -1,0 +1,110 @@
+/**
+ * Command settings read from the Directus environment (`context.env`). Directus casts env values
+ * ("24" → 24, "true" → true), so every field accepts numbers and strings alike.
+ */
+import { z } from 'zod';
+
+/**
+ * Commands that can re-point or wipe a device need the Admin role. `setparam <id>` patterns match any
+ * setparam touching that parameter id (also inside `setparam 2001:a;2004:b`); `*` is a wildcard.
+ * 2001-2003 APN, 2004-2006 server address/port/protocol, 2007-2010 backup server.
+ */
+export const DEFAULT_DENY_PATTERNS = [
+  'setparam 2001',
+  'setparam 2002',
+  'setparam 2003',
+  'setparam 2004',
+  'setparam 2005',
+  'setparam 2006',
+  'setparam 2007',
+  'setparam 2008',
+  'setparam 2009',
+  'setparam 2010',
+  'flush',
+  'defaultcfg',
+] as const;
+
+/**
+ * Largest command (text or binary payload) accepted. Codec 12's size field is 4 bytes, but FMB
+ * devices accept packets of at most 1280 bytes; 1024 leaves room for the 20-byte envelope.
+ */
+export const DEFAULT_MAX_COMMAND_BYTES = 1024;
+
+const list = z
+  .union([z.string(), z.array(z.string())])
+  .transform((v) => (Array.isArray(v) ? v : v.split(',')).map((s) => s.trim()).filter((s) => s.length > 0));
+
+const positive = (def: number) => z.coerce.number().positive().default(def);
+
+export const CommandConfigSchema = z.object({
+  /** Redis URL; when absent (and no REDIS_HOST) dispatch is disabled and commands stay pending. */
+  REDIS: z.coerce.string().optional(),
+  REDIS_HOST: z.coerce.string().optional(),
+  REDIS_PORT: z.coerce.number().int().positive().optional(),
+  REDIS_USERNAME: z.coerce.string().optional(),
+  REDIS_PASSWORD: z.coerce.string().optional(),
+  /** Prefix of every contract key ('' in production, random in tests). */
+  FLEET_REDIS_PREFIX: z.coerce.string().default(''),
+  /** Default lifetime of a new command. */
+  FLEET_COMMAND_TTL_HOURS: positive(24),
+  /** Comma-separated deny-list (commands that need the Admin role). */
+  FLEET_COMMAND_DENY: list.default([...DEFAULT_DENY_PATTERNS]),
+  /** Dispatch attempts before a command whose instance keeps vanishing is marked failed. */
+  FLEET_COMMAND_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),
+  FLEET_COMMAND_MAX_BYTES: z.coerce.number().int().min(1).max(65_536).default(DEFAULT_MAX_COMMAND_BYTES),
+  /** Role names (besides admins) allowed to create, cancel and retry commands. */
+  FLEET_COMMAND_SENDER_ROLES: list.default(['Operator']),
+  /** Sweeper cadence (cron with seconds). */
+  FLEET_COMMAND_SWEEP_CRON: z.coerce.string().default('*/15 * * * * *'),
+  /** A `queued` command older than this whose outbound entry is gone is re-dispatched. */
+  FLEET_COMMAND_LOST_AFTER_SECONDS: z.coerce.number().min(0).default(60),
+  /** Stream entries left unacknowledged by a dead Directus consumer are claimed after this. */
+  FLEET_COMMAND_CLAIM_IDLE_MS: z.coerce.number().int().min(100).default(60_000),
+});
+
+export interface CommandConfig {
+  redisUrl: string | null;
+  prefix: string;
+  ttlMs: number;
+  denyPatterns: string[];
+  maxAttempts: number;
+  maxBytes: number;
+  senderRoles: string[];
+  sweepCron: string;
+  lostAfterMs: number;
+  claimIdleMs: number;
+}
+
+export class CommandConfigError extends Error {
+  override name = 'CommandConfigError';
+}
+
+export function parseCommandConfig(env: Record<string, unknown>): CommandConfig {
+  const defined = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== null && v !== ''));
+  const parsed = CommandConfigSchema.safeParse(defined);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+    throw new CommandConfigError(`Invalid command configuration: ${lines.join('; ')}`);
+  }
+  const c = parsed.data;
+  let redisUrl: string | null = c.REDIS ?? null;
+  if (!redisUrl && c.REDIS_HOST) {
+    const auth = c.REDIS_PASSWORD
+      ? `${encodeURIComponent(c.REDIS_USERNAME ?? '')}:${encodeURIComponent(c.REDIS_PASSWORD)}@`
+      : '';
+    redisUrl = `redis://${auth}${c.REDIS_HOST}:${c.REDIS_PORT ?? 6379}`;
+  }
+  if (env.REDIS_ENABLED === false || env.REDIS_ENABLED === 'false') redisUrl = null;
+  return {
+    redisUrl,
+    prefix: c.FLEET_REDIS_PREFIX,
+    ttlMs: c.FLEET_COMMAND_TTL_HOURS * 3_600_000,
+    denyPatterns: c.FLEET_COMMAND_DENY,
+    maxAttempts: c.FLEET_COMMAND_MAX_ATTEMPTS,
+    maxBytes: c.FLEET_COMMAND_MAX_BYTES,
+    senderRoles: c.FLEET_COMMAND_SENDER_ROLES,
+    sweepCron: c.FLEET_COMMAND_SWEEP_CRON,
+    lostAfterMs: c.FLEET_COMMAND_LOST_AFTER_SECONDS * 1000,
+    claimIdleMs: c.FLEET_COMMAND_CLAIM_IDLE_MS,
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The command lifecycle as plain rules: which transitions are allowed and what each event writes.
+ *
+ *   pending → queued → sent → answered | failed | expired | cancelled
+ *
+ * Every function takes the row as it is (read under a row lock by the caller) and returns the
+ * patch to write, or null when the event must be ignored (duplicate, stale attempt, or a move
+ * backwards). Keeping the decision here makes responses idempotent and monotonic by construction.
+ */
+import type { CommandResponse } from '@fleet/daemon/contract';
+
+export const COMMAND_STATUSES = ['pending', 'queued', 'sent', 'answered', 'failed', 'expired', 'cancelled'] as const;
+export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+
+export const TERMINAL_STATUSES: ReadonlySet<CommandStatus> = new Set(['answered', 'failed', 'expired', 'cancelled']);
+
+/** Position in the forward order; terminal states share the last rank. */
+const RANK: Record<CommandStatus, number> = {
+  pending: 0,
+  queued: 1,
+  sent: 2,
+  answered: 3,
+  failed: 3,
+  expired: 3,
+  cancelled: 3,
+};
+
+export function isTerminal(status: CommandStatus): boolean {
+  return TERMINAL_STATUSES.has(status);
+}
+
+/** Forward moves only; re-dispatch (back to pending) is its own rule, see `redispatch`. */
+export function canAdvance(from: CommandStatus, to: CommandStatus): boolean {
+  return !isTerminal(from) && RANK[to] > RANK[from];
+}
+
+/** The columns the lifecycle reads. Times are whatever the database returns (Date or string). */
+export interface CommandRow {
+  id: string | number;
+  status: CommandStatus;
+  attempts: number;
+  instance_id: string | null;
+  sent_at?: unknown;
+  expires_at?: unknown;
+  queued_at?: unknown;
+}
+
+export interface CommandPatch {
+  status?: CommandStatus;
+  attempts?: number;
+  instance_id?: string | null;
+  queued_at?: string | null;
+  sent_at?: string | null;
+  answered_at?: string | null;
+  response?: string | null;
+  error?: string | null;
+  expires_at?: string;
+}
+
+export type Decision = { patch: CommandPatch; redispatch: boolean } | { ignore: string };
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** After the dispatch script put the command on an instance's outbound stream. */
+export function markQueued(row: CommandRow, attempt: number, instance: string, at: number): Decision {
+  if (row.attempts !== attempt) return { ignore: `stale attempt ${attempt} (now ${row.attempts})` };
+  if (row.status !== 'pending') return { ignore: `already ${row.status}` };
+  return { patch: { status: 'queued', instance_id: instance, queued_at: iso(at), error: null }, redispatch: false };
+}
+
+/**
+ * Send the command again later: back to `pending` with the next attempt number, or `failed` once
+ * `maxAttempts` dispatches have been used up.
+ */
+export function redispatch(row: CommandRow, reason: string, maxAttempts: number): Decision {
+  if (isTerminal(row.status)) return { ignore: `already ${row.status}` };
+  if (row.attempts >= maxAttempts) {
+    return {
+      patch: { status: 'failed', error: `${reason}; gave up after ${row.attempts} attempt(s)` },
+      redispatch: false,
+    };
+  }
+  return {
+    patch: {
+      status: 'pending',
+      attempts: row.attempts + 1,
+      instance_id: null,
+      queued_at: null,
+      sent_at: null,
+      error: `${reason}; will be sent again (attempt ${row.attempts + 1} of ${maxAttempts})`,
+    },
+    redispatch: true,
+  };
+}
+
+/** An outcome reported by the ingestion instance on `commands:responses`. */
+export function applyResponse(
+  row: CommandRow,
+  r: Pick<CommandResponse, 'outcome' | 'attempt' | 'response' | 'error' | 'at' | 'instance'>,
+  maxAttempts: number,
+): Decision {
+  if (r.attempt !== row.attempts) return { ignore: `stale attempt ${r.attempt} (now ${row.attempts})` };
+  if (isTerminal(row.status)) return { ignore: `already ${row.status}` };
+  switch (r.outcome) {
+    case 'sent':
+      if (!canAdvance(row.status, 'sent')) return { ignore: `already ${row.status}` };
+      return { patch: { status: 'sent', sent_at: iso(r.at), instance_id: r.instance, error: null }, redispatch: false };
+    case 'answered':
+      return {
+        patch: {
+          status: 'answered',
+          answered_at: iso(r.at),
+          // The `sent` report may be lost or arrive later; the answer proves the command went out.
+          ...(row.sent_at ? {} : { sent_at: iso(r.at) }),
+          instance_id: r.instance,
+          response: r.response,
+          error: null,
+        },
+        redispatch: false,
+      };
+    case 'failed':
+      return { patch: { status: 'failed', error: r.error || 'failed on the device link' }, redispatch: false };
+    case 'expired':
+      return {
+        patch: { status: 'expired', error: r.error || 'expired before it could be sent' },
+        redispatch: false,
+      };
+    case 'not_held':
+      return redispatch(row, `instance ${r.instance} no longer holds the device`, maxAttempts);
+  }
+}
+
+export function cancel(row: CommandRow): Decision {
+  if (row.status !== 'pending' && row.status !== 'queued') {
+    return { ignore: `only pending or queued commands can be cancelled (this one is ${row.status})` };
+  }
+  return { patch: { status: 'cancelled', error: null }, redispatch: false };
+}
+
+/** Retry a failed or expired command: a fresh attempt with a fresh lifetime if the old one passed. */
+export function retry(row: CommandRow, now: number, ttlMs: number): Decision {
+  if (row.status !== 'failed' && row.status !== 'expired') {
+    return { ignore: `only failed or expired commands can be retried (this one is ${row.status})` };
+  }
+  const expires = toMs(row.expires_at);
+  return {
+    patch: {
+      status: 'pending',
+      attempts: row.attempts + 1,
+      instance_id: null,
+      queued_at: null,
+      sent_at: null,
+      answered_at: null,
+      response: null,
+      error: null,
+      ...(expires === null || expires <= now ? { expires_at: iso(now + ttlMs) } : {}),
+    },
+    redispatch: true,
+  };
+}
+
+/** The sweeper's expiry rule: only commands that never reached the device can expire. */
+export function expire(row: CommandRow, now: number): Decision {
+  if (row.status !== 'pending' && row.status !== 'queued') return { ignore: `not expirable while ${row.status}` };
+  const expires = toMs(row.expires_at);
+  if (expires === null || expires > now) return { ignore: 'not expired yet' };
+  return { patch: { status: 'expired', error: 'expired before it could be sent' }, redispatch: false };
+}
+
+export function toMs(value: unknown): number | null {
+  if (value === null || value === undefined || value === '') return null;
+  if (value instanceof Date) return value.getTime();
+  if (typeof value === 'number') return value;
+  const ms = Date.parse(String(value));
+  return Number.isNaN(ms) ? null : ms;
+}
