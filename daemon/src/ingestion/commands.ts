@@ -1,0 +1,298 @@
+/**
+ * Outbound commands: this instance reads its own `commands:outbound:{instance_id}` stream (consumer
+ * group `ingestion`) and delivers each command to the device socket it holds.
+ *
+ * Codec 12 replies carry no id, so each device has at most one command in flight; the next
+ * Codec 12/13 reply on that socket answers it, or the command fails after `commandTimeoutMs`.
+ * Commands arriving meanwhile wait in order. A command is written on the session's own queue, so
+ * it always follows the acknowledgement of any AVL frame received before it. Every outcome goes to
+ * `commands:responses`; the outbound entry is XACKed only after its final outcome was written, so
+ * a crash leaves it pending (re-read at start-up) instead of lost.
+ */
+import type { Logger } from 'pino';
+import {
+  type CommandOutcome,
+  decodeOutboundCommand,
+  encodeCommandResponse,
+  GROUPS,
+  type OutboundCommand,
+  type RedisKeys,
+} from '../contract/index.js';
+import {
+  CODEC_12,
+  CODEC_13,
+  commandReplyText,
+  decodeCommandFrame,
+  encodeCodec12Command,
+  isProtocolError,
+  isTextPayload,
+} from '../protocol/index.js';
+import type { IngestMetrics } from './metrics.js';
+import type { IngestRedis } from './redis.js';
+import type { DeviceRegistry } from './registry.js';
+import type { TcpSession } from './session.js';
+import type { StreamWriter } from './stream-writer.js';
+
+interface Queued {
+  entryId: string;
+  command: OutboundCommand;
+}
+
+interface InFlight extends Queued {
+  session: TcpSession;
+  timer: NodeJS.Timeout | null;
+}
+
+interface DeviceQueue {
+  waiting: Queued[];
+  inFlight: InFlight | null;
+}
+
+export interface CommandSenderOptions {
+  instanceId: string;
+  keys: RedisKeys;
+  /** The shared (pipelined) client: responses and XACKs. */
+  redis: IngestRedis;
+  /** A dedicated client for the blocking XREADGROUP. */
+  reader: IngestRedis;
+  writer: StreamWriter;
+  registry: DeviceRegistry<TcpSession>;
+  logger: Logger;
+  metrics: IngestMetrics;
+  commandTimeoutMs: number;
+  /** How long one XREADGROUP blocks (must stay below the client's command timeout). */
+  blockMs?: number;
+  now?: () => number;
+}
+
+/** Reply payload as stored: text when it is text, otherwise `hex:` + the bytes. */
+export function replyText(payload: Buffer): string {
+  return isTextPayload(payload) ? commandReplyText({ payload }) : `hex:${payload.toString('hex')}`;
+}
+
+export class CommandSender {
+  private readonly queues = new Map<string, DeviceQueue>();
+  private readonly outstanding = new Set<Promise<unknown>>();
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private readonly stream: string;
+  private readonly now: () => number;
+
+  constructor(private readonly o: CommandSenderOptions) {
+    this.stream = o.keys.commandsOutbound(o.instanceId);
+    this.now = o.now ?? Date.now;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.o.redis.xgroup('CREATE', this.stream, GROUPS.outbound, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String(err).includes('BUSYGROUP')) throw err;
+    }
+    this.running = true;
+    this.loop = this.readLoop();
+  }
+
+  /** Stops reading; commands still queued are settled by the sessions' close hooks. */
+  async stopReading(): Promise<void> {
+    this.running = false;
+    this.o.reader.disconnect();
+    await this.loop;
+  }
+
+  /** Resolves once every response/XACK started so far has settled. */
+  async settled(): Promise<void> {
+    while (this.outstanding.size > 0) await Promise.allSettled([...this.outstanding]);
+  }
+
+  // --- session hooks -----------------------------------------------------------------------
+
+  onActive(session: TcpSession): void {
+    this.pump(session.imei);
+  }
+
+  onCommandFrame(session: TcpSession, bytes: Buffer): void {
+    const log = this.o.logger.child({ imei: session.imei, remote: session.remote });
+    let frame: ReturnType<typeof decodeCommandFrame>;
+    try {
+      frame = decodeCommandFrame(bytes);
+    } catch (err) {
+      log.warn({ error: isProtocolError(err) ? err.message : String(err) }, 'unreadable command reply ignored');
+      return;
+    }
+    const isReply = (frame.codec === CODEC_12 && frame.type === 0x06) || frame.codec === CODEC_13;
+    const q = this.queues.get(session.imei);
+    const current = q?.inFlight;
+    if (!isReply || !current || current.session !== session) {
+      log.info({ codec: frame.codec, type: frame.type, text: replyText(frame.payload) }, 'unsolicited device message');
+      return;
+    }
+    this.finish(session.imei, current, 'answered', { response: replyText(frame.payload) });
+  }
+
+  onClosed(session: TcpSession, reason: string): void {
+    const q = this.queues.get(session.imei);
+    if (!q) return;
+    if (q.inFlight && q.inFlight.session === session) {
+      this.finish(session.imei, q.inFlight, 'failed', { error: `device disconnected (${reason}) before answering` });
+    }
+    // If the device is no longer held here, hand its waiting commands back for re-dispatch.
+    if (this.o.registry.get(session.imei) === undefined || this.o.registry.get(session.imei) === session) {
+      for (const item of q.waiting.splice(0)) this.report(item, 'not_held', {}, true);
+      if (!q.inFlight) this.queues.delete(session.imei);
+    }
+  }
+
+  // --- internals ---------------------------------------------------------------------------
+
+  private async readLoop(): Promise<void> {
+    // Entries delivered to a previous run of this instance but never acknowledged come first
+    // (cursor '0' walks this consumer's pending list), then new ones ('>').
+    let cursor = '0';
+    while (this.running) {
+      let reply: [string, [string, string[] | null][]][] | null;
+      try {
+        const block = cursor === '>' ? ['BLOCK', String(this.o.blockMs ?? 1000)] : [];
+        reply = (await this.o.reader.call(
+          'XREADGROUP',
+          'GROUP',
+          GROUPS.outbound,
+          this.o.instanceId,
+          'COUNT',
+          '100',
+          ...block,
+          'STREAMS',
+          this.stream,
+          cursor,
+        )) as [string, [string, string[] | null][]][] | null;
+      } catch (err) {
+        if (!this.running) return;
+        this.o.logger.warn({ err }, 'reading outbound commands failed; retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
+      const entries = reply?.[0]?.[1] ?? [];
+      if (cursor !== '>') cursor = entries.length === 0 ? '>' : (entries[entries.length - 1]?.[0] ?? '>');
+      for (const [id, fields] of entries) this.accept(id, fields ?? []);
+    }
+  }
+
+  private accept(entryId: string, fields: string[]): void {
+    let command: OutboundCommand;
+    try {
+      command = decodeOutboundCommand(fields);
+    } catch (err) {
+      // Unreadable: nobody can ever deliver it; acknowledge so it does not block the stream.
+      this.o.logger.error({ err, entryId }, 'invalid outbound command dropped');
+      this.track(this.o.redis.xack(this.stream, GROUPS.outbound, entryId));
+      return;
+    }
+    const item = { entryId, command };
+    if (command.expiresAt <= this.now()) {
+      this.report(item, 'expired', {}, true);
+      return;
+    }
+    if (!this.o.registry.get(command.imei)) {
+      this.report(item, 'not_held', {}, true);
+      return;
+    }
+    let q = this.queues.get(command.imei);
+    if (!q) {
+      q = { waiting: [], inFlight: null };
+      this.queues.set(command.imei, q);
+    }
+    q.waiting.push(item);
+    this.pump(command.imei);
+  }
+
+  /** Sends the next waiting command of a device if none is in flight. */
+  private pump(imei: string): void {
+    const q = this.queues.get(imei);
+    if (!q || q.inFlight) return;
+    const session = this.o.registry.get(imei);
+    while (q.waiting.length > 0) {
+      const item = q.waiting.shift() as Queued;
+      if (!session || session.isClosed()) {
+        this.report(item, 'not_held', {}, true);
+        continue;
+      }
+      if (item.command.expiresAt <= this.now()) {
+        this.report(item, 'expired', {}, true);
+        continue;
+      }
+      const flight: InFlight = { ...item, session, timer: null };
+      q.inFlight = flight;
+      const queued = session.enqueue(async () => {
+        if (q.inFlight !== flight) return;
+        const bytes = encodeCodec12Command(
+          item.command.payloadHex ? Buffer.from(item.command.payloadHex, 'hex') : item.command.text,
+        );
+        if (!session.write(bytes)) {
+          this.finish(imei, flight, 'not_held', {});
+          return;
+        }
+        flight.timer = setTimeout(
+          () => this.finish(imei, flight, 'failed', { error: `no reply within ${this.o.commandTimeoutMs} ms` }),
+          this.o.commandTimeoutMs,
+        );
+        this.report(flight, 'sent', {}, false);
+      });
+      if (!queued) {
+        q.inFlight = null;
+        this.report(item, 'not_held', {}, true);
+        continue;
+      }
+      return;
+    }
+    this.queues.delete(imei);
+  }
+
+  private finish(
+    imei: string,
+    flight: InFlight,
+    outcome: CommandOutcome,
+    extra: { response?: string; error?: string },
+  ) {
+    const q = this.queues.get(imei);
+    if (!q || q.inFlight !== flight) return;
+    if (flight.timer) clearTimeout(flight.timer);
+    q.inFlight = null;
+    this.report(flight, outcome, extra, true);
+    this.pump(imei);
+  }
+
+  /** Writes an outcome; a final one is XACKed only after Redis has the response. */
+  private report(item: Queued, outcome: CommandOutcome, extra: { response?: string; error?: string }, final: boolean) {
+    const { command } = item;
+    this.o.metrics.commands.inc({ outcome });
+    this.o.logger.info(
+      { imei: command.imei, commandId: command.commandId, outcome, error: extra.error },
+      `command ${outcome}`,
+    );
+    const fields = encodeCommandResponse({
+      commandId: command.commandId,
+      imei: command.imei,
+      instance: this.o.instanceId,
+      outcome,
+      attempt: command.attempt,
+      response: extra.response ?? '',
+      error: extra.error ?? '',
+      at: this.now(),
+    });
+    const p = this.o.writer.add(this.o.keys.commandsResponses, fields).then(async () => {
+      if (final) await this.o.redis.xack(this.stream, GROUPS.outbound, item.entryId);
+    });
+    this.track(
+      p.catch((err: unknown) => {
+        // Left pending in the group: the next start of this instance reports it again.
+        this.o.logger.error({ err, commandId: command.commandId, outcome }, 'could not report command outcome');
+      }),
+    );
+  }
+
+  private track(p: Promise<unknown>): void {
+    const t = p.catch(() => {});
+    this.outstanding.add(t);
+    t.then(() => this.outstanding.delete(t));
+  }
+}

@@ -1,0 +1,58 @@
+/** `daemon ingest`: the ingestion role from the process configuration. */
+import knexFactory from 'knex';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { knexDeviceLookup } from './devices.js';
+import { startIngestion } from './server.js';
+
+export { type Ingestion, type IngestionOptions, startIngestion } from './server.js';
+
+export async function runIngest(config: Config, logger: Logger): Promise<{ stop(reason?: string): Promise<void> }> {
+  const knex = knexFactory({
+    client: 'pg',
+    connection: {
+      host: config.DB_HOST,
+      port: config.DB_PORT,
+      database: config.DB_DATABASE,
+      user: config.DB_USER,
+      password: config.DB_PASSWORD,
+    },
+    pool: { min: 0, max: 4 },
+  });
+  try {
+    const ingestion = await startIngestion({
+      instanceId: config.INSTANCE_ID,
+      redisUrl: config.REDIS,
+      redisPrefix: config.FLEET_REDIS_PREFIX,
+      lookup: knexDeviceLookup(knex, { unknownDevices: config.UNKNOWN_DEVICES }),
+      deviceCacheTtlMs: config.DEVICE_CACHE_TTL_MS,
+      host: config.INGEST_HOST,
+      tcpPort: config.INGEST_PORT,
+      udpPort: config.INGEST_UDP ? config.INGEST_PORT : null,
+      metricsPort: config.INGEST_METRICS_PORT,
+      limits: {
+        maxFrameBytes: config.MAX_FRAME_BYTES,
+        handshakeTimeoutMs: config.HANDSHAKE_TIMEOUT_MS,
+        frameTimeoutMs: config.HANDSHAKE_TIMEOUT_MS,
+        idleTimeoutMs: config.IDLE_TIMEOUT_MS,
+        maxConnections: config.MAX_CONNECTIONS,
+        maxConnectionsPerIp: config.MAX_CONNECTIONS_PER_IP,
+        maxBufferedBytes: config.MAX_BUFFERED_BYTES,
+      },
+      commandTimeoutMs: config.COMMAND_TIMEOUT_MS,
+      logger,
+    });
+    return {
+      async stop(reason) {
+        try {
+          await ingestion.stop(reason);
+        } finally {
+          await knex.destroy();
+        }
+      },
+    };
+  } catch (err) {
+    await knex.destroy();
+    throw err;
+  }
+}

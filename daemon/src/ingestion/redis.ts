@@ -1,0 +1,43 @@
+/**
+ * Redis client settings for ingestion. The rule is "no ack unless Redis confirmed the write", so a
+ * write must fail quickly when Redis is away rather than wait in a queue: no offline queue, no
+ * per-request retries, and a command timeout for a server that accepts bytes but does not answer
+ * (paused, swapping, stopped with SIGSTOP). Reconnection itself continues in the background.
+ */
+import { Redis } from 'ioredis';
+import { type ContractCommands, defineContractScripts } from '../contract/index.js';
+
+export type IngestRedis = Redis & ContractCommands;
+
+export interface IngestRedisOptions {
+  /** A command without an answer after this long fails (the frame is then not acknowledged). */
+  commandTimeoutMs?: number;
+  /** Lets callers tag the connection (`CLIENT LIST` shows it). */
+  connectionName?: string;
+}
+
+export function createIngestRedis(url: string, options: IngestRedisOptions = {}): IngestRedis {
+  const redis = new Redis(url, {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: options.commandTimeoutMs ?? 5000,
+    connectTimeout: 5000,
+    // Keep trying to come back; each attempt waits a little longer, capped at 2 s.
+    retryStrategy: (times) => Math.min(100 * times, 2000),
+    connectionName: options.connectionName,
+    lazyConnect: true,
+  });
+  // Errors surface on the commands that fail; the 'error' event alone would crash the process.
+  redis.on('error', () => {});
+  return defineContractScripts(redis);
+}
+
+/** Connects and waits until the client is ready (start-up fails clearly if Redis is away). */
+export async function connectIngestRedis(redis: IngestRedis): Promise<void> {
+  if (redis.status === 'wait') await redis.connect();
+  else if (redis.status !== 'ready')
+    await new Promise<void>((resolve, reject) => {
+      redis.once('ready', resolve);
+      redis.once('end', () => reject(new Error('Redis connection ended')));
+    });
+}

@@ -1,0 +1,168 @@
+/**
+ * Which instance holds which device, in Redis (`connections:registry`, `connections:events`,
+ * `instance:heartbeat:{id}`) and locally (IMEI → the one session this process keeps for it).
+ *
+ * Registry changes for one IMEI are serialised in this process, so "old socket replaced by new"
+ * always reads disconnected(replaced) → connected in the event stream, and a late close of a
+ * replaced socket can never delete the entry its successor wrote. Across instances the
+ * compare-and-delete script gives the same guarantee.
+ */
+import {
+  encodeRegistryValue,
+  HEARTBEAT_REFRESH_SECONDS,
+  HEARTBEAT_TTL_SECONDS,
+  type RedisKeys,
+  type Transport,
+} from '../contract/index.js';
+import type { IngestRedis } from './redis.js';
+
+/** Anything that can be held for an IMEI and told to go away. */
+export interface Holder {
+  readonly imei: string;
+  readonly remote: string;
+  /** Closes the holder's socket because a newer connection took its place. */
+  replaced(): void;
+}
+
+export class DeviceRegistry<H extends Holder = Holder> {
+  private readonly holders = new Map<string, H>();
+  private readonly chains = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly redis: IngestRedis,
+    private readonly keys: RedisKeys,
+    readonly instanceId: string,
+    private readonly transport: Transport = 'tcp',
+  ) {}
+
+  /** The local holder for an IMEI, if this process has one. */
+  get(imei: string): H | undefined {
+    return this.holders.get(imei);
+  }
+
+  get size(): number {
+    return this.holders.size;
+  }
+
+  all(): H[] {
+    return [...this.holders.values()];
+  }
+
+  /**
+   * Makes `holder` the one for its IMEI: replaces (and deregisters) an older local holder, then
+   * writes the registry entry and the `connected` event. `stillWanted` is re-checked inside the
+   * serialised section (the socket may have closed while waiting). Rejects if Redis refused.
+   */
+  claim(holder: H, stillWanted: () => boolean): Promise<boolean> {
+    return this.serial(holder.imei, async () => {
+      if (!stillWanted()) return false;
+      const old = this.holders.get(holder.imei);
+      if (old && old !== holder) {
+        this.holders.delete(holder.imei);
+        old.replaced();
+        await this.deregisterRemote(old, 'replaced').catch(() => {});
+      }
+      const at = Date.now();
+      await this.redis.fleetRegister(
+        this.keys.connectionsRegistry,
+        this.keys.connectionsEvents,
+        holder.imei,
+        encodeRegistryValue({ instance: this.instanceId, connectedAt: at }),
+        this.instanceId,
+        String(at),
+        holder.remote,
+        this.transport,
+      );
+      if (!stillWanted()) {
+        // Closed while we registered: undo, so the registry never names a dead socket.
+        await this.deregisterRemote(holder, 'closed').catch(() => {});
+        return false;
+      }
+      this.holders.set(holder.imei, holder);
+      return true;
+    });
+  }
+
+  /**
+   * Forgets `holder` if it is still the one for its IMEI; then removes the Redis entry only if it
+   * still names this instance and records the `disconnected` event. A replaced holder is a no-op.
+   */
+  release(holder: H, reason: string): Promise<boolean> {
+    return this.serial(holder.imei, async () => {
+      if (this.holders.get(holder.imei) !== holder) return false;
+      this.holders.delete(holder.imei);
+      await this.deregisterRemote(holder, reason);
+      return true;
+    });
+  }
+
+  /** Resolves when every registry change queued so far has run. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.chains.values()]);
+  }
+
+  private async deregisterRemote(holder: H, reason: string): Promise<number> {
+    return this.redis.fleetDeregister(
+      this.keys.connectionsRegistry,
+      this.keys.connectionsEvents,
+      holder.imei,
+      this.instanceId,
+      String(Date.now()),
+      reason,
+      holder.remote,
+      this.transport,
+    );
+  }
+
+  private serial<T>(imei: string, task: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(imei) ?? Promise.resolve();
+    const next = prev.then(task, task);
+    const tail = next.catch(() => {});
+    this.chains.set(imei, tail);
+    tail.then(() => {
+      if (this.chains.get(imei) === tail) this.chains.delete(imei);
+    });
+    return next;
+  }
+}
+
+export interface HeartbeatOptions {
+  ttlSeconds?: number;
+  refreshMs?: number;
+  onError?: (err: unknown) => void;
+}
+
+/**
+ * Keeps `instance:heartbeat:{id}` alive. The first write is awaited (start-up fails if Redis is
+ * away); refresh failures are reported and retried on the next tick.
+ */
+export async function startHeartbeat(
+  redis: IngestRedis,
+  keys: RedisKeys,
+  instanceId: string,
+  options: HeartbeatOptions = {},
+): Promise<{ stop(remove: boolean): Promise<void> }> {
+  const ttl = options.ttlSeconds ?? HEARTBEAT_TTL_SECONDS;
+  const key = keys.heartbeat(instanceId);
+  const beat = () => redis.set(key, String(Date.now()), 'EX', ttl);
+  await beat();
+  const timer = setInterval(
+    () => {
+      beat().catch((err: unknown) => options.onError?.(err));
+    },
+    options.refreshMs ?? HEARTBEAT_REFRESH_SECONDS * 1000,
+  );
+  timer.unref();
+  return {
+    async stop(remove) {
+      clearInterval(timer);
+      // A clean exit says so at once; a crash lets the key expire.
+      if (remove) await redis.del(key);
+    },
+  };
+}
+
+/** Clears registry entries a previous run with this instance id left behind (crash, kill -9). */
+export function reapOwnEntries(redis: IngestRedis, keys: RedisKeys, instanceId: string): Promise<number> {
+  return redis.fleetReapInstance(keys.connectionsRegistry, instanceId);
+}

@@ -1,0 +1,282 @@
+/**
+ * The ingestion server, startable in-process (tests, benchmarks) with explicit dependencies:
+ * TCP + UDP listeners, the batched stream writer, the device registry and heartbeat, the outbound
+ * command sender and the metrics endpoint.
+ */
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Server } from 'node:net';
+import { type Logger, pino } from 'pino';
+import type { Registry } from 'prom-client';
+import { type RedisKeys, redisKeys } from '../contract/index.js';
+import { combineProbes, redisProbe } from '../observability/health.js';
+import { createMetricsRegistry, type ObservabilityServer, startObservabilityServer } from '../observability/metrics.js';
+import { CommandSender } from './commands.js';
+import { cachedDeviceLookup, type DeviceLookup } from './devices.js';
+import { ConnectionLimiter } from './limits.js';
+import { createIngestMetrics, type IngestMetrics } from './metrics.js';
+import { connectIngestRedis, createIngestRedis } from './redis.js';
+import { DeviceRegistry, reapOwnEntries, startHeartbeat } from './registry.js';
+import { type SessionLimits, TcpSession } from './session.js';
+import { StreamWriter } from './stream-writer.js';
+import { UdpIngest } from './udp.js';
+
+export interface IngestionLimits extends SessionLimits {
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  maxUdpInFlight: number;
+}
+
+export const DEFAULT_LIMITS: IngestionLimits = {
+  maxFrameBytes: 65536,
+  handshakeTimeoutMs: 15_000,
+  idleTimeoutMs: 15 * 60_000,
+  maxBufferedBytes: 256 * 1024,
+  frameTimeoutMs: 15_000,
+  maxConnections: 100_000,
+  maxConnectionsPerIp: 5_000,
+  maxUdpInFlight: 10_000,
+};
+
+export interface IngestionOptions {
+  instanceId: string;
+  redisUrl: string;
+  /** Key prefix for every contract key ('' in production). */
+  redisPrefix?: string;
+  /** Asked on every handshake / datagram; wrapped in a cache of `deviceCacheTtlMs`. */
+  lookup: DeviceLookup;
+  deviceCacheTtlMs?: number;
+  host?: string;
+  /** 0 picks a free port. */
+  tcpPort?: number;
+  /** 0 picks a free port; null disables UDP. */
+  udpPort?: number | null;
+  /** Port for /metrics and /healthz; null (default) serves none. */
+  metricsPort?: number | null;
+  limits?: Partial<IngestionLimits>;
+  logger?: Logger;
+  /** Metrics registry (a fresh one by default). */
+  registry?: Registry;
+  heartbeat?: { ttlSeconds?: number; refreshMs?: number };
+  /** A Redis command unanswered this long fails (and its frame is not acknowledged). */
+  redisCommandTimeoutMs?: number;
+  commandTimeoutMs?: number;
+  /** Graceful stop gives up waiting (and closes everything) after this long. */
+  shutdownTimeoutMs?: number;
+  /** Set false to run without reading `commands:outbound:{instance_id}`. */
+  commands?: boolean;
+}
+
+export interface Ingestion {
+  readonly instanceId: string;
+  readonly tcpPort: number;
+  readonly udpPort: number | null;
+  readonly metricsPort: number | null;
+  readonly registry: Registry;
+  readonly metrics: IngestMetrics;
+  readonly keys: RedisKeys;
+  /** Open sessions (any state). */
+  readonly sessions: ReadonlySet<TcpSession>;
+  stop(reason?: string): Promise<void>;
+}
+
+export async function startIngestion(options: IngestionOptions): Promise<Ingestion> {
+  const instanceId = options.instanceId;
+  const limits: IngestionLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const keys = redisKeys(options.redisPrefix ?? '');
+  const base = options.logger ?? pino({ level: 'silent' });
+  const logger = 'instance_id' in base.bindings() ? base : base.child({ instance_id: instanceId });
+  const registry = options.registry ?? createMetricsRegistry({ defaultLabels: { role: 'ingest' } });
+  const metrics = createIngestMetrics(registry);
+  const lookup = cachedDeviceLookup(options.lookup, options.deviceCacheTtlMs ?? 10_000);
+
+  const commandTimeout = options.redisCommandTimeoutMs ?? 5000;
+  const redis = createIngestRedis(options.redisUrl, { commandTimeoutMs: commandTimeout, connectionName: instanceId });
+  const reader = createIngestRedis(options.redisUrl, {
+    commandTimeoutMs: commandTimeout + 2000,
+    connectionName: `${instanceId}:commands`,
+  });
+  const cleanups: (() => unknown)[] = [() => redis.disconnect(), () => reader.disconnect()];
+  const fail = async (err: unknown): Promise<never> => {
+    for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+    throw err;
+  };
+
+  let tcp: Server;
+  let udp: UdpSocket | null = null;
+  let udpIngest: UdpIngest | null = null;
+  let obs: ObservabilityServer | null = null;
+  let heartbeat: Awaited<ReturnType<typeof startHeartbeat>>;
+  const sessions = new Set<TcpSession>();
+  const writer = new StreamWriter(redis, {
+    onBatch: (n, s) => {
+      metrics.xaddLatency.observe(s);
+      metrics.xaddBatchSize.observe(n);
+    },
+  });
+  const devices = new DeviceRegistry<TcpSession>(redis, keys, instanceId, 'tcp');
+  const commands = new CommandSender({
+    instanceId,
+    keys,
+    redis,
+    reader,
+    writer,
+    registry: devices,
+    logger,
+    metrics,
+    commandTimeoutMs: options.commandTimeoutMs ?? 30_000,
+    blockMs: Math.min(1000, Math.max(100, commandTimeout - 500)),
+  });
+  const useCommands = options.commands !== false;
+
+  try {
+    await connectIngestRedis(redis);
+    const reaped = await reapOwnEntries(redis, keys, instanceId);
+    if (reaped > 0) logger.warn({ reaped }, 'cleared registry entries left by a previous run of this instance');
+    heartbeat = await startHeartbeat(redis, keys, instanceId, {
+      ...options.heartbeat,
+      onError: (err) => logger.error({ err }, 'heartbeat refresh failed'),
+    });
+    cleanups.push(() => heartbeat.stop(false));
+    if (useCommands) {
+      await connectIngestRedis(reader);
+      await commands.start();
+      cleanups.push(() => commands.stopReading());
+    }
+
+    const limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIp);
+    let stopping = false;
+    const sessionDeps = {
+      instanceId,
+      keys,
+      logger,
+      metrics,
+      lookup,
+      registry: devices,
+      writer,
+      limits,
+      hooks: useCommands
+        ? {
+            onActive: (s: TcpSession) => commands.onActive(s),
+            onCommandFrame: (s: TcpSession, b: Buffer) => commands.onCommandFrame(s, b),
+            onClosed: (s: TcpSession, r: string) => commands.onClosed(s, r),
+          }
+        : {},
+    };
+    tcp = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
+      const address = socket.remoteAddress ?? 'unknown';
+      if (stopping) {
+        socket.destroy();
+        return;
+      }
+      const refusal = limiter.tryAcquire(address);
+      if (refusal) {
+        metrics.refusals.inc({ reason: refusal, transport: 'tcp' });
+        logger.warn({ remote: `${address}:${socket.remotePort}`, reason: refusal }, 'connection refused');
+        socket.destroy();
+        return;
+      }
+      metrics.openConnections.inc();
+      const session = new TcpSession(socket, sessionDeps);
+      sessions.add(session);
+      socket.once('close', () => {
+        limiter.release(address);
+        metrics.openConnections.dec();
+        sessions.delete(session);
+      });
+    });
+    tcp.on('error', (err) => logger.error({ err }, 'TCP server error'));
+    tcp.listen(options.tcpPort ?? 5027, options.host ?? '0.0.0.0');
+    await once(tcp, 'listening');
+    cleanups.push(() => new Promise((r) => tcp.close(r)));
+
+    if (options.udpPort !== null) {
+      udp = createSocket({ type: 'udp4', reuseAddr: false });
+      udp.on('error', (err) => logger.error({ err }, 'UDP socket error'));
+      udpIngest = new UdpIngest(udp, {
+        instanceId,
+        keys,
+        logger,
+        metrics,
+        lookup,
+        writer,
+        maxFrameBytes: limits.maxFrameBytes,
+        maxInFlight: limits.maxUdpInFlight,
+      });
+      udp.bind(options.udpPort ?? 5027, options.host ?? '0.0.0.0');
+      await once(udp, 'listening');
+      const u = udp;
+      cleanups.push(() => new Promise<void>((r) => u.close(() => r())));
+    }
+
+    if (options.metricsPort != null) {
+      obs = await startObservabilityServer({
+        port: options.metricsPort,
+        host: options.host,
+        registry,
+        health: combineProbes({ redis: redisProbe(redis) }),
+      });
+    }
+
+    const tcpPort = (tcp.address() as AddressInfo).port;
+    const udpPort = udp ? udp.address().port : null;
+    logger.info({ tcpPort, udpPort, metricsPort: obs?.port ?? null }, 'ingestion listening');
+
+    let stopped: Promise<void> | null = null;
+    const stop = (reason = 'stop'): Promise<void> => {
+      if (stopped) return stopped;
+      stopping = true;
+      stopped = gracefulStop(reason);
+      return stopped;
+    };
+
+    const gracefulStop = async (reason: string): Promise<void> => {
+      logger.info({ reason, sessions: sessions.size }, 'ingestion stopping');
+      const closeTcp = new Promise<void>((r) => tcp.close(() => r()));
+      const orderly = (async () => {
+        if (useCommands) await commands.stopReading();
+        await udpIngest?.drain();
+        // Each session finishes the frame it is writing (and acks it), then closes and deregisters.
+        await Promise.all([...sessions].map((s) => s.shutdown()));
+        await devices.settled();
+        if (useCommands) await commands.settled();
+        await writer.drained();
+        await heartbeat.stop(true);
+      })();
+      const bound = options.shutdownTimeoutMs ?? 10_000;
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([
+        orderly.then(() => false),
+        new Promise<boolean>((r) => {
+          timer = setTimeout(() => r(true), bound);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        logger.error({ boundMs: bound }, 'graceful stop timed out; closing what is left');
+        for (const s of sessions) s.close('shutdown');
+      }
+      await closeTcp;
+      if (udp) await new Promise<void>((r) => udp?.close(() => r()));
+      await obs?.close();
+      reader.disconnect();
+      await redis.quit().catch(() => redis.disconnect());
+      logger.info({ reason }, 'ingestion stopped');
+    };
+
+    return {
+      instanceId,
+      tcpPort,
+      udpPort,
+      metricsPort: obs?.port ?? null,
+      registry,
+      metrics,
+      keys,
+      sessions,
+      stop,
+    };
+  } catch (err) {
+    await obs?.close();
+    return fail(err);
+  }
+}

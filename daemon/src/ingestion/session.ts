@@ -1,0 +1,365 @@
+/**
+ * One TCP device connection: a small state machine (awaiting-imei → active → closed) fed by the
+ * framer. Work runs strictly in order on one queue per socket: a frame's acknowledgement is written
+ * only after its XADD was confirmed, and a command is written only after the ack before it. While
+ * that queue is busy the socket is paused (devices are stop-and-wait anyway), so one socket never
+ * buffers more than a read or two.
+ */
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { encodeTelemetryEntry, type RedisKeys } from '../contract/index.js';
+import {
+  avlAck,
+  checkAvlFrame,
+  handshakeAck,
+  isCommandCodec,
+  isProtocolError,
+  type TcpFrame,
+  TcpFramer,
+} from '../protocol/index.js';
+import type { DeviceLookup } from './devices.js';
+import type { IngestMetrics, RefusalReason } from './metrics.js';
+import type { DeviceRegistry, Holder } from './registry.js';
+import type { StreamWriter } from './stream-writer.js';
+
+export interface SessionLimits {
+  maxFrameBytes: number;
+  handshakeTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxBufferedBytes: number;
+  /** A frame that has started must be complete within this long (slow senders). */
+  frameTimeoutMs: number;
+}
+
+export interface SessionHooks {
+  /** The device is now held by this session (handshake accepted and registered). */
+  onActive?(session: TcpSession): void;
+  /** A Codec 12/13/14/15 frame arrived (never acknowledged with a record count). */
+  onCommandFrame?(session: TcpSession, frame: Buffer): void;
+  onClosed?(session: TcpSession, reason: string): void;
+}
+
+export interface SessionDeps {
+  instanceId: string;
+  keys: RedisKeys;
+  logger: Logger;
+  metrics: IngestMetrics;
+  lookup: DeviceLookup;
+  registry: DeviceRegistry<TcpSession>;
+  writer: StreamWriter;
+  limits: SessionLimits;
+  hooks: SessionHooks;
+}
+
+export type SessionState = 'awaiting-imei' | 'checking' | 'active' | 'closed';
+
+type Task = () => Promise<void>;
+
+export class TcpSession implements Holder {
+  state: SessionState = 'awaiting-imei';
+  imei = '';
+  readonly remote: string;
+  readonly remoteAddress: string;
+  closeReason = '';
+  /** Settles once the session is closed and its registry entry released. */
+  readonly closed: Promise<void>;
+
+  private log: Logger;
+  private readonly framer: TcpFramer;
+  private readonly tasks: Task[] = [];
+  private pumping: Promise<void> | null = null;
+  private handshakeTimer: NodeJS.Timeout | null = null;
+  private frameTimer: NodeJS.Timeout | null = null;
+  private draining = false;
+  private resolveClosed!: () => void;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly deps: SessionDeps,
+  ) {
+    this.remoteAddress = socket.remoteAddress ?? 'unknown';
+    this.remote = `${this.remoteAddress}:${socket.remotePort ?? 0}`;
+    this.log = deps.logger.child({ remote: this.remote });
+    this.framer = new TcpFramer({ maxFrameBytes: deps.limits.maxFrameBytes });
+    this.closed = new Promise((r) => {
+      this.resolveClosed = r;
+    });
+
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.setTimeout(deps.limits.idleTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('timeout', () => {
+      this.log.info({ idleMs: deps.limits.idleTimeoutMs }, 'idle timeout');
+      this.close('idle');
+    });
+    socket.on('error', (err) => {
+      this.log.debug({ err }, 'socket error');
+      this.close('error');
+    });
+    socket.on('close', () => this.close(this.draining ? 'shutdown' : 'closed'));
+    this.handshakeTimer = setTimeout(() => this.refuse('handshake_timeout'), deps.limits.handshakeTimeoutMs);
+  }
+
+  /** Runs `task` on this socket's queue (after every frame and ack queued before it). */
+  enqueue(task: Task): boolean {
+    if (this.state === 'closed' || this.draining) return false;
+    this.tasks.push(task);
+    this.kick();
+    return true;
+  }
+
+  /** Writes bytes to the device now (call from a queued task). False once the socket is gone. */
+  write(bytes: Buffer): boolean {
+    if (this.state === 'closed' || this.socket.destroyed) return false;
+    this.socket.write(bytes);
+    return true;
+  }
+
+  /** Holder: a newer connection for the same IMEI took over. */
+  replaced(): void {
+    this.log.info('replaced by a newer connection from the same device');
+    this.close('replaced');
+  }
+
+  /**
+   * Graceful stop: read nothing more, let the task already running (a frame awaiting its XADD
+   * and ack) finish, drop frames not yet started (they were never acked; the device resends), close.
+   */
+  async shutdown(): Promise<void> {
+    if (this.state === 'closed') return this.closed;
+    this.draining = true;
+    this.socket.pause();
+    this.tasks.length = 0;
+    if (this.pumping) await this.pumping;
+    this.close('shutdown');
+    return this.closed;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed' || this.draining) return;
+    const receivedAt = Date.now();
+    const t0 = process.hrtime.bigint();
+    this.deps.metrics.bytesIn.inc({ transport: 'tcp' }, chunk.length);
+    let frames: TcpFrame[];
+    try {
+      frames = this.framer.push(chunk);
+    } catch (err) {
+      if (isProtocolError(err)) {
+        this.refuse(err.code === 'LENGTH_EXCEEDED' ? 'frame_too_large' : 'desynchronised', { error: err.message });
+        return;
+      }
+      throw err;
+    }
+    if (this.framer.buffered > this.deps.limits.maxBufferedBytes) {
+      this.refuse('buffer_overflow', { buffered: this.framer.buffered });
+      return;
+    }
+    for (const f of frames) this.tasks.push(() => this.handle(f, receivedAt, t0));
+    this.kick();
+    this.armFrameTimer();
+  }
+
+  private kick(): void {
+    if (this.pumping || this.tasks.length === 0) return;
+    // Stop reading while work is queued: the device waits for our answer anyway.
+    this.socket.pause();
+    this.clearFrameTimer();
+    this.pumping = this.pump().finally(() => {
+      this.pumping = null;
+      if (this.state !== 'closed' && !this.draining) {
+        this.socket.resume();
+        this.armFrameTimer();
+      }
+    });
+  }
+
+  private async pump(): Promise<void> {
+    while (this.tasks.length > 0 && this.state !== 'closed') {
+      const task = this.tasks.shift() as Task;
+      try {
+        await task();
+      } catch (err) {
+        this.log.error({ err }, 'session task failed');
+        this.close('error');
+      }
+    }
+  }
+
+  /** A partial frame must complete within frameTimeoutMs of its first byte (while we are reading). */
+  private armFrameTimer(): void {
+    if (this.state === 'closed' || this.pumping) return;
+    if (this.framer.buffered === 0) {
+      this.clearFrameTimer();
+      return;
+    }
+    if (!this.frameTimer) {
+      this.frameTimer = setTimeout(
+        () => this.refuse(this.state === 'active' ? 'frame_timeout' : 'handshake_timeout'),
+        this.deps.limits.frameTimeoutMs,
+      );
+    }
+  }
+
+  private clearFrameTimer(): void {
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    this.frameTimer = null;
+  }
+
+  private async handle(frame: TcpFrame, receivedAt: number, t0: bigint): Promise<void> {
+    switch (frame.kind) {
+      case 'ping':
+        return;
+      case 'imei':
+        return this.handshake(frame.imei);
+      case 'frame':
+        if (this.state !== 'active') {
+          this.refuse('frame_before_handshake', { codec: frame.codec });
+          return;
+        }
+        if (isCommandCodec(frame.codec)) {
+          this.deps.hooks.onCommandFrame?.(this, frame.bytes);
+          return;
+        }
+        return this.avl(frame.bytes, receivedAt, t0);
+    }
+  }
+
+  private async handshake(imei: string): Promise<void> {
+    const { metrics } = this.deps;
+    if (this.state === 'active') {
+      // A second login on a live socket: accept it again only for the same, still enabled device.
+      if (imei !== this.imei) {
+        this.refuse('bad_imei', { imei, error: `second login with another IMEI (was ${this.imei})` });
+        return;
+      }
+    } else {
+      this.state = 'checking';
+      this.imei = imei;
+      this.log = this.log.child({ imei });
+    }
+    let status: Awaited<ReturnType<DeviceLookup>>;
+    try {
+      status = await this.deps.lookup(imei);
+    } catch (err) {
+      // Not the device's fault: close without an answer so it simply retries.
+      this.refuse('lookup_failed', { err });
+      return;
+    }
+    if (this.isClosed()) return;
+    if (!status.known || !status.enabled) {
+      this.refuse(status.known ? 'disabled_device' : 'unknown_device', {}, handshakeAck(false));
+      return;
+    }
+    if (this.state !== 'active') {
+      let held: boolean;
+      try {
+        held = await this.deps.registry.claim(this, () => this.state === 'checking');
+      } catch (err) {
+        this.refuse('registry_failed', { err });
+        return;
+      }
+      if (!held) return;
+      this.state = 'active';
+      if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+      this.handshakeTimer = null;
+    }
+    metrics.handshakes.inc({ result: 'accepted' });
+    this.socket.write(handshakeAck(true));
+    this.log.info({ deviceId: status.id, registered: status.registered === true }, 'device connected');
+    this.deps.hooks.onActive?.(this);
+  }
+
+  private async avl(bytes: Buffer, receivedAt: number, t0: bigint): Promise<void> {
+    const { metrics } = this.deps;
+    let info: { codec: number; records: number };
+    try {
+      info = checkAvlFrame(bytes);
+    } catch (err) {
+      if (!isProtocolError(err)) throw err;
+      // The frame arrived whole but is damaged: answer "0 records" so the device resends it.
+      if (err.code === 'CRC_MISMATCH') metrics.crcErrors.inc({ transport: 'tcp' });
+      metrics.invalidFrames.inc({ transport: 'tcp', code: err.code });
+      this.log.warn(
+        { code: err.code, error: err.message, bytes: bytes.length },
+        'invalid frame answered with 0 records',
+      );
+      this.socket.write(avlAck(0));
+      return;
+    }
+    const fields = encodeTelemetryEntry({
+      imei: this.imei,
+      codec: info.codec,
+      transport: 'tcp',
+      instance: this.deps.instanceId,
+      receivedAt,
+      records: info.records,
+      frame: bytes,
+    });
+    try {
+      await this.deps.writer.add(this.deps.keys.telemetryAvl, fields);
+    } catch (err) {
+      // Not durable, so not acknowledged: the device keeps the records and sends them again.
+      metrics.writeFailures.inc();
+      this.log.error({ err, records: info.records }, 'telemetry write failed; frame not acknowledged');
+      this.close('stream_write_failed');
+      return;
+    }
+    if (!this.write(avlAck(info.records))) return;
+    metrics.frames.inc({ transport: 'tcp' });
+    metrics.records.inc({ transport: 'tcp' }, info.records);
+    metrics.ackLatency.observe({ transport: 'tcp' }, Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+
+  /** Logs and counts one refusal, optionally answers, then closes. */
+  private refuse(reason: RefusalReason, details: Record<string, unknown> = {}, answer?: Buffer): void {
+    if (this.state === 'closed') return;
+    const { metrics } = this.deps;
+    metrics.refusals.inc({ reason, transport: 'tcp' });
+    if (
+      reason.endsWith('_device') ||
+      reason === 'lookup_failed' ||
+      reason === 'registry_failed' ||
+      reason === 'bad_imei'
+    ) {
+      metrics.handshakes.inc({ result: 'refused' });
+    }
+    this.log.warn({ reason, ...details }, 'connection refused');
+    if (answer && !this.socket.destroyed) {
+      this.socket.end(answer);
+      this.close(reason, false);
+    } else {
+      this.close(reason);
+    }
+  }
+
+  isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Idempotent. Releases the registry entry if this session still holds the device. */
+  close(reason: string, destroy = true): void {
+    if (this.state === 'closed') return;
+    const wasActive = this.state === 'active';
+    this.state = 'closed';
+    this.closeReason = reason;
+    this.tasks.length = 0;
+    if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    this.clearFrameTimer();
+    if (destroy) this.socket.destroy();
+    else {
+      // The answer is flushed by end(); do not wait for a device that never closes its side.
+      const t = setTimeout(() => this.socket.destroy(), 2000);
+      t.unref();
+      this.socket.once('close', () => clearTimeout(t));
+    }
+    if (wasActive) this.log.info({ reason }, 'device disconnected');
+    this.deps.hooks.onClosed?.(this, reason);
+    const release = wasActive
+      ? this.deps.registry.release(this, reason).catch((err: unknown) => {
+          this.log.error({ err }, 'could not deregister device (the registry entry will be reaped)');
+        })
+      : Promise.resolve();
+    release.then(() => this.resolveClosed());
+  }
+}

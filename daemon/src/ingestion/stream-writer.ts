@@ -1,0 +1,90 @@
+/**
+ * Batches XADDs from every socket into one pipeline per event-loop turn, so throughput does not
+ * depend on one round trip per frame. Each caller gets a promise that settles with the reply to its
+ * own entry: an entry rejected by Redis (or lost with the connection) rejects only its own frame.
+ */
+import type { Redis } from 'ioredis';
+
+interface Pending {
+  key: string;
+  fields: (string | Buffer)[];
+  resolve: (id: string) => void;
+  reject: (err: Error) => void;
+}
+
+export interface StreamWriterOptions {
+  /** Most entries in one pipeline; a larger backlog is split across several. */
+  maxBatch?: number;
+  /** Called once per pipeline with its size and how long Redis took to answer it. */
+  onBatch?: (entries: number, seconds: number) => void;
+}
+
+export class StreamWriter {
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+  private readonly maxBatch: number;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly options: StreamWriterOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 500;
+  }
+
+  /** XADD key * fields…; resolves with the entry id once Redis has it. */
+  add(key: string, fields: (string | Buffer)[]): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      this.queue.push({ key, fields, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Entries queued or awaiting Redis' answer. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  /** Resolves once every entry added so far has settled. */
+  drained(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.send(batch);
+    }
+  }
+
+  private send(batch: Pending[]): void {
+    this.inFlight += batch.length;
+    const started = process.hrtime.bigint();
+    const pipeline = this.redis.pipeline();
+    for (const p of batch) pipeline.xaddBuffer(p.key, '*', ...p.fields);
+    const settle = (results: [Error | null, unknown][] | null, failure?: unknown) => {
+      this.options.onBatch?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
+      batch.forEach((p, i) => {
+        const r = results?.[i];
+        if (r && !r[0] && r[1] != null) p.resolve(String(r[1]));
+        else p.reject(toError(r?.[0] ?? failure ?? new Error('no reply from Redis')));
+      });
+      this.inFlight -= batch.length;
+      if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+    };
+    pipeline.exec().then(
+      (results) => settle(results),
+      (err: unknown) => settle(null, err),
+    );
+  }
+}
+
+function toError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
+}

@@ -1,0 +1,221 @@
+/**
+ * Test helpers for ingestion: a scratch database with a `devices` table, a unique Redis prefix,
+ * a private redis-server (for outage tests), and a raw-socket "device" that reads exact byte counts.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import knexFactory, { type Knex } from 'knex';
+import { redisKeys } from '../../src/contract/index.js';
+import { type EncodableRecord, encodeAvlFrame, encodeImeiLogin } from '../../src/protocol/index.js';
+
+export const REDIS_URL = process.env.TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const PG = { host: process.env.TEST_DB_HOST ?? '127.0.0.1', port: 5432, user: 'postgres', password: '' };
+
+export function uid(): string {
+  return randomBytes(5).toString('hex');
+}
+
+/** A fresh database holding just the `devices` columns ingestion reads and writes. */
+export async function createDevicesDb(): Promise<{ knex: Knex; cleanup(): Promise<void> }> {
+  const name = `ingest_test_${uid()}`;
+  const admin = knexFactory({ client: 'pg', connection: { ...PG, database: 'postgres' } });
+  await admin.raw(`CREATE DATABASE ${name}`);
+  const knex = knexFactory({ client: 'pg', connection: { ...PG, database: name }, pool: { min: 0, max: 4 } });
+  await knex.schema.createTable('devices', (t) => {
+    t.increments('id');
+    t.string('imei', 17).notNullable().unique();
+    t.string('name');
+    t.boolean('enabled').notNullable().defaultTo(true);
+  });
+  return {
+    knex,
+    async cleanup() {
+      await knex.destroy();
+      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.destroy();
+    },
+  };
+}
+
+/** A Redis client plus a random key prefix, and a cleanup deleting every key under it. */
+export async function createPrefixedRedis(url = REDIS_URL) {
+  const prefix = `test:ingest:${uid()}:`;
+  const redis = new Redis(url);
+  return {
+    redis,
+    prefix,
+    keys: redisKeys(prefix),
+    async cleanup() {
+      let cursor = '0';
+      do {
+        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (found.length > 0) await redis.del(...found);
+      } while (cursor !== '0');
+      redis.disconnect();
+    },
+  };
+}
+
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+/** A private redis-server on a random port (never the shared one) that tests may pause or kill. */
+export async function startOwnRedis(): Promise<{
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  stop(): Promise<void>;
+}> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'ingest-redis-'));
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir], {
+    stdio: 'ignore',
+  });
+  const url = `redis://127.0.0.1:${port}`;
+  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
+  probe.on('error', () => {});
+  await probe.connect().catch(() => {});
+  await probe.ping();
+  probe.disconnect();
+  return {
+    url,
+    port,
+    proc,
+    async stop() {
+      if (proc.exitCode === null) {
+        proc.kill('SIGCONT');
+        proc.kill('SIGKILL');
+        await new Promise((r) => proc.once('exit', r));
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A raw TCP "device": bytes are collected so a test can wait for an exact count. */
+export class RawDevice {
+  private buf = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+  closed = false;
+  readonly whenClosed: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.buf = Buffer.concat([this.buf, d]);
+      this.notify();
+    });
+    socket.on('error', () => {});
+    this.whenClosed = new Promise((r) =>
+      socket.on('close', () => {
+        this.closed = true;
+        this.notify();
+        r();
+      }),
+    );
+  }
+
+  static async connect(port: number): Promise<RawDevice> {
+    const socket = tcpConnect({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    return new RawDevice(socket);
+  }
+
+  private notify() {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  send(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** Bytes received and not yet read. */
+  get available(): number {
+    return this.buf.length;
+  }
+
+  /** Resolves with exactly n bytes, or rejects if the socket closes first. */
+  async read(n: number): Promise<Buffer> {
+    while (this.buf.length < n) {
+      if (this.closed) throw new Error(`socket closed after ${this.buf.length} of ${n} bytes`);
+      await new Promise<void>((r) => this.waiters.push(r));
+    }
+    const out = this.buf.subarray(0, n);
+    this.buf = this.buf.subarray(n);
+    return out;
+  }
+
+  /** Logs in and returns the one-byte answer. */
+  async login(imei: string): Promise<number> {
+    this.send(encodeImeiLogin(imei));
+    return (await this.read(1))[0] as number;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Polls until `check` returns a truthy value (bounded; not a timing assertion). */
+export async function eventually<T>(check: () => Promise<T> | T, what: string, limitMs = 10_000): Promise<T> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let fix = 1_700_000_000_000;
+/** A Codec 8E frame with `n` distinct records. */
+export function avlFrame(n = 2, codec = 0x8e): Buffer {
+  const records: EncodableRecord[] = [];
+  for (let i = 0; i < n; i++) {
+    fix += 1000;
+    records.push({
+      timestamp: fix,
+      priority: 0,
+      longitude: 25.2598066,
+      latitude: 54.7009616,
+      altitude: 104,
+      angle: 41,
+      satellites: 9,
+      speed: 42,
+      eventIoId: 0,
+      io: { ids: [239, 66], values: [1, 24079] },
+    });
+  }
+  return encodeAvlFrame(codec, records);
+}
+
+/** Sends one datagram and resolves with the first reply (or null after `waitMs`). */
+export async function udpRoundTrip(port: number, datagram: Buffer, waitMs = 1500): Promise<Buffer | null> {
+  const sock = createSocket('udp4');
+  try {
+    return await new Promise<Buffer | null>((resolve) => {
+      const timer = setTimeout(() => resolve(null), waitMs);
+      sock.once('message', (msg) => {
+        clearTimeout(timer);
+        resolve(msg);
+      });
+      sock.send(datagram, port, '127.0.0.1');
+    });
+  } finally {
+    sock.close();
+  }
+}
