@@ -1,2 +1,69 @@
-// Placeholder: replaced by the foundation work (template database with the Directus schema).
-export default async function setup(): Promise<void> {}
+/**
+ * Vitest global setup (runs once per `vitest run`, before any test file):
+ *  1. checks that PostgreSQL (with PostGIS) and Redis are reachable, failing with one clear message;
+ *  2. builds the extension bundle when `extensions/dist` is missing or older than its sources, so
+ *     startDirectus() loads what is in the tree;
+ *  3. builds (or reuses) the template database the test databases are cloned from;
+ *  4. drops test databases left over by crashed runs (older than 2 hours).
+ *
+ * The harness itself: test/support/index.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { EXTENSION_DIR, REPO_ROOT } from '../directus/src/paths.mjs';
+import { withClient } from '../directus/src/postgres.mjs';
+import { preflight } from '../directus/src/preflight.mjs';
+import { DB_PREFIX, TEST_PG, TEST_REDIS_URL } from './support/constants.js';
+import { ensureTemplate } from './support/template.js';
+
+function newestMtime(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const entry of readdirSync(path)) {
+    if (entry === 'node_modules' || entry === 'dist') continue;
+    newest = Math.max(newest, newestMtime(join(path, entry)));
+  }
+  return newest;
+}
+
+/** True when the bundle must be (re)built: a dist file is missing or older than a source. */
+export function extensionBundleStale(dir = EXTENSION_DIR): boolean {
+  const outputs = ['dist/api.js', 'dist/app.js'].map((f) => join(dir, f));
+  if (!outputs.every((f) => existsSync(f))) return true;
+  const built = Math.min(...outputs.map((f) => statSync(f).mtimeMs));
+  const sources = ['src', 'package.json', 'extension.config.js'].map((f) => join(dir, f)).filter((f) => existsSync(f));
+  return sources.some((f) => newestMtime(f) > built);
+}
+
+async function dropLeftoverDatabases(): Promise<void> {
+  const cutoff = Date.now() - 2 * 3600_000;
+  await withClient({ ...TEST_PG, database: 'postgres' }, async (client) => {
+    const { rows } = await client.query<{ datname: string }>(
+      'SELECT datname FROM pg_database WHERE datname LIKE $1 AND NOT datistemplate',
+      [`${DB_PREFIX}%`],
+    );
+    for (const { datname } of rows) {
+      const stamp = /^fleet_test_([0-9a-z]+)_[0-9a-f]{8}$/.exec(datname)?.[1];
+      if (stamp && Number.parseInt(stamp, 36) < cutoff) {
+        await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
+      }
+    }
+  });
+}
+
+export default async function setup(): Promise<void> {
+  const problems = await preflight({ connection: { ...TEST_PG, database: 'postgres' }, redisUrl: TEST_REDIS_URL });
+  if (problems.length) {
+    throw new Error(`The tests need PostgreSQL with PostGIS and Redis:\n  - ${problems.join('\n  - ')}`);
+  }
+  if (extensionBundleStale()) {
+    console.log('[global-setup] building the extension bundle (npm run build -w extensions)');
+    const r = spawnSync('npm', ['run', 'build', '-w', 'extensions'], { cwd: REPO_ROOT, encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`building the extension bundle failed:\n${r.stdout}\n${r.stderr}`);
+  }
+  const { name, built } = await ensureTemplate((m) => console.log(`[global-setup] ${m}`));
+  if (built) console.log(`[global-setup] template ${name} ready`);
+  await dropLeftoverDatabases();
+}

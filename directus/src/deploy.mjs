@@ -1,0 +1,71 @@
+// @ts-check
+/**
+ * The deploy sequence, run before every start (idempotent; safe on an empty or an existing
+ * database):
+ *
+ *   ensureDatabase → CREATE EXTENSION postgis → directus bootstrap → directus schema apply
+ *   (snapshots/schema.yaml, partial) → directus/sql/after-schema.sql → seed (directus/seed/*.json)
+ *
+ * PostGIS must exist before bootstrap/apply (geometry columns), and `schema apply` on a database
+ * that was never bootstrapped exits 0 having done nothing, hence the order.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { directusInstanceEnv, runDirectusCli } from './directus-process.mjs';
+import { generateSecret, writeEnvFile } from './env-file.mjs';
+import { AFTER_SCHEMA_SQL, SEED_DIR, SNAPSHOT_FILE } from './paths.mjs';
+import { ensureDatabase, ensurePostgis, runSqlFile } from './postgres.mjs';
+import { applySeed } from './seed.mjs';
+
+/**
+ * @typedef {object} DeployOptions
+ * @property {import('./postgres.mjs').Connection} connection
+ * @property {{ email: string, password: string, token?: string }} admin the first admin, created by bootstrap on an empty database
+ * @property {string} stateDir scratch folder for the CLI's config, temp files and log
+ * @property {string} [projectOwner] default: the admin's email
+ * @property {string} [snapshotFile]
+ * @property {string} [afterSchemaSql]
+ * @property {string} [seedDir]
+ * @property {(step: string) => void} [log]
+ */
+
+/**
+ * Runs the whole sequence. Throws with the failing step's name and output.
+ * @param {DeployOptions} o
+ */
+export async function deploy(o) {
+  const log = o.log ?? (() => {});
+  const conn = o.connection;
+  log(`database ${conn.database} on ${conn.host}:${conn.port}`);
+  if (await ensureDatabase(conn)) log(`created database ${conn.database}`);
+  await ensurePostgis(conn);
+
+  // The CLI loads API extensions before any command. Our hooks have no business during a
+  // deploy (and may open Redis connections), so the CLI sees an empty extensions folder.
+  const noExtensions = join(o.stateDir, 'no-extensions');
+  mkdirSync(noExtensions, { recursive: true });
+  mkdirSync(join(o.stateDir, 'tmp'), { recursive: true });
+  const configPath = join(o.stateDir, 'deploy.env');
+  writeEnvFile(
+    configPath,
+    directusInstanceEnv({
+      connection: conn,
+      port: 0,
+      secret: generateSecret(),
+      stateDir: o.stateDir,
+      admin: o.admin,
+      projectOwner: o.projectOwner,
+      logLevel: 'warn',
+      extra: { EXTENSIONS_PATH: noExtensions, EXTENSIONS_MUST_LOAD: false },
+    }),
+  );
+  const logFile = join(o.stateDir, 'deploy.log');
+  log('directus bootstrap');
+  await runDirectusCli(['bootstrap'], { configPath, logFile });
+  log('directus schema apply');
+  await runDirectusCli(['schema', 'apply', '--yes', o.snapshotFile ?? SNAPSHOT_FILE], { configPath, logFile });
+  log('indexes');
+  await runSqlFile(conn, o.afterSchemaSql ?? AFTER_SCHEMA_SQL);
+  log('seed');
+  await applySeed(conn, { seedDir: o.seedDir ?? SEED_DIR, projectOwner: o.projectOwner ?? o.admin.email });
+}

@@ -1,0 +1,14 @@
+/**
+ * The test harness, in one import:
+ *
+ *   import { createTestDatabase, createTestRedis, startDirectus, TEST_ADMIN } from '../../test/support/index.js';
+ *
+ * - createTestDatabase() → { name, connection, knex, drop() }   (./db.ts: clone of the schema template)
+ * - createTestRedis()    → { redis, prefix, keys, url, cleanup() } (./redis.ts: random key prefix)
+ * - startDirectus({ database, redisPrefix?, env? }) → { url, adminToken, login(), stop(), ... } (./directus.ts)
+ * - TEST_ADMIN: the admin of every test database ({ email, password, token })
+ */
+export { TEST_ADMIN, TEST_PG, TEST_REDIS_URL } from './constants.js';
+export { createTestDatabase, type TestDatabase } from './db.js';
+export { type StartDirectusOptions, startDirectus, type TestDirectus } from './directus.js';
+export { createTestRedis, type TestRedis } from './redis.js';
