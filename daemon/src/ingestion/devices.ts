@@ -32,7 +32,13 @@ export function knexDeviceLookup(knex: Knex, options: KnexLookupOptions): Device
     if (row) return { known: true, id: row.id, enabled: row.enabled === true };
     if (options.unknownDevices === 'register') {
       // A concurrent registration (another instance) wins harmlessly: nothing is inserted twice.
-      await knex(table).insert({ imei, name: imei, enabled: false }).onConflict('imei').ignore();
+      try {
+        await knex(table).insert({ imei, name: imei, enabled: false }).onConflict('imei').ignore();
+      } catch (err) {
+        // An IMEI the column cannot hold (e.g. 17 digits in varchar(15)) stays unknown.
+        if ((err as { code?: string }).code === '22001') return { known: false };
+        throw err;
+      }
       const created = await knex(table).select('id', 'enabled').where({ imei }).first();
       if (created) return { known: true, id: created.id, enabled: created.enabled === true, registered: true };
     }

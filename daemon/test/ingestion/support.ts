@@ -1,6 +1,5 @@
 /**
- * Test helpers for ingestion: a scratch database with a `devices` table, a unique Redis prefix,
- * a private redis-server (for outage tests), and a raw-socket "device" that reads exact byte counts.
+ * Test helpers for ingestion (on top of the shared harness): a private redis-server (for outage tests), and a raw-socket "device" that reads exact byte counts.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -10,58 +9,15 @@ import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import knexFactory, { type Knex } from 'knex';
-import { redisKeys } from '../../src/contract/index.js';
 import { type EncodableRecord, encodeAvlFrame, encodeImeiLogin } from '../../src/protocol/index.js';
 
-export const REDIS_URL = process.env.TEST_REDIS ?? 'redis://127.0.0.1:6379';
-const PG = { host: process.env.TEST_DB_HOST ?? '127.0.0.1', port: 5432, user: 'postgres', password: '' };
+export { TEST_REDIS_URL as REDIS_URL } from '../../../test/support/index.js';
 
 export function uid(): string {
   return randomBytes(5).toString('hex');
 }
 
-/** A fresh database holding just the `devices` columns ingestion reads and writes. */
-export async function createDevicesDb(): Promise<{ knex: Knex; cleanup(): Promise<void> }> {
-  const name = `ingest_test_${uid()}`;
-  const admin = knexFactory({ client: 'pg', connection: { ...PG, database: 'postgres' } });
-  await admin.raw(`CREATE DATABASE ${name}`);
-  const knex = knexFactory({ client: 'pg', connection: { ...PG, database: name }, pool: { min: 0, max: 4 } });
-  await knex.schema.createTable('devices', (t) => {
-    t.increments('id');
-    t.string('imei', 17).notNullable().unique();
-    t.string('name');
-    t.boolean('enabled').notNullable().defaultTo(true);
-  });
-  return {
-    knex,
-    async cleanup() {
-      await knex.destroy();
-      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.destroy();
-    },
-  };
-}
-
-/** A Redis client plus a random key prefix, and a cleanup deleting every key under it. */
-export async function createPrefixedRedis(url = REDIS_URL) {
-  const prefix = `test:ingest:${uid()}:`;
-  const redis = new Redis(url);
-  return {
-    redis,
-    prefix,
-    keys: redisKeys(prefix),
-    async cleanup() {
-      let cursor = '0';
-      do {
-        const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (found.length > 0) await redis.del(...found);
-      } while (cursor !== '0');
-      redis.disconnect();
-    },
-  };
-}
+export { createTestDatabase, createTestRedis } from '../../../test/support/index.js';
 
 export async function freePort(): Promise<number> {
   const srv = createServer();

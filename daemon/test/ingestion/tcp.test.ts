@@ -15,16 +15,16 @@ import { type Ingestion, startIngestion } from '../../src/ingestion/server.js';
 import { avlAck, encodeImeiLogin, encodeUdpDatagram, udpAck } from '../../src/protocol/index.js';
 import {
   avlFrame,
-  createDevicesDb,
-  createPrefixedRedis,
+  createTestDatabase,
+  createTestRedis,
   eventually,
   RawDevice,
   REDIS_URL,
   udpRoundTrip,
 } from './support.js';
 
-let db: Awaited<ReturnType<typeof createDevicesDb>>;
-let r: Awaited<ReturnType<typeof createPrefixedRedis>>;
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let r: Awaited<ReturnType<typeof createTestRedis>>;
 let ing: Ingestion;
 let keys: RedisKeys;
 const devices: RawDevice[] = [];
@@ -53,8 +53,8 @@ async function metric(name: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  db = await createDevicesDb();
-  r = await createPrefixedRedis();
+  db = await createTestDatabase();
+  r = await createTestRedis();
   keys = r.keys;
   await db.knex('devices').insert([
     { imei: IMEI, name: 'truck 1', enabled: true },
@@ -78,7 +78,7 @@ afterAll(async () => {
   for (const d of devices) d.close();
   await ing?.stop('test done');
   await r?.cleanup();
-  await db?.cleanup();
+  await db?.drop();
 });
 
 describe('handshake', () => {
