@@ -54,13 +54,13 @@ describe('official AVL examples', () => {
         const packet = decodeAvlFrame(bytes);
         expect(packet.codec).toBe(ex.codec);
         expect(packet.records).toHaveLength(ex.records.length);
-        packet.records.forEach((r, i) => expectRecord(r, ex.records[i]!));
+        for (const [i, r] of packet.records.entries()) expectRecord(r, ex.records[i]!);
         expect(avlAck(packet.records.length).toString('hex').toUpperCase()).toBe(ex.ack);
       } else {
         expect(parseUdpDatagram(bytes)).toEqual({ ...ex.udp, codec: ex.codec, records: ex.records.length });
         const d = decodeUdpDatagram(bytes);
         expect({ packetId: d.packetId, avlPacketId: d.avlPacketId, imei: d.imei }).toEqual(ex.udp);
-        d.packet.records.forEach((r, i) => expectRecord(r, ex.records[i]!));
+        for (const [i, r] of d.packet.records.entries()) expectRecord(r, ex.records[i]!);
         expect(udpAck(d.packetId, d.avlPacketId, d.packet.records.length).toString('hex').toUpperCase()).toBe(ex.ack);
       }
     });
