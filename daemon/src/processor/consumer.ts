@@ -1,0 +1,447 @@
+/**
+ * The telemetry consumer: `telemetry:avl` → positions rows, exactly once.
+ *
+ * Loop: read a batch in group `processors` (own pending entries first, then claimed ones from dead
+ * consumers, then new ones), decode, write rows + device state in one statement, and only then
+ * XACK. The next read is already in flight while a batch is written (two Redis connections), so
+ * the loop is not a sequence of round trips.
+ *
+ * Nothing is acknowledged before it is committed, and a commit repeated after a crash adds no row
+ * (see writer.ts), so any crash anywhere leaves every entry either committed-and-acked,
+ * committed-and-pending (replayed harmlessly) or pending. Entries that can never succeed (invalid,
+ * undecodable, unknown device, rejected by the database, delivered too often) go to
+ * `telemetry:dead` and are acknowledged in the same MULTI, so they never block the group.
+ */
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { encodeDeadLetter, GROUPS, type RedisKeys } from '../contract/index.js';
+import type { Logger } from '../observability/logger.js';
+import { decodeEntry, isFailure, protocolIoViews } from './decode.js';
+import { backoffMs, classifyWriteError, errorMessage, isForeignKeyViolation, sleep } from './errors.js';
+import type { ProcessorMetrics } from './metrics.js';
+import {
+  countFlags,
+  type DecodedEntry,
+  emptyTrack,
+  entriesToRows,
+  flagJumps,
+  type IoViews,
+  latestPerDevice,
+  type PositionRow,
+  seenPerDevice,
+  type TrackState,
+} from './rows.js';
+import { autoClaim, ensureGroup, fillDeliveryCounts, isNoGroupError, type RawEntry, readGroup } from './stream.js';
+import { type DeviceId, PositionWriter } from './writer.js';
+
+export interface TelemetryConsumerOptions {
+  keys: RedisKeys;
+  /** Consumer name in the group (the instance id). */
+  consumer: string;
+  batchSize: number;
+  blockMs: number;
+  claimIdleMs: number;
+  /** How often to look for entries of dead consumers. */
+  claimIntervalMs: number;
+  maxDeliveries: number;
+  futureMarginMs: number;
+  maxSpeedKmh: number;
+  /** Test-only seam: runs after a batch committed and before it is acknowledged. */
+  afterCommit?: (ids: readonly string[]) => Promise<void>;
+}
+
+export interface TelemetryConsumerDeps {
+  /** Connection used only for (blocking) reads, so a read can be in flight while acks go out. */
+  reader: Redis;
+  redis: Redis;
+  pool: pg.Pool;
+  logger: Logger;
+  metrics: ProcessorMetrics;
+  views?: IoViews;
+}
+
+interface Prepared {
+  entry: DecodedEntry;
+  rows: PositionRow[];
+}
+
+interface DeadEntry {
+  id: string;
+  imei: string;
+  transport: string;
+  frame: Buffer;
+  error: string;
+  deliveries: number;
+  cause: string;
+}
+
+class Stopped extends Error {}
+
+export class TelemetryConsumer {
+  private stopping = false;
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private readonly devices = new Map<string, { id: DeviceId; track: TrackState }>();
+  private readonly writer: PositionWriter;
+  private readonly views: IoViews;
+  /** Own pending entries are re-read from history first (a restart with the same name). */
+  private historyCursor: string | null = '0-0';
+  private claimCursor = '0-0';
+  private nextClaimAt = 0;
+  private dbFailing = false;
+
+  constructor(
+    private readonly opts: TelemetryConsumerOptions,
+    private readonly deps: TelemetryConsumerDeps,
+  ) {
+    this.writer = new PositionWriter(deps.pool);
+    this.views = deps.views ?? protocolIoViews;
+  }
+
+  start(): void {
+    this.running = this.run().catch((err: unknown) => {
+      if (!(err instanceof Stopped)) this.deps.logger.fatal({ err }, 'telemetry consumer crashed');
+      throw err;
+    });
+  }
+
+  /** Finishes the batch in hand (if the database lets it), then returns. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.abort.abort();
+    await this.running?.catch(() => {});
+  }
+
+  private get stream(): string {
+    return this.opts.keys.telemetryAvl;
+  }
+
+  private async run(): Promise<void> {
+    await this.retryRedis('create consumer group', () => ensureGroup(this.deps.redis, this.stream, GROUPS.processors));
+    let next = this.fetch();
+    for (;;) {
+      const batch = await next;
+      if (this.stopping) {
+        // Entries already read are still ours to finish; nothing new is read.
+        if (batch.length > 0) await this.handle(batch).catch(() => {});
+        return;
+      }
+      next = this.fetch();
+      if (batch.length > 0) {
+        try {
+          await this.handle(batch);
+        } catch (err) {
+          if (!(err instanceof Stopped)) throw err;
+        }
+      }
+    }
+  }
+
+  /** The next batch to handle; never throws (Redis trouble → backoff and an empty batch). */
+  private async fetch(): Promise<RawEntry[]> {
+    if (this.stopping) return [];
+    const { reader } = this.deps;
+    const { consumer, batchSize, blockMs } = this.opts;
+    const group = GROUPS.processors;
+    try {
+      if (this.historyCursor !== null) {
+        const own = await readGroup(reader, this.stream, group, consumer, batchSize, this.historyCursor, 0);
+        if (own.length > 0) {
+          this.historyCursor = own[own.length - 1]!.id;
+          await fillDeliveryCounts(this.deps.redis, this.stream, group, consumer, own);
+          return own;
+        }
+        this.historyCursor = null;
+      }
+      if (Date.now() >= this.nextClaimAt && !this.dbFailing) {
+        const page = await autoClaim(
+          reader,
+          this.stream,
+          group,
+          consumer,
+          this.opts.claimIdleMs,
+          this.claimCursor,
+          batchSize,
+        );
+        this.claimCursor = page.cursor;
+        // A finished scan waits for the next interval; an unfinished one continues next time.
+        if (page.cursor === '0-0') this.nextClaimAt = Date.now() + this.opts.claimIntervalMs;
+        if (page.entries.length > 0) {
+          await fillDeliveryCounts(this.deps.redis, this.stream, group, consumer, page.entries);
+          this.deps.metrics.claimed.inc(page.entries.length);
+          this.deps.logger.info(
+            { count: page.entries.length, first: page.entries[0]!.id },
+            'claimed entries idle on other consumers',
+          );
+          return page.entries;
+        }
+      }
+      return await readGroup(reader, this.stream, group, consumer, batchSize, '>', blockMs);
+    } catch (err) {
+      if (this.stopping) return [];
+      if (isNoGroupError(err)) {
+        // The group vanished (Redis lost its data): recreate it and read everything left.
+        this.deps.logger.warn('consumer group missing, recreating it');
+        await ensureGroup(this.deps.redis, this.stream, group).catch(() => {});
+        this.historyCursor = '0-0';
+        return [];
+      }
+      this.deps.metrics.retries.inc({ dependency: 'redis' });
+      this.deps.logger.warn({ err: errorMessage(err) }, 'reading telemetry failed; retrying');
+      await sleep(backoffMs(1), this.abort.signal);
+      return [];
+    }
+  }
+
+  private async handle(batch: RawEntry[]): Promise<void> {
+    const dead: DeadEntry[] = [];
+    const ackOnly: string[] = [];
+    const decoded: DecodedEntry[] = [];
+    const raws = new Map<string, RawEntry>();
+    for (const raw of batch) {
+      raws.set(raw.id, raw);
+      if (raw.fields === null) {
+        ackOnly.push(raw.id); // deleted while pending: nothing left to store
+        continue;
+      }
+      const d = decodeEntry(raw.id, raw.fields);
+      if (raw.deliveries > this.opts.maxDeliveries) {
+        const base = isFailure(d) ? d : { imei: d.imei, transport: '', frame: frameOf(raw.fields) };
+        dead.push({
+          id: raw.id,
+          imei: base.imei,
+          transport: base.transport || transportOf(raw.fields),
+          frame: base.frame,
+          error: `delivered ${raw.deliveries} times (limit ${this.opts.maxDeliveries})`,
+          deliveries: raw.deliveries,
+          cause: 'deliveries',
+        });
+      } else if (isFailure(d)) {
+        dead.push({ id: raw.id, ...d, deliveries: raw.deliveries, cause: 'undecodable' });
+      } else {
+        decoded.push(d);
+      }
+    }
+
+    await this.resolveDevices(decoded.map((d) => d.imei));
+    const prepared: Prepared[] = [];
+    for (const entry of decoded) {
+      if (!this.devices.has(entry.imei)) {
+        dead.push(this.deadFromEntry(entry, raws, `unknown device IMEI ${entry.imei}`, 'unknown_device'));
+        continue;
+      }
+      const rows = entriesToRows([entry], { now: Date.now(), futureMarginMs: this.opts.futureMarginMs }, this.views);
+      prepared.push({ entry, rows });
+    }
+    const tracks = flagJumps(
+      prepared.flatMap((p) => p.rows),
+      new Map([...this.devices].map(([imei, d]) => [imei, d.track])),
+      this.opts.maxSpeedKmh,
+    );
+
+    const rejected = await this.write(prepared);
+    const rejectedIds = new Set(rejected.map((r) => r.prepared.entry.id));
+    for (const r of rejected) {
+      dead.push(this.deadFromEntry(r.prepared.entry, raws, r.error, r.cause));
+    }
+    const committed = prepared.filter((p) => !rejectedIds.has(p.entry.id));
+    for (const [imei, track] of tracks) {
+      const d = this.devices.get(imei);
+      if (d) d.track = track;
+    }
+    if (committed.length > 0 && this.opts.afterCommit) await this.opts.afterCommit(committed.map((p) => p.entry.id));
+
+    for (const d of dead) await this.deadLetter(d);
+    const ids = [...committed.map((p) => p.entry.id), ...ackOnly];
+    if (ids.length > 0) {
+      await this.retryRedis('acknowledge', () => this.deps.redis.xack(this.stream, GROUPS.processors, ...ids));
+    }
+    const { metrics } = this.deps;
+    const now = Date.now();
+    metrics.entries.inc(committed.length);
+    for (const p of committed) metrics.endToEndSeconds.observe(Math.max(0, now - p.entry.receivedAt) / 1000);
+  }
+
+  private deadFromEntry(entry: DecodedEntry, raws: Map<string, RawEntry>, error: string, cause: string): DeadEntry {
+    const raw = raws.get(entry.id);
+    const fields = raw?.fields ?? [];
+    return {
+      id: entry.id,
+      imei: entry.imei,
+      transport: transportOf(fields),
+      frame: frameOf(fields),
+      error,
+      deliveries: raw?.deliveries ?? 1,
+      cause,
+    };
+  }
+
+  /** Writes the rows; returns the entries the database rejected as data (isolated by halving). */
+  private async write(prepared: Prepared[]): Promise<{ prepared: Prepared; error: string; cause: string }[]> {
+    if (prepared.length === 0) return [];
+    let refreshed = false;
+    for (let attempt = 0; ; attempt++) {
+      const ids = new Map<string, DeviceId>();
+      for (const p of prepared) {
+        const d = this.devices.get(p.entry.imei);
+        if (d) ids.set(p.entry.imei, d.id);
+      }
+      const missing = prepared.filter((p) => !ids.has(p.entry.imei));
+      if (missing.length > 0) {
+        const rest = prepared.filter((p) => ids.has(p.entry.imei));
+        const out = missing.map((p) => ({
+          prepared: p,
+          error: `unknown device IMEI ${p.entry.imei}`,
+          cause: 'unknown_device',
+        }));
+        return [...out, ...(await this.write(rest))];
+      }
+      const rows = prepared.flatMap((p) => p.rows);
+      const started = performance.now();
+      try {
+        const res = await this.writer.write(
+          rows,
+          latestPerDevice(rows),
+          seenPerDevice(prepared.map((p) => p.entry)),
+          ids,
+        );
+        this.recovered();
+        const { metrics } = this.deps;
+        metrics.commitSeconds.observe((performance.now() - started) / 1000);
+        metrics.batches.inc();
+        metrics.rowsWritten.inc(res.inserted);
+        metrics.conflicts.inc(res.conflicts);
+        metrics.lastCommit.set(Date.now() / 1000);
+        for (const [reason, n] of countFlags(rows)) metrics.flagged.inc({ reason }, n);
+        return [];
+      } catch (err) {
+        if (isForeignKeyViolation(err) && !refreshed) {
+          // A device was deleted (maybe re-created) since it was cached: look the IMEIs up again.
+          refreshed = true;
+          for (const p of prepared) this.devices.delete(p.entry.imei);
+          await this.resolveDevices(prepared.map((p) => p.entry.imei));
+          continue;
+        }
+        if (classifyWriteError(err) === 'data') {
+          if (prepared.length === 1) {
+            return [
+              { prepared: prepared[0]!, error: `rejected by the database: ${errorMessage(err)}`, cause: 'rejected' },
+            ];
+          }
+          const half = Math.ceil(prepared.length / 2);
+          return [...(await this.write(prepared.slice(0, half))), ...(await this.write(prepared.slice(half)))];
+        }
+        await this.dbFailed(
+          err,
+          attempt,
+          prepared.map((p) => p.entry.id),
+        );
+      }
+    }
+  }
+
+  private async resolveDevices(imeis: string[]): Promise<void> {
+    const unknown = [...new Set(imeis)].filter((i) => !this.devices.has(i));
+    if (unknown.length === 0) return;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        for (const d of await this.writer.lookupDevices(unknown)) {
+          this.devices.set(d.imei, { id: d.id, track: emptyTrack(d.lastFix) });
+        }
+        this.recovered();
+        return;
+      } catch (err) {
+        await this.dbFailed(err, attempt, []);
+      }
+    }
+  }
+
+  private recovered(): void {
+    if (this.dbFailing) this.deps.logger.info('database writes succeed again');
+    this.dbFailing = false;
+    this.deps.metrics.postgresUp.set(1);
+  }
+
+  /**
+   * The database is unavailable: back off, keep the entries in hand ours (XCLAIM JUSTID resets
+   * their idle time without counting a delivery, so other consumers do not claim them meanwhile),
+   * and try again — unless stopping, when they are left pending for whoever runs next.
+   */
+  private async dbFailed(err: unknown, attempt: number, heldIds: string[]): Promise<void> {
+    const { logger, metrics } = this.deps;
+    metrics.postgresUp.set(0);
+    metrics.retries.inc({ dependency: 'postgres' });
+    if (!this.dbFailing || attempt % 20 === 0) {
+      logger.error({ err: errorMessage(err), attempt }, 'database write failed; retrying without acknowledging');
+    }
+    this.dbFailing = true;
+    if (this.stopping) throw new Stopped();
+    await sleep(backoffMs(attempt), this.abort.signal);
+    if (this.stopping) throw new Stopped();
+    if (heldIds.length > 0) {
+      await this.deps.redis
+        .xclaim(this.stream, GROUPS.processors, this.opts.consumer, 0, ...heldIds, 'JUSTID')
+        .catch(() => {});
+    }
+  }
+
+  private async deadLetter(d: DeadEntry): Promise<void> {
+    const fields = encodeDeadLetter({
+      sourceId: d.id,
+      imei: d.imei,
+      transport: d.transport,
+      error: d.error,
+      deliveries: d.deliveries,
+      failedAt: Date.now(),
+      frame: d.frame,
+    });
+    await this.retryRedis('dead-letter', async () => {
+      const res = await this.deps.redis
+        .multi()
+        .xadd(this.opts.keys.telemetryDead, '*', ...fields)
+        .xack(this.stream, GROUPS.processors, d.id)
+        .exec();
+      const failed = res?.find(([e]) => e);
+      if (!res || failed) throw failed?.[0] ?? new Error('MULTI aborted');
+    });
+    this.deps.metrics.deadLetters.inc({ cause: d.cause });
+    this.deps.logger.warn(
+      { id: d.id, imei: d.imei, error: d.error, deliveries: d.deliveries },
+      'entry moved to the dead-letter stream',
+    );
+  }
+
+  private async retryRedis<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const v = await fn();
+        this.deps.metrics.redisUp.set(1);
+        return v;
+      } catch (err) {
+        if (isNoGroupError(err) && what === 'acknowledge') {
+          // The group was lost with Redis' data: the rows are committed; the replay is harmless.
+          this.deps.logger.warn('consumer group missing while acknowledging; skipping the XACK');
+          return undefined as T;
+        }
+        this.deps.metrics.redisUp.set(0);
+        this.deps.metrics.retries.inc({ dependency: 'redis' });
+        if (attempt % 20 === 0) this.deps.logger.warn({ err: errorMessage(err), attempt }, `${what} failed; retrying`);
+        if (this.stopping && attempt > 2) throw new Stopped();
+        await sleep(backoffMs(attempt), this.abort.signal);
+      }
+    }
+  }
+}
+
+function fieldOf(fields: Buffer[], name: string): Buffer | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
+  return undefined;
+}
+
+function frameOf(fields: Buffer[]): Buffer {
+  return fieldOf(fields, 'frame') ?? Buffer.alloc(0);
+}
+
+function transportOf(fields: Buffer[]): string {
+  return fieldOf(fields, 'transport')?.toString() ?? '';
+}

@@ -1,0 +1,75 @@
+/**
+ * Data-quality rules for AVL records. Bad records are never dropped (the device was acknowledged,
+ * so they are ours to keep): they are stored with the reasons listed here and left out of the
+ * device's latest state and of the map.
+ */
+import type { AvlRecord } from '../protocol/index.js';
+
+export const FLAG_REASONS = [
+  /** No satellites, or coordinates exactly 0/0: the device had no fix (it repeats its last one). */
+  'no_fix',
+  /** Latitude/longitude outside the WGS84 range. */
+  'bad_coordinates',
+  /** Fix time later than now + the configured margin (wrong RTC, GNSS week rollover). */
+  'future',
+  /** Fix time before 2000-01-01 (RTC not set after power loss). */
+  'before_2000',
+  /** Moving from the previous good fix would need an implausible speed. */
+  'jump',
+  /** Speed 0xFFFF: no documented sentinel, but certainly not a real speed. */
+  'bad_speed',
+] as const;
+export type FlagReason = (typeof FLAG_REASONS)[number];
+
+export const Y2000_MS = Date.UTC(2000, 0, 1);
+/** Largest fix time stored as is: beyond it a timestamptz (and a JS Date) can not hold the value. */
+export const MAX_STORABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/** Below this distance a jump is GNSS noise, however short the time between fixes. */
+export const JUMP_MIN_DISTANCE_M = 1000;
+
+export interface FlagRules {
+  /** Reference "now" in epoch ms (the processing time). */
+  now: number;
+  /** Fix times later than now + this are `future`. */
+  futureMarginMs: number;
+}
+
+/** Reasons that depend on the record alone (everything but `jump`). */
+export function recordFlags(r: AvlRecord, rules: FlagRules): FlagReason[] {
+  const flags: FlagReason[] = [];
+  if (r.satellites === 0 || (r.latitude === 0 && r.longitude === 0)) flags.push('no_fix');
+  if (!(Math.abs(r.latitude) <= 90 && Math.abs(r.longitude) <= 180)) flags.push('bad_coordinates');
+  if (!(r.timestamp <= rules.now + rules.futureMarginMs)) flags.push('future');
+  if (r.timestamp < Y2000_MS) flags.push('before_2000');
+  if (r.speed === 0xffff) flags.push('bad_speed');
+  return flags;
+}
+
+const EARTH_RADIUS_M = 6_371_008.8;
+
+/** Great-circle distance in metres (haversine). */
+export function distanceMetres(lat1: number, lon1: number, lat2: number, lon2: number): number {
+  const rad = Math.PI / 180;
+  const dLat = (lat2 - lat1) * rad;
+  const dLon = (lon2 - lon1) * rad;
+  const a = Math.sin(dLat / 2) ** 2 + Math.cos(lat1 * rad) * Math.cos(lat2 * rad) * Math.sin(dLon / 2) ** 2;
+  return 2 * EARTH_RADIUS_M * Math.asin(Math.min(1, Math.sqrt(a)));
+}
+
+export interface Fix {
+  time: number;
+  latitude: number;
+  longitude: number;
+}
+
+/**
+ * True when going from `from` to `to` needs more than `maxSpeedKmh`. Time differences under a
+ * second count as one second (devices log several records in the same second), and distances
+ * under JUMP_MIN_DISTANCE_M never count (noise).
+ */
+export function isJump(from: Fix, to: Fix, maxSpeedKmh: number): boolean {
+  const metres = distanceMetres(from.latitude, from.longitude, to.latitude, to.longitude);
+  if (metres <= JUMP_MIN_DISTANCE_M) return false;
+  const seconds = Math.max(1, Math.abs(to.time - from.time) / 1000);
+  return (metres / seconds) * 3.6 > maxSpeedKmh;
+}

@@ -1,0 +1,66 @@
+/**
+ * Periodic upkeep of the telemetry stream: the consumer-lag gauges (the pipeline's canary) and
+ * trimming of entries every group has acknowledged.
+ */
+import type { Redis } from 'ioredis';
+import { GROUPS, type RedisKeys } from '../contract/index.js';
+import type { Logger } from '../observability/logger.js';
+import { errorMessage } from './errors.js';
+import type { ProcessorMetrics } from './metrics.js';
+import { groupsInfo, trimAcknowledged } from './stream.js';
+
+export interface MaintenanceOptions {
+  keys: RedisKeys;
+  /** Lag gauges refresh. */
+  lagIntervalMs: number;
+  trimIntervalMs: number;
+  /** Acknowledged entries younger than this are kept (replay after a parser fix). */
+  retainMs: number;
+}
+
+/** Refreshes lag/pending/length gauges; returns the processors group's figures. */
+export async function refreshLag(
+  redis: Redis,
+  keys: RedisKeys,
+  metrics: ProcessorMetrics,
+): Promise<{ lag: number | null; pending: number }> {
+  const [groups, length] = await Promise.all([groupsInfo(redis, keys.telemetryAvl), redis.xlen(keys.telemetryAvl)]);
+  const g = groups.find((x) => x.name === GROUPS.processors);
+  const lag = g ? g.lag : length;
+  const pending = g?.pending ?? 0;
+  if (lag !== null) metrics.lag.set(lag);
+  metrics.pending.set(pending);
+  metrics.streamLength.set(length);
+  return { lag, pending };
+}
+
+export function startMaintenance(
+  opts: MaintenanceOptions,
+  deps: { redis: Redis; metrics: ProcessorMetrics; logger: Logger },
+): { stop(): void } {
+  const { redis, metrics, logger } = deps;
+  let busy = false;
+  const lagTimer = setInterval(() => {
+    refreshLag(redis, opts.keys, metrics).catch(() => {});
+  }, opts.lagIntervalMs);
+  const trimTimer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    trimAcknowledged(redis, opts.keys.telemetryAvl, opts.retainMs)
+      .then((n) => {
+        if (n > 0) metrics.trimmed.inc(n);
+      })
+      .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'stream trim failed; will retry'))
+      .finally(() => {
+        busy = false;
+      });
+  }, opts.trimIntervalMs);
+  lagTimer.unref();
+  trimTimer.unref();
+  return {
+    stop() {
+      clearInterval(lagTimer);
+      clearInterval(trimTimer);
+    },
+  };
+}

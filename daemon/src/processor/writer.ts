@@ -1,0 +1,230 @@
+/**
+ * The row writer: one SQL statement per batch, set-based.
+ *
+ * The positions insert and the devices update travel as data-modifying CTEs of a single statement,
+ * so a batch is one round trip and one implicit transaction: either every row of the batch and the
+ * device state it implies are committed, or none are. Arrays are passed as parameters and expanded
+ * with `unnest` (no per-row round trip, no SQL string building with values).
+ *
+ * Idempotency lives in the table: positions has UNIQUE (device, fix_time, event_io_id), and the
+ * insert says ON CONFLICT DO NOTHING, so a batch written twice (crash between commit and XACK,
+ * a device resending, a replay) adds nothing the second time.
+ *
+ * "Latest" only moves forward: the update changes `last_fix_at`/`last_location`/... only when the
+ * batch's best good fix is newer than the stored one, and `last_seen_at` only grows. Both rules are
+ * evaluated against the row as locked by the UPDATE, so concurrent processors cannot rewind it.
+ */
+import type pg from 'pg';
+import type { Fix } from './flags.js';
+import type { PositionRow } from './rows.js';
+
+export type DeviceId = number | string;
+
+export interface KnownDevice {
+  id: DeviceId;
+  imei: string;
+  /** The stored latest good fix (reference for the jump rule), if any. */
+  lastFix: Fix | null;
+}
+
+export interface WriteResult {
+  /** Rows actually inserted. */
+  inserted: number;
+  /** Rows skipped because the natural key already existed. */
+  conflicts: number;
+}
+
+/** Allowed SQL types for devices.id (read from the catalogue, then spliced into casts). */
+const ID_TYPES = new Set(['integer', 'bigint', 'smallint', 'uuid', 'text', 'character varying']);
+
+export function writeStatement(idType: string): string {
+  if (!ID_TYPES.has(idType)) throw new Error(`unsupported devices.id type: ${idType}`);
+  const ms = (col: string) => `('epoch'::timestamptz + ${col} * interval '1 millisecond')`;
+  // Evaluated against the target row itself (never a joined copy of devices): under concurrent
+  // processors the UPDATE re-checks it on the latest row version, so a newer fix is never rewound.
+  const fresh = '(v.fix_at IS NOT NULL AND (d.last_fix_at IS NULL OR d.last_fix_at < v.fix_at))';
+  return `
+WITH ins AS (
+  INSERT INTO positions
+    (device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags)
+  SELECT u.device, ${ms('u.fix_ms')}, ${ms('u.recv_ms')}, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
+         u.altitude, u.heading, u.speed, u.satellites, u.priority, u.event_io_id,
+         u.io::json, u.attributes::json, u.flags::json
+  FROM unnest($1::${idType}[], $2::bigint[], $3::bigint[], $4::float8[], $5::float8[], $6::int[], $7::int[],
+              $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $13::text[], $14::text[])
+    AS u(device, fix_ms, recv_ms, lon, lat, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags)
+  ON CONFLICT (device, fix_time, event_io_id) DO NOTHING
+  RETURNING 1
+), upd AS (
+  UPDATE devices AS d SET
+    last_seen_at = GREATEST(d.last_seen_at, v.seen_at),
+    last_fix_at = CASE WHEN ${fresh} THEN v.fix_at ELSE d.last_fix_at END,
+    last_location = CASE WHEN ${fresh} THEN ST_SetSRID(ST_MakePoint(v.lon, v.lat), 4326) ELSE d.last_location END,
+    last_speed = CASE WHEN ${fresh} THEN v.speed ELSE d.last_speed END,
+    last_heading = CASE WHEN ${fresh} THEN v.heading ELSE d.last_heading END,
+    last_attributes = CASE WHEN ${fresh} THEN v.attributes::json ELSE d.last_attributes END
+  FROM (
+    SELECT x.id, x.lon, x.lat, x.speed, x.heading, x.attributes,
+           ${ms('x.seen_ms')} AS seen_at, ${ms('x.fix_ms')} AS fix_at
+    FROM unnest($15::${idType}[], $16::bigint[], $17::bigint[], $18::float8[], $19::float8[], $20::int[], $21::int[],
+                $22::text[])
+      AS x(id, seen_ms, fix_ms, lon, lat, speed, heading, attributes)
+  ) AS v
+  WHERE d.id = v.id AND (${fresh} OR d.last_seen_at IS NULL OR d.last_seen_at < v.seen_at)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins)::int AS inserted`;
+}
+
+/**
+ * Statement parameters for a batch. `latest` holds each device's best good row in the batch,
+ * `seen` each device's latest receive time; `ids` maps IMEI → devices.id for every row.
+ */
+export function writeParams(
+  rows: readonly PositionRow[],
+  latest: ReadonlyMap<string, PositionRow>,
+  seen: ReadonlyMap<string, number>,
+  ids: ReadonlyMap<string, DeviceId>,
+): unknown[] {
+  const n = rows.length;
+  const device: DeviceId[] = new Array(n);
+  const fix: number[] = new Array(n);
+  const recv: number[] = new Array(n);
+  const lon: number[] = new Array(n);
+  const lat: number[] = new Array(n);
+  const alt: number[] = new Array(n);
+  const heading: number[] = new Array(n);
+  const speed: number[] = new Array(n);
+  const sats: number[] = new Array(n);
+  const prio: number[] = new Array(n);
+  const event: number[] = new Array(n);
+  const io: string[] = new Array(n);
+  const attrs: string[] = new Array(n);
+  const flags: (string | null)[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    const id = ids.get(r.imei);
+    if (id === undefined) throw new Error(`no device id for IMEI ${r.imei}`);
+    device[i] = id;
+    fix[i] = r.fixTime;
+    recv[i] = r.receivedAt;
+    lon[i] = r.longitude;
+    lat[i] = r.latitude;
+    alt[i] = r.altitude;
+    heading[i] = r.heading;
+    speed[i] = r.speed;
+    sats[i] = r.satellites;
+    prio[i] = r.priority;
+    event[i] = r.eventIoId;
+    io[i] = r.io;
+    attrs[i] = r.attributes;
+    flags[i] = r.flags.length > 0 ? JSON.stringify(r.flags) : null;
+  }
+
+  // Device updates sorted by id: concurrent processors then lock device rows in the same order.
+  const devs = [...seen.keys()]
+    .map((imei) => ({ imei, id: ids.get(imei) }))
+    .filter((d): d is { imei: string; id: DeviceId } => d.id !== undefined)
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const m = devs.length;
+  const dId: DeviceId[] = new Array(m);
+  const dSeen: number[] = new Array(m);
+  const dFix: (number | null)[] = new Array(m);
+  const dLon: (number | null)[] = new Array(m);
+  const dLat: (number | null)[] = new Array(m);
+  const dSpeed: (number | null)[] = new Array(m);
+  const dHeading: (number | null)[] = new Array(m);
+  const dAttrs: (string | null)[] = new Array(m);
+  for (let i = 0; i < m; i++) {
+    const { imei, id } = devs[i]!;
+    const best = latest.get(imei);
+    dId[i] = id;
+    dSeen[i] = seen.get(imei)!;
+    dFix[i] = best ? best.fixTime : null;
+    dLon[i] = best ? best.longitude : null;
+    dLat[i] = best ? best.latitude : null;
+    dSpeed[i] = best ? best.speed : null;
+    dHeading[i] = best ? best.heading : null;
+    dAttrs[i] = best ? best.attributes : null;
+  }
+  return [
+    device,
+    fix,
+    recv,
+    lon,
+    lat,
+    alt,
+    heading,
+    speed,
+    sats,
+    prio,
+    event,
+    io,
+    attrs,
+    flags,
+    dId,
+    dSeen,
+    dFix,
+    dLon,
+    dLat,
+    dSpeed,
+    dHeading,
+    dAttrs,
+  ];
+}
+
+export class PositionWriter {
+  private idType: string | undefined;
+
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** devices.id's SQL type, read once from the catalogue (Directus may use integer or uuid keys). */
+  private async deviceIdType(): Promise<string> {
+    if (this.idType) return this.idType;
+    const res = await this.pool.query<{ t: string }>(
+      `SELECT format_type(atttypid, NULL) AS t FROM pg_attribute
+        WHERE attrelid = 'devices'::regclass AND attname = 'id' AND NOT attisdropped`,
+    );
+    const t = res.rows[0]?.t;
+    if (!t) throw new Error('table devices has no id column');
+    this.idType = t;
+    return t;
+  }
+
+  async lookupDevices(imeis: readonly string[]): Promise<KnownDevice[]> {
+    if (imeis.length === 0) return [];
+    const res = await this.pool.query<{
+      id: DeviceId;
+      imei: string;
+      fix_ms: number | null;
+      lat: number | null;
+      lon: number | null;
+    }>(
+      `SELECT id, imei, (extract(epoch FROM last_fix_at) * 1000)::float8 AS fix_ms,
+              ST_Y(last_location) AS lat, ST_X(last_location) AS lon
+         FROM devices WHERE imei = ANY($1::text[])`,
+      [imeis],
+    );
+    return res.rows.map((r) => ({
+      id: r.id,
+      imei: r.imei,
+      lastFix:
+        r.fix_ms !== null && r.lat !== null && r.lon !== null
+          ? { time: r.fix_ms, latitude: r.lat, longitude: r.lon }
+          : null,
+    }));
+  }
+
+  async write(
+    rows: readonly PositionRow[],
+    latest: ReadonlyMap<string, PositionRow>,
+    seen: ReadonlyMap<string, number>,
+    ids: ReadonlyMap<string, DeviceId>,
+  ): Promise<WriteResult> {
+    if (seen.size === 0) return { inserted: 0, conflicts: 0 };
+    const sql = writeStatement(await this.deviceIdType());
+    const res = await this.pool.query<{ inserted: number }>(sql, writeParams(rows, latest, seen, ids));
+    const inserted = res.rows[0]?.inserted ?? 0;
+    return { inserted, conflicts: rows.length - inserted };
+  }
+}
