@@ -1,0 +1,67 @@
+/**
+ * Command templates for Teltonika trackers (Codec 12 text commands) and the client-side check of
+ * what an operator typed. The commands hook validates again on create; this only gives early,
+ * friendly feedback in the console.
+ */
+export interface CommandTemplate {
+  label: string;
+  text: string;
+  /** Placeholder the operator has to replace, if any. */
+  needs?: string;
+}
+
+export const TEMPLATES: readonly CommandTemplate[] = [
+  { label: 'Device info', text: 'getinfo' },
+  { label: 'Firmware version', text: 'getver' },
+  { label: 'Status', text: 'getstatus' },
+  { label: 'Current GPS', text: 'getgps' },
+  { label: 'IO readout', text: 'getio' },
+  { label: 'Read IO element', text: 'readio <id>', needs: '<id>' },
+  { label: 'Digital outputs on (DOUT1)', text: 'setdigout 1' },
+  { label: 'Digital outputs off (DOUT1)', text: 'setdigout 0' },
+  { label: 'Read parameter', text: 'getparam <id>', needs: '<id>' },
+  { label: 'Set parameter', text: 'setparam <id>:<value>', needs: '<id>' },
+  { label: 'Flush records to server', text: 'getrecord' },
+  { label: 'Restart device', text: 'cpureset' },
+];
+
+/** Codec 12 carries printable ASCII; keep it short enough for one command frame. */
+export const MAX_COMMAND_LENGTH = 512;
+
+export function validateCommandText(text: string): string | null {
+  const t = text.trim();
+  if (!t) return 'Type a command or pick a template.';
+  if (t.length > MAX_COMMAND_LENGTH) return `Commands are limited to ${MAX_COMMAND_LENGTH} characters.`;
+  if (!/^[\x20-\x7e]+$/.test(t)) return 'Only printable ASCII characters can be sent to the device.';
+  if (/<[a-z]+>/i.test(t)) return 'Replace the <placeholder> in the template first.';
+  return null;
+}
+
+export type CommandStatus = 'pending' | 'queued' | 'sent' | 'answered' | 'failed' | 'expired' | 'cancelled';
+
+export const STATUS_COLOURS: Record<string, string> = {
+  pending: '#95a5a6',
+  queued: '#3498db',
+  sent: '#8e44ad',
+  answered: '#27ae60',
+  failed: '#c0392b',
+  expired: '#e67e22',
+  cancelled: '#7f8c8d',
+};
+
+/** A command in one of these states will not change any more: stop highlighting it as live. */
+export function isFinal(status: string): boolean {
+  return ['answered', 'failed', 'expired', 'cancelled'].includes(status);
+}
+
+/** Query for the device's recent commands through the Studio API (the `commands` collection). */
+export function recentCommandsParams(device: string | number, limit = 20): Record<string, unknown> {
+  return { 'filter[device][_eq]': device, sort: '-created_at', limit, fields: '*' };
+}
+
+/** Query for the device picker: Directus `search` matches name and IMEI (string fields). */
+export function deviceSearchParams(q: string, limit = 20): Record<string, unknown> {
+  const params: Record<string, unknown> = { fields: 'id,name,imei,online', limit, sort: 'name' };
+  if (q.trim()) params.search = q.trim();
+  return params;
+}

@@ -1,0 +1,156 @@
+/**
+ * Routes of the `fleet` endpoint. Each handler only checks access, parses the request and calls
+ * the plain functions in shared/telematics, which hold the SQL and Redis logic (and its tests).
+ *
+ * Access: data routes need a logged-in user who may read `devices`. The check goes through
+ * Directus's ItemsService with the caller's accountability, so whatever policy the admin set
+ * applies; Core tier only has whole-collection permissions, so "may read devices" means "may see
+ * every device", which is what the raw PostGIS queries then return.
+ */
+import { readFile } from 'node:fs/promises';
+import { ForbiddenError, InvalidQueryError, ServiceUnavailableError } from '@directus/errors';
+import type { Accountability, SchemaOverview } from '@directus/types';
+import { redisKeys } from '@fleet/daemon/contract';
+import type { NextFunction, Request, Response, Router } from 'express';
+import type { Knex } from 'knex';
+import { pipelineHealth } from '../shared/telematics/health.js';
+import {
+  DEFAULT_MOVING_SPEED_KMH,
+  fleetFingerprint,
+  latestPositionsGeoJson,
+  PositionsQueryError,
+  parseAttributeList,
+  positionsEtag,
+} from '../shared/telematics/positions.js';
+import { deviceTrack, parseTrackQuery, TrackQueryError } from '../shared/telematics/track.js';
+import { countriesGeoJson } from './basemap.js';
+import { redisUrlFromEnv, sharedRedis } from './redis-client.js';
+
+type DirectusRequest = Request & { accountability?: Accountability | null; schema?: SchemaOverview };
+/** The part of Directus's endpoint context these routes use (also what a test has to provide). */
+export interface FleetEndpointContext {
+  services: {
+    ItemsService: new (
+      collection: string,
+      options: { accountability: Accountability; schema: SchemaOverview; knex: Knex },
+    ) => {
+      readByQuery(query: { fields: string[]; limit: number }): Promise<unknown>;
+      readOne(key: string, query: { fields: string[] }): Promise<unknown>;
+    };
+  };
+  database: Knex;
+  env: Record<string, unknown>;
+}
+type Handler = (req: DirectusRequest, res: Response) => Promise<unknown>;
+
+/** Express 4 does not catch rejected promises: forward them to Directus's error handler. */
+const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => {
+  fn(req as DirectusRequest, res).catch(next);
+};
+
+/** The worker file sits next to api.js in dist/ (copied there by extension.config.js). */
+const WORKER_FILE = new URL('./maplibre-gl-worker.mjs', import.meta.url);
+
+export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): void {
+  const { services, database, env } = ctx;
+
+  async function assertCanReadDevices(req: DirectusRequest, device?: string): Promise<void> {
+    const accountability = req.accountability;
+    if (!accountability?.user) throw new ForbiddenError();
+    if (accountability.admin) return;
+    const items = new services.ItemsService('devices', { accountability, schema: req.schema!, knex: database });
+    // Throws ForbiddenError when the caller may not read devices (or this device).
+    if (device === undefined) await items.readByQuery({ fields: ['id'], limit: 1 });
+    else await items.readOne(device, { fields: ['id'] });
+  }
+
+  const badQuery = (err: unknown): never => {
+    if (err instanceof PositionsQueryError || err instanceof TrackQueryError) {
+      throw new InvalidQueryError({ reason: err.message });
+    }
+    throw err;
+  };
+
+  // Public: a static library file, requested by the browser's module Worker.
+  let workerSource: Buffer | null = null;
+  router.get(
+    '/maplibre-gl-worker.mjs',
+    wrap(async (_req, res) => {
+      workerSource ??= await readFile(WORKER_FILE);
+      res.set('Content-Type', 'text/javascript; charset=utf-8');
+      res.set('Cache-Control', 'public, max-age=86400');
+      res.send(workerSource);
+    }),
+  );
+
+  // Public: Natural Earth outlines, the default basemap that needs no internet.
+  router.get(
+    '/basemap/countries.geojson',
+    wrap(async (_req, res) => {
+      res.set('Content-Type', 'application/geo+json');
+      res.set('Cache-Control', 'public, max-age=86400');
+      res.send(countriesGeoJson());
+    }),
+  );
+
+  router.get(
+    '/positions',
+    wrap(async (req, res) => {
+      await assertCanReadDevices(req);
+      let opts: { attributes: string[]; movingSpeedKmh: number; sinceMs?: number };
+      try {
+        const moving = req.query.moving === undefined ? DEFAULT_MOVING_SPEED_KMH : Number(req.query.moving);
+        if (!Number.isFinite(moving) || moving < 0) throw new PositionsQueryError('moving must be a speed in km/h');
+        opts = { attributes: parseAttributeList(req.query.attributes), movingSpeedKmh: moving };
+        if (req.query.since !== undefined) {
+          const since = Number(req.query.since);
+          if (!Number.isInteger(since) || since < 0)
+            throw new PositionsQueryError('since must be a cursor from a previous response');
+          opts.sinceMs = since;
+        }
+      } catch (err) {
+        return badQuery(err);
+      }
+      const fp = await fleetFingerprint(database);
+      const etag = positionsEtag(fp, opts);
+      res.set('ETag', etag);
+      res.set('Cache-Control', 'private, no-cache');
+      // The cursor for the next delta poll travels in a header so the body stays plain GeoJSON.
+      res.set('X-Fleet-Cursor', String(fp.cursorMs));
+      res.set('X-Fleet-Devices', String(fp.devices));
+      if (req.headers['if-none-match'] === etag) return res.status(304).end();
+      res.type('application/geo+json').send(await latestPositionsGeoJson(database, opts));
+    }),
+  );
+
+  router.get(
+    '/devices/:id/track',
+    wrap(async (req, res) => {
+      let query: ReturnType<typeof parseTrackQuery>;
+      try {
+        query = parseTrackQuery(String(req.params.id), req.query as Record<string, unknown>);
+      } catch (err) {
+        return badQuery(err);
+      }
+      await assertCanReadDevices(req, query.device as string);
+      res.set('Cache-Control', 'private, no-cache');
+      res.json(await deviceTrack(database, query));
+    }),
+  );
+
+  router.get(
+    '/health',
+    wrap(async (req, res) => {
+      await assertCanReadDevices(req);
+      const url = redisUrlFromEnv(env);
+      if (!url) throw new ServiceUnavailableError({ service: 'redis', reason: 'REDIS is not configured' });
+      const keys = redisKeys(env.FLEET_REDIS_PREFIX === undefined ? '' : String(env.FLEET_REDIS_PREFIX));
+      try {
+        res.set('Cache-Control', 'no-store');
+        res.json(await pipelineHealth(sharedRedis(url), keys));
+      } catch (err) {
+        throw new ServiceUnavailableError({ service: 'redis', reason: (err as Error).message });
+      }
+    }),
+  );
+}

@@ -1,0 +1,56 @@
+import { definePanel } from '@directus/extensions-sdk';
+import PanelComponent from './panel.vue';
+
+export default definePanel({
+  id: 'fleet-map',
+  name: 'Fleet map',
+  icon: 'map',
+  description: 'Live positions of every device (clustered), popups, and a device track for a time range.',
+  component: PanelComponent,
+  minWidth: 16,
+  minHeight: 12,
+  options: [
+    {
+      field: 'basemap',
+      name: 'Basemap',
+      type: 'string',
+      meta: {
+        width: 'full',
+        interface: 'input',
+        options: {
+          placeholder: 'empty = offline country outlines; or https://tiles.example/{z}/{x}/{y}.png or a style.json URL',
+        },
+        note: 'The Directus content-security policy must allow the host (see docs: CONTENT_SECURITY_POLICY_DIRECTIVES__CONNECT_SRC / IMG_SRC).',
+      },
+    },
+    { field: 'attribution', name: 'Attribution', type: 'string', meta: { width: 'full', interface: 'input' } },
+    {
+      field: 'pollSeconds',
+      name: 'Refresh every (s)',
+      type: 'integer',
+      schema: { default_value: 5 },
+      meta: { width: 'half', interface: 'input', options: { min: 1, max: 300 } },
+    },
+    {
+      field: 'movingSpeedKmh',
+      name: 'Moving from (km/h)',
+      type: 'integer',
+      schema: { default_value: 5 },
+      meta: { width: 'half', interface: 'input', options: { min: 0 } },
+    },
+    {
+      field: 'attributes',
+      name: 'Attributes in popup',
+      type: 'string',
+      schema: { default_value: 'ignition,movement,external_voltage,battery_voltage,gsm_signal' },
+      meta: { width: 'full', interface: 'input', note: 'Comma-separated names from devices.last_attributes' },
+    },
+    {
+      field: 'clusterMaxZoom',
+      name: 'Cluster up to zoom',
+      type: 'integer',
+      schema: { default_value: 12 },
+      meta: { width: 'half', interface: 'input', options: { min: 0, max: 20 } },
+    },
+  ],
+});

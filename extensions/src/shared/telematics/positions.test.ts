@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DEFAULT_ATTRIBUTES,
+  fleetFingerprint,
+  latestPositionsGeoJson,
+  PositionsQueryError,
+  parseAttributeList,
+  positionsEtag,
+} from './positions.js';
+import { createScratchDb, type ScratchDb } from './scratch-db.test-helper.js';
+
+let scratch: ScratchDb;
+const hourAgo = new Date(Date.now() - 3600_000);
+
+beforeAll(async () => {
+  scratch = await createScratchDb();
+  const { db } = scratch;
+  await db.raw(
+    `INSERT INTO devices (imei, name, online, last_speed, last_heading, last_seen_at, last_fix_at, last_location, last_attributes) VALUES
+     ('111', 'Truck A', true, 42, 90, ?, ?, ST_SetSRID(ST_MakePoint(10.5, 50.25), 4326), '{"ignition": true, "external_voltage": 12.6, "secret": 1}'),
+     ('222', 'Van B', true, 0, 0, ?, ?, ST_SetSRID(ST_MakePoint(-3.7, 40.4), 4326), '{"ignition": false}'),
+     ('333', NULL, false, 60, 180, ?, ?, ST_SetSRID(ST_MakePoint(2.35, 48.85), 4326), NULL),
+     ('444', 'Never fixed', true, NULL, NULL, ?, NULL, NULL, NULL)`,
+    [hourAgo, hourAgo, hourAgo, hourAgo, hourAgo, hourAgo, hourAgo],
+  );
+});
+afterAll(async () => scratch?.drop());
+
+describe('latestPositionsGeoJson', () => {
+  it('returns one feature per located device with status, position and only the requested attributes', async () => {
+    const fc = JSON.parse(await latestPositionsGeoJson(scratch.db, { attributes: ['ignition', 'external_voltage'] }));
+    expect(fc.type).toBe('FeatureCollection');
+    const byImei = Object.fromEntries(fc.features.map((f: any) => [f.properties.imei, f]));
+    expect(Object.keys(byImei).sort()).toEqual(['111', '222', '333']);
+    expect(byImei['111'].geometry).toEqual({ type: 'Point', coordinates: [10.5, 50.25] });
+    expect(byImei['111'].properties).toMatchObject({
+      name: 'Truck A',
+      status: 'moving',
+      speed: 42,
+      heading: 90,
+      attrs: { ignition: true, external_voltage: 12.6 },
+    });
+    expect(byImei['111'].properties.attrs).not.toHaveProperty('secret');
+    expect(byImei['111'].properties.fix).toBe(Math.floor(hourAgo.getTime()));
+    expect(byImei['222'].properties.status).toBe('online');
+    // offline wins over speed; a device without a name shows its IMEI
+    expect(byImei['333'].properties).toMatchObject({ status: 'offline', name: '333', attrs: {} });
+    expect(byImei['111'].id).toBe(byImei['111'].properties.id);
+  });
+
+  it('honours the moving threshold', async () => {
+    const fc = JSON.parse(await latestPositionsGeoJson(scratch.db, { movingSpeedKmh: 50 }));
+    const a = fc.features.find((f: any) => f.properties.imei === '111');
+    expect(a.properties.status).toBe('online');
+  });
+
+  it('returns only devices seen after the cursor (minus the overlap) for a delta poll', async () => {
+    const before = await fleetFingerprint(scratch.db);
+    expect(before.cursorMs).toBe(hourAgo.getTime());
+    await scratch.db.raw(
+      `UPDATE devices SET last_seen_at = now(), last_location = ST_SetSRID(ST_MakePoint(11, 51), 4326) WHERE imei = '222'`,
+    );
+    const fc = JSON.parse(await latestPositionsGeoJson(scratch.db, { sinceMs: before.cursorMs + 60_000 }));
+    expect(fc.features.map((f: any) => f.properties.imei)).toEqual(['222']);
+    expect(fc.features[0].geometry.coordinates).toEqual([11, 51]);
+    const after = await fleetFingerprint(scratch.db);
+    expect(after.cursorMs).toBeGreaterThan(before.cursorMs);
+  });
+});
+
+describe('fleetFingerprint / positionsEtag', () => {
+  it('stays the same while nothing changes and changes on an online flip, a rename or a new device', async () => {
+    const opts = { attributes: DEFAULT_ATTRIBUTES };
+    const e1 = positionsEtag(await fleetFingerprint(scratch.db), opts);
+    expect(positionsEtag(await fleetFingerprint(scratch.db), opts)).toBe(e1);
+
+    await scratch.db.raw(`UPDATE devices SET online = NOT online WHERE imei = '111'`);
+    const e2 = positionsEtag(await fleetFingerprint(scratch.db), opts);
+    expect(e2).not.toBe(e1);
+
+    await scratch.db.raw(`UPDATE devices SET name = 'Truck A2' WHERE imei = '111'`);
+    const e3 = positionsEtag(await fleetFingerprint(scratch.db), opts);
+    expect(e3).not.toBe(e2);
+
+    await scratch.db.raw(`INSERT INTO devices (imei) VALUES ('555')`);
+    const e4 = positionsEtag(await fleetFingerprint(scratch.db), opts);
+    expect(e4).not.toBe(e3);
+    // the options that shape the body are part of the tag
+    expect(positionsEtag(await fleetFingerprint(scratch.db), { attributes: ['ignition'] })).not.toBe(e4);
+  });
+});
+
+describe('parseAttributeList', () => {
+  it('defaults, de-duplicates and rejects names that are not plain identifiers', () => {
+    expect(parseAttributeList(undefined)).toEqual(DEFAULT_ATTRIBUTES);
+    expect(parseAttributeList('a, b,a')).toEqual(['a', 'b']);
+    expect(() => parseAttributeList("x'); drop table devices; --")).toThrow(PositionsQueryError);
+    expect(() => parseAttributeList(Array.from({ length: 13 }, (_, i) => `a${i}`).join(','))).toThrow(
+      PositionsQueryError,
+    );
+  });
+});

@@ -1,0 +1,205 @@
+/**
+ * One device's track between two times as GeoJSON, simplified by PostGIS for the map's zoom.
+ *
+ * Size is bounded whatever the range: at most `maxInputPoints` positions (sampled evenly by row
+ * number) enter the lines, so the output never exceeds that many vertices before simplification,
+ * and at most `maxStops` stops (the longest) are returned. Positions flagged as bad data (non-empty
+ * `flags`) are left out, as on the live map.
+ */
+import type { Feature, Geometry, Point } from 'geojson';
+import type { Knex } from 'knex';
+
+export interface TrackQuery {
+  device: string | number;
+  fromMs: number;
+  toMs: number;
+  /** Map zoom (0-22): sets the simplification tolerance to about one screen pixel. */
+  zoom?: number;
+  /** Positions more than this apart in time start a new LineString (device off, no coverage). */
+  gapSeconds?: number;
+  /** At or below this speed (km/h) the device counts as standing still. */
+  stopSpeedKmh?: number;
+  /** A still period at least this long is a stop. */
+  minStopSeconds?: number;
+  maxInputPoints?: number;
+  maxStops?: number;
+}
+
+export const TRACK_DEFAULTS = {
+  gapSeconds: 600,
+  stopSpeedKmh: 2,
+  minStopSeconds: 180,
+  maxInputPoints: 10_000,
+  maxStops: 200,
+} as const;
+
+/** Longest range one request may ask for; longer ranges are an error rather than a slow scan. */
+export const MAX_TRACK_RANGE_MS = 366 * 24 * 3600 * 1000;
+
+export class TrackQueryError extends Error {
+  override name = 'TrackQueryError';
+}
+
+/** Degrees per screen pixel at this zoom for 512-px tiles (what maplibre uses), at the equator. */
+export function toleranceForZoom(zoom: number): number {
+  const z = Math.min(22, Math.max(0, zoom));
+  return 360 / (512 * 2 ** z);
+}
+
+/** Reads `from`, `to` (ISO or ms) and `zoom` from a query string; rejects what would be nonsense. */
+export function parseTrackQuery(device: string, q: Record<string, unknown>): TrackQuery {
+  const time = (name: string, v: unknown): number => {
+    if (typeof v !== 'string' || v === '') throw new TrackQueryError(`${name} is required`);
+    const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isFinite(ms)) throw new TrackQueryError(`${name} is not a time: ${v}`);
+    return ms;
+  };
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(device)) throw new TrackQueryError('invalid device id');
+  const fromMs = time('from', q.from);
+  const toMs = time('to', q.to);
+  if (toMs <= fromMs) throw new TrackQueryError('to must be after from');
+  if (toMs - fromMs > MAX_TRACK_RANGE_MS) throw new TrackQueryError('range longer than 366 days');
+  let zoom: number | undefined;
+  if (q.zoom !== undefined && q.zoom !== '') {
+    zoom = Number(q.zoom);
+    if (!Number.isFinite(zoom) || zoom < 0 || zoom > 24) throw new TrackQueryError('zoom must be 0-24');
+  }
+  return { device, fromMs, toMs, zoom };
+}
+
+export interface TrackResult {
+  type: 'FeatureCollection';
+  features: Feature[];
+  /** What was drawn: positions in range, whether they were sampled, the tolerance used. */
+  meta: { positions: number; sampled: boolean; tolerance: number; segments: number; stops: number };
+}
+
+const GOOD_DATA = `(p.flags IS NULL OR jsonb_typeof(p.flags::jsonb) <> 'array' OR jsonb_array_length(p.flags::jsonb) = 0)`;
+
+export async function deviceTrack(db: Knex, query: TrackQuery): Promise<TrackResult> {
+  const o = { ...TRACK_DEFAULTS, ...stripUndefined(query) };
+  const from = new Date(query.fromMs);
+  const to = new Date(query.toMs);
+  const tolerance = query.zoom === undefined ? 0 : toleranceForZoom(query.zoom);
+
+  const lines = await db.raw(
+    `
+    WITH pts AS (
+      SELECT p.fix_time, p.location,
+             row_number() OVER (ORDER BY p.fix_time) AS rn,
+             count(*) OVER () AS n
+      FROM positions p
+      WHERE p.device = ? AND p.fix_time >= ? AND p.fix_time <= ? AND p.location IS NOT NULL AND ${GOOD_DATA}
+    ),
+    sampled AS (
+      SELECT fix_time, location, rn, n FROM pts
+      WHERE n <= ? OR (rn - 1) % ceil(n::numeric / ?)::bigint = 0 OR rn = n
+    ),
+    gaps AS (
+      SELECT *, CASE WHEN fix_time - lag(fix_time) OVER (ORDER BY fix_time) > make_interval(secs => ?)
+                     THEN 1 ELSE 0 END AS brk
+      FROM sampled
+    ),
+    segs AS (SELECT *, sum(brk) OVER (ORDER BY fix_time) AS seg FROM gaps)
+    SELECT seg::int,
+           min(n)::int AS n,
+           count(*)::int AS points,
+           floor(extract(epoch FROM min(fix_time)) * 1000)::bigint AS t0,
+           floor(extract(epoch FROM max(fix_time)) * 1000)::bigint AS t1,
+           ST_AsGeoJSON(ST_SimplifyPreserveTopology(ST_MakeLine(location ORDER BY fix_time), ?), 6) AS geom,
+           ST_AsGeoJSON((array_agg(location ORDER BY fix_time ASC))[1], 6) AS first,
+           ST_AsGeoJSON((array_agg(location ORDER BY fix_time DESC))[1], 6) AS last
+    FROM segs GROUP BY seg ORDER BY seg`,
+    [o.device, from, to, o.maxInputPoints, o.maxInputPoints, o.gapSeconds, tolerance],
+  );
+
+  const stops = await db.raw(
+    `
+    WITH p AS (
+      SELECT p.fix_time, p.location, coalesce(p.speed, 0) <= ? AS still,
+             lead(p.fix_time) OVER (ORDER BY p.fix_time) AS next_t
+      FROM positions p
+      WHERE p.device = ? AND p.fix_time >= ? AND p.fix_time <= ? AND p.location IS NOT NULL AND ${GOOD_DATA}
+    ),
+    islands AS (
+      SELECT *, row_number() OVER (ORDER BY fix_time) - row_number() OVER (PARTITION BY still ORDER BY fix_time) AS grp
+      FROM p
+    ),
+    s AS (
+      -- a stop lasts until the next (moving) position arrives, even across a reporting gap
+      SELECT min(fix_time) AS t0, coalesce(max(next_t), max(fix_time)) AS t1,
+             ST_Centroid(ST_Collect(location)) AS c, count(*) AS n
+      FROM islands WHERE still GROUP BY grp
+    )
+    SELECT floor(extract(epoch FROM t0) * 1000)::bigint AS t0, floor(extract(epoch FROM t1) * 1000)::bigint AS t1,
+           n::int, ST_AsGeoJSON(c, 6) AS geom
+    FROM (SELECT * FROM s WHERE t1 - t0 >= make_interval(secs => ?) ORDER BY t1 - t0 DESC LIMIT ?) longest
+    ORDER BY t0`,
+    [o.stopSpeedKmh, o.device, from, to, o.minStopSeconds, o.maxStops],
+  );
+
+  type LineRow = {
+    seg: number;
+    n: number;
+    points: number;
+    t0: string;
+    t1: string;
+    geom: string;
+    first: string;
+    last: string;
+  };
+  type StopRow = { t0: string; t1: string; n: number; geom: string };
+  const lineRows = lines.rows as LineRow[];
+  const stopRows = stops.rows as StopRow[];
+
+  const features: Feature[] = [];
+  for (const r of lineRows) {
+    const geometry = JSON.parse(r.geom) as Geometry;
+    // A lone position between two gaps is a point, not a line.
+    if (geometry.type !== 'LineString' || r.points < 2) continue;
+    features.push({
+      type: 'Feature',
+      geometry,
+      properties: { kind: 'track', from: Number(r.t0), to: Number(r.t1), points: r.points },
+    });
+  }
+  for (const s of stopRows) {
+    const t0 = Number(s.t0);
+    const t1 = Number(s.t1);
+    features.push({
+      type: 'Feature',
+      geometry: JSON.parse(s.geom) as Point,
+      properties: { kind: 'stop', from: t0, to: t1, durationS: Math.round((t1 - t0) / 1000), positions: s.n },
+    });
+  }
+  const firstRow = lineRows[0];
+  const lastRow = lineRows[lineRows.length - 1];
+  if (firstRow && lastRow) {
+    features.push({
+      type: 'Feature',
+      geometry: JSON.parse(firstRow.first) as Point,
+      properties: { kind: 'start', time: Number(firstRow.t0) },
+    });
+    features.push({
+      type: 'Feature',
+      geometry: JSON.parse(lastRow.last) as Point,
+      properties: { kind: 'end', time: Number(lastRow.t1) },
+    });
+  }
+  const positions = firstRow?.n ?? 0;
+  return {
+    type: 'FeatureCollection',
+    features,
+    meta: {
+      positions,
+      sampled: positions > o.maxInputPoints,
+      tolerance,
+      segments: features.filter((f) => f.properties?.kind === 'track').length,
+      stops: stopRows.length,
+    },
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
