@@ -16,11 +16,11 @@ import {
   handshakeAck,
   ioToJson,
   namedAttributes,
-  ProtocolError,
   parseUdpDatagram,
   TcpFramer,
   udpAck,
 } from '../../src/protocol/index.js';
+import { catchError } from './helpers.js';
 import {
   AVL_EXAMPLES,
   BAD_CRC_EXAMPLES,
@@ -148,13 +148,3 @@ describe('official login and acknowledgements', () => {
     expect(avlAck(2).toString('hex')).toBe('00000002');
   });
 });
-
-export function catchError(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return err as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}

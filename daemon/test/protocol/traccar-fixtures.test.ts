@@ -17,7 +17,7 @@ import {
   TcpFramer,
   toHex,
 } from '../../src/protocol/index.js';
-import { catchError } from './official-examples.test.js';
+import { catchError } from './helpers.js';
 
 interface Row {
   id: string;
