@@ -8,34 +8,11 @@
  *
  * The harness itself: test/support/index.ts.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { EXTENSION_DIR, REPO_ROOT } from '../directus/src/paths.mjs';
+import { buildExtensionBundle, extensionBundleStale } from '../directus/src/extension-bundle.mjs';
 import { withClient } from '../directus/src/postgres.mjs';
 import { preflight } from '../directus/src/preflight.mjs';
 import { DB_PREFIX, TEST_PG, TEST_REDIS_URL } from './support/constants.js';
 import { ensureTemplate } from './support/template.js';
-
-function newestMtime(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const entry of readdirSync(path)) {
-    if (entry === 'node_modules' || entry === 'dist') continue;
-    newest = Math.max(newest, newestMtime(join(path, entry)));
-  }
-  return newest;
-}
-
-/** True when the bundle must be (re)built: a dist file is missing or older than a source. */
-export function extensionBundleStale(dir = EXTENSION_DIR): boolean {
-  const outputs = ['dist/api.js', 'dist/app.js'].map((f) => join(dir, f));
-  if (!outputs.every((f) => existsSync(f))) return true;
-  const built = Math.min(...outputs.map((f) => statSync(f).mtimeMs));
-  const sources = ['src', 'package.json', 'extension.config.js'].map((f) => join(dir, f)).filter((f) => existsSync(f));
-  return sources.some((f) => newestMtime(f) > built);
-}
 
 async function dropLeftoverDatabases(): Promise<void> {
   const cutoff = Date.now() - 2 * 3600_000;
@@ -60,8 +37,7 @@ export default async function setup(): Promise<void> {
   }
   if (extensionBundleStale()) {
     console.log('[global-setup] building the extension bundle (npm run build -w extensions)');
-    const r = spawnSync('npm', ['run', 'build', '-w', 'extensions'], { cwd: REPO_ROOT, encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`building the extension bundle failed:\n${r.stdout}\n${r.stderr}`);
+    buildExtensionBundle();
   }
   const { name, built } = await ensureTemplate((m) => console.log(`[global-setup] ${m}`));
   if (built) console.log(`[global-setup] template ${name} ready`);

@@ -143,24 +143,26 @@ export function runDirectusCli(args, { configPath, logFile }) {
 /**
  * Starts `directus start` and resolves once `/server/ping` answers. Rejects (after killing it) if
  * the process exits first or does not answer within `timeoutMs`.
- * @param {{ configPath: string, url: string, logFile?: string, timeoutMs?: number, inheritOutput?: boolean }} opts
+ * @param {{ configPath: string, url: string, logFile?: string, timeoutMs?: number, onOutput?: (chunk: Buffer) => void }} opts
+ *   `onOutput` receives stdout and stderr as they come (e.g. to show them with a prefix)
  * @returns {Promise<RunningDirectus>}
  */
-export async function startDirectusServer({ configPath, url, logFile, timeoutMs = 90_000, inheritOutput = false }) {
+export async function startDirectusServer({ configPath, url, logFile, timeoutMs = 90_000, onOutput }) {
   const child = spawn(directusNode(), [directusCli(), 'start'], {
     cwd: DIRECTUS_DIR,
     env: childEnv(configPath),
-    stdio: ['ignore', inheritOutput ? 'inherit' : 'pipe', inheritOutput ? 'inherit' : 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const log = logFile && !inheritOutput ? createWriteStream(logFile, { flags: 'a' }) : undefined;
+  const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
   let recent = '';
   /** @param {Buffer} chunk */
   const collect = (chunk) => {
     log?.write(chunk);
+    onOutput?.(chunk);
     recent = (recent + chunk.toString()).slice(-4000);
   };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
 
   /** @type {Promise<number | null>} */
   const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
