@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../../../../test/support/index.js';
 import {
   DEFAULT_ATTRIBUTES,
   fleetFingerprint,
@@ -7,14 +8,13 @@ import {
   parseAttributeList,
   positionsEtag,
 } from './positions.js';
-import { createScratchDb, type ScratchDb } from './scratch-db.test-helper.js';
 
-let scratch: ScratchDb;
+let testDb: TestDatabase;
 const hourAgo = new Date(Date.now() - 3600_000);
 
 beforeAll(async () => {
-  scratch = await createScratchDb();
-  const { db } = scratch;
+  testDb = await createTestDatabase();
+  const db = testDb.knex;
   await db.raw(
     `INSERT INTO devices (imei, name, online, last_speed, last_heading, last_seen_at, last_fix_at, last_location, last_attributes) VALUES
      ('111', 'Truck A', true, 42, 90, ?, ?, ST_SetSRID(ST_MakePoint(10.5, 50.25), 4326), '{"ignition": true, "external_voltage": 12.6, "secret": 1}'),
@@ -24,11 +24,11 @@ beforeAll(async () => {
     [hourAgo, hourAgo, hourAgo, hourAgo, hourAgo, hourAgo, hourAgo],
   );
 });
-afterAll(async () => scratch?.drop());
+afterAll(async () => testDb?.drop());
 
 describe('latestPositionsGeoJson', () => {
   it('returns one feature per located device with status, position and only the requested attributes', async () => {
-    const fc = JSON.parse(await latestPositionsGeoJson(scratch.db, { attributes: ['ignition', 'external_voltage'] }));
+    const fc = JSON.parse(await latestPositionsGeoJson(testDb.knex, { attributes: ['ignition', 'external_voltage'] }));
     expect(fc.type).toBe('FeatureCollection');
     const byImei = Object.fromEntries(fc.features.map((f: any) => [f.properties.imei, f]));
     expect(Object.keys(byImei).sort()).toEqual(['111', '222', '333']);
@@ -49,21 +49,21 @@ describe('latestPositionsGeoJson', () => {
   });
 
   it('honours the moving threshold', async () => {
-    const fc = JSON.parse(await latestPositionsGeoJson(scratch.db, { movingSpeedKmh: 50 }));
+    const fc = JSON.parse(await latestPositionsGeoJson(testDb.knex, { movingSpeedKmh: 50 }));
     const a = fc.features.find((f: any) => f.properties.imei === '111');
     expect(a.properties.status).toBe('online');
   });
 
   it('returns only devices seen after the cursor (minus the overlap) for a delta poll', async () => {
-    const before = await fleetFingerprint(scratch.db);
+    const before = await fleetFingerprint(testDb.knex);
     expect(before.cursorMs).toBe(hourAgo.getTime());
-    await scratch.db.raw(
+    await testDb.knex.raw(
       `UPDATE devices SET last_seen_at = now(), last_location = ST_SetSRID(ST_MakePoint(11, 51), 4326) WHERE imei = '222'`,
     );
-    const fc = JSON.parse(await latestPositionsGeoJson(scratch.db, { sinceMs: before.cursorMs + 60_000 }));
+    const fc = JSON.parse(await latestPositionsGeoJson(testDb.knex, { sinceMs: before.cursorMs + 60_000 }));
     expect(fc.features.map((f: any) => f.properties.imei)).toEqual(['222']);
     expect(fc.features[0].geometry.coordinates).toEqual([11, 51]);
-    const after = await fleetFingerprint(scratch.db);
+    const after = await fleetFingerprint(testDb.knex);
     expect(after.cursorMs).toBeGreaterThan(before.cursorMs);
   });
 });
@@ -71,22 +71,22 @@ describe('latestPositionsGeoJson', () => {
 describe('fleetFingerprint / positionsEtag', () => {
   it('stays the same while nothing changes and changes on an online flip, a rename or a new device', async () => {
     const opts = { attributes: DEFAULT_ATTRIBUTES };
-    const e1 = positionsEtag(await fleetFingerprint(scratch.db), opts);
-    expect(positionsEtag(await fleetFingerprint(scratch.db), opts)).toBe(e1);
+    const e1 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
+    expect(positionsEtag(await fleetFingerprint(testDb.knex), opts)).toBe(e1);
 
-    await scratch.db.raw(`UPDATE devices SET online = NOT online WHERE imei = '111'`);
-    const e2 = positionsEtag(await fleetFingerprint(scratch.db), opts);
+    await testDb.knex.raw(`UPDATE devices SET online = NOT online WHERE imei = '111'`);
+    const e2 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
     expect(e2).not.toBe(e1);
 
-    await scratch.db.raw(`UPDATE devices SET name = 'Truck A2' WHERE imei = '111'`);
-    const e3 = positionsEtag(await fleetFingerprint(scratch.db), opts);
+    await testDb.knex.raw(`UPDATE devices SET name = 'Truck A2' WHERE imei = '111'`);
+    const e3 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
     expect(e3).not.toBe(e2);
 
-    await scratch.db.raw(`INSERT INTO devices (imei) VALUES ('555')`);
-    const e4 = positionsEtag(await fleetFingerprint(scratch.db), opts);
+    await testDb.knex.raw(`INSERT INTO devices (imei) VALUES ('555')`);
+    const e4 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
     expect(e4).not.toBe(e3);
     // the options that shape the body are part of the tag
-    expect(positionsEtag(await fleetFingerprint(scratch.db), { attributes: ['ignition'] })).not.toBe(e4);
+    expect(positionsEtag(await fleetFingerprint(testDb.knex), { attributes: ['ignition'] })).not.toBe(e4);
   });
 });
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createScratchDb, type ScratchDb } from './scratch-db.test-helper.js';
+import { createTestDatabase, type TestDatabase } from '../../../../test/support/index.js';
 import { deviceTrack, parseTrackQuery, TrackQueryError, toleranceForZoom } from './track.js';
 
-let scratch: ScratchDb;
+let testDb: TestDatabase;
 let device: number;
 const T0 = Date.UTC(2026, 10, 20, 8, 0, 0);
 const STOP_AT: [number, number] = [13.4, 52.52];
@@ -34,32 +34,32 @@ const positions = morning();
 const good = positions.filter((p) => !p.flags);
 
 beforeAll(async () => {
-  scratch = await createScratchDb();
-  const [row] = (await scratch.db('devices').insert({ imei: '356307042441013', name: 'T' }).returning('id')) as {
+  testDb = await createTestDatabase();
+  const [row] = (await testDb.knex('devices').insert({ imei: '356307042441013', name: 'T' }).returning('id')) as {
     id: number;
   }[];
   device = row!.id;
-  await scratch.db.raw(
+  await testDb.knex.raw(
     `INSERT INTO positions (device, fix_time, location, speed, flags)
      SELECT ?, to_timestamp(t / 1000.0), ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed, flags::json
      FROM json_to_recordset(?::json) AS x(t bigint, lon float8, lat float8, speed real, flags text)`,
     [device, JSON.stringify(positions.map((p) => ({ ...p, flags: p.flags ? JSON.stringify(p.flags) : '[]' })))],
   );
   // another device's positions in the same time range must not leak in
-  const [other] = (await scratch.db('devices').insert({ imei: '1', name: 'O' }).returning('id')) as { id: number }[];
-  await scratch.db.raw(
+  const [other] = (await testDb.knex('devices').insert({ imei: '1', name: 'O' }).returning('id')) as { id: number }[];
+  await testDb.knex.raw(
     `INSERT INTO positions (device, fix_time, location, speed) VALUES (?, ?, ST_SetSRID(ST_MakePoint(0, 0), 4326), 0)`,
     [other!.id, new Date(T0 + 60_000)],
   );
 });
-afterAll(async () => scratch?.drop());
+afterAll(async () => testDb?.drop());
 
 const kinds = (fc: { features: { properties: unknown }[] }, kind: string) =>
   fc.features.filter((f) => (f.properties as { kind: string }).kind === kind) as any[];
 
 describe('deviceTrack', () => {
   it('splits at reporting gaps, finds the stop, marks start and end, and drops flagged positions', async () => {
-    const fc = await deviceTrack(scratch.db, { device, fromMs: T0 - 1000, toMs: T0 + 86_400_000, zoom: 20 });
+    const fc = await deviceTrack(testDb.knex, { device, fromMs: T0 - 1000, toMs: T0 + 86_400_000, zoom: 20 });
     expect(fc.meta).toMatchObject({ positions: good.length, sampled: false, segments: 2, stops: 1 });
 
     const tracks = kinds(fc, 'track');
@@ -86,8 +86,8 @@ describe('deviceTrack', () => {
   });
 
   it('simplifies for the zoom level', async () => {
-    const far = await deviceTrack(scratch.db, { device, fromMs: T0, toMs: T0 + 86_400_000, zoom: 8 });
-    const near = await deviceTrack(scratch.db, { device, fromMs: T0, toMs: T0 + 86_400_000, zoom: 20 });
+    const far = await deviceTrack(testDb.knex, { device, fromMs: T0, toMs: T0 + 86_400_000, zoom: 8 });
+    const near = await deviceTrack(testDb.knex, { device, fromMs: T0, toMs: T0 + 86_400_000, zoom: 20 });
     const vertices = (fc: typeof far) =>
       kinds(fc, 'track').reduce((n, t) => n + (t.geometry.coordinates as unknown[]).length, 0);
     expect(vertices(far)).toBeLessThan(12);
@@ -96,7 +96,7 @@ describe('deviceTrack', () => {
   });
 
   it('bounds the output by sampling evenly but keeps the true start and end', async () => {
-    const fc = await deviceTrack(scratch.db, { device, fromMs: T0, toMs: T0 + 86_400_000, maxInputPoints: 40 });
+    const fc = await deviceTrack(testDb.knex, { device, fromMs: T0, toMs: T0 + 86_400_000, maxInputPoints: 40 });
     expect(fc.meta.sampled).toBe(true);
     const total = kinds(fc, 'track').reduce((n, t) => n + t.properties.points, 0);
     expect(total).toBeLessThanOrEqual(42);
@@ -105,10 +105,10 @@ describe('deviceTrack', () => {
   });
 
   it('limits the range to the requested window and returns an empty collection when nothing is there', async () => {
-    const part = await deviceTrack(scratch.db, { device, fromMs: T0, toMs: T0 + 99 * 10_000, zoom: 20 });
+    const part = await deviceTrack(testDb.knex, { device, fromMs: T0, toMs: T0 + 99 * 10_000, zoom: 20 });
     expect(kinds(part, 'track')[0].properties.points).toBe(100);
     expect(kinds(part, 'stop')).toHaveLength(0);
-    const none = await deviceTrack(scratch.db, { device, fromMs: T0 - 7200_000, toMs: T0 - 3600_000 });
+    const none = await deviceTrack(testDb.knex, { device, fromMs: T0 - 7200_000, toMs: T0 - 3600_000 });
     expect(none.features).toEqual([]);
     expect(none.meta.positions).toBe(0);
   });
