@@ -1,0 +1,402 @@
+/**
+ * The processor against real Redis and a real PostgreSQL/PostGIS database with the Directus schema.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '../../../test/support/index.js';
+import {
+  newImei,
+  processorConfig,
+  processorEnv,
+  record,
+  silentLogger,
+  telemetryFields,
+  track,
+  waitFor,
+} from '../../test/processor/support.js';
+import { decodeDeadLetter, encodeConnectionEvent, encodeRegistryValue, GROUPS } from '../contract/index.js';
+import { type RunningProcessor, runProcess } from './main.js';
+import { trimAcknowledged } from './stream.js';
+
+let db: TestDatabase;
+let r: TestRedis;
+const running: RunningProcessor[] = [];
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  [db, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((p) => p.stop('test end')));
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+});
+afterAll(async () => {
+  await r?.cleanup();
+  await db?.drop();
+});
+
+/** Each test gets its own key prefix so streams and groups start empty. */
+function freshKeys() {
+  const prefix = `${r.prefix}${Math.random().toString(36).slice(2, 8)}:`;
+  return { prefix, keys: { ...keysFor(prefix) } };
+}
+function keysFor(prefix: string) {
+  return {
+    avl: `${prefix}telemetry:avl`,
+    dead: `${prefix}telemetry:dead`,
+    events: `${prefix}connections:events`,
+    registry: `${prefix}connections:registry`,
+    heartbeat: (i: string) => `${prefix}instance:heartbeat:${i}`,
+  };
+}
+
+async function addDevice(imei = newImei()): Promise<{ imei: string; id: number }> {
+  const [row] = await db
+    .knex('devices')
+    .insert({ imei, name: `T ${imei}`, enabled: true })
+    .returning('id');
+  return { imei, id: Number(row.id) };
+}
+
+async function start(prefix: string, extra: Record<string, string> = {}, overrides = {}) {
+  const p = await runProcess(processorConfig(db.connection, r.url, prefix, extra), silentLogger, overrides);
+  running.push(p);
+  return p;
+}
+
+async function metric(p: RunningProcessor, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const json = await p.registry.getMetricsAsJSON();
+  const m = json.find((x) => x.name === name);
+  if (!m) return 0;
+  return (m.values as { value: number; labels: Record<string, string | number> }[])
+    .filter((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))
+    .reduce((s, v) => s + v.value, 0);
+}
+
+/** Waits until every entry of the stream was acknowledged by the processors group. */
+async function drained(stream: string): Promise<void> {
+  await waitFor(`${stream} drained`, async () => {
+    const groups = (await r.redis.xinfo('GROUPS', stream)) as unknown[][];
+    const g = groups.map((x) => Object.fromEntries(chunk(x))).find((x) => x.name === GROUPS.processors);
+    return g !== undefined && Number(g.pending) === 0 && Number(g.lag) === 0;
+  });
+}
+function chunk(flat: unknown[]): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([String(flat[i]), flat[i + 1]]);
+  return out;
+}
+
+async function rowsOf(deviceId: number) {
+  const res = await db.knex.raw(
+    `SELECT (extract(epoch FROM fix_time) * 1000)::bigint AS t, ST_X(location) AS lon, ST_Y(location) AS lat,
+            altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags,
+            (extract(epoch FROM received_at) * 1000)::bigint AS recv
+       FROM positions WHERE device = ? ORDER BY fix_time, event_io_id`,
+    [deviceId],
+  );
+  return res.rows as {
+    t: string;
+    lon: number;
+    lat: number;
+    altitude: number;
+    heading: number;
+    speed: number;
+    satellites: number;
+    priority: number;
+    event_io_id: number;
+    io: Record<string, unknown>;
+    attributes: Record<string, unknown>;
+    flags: string[] | null;
+    recv: string;
+  }[];
+}
+
+async function deviceState(id: number) {
+  const res = await db.knex.raw(
+    `SELECT (extract(epoch FROM last_fix_at) * 1000)::bigint AS fix, (extract(epoch FROM last_seen_at) * 1000)::bigint AS seen,
+            ST_X(last_location) AS lon, ST_Y(last_location) AS lat, last_speed, last_heading, last_attributes, online, instance_id
+       FROM devices WHERE id = ?`,
+    [id],
+  );
+  return res.rows[0] as {
+    fix: string | null;
+    seen: string | null;
+    lon: number | null;
+    lat: number | null;
+    last_speed: number | null;
+    last_heading: number | null;
+    last_attributes: Record<string, unknown> | null;
+    online: boolean;
+    instance_id: string | null;
+  };
+}
+
+describe('processor', () => {
+  it('writes one row per record with raw IO, named attributes and latest state; duplicates add nothing', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const records = track(10);
+    const fields = telemetryFields(dev.imei, records, { receivedAt: Date.now() - 500 });
+    // The same frame twice (a device resending after a lost ack), and a resend of its first half.
+    await r.redis.xadd(keys.avl, '*', ...fields);
+    await r.redis.xadd(keys.avl, '*', ...fields);
+    await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, records.slice(0, 5)));
+    const p = await start(prefix);
+    await drained(keys.avl);
+
+    const rows = await rowsOf(dev.id);
+    expect(rows).toHaveLength(10);
+    expect(rows.map((x) => Number(x.t))).toEqual(records.map((x) => x.timestamp));
+    const first = rows[0]!;
+    expect(first.lon).toBeCloseTo(records[0]!.longitude, 7);
+    expect(first.lat).toBeCloseTo(records[0]!.latitude, 7);
+    expect(first).toMatchObject({
+      altitude: 112,
+      heading: 180,
+      satellites: 11,
+      priority: 0,
+      event_io_id: 0,
+      flags: null,
+    });
+    expect(first.io).toEqual({ '239': 1, '240': 1, '21': 4, '66': 24079, '16': 123456 });
+    expect(first.attributes).toMatchObject({ ignition: true, movement: true, externalVoltage: 24.079 });
+
+    const s = await deviceState(dev.id);
+    const last = records[9]!;
+    expect(Number(s.fix)).toBe(last.timestamp);
+    expect(s.lat).toBeCloseTo(last.latitude, 7);
+    expect(s.last_speed).toBe(last.speed);
+    expect(s.last_heading).toBe(last.angle);
+    expect(s.last_attributes).toMatchObject({ ignition: true });
+    expect(await metric(p, 'fleet_processor_rows_written_total')).toBe(10);
+    expect(await metric(p, 'fleet_processor_conflicts_skipped_total')).toBe(15);
+  });
+
+  it('never rewinds latest state for late or out-of-order records; last_seen_at follows receive time', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const base = Date.now() - 7_200_000;
+    const newer = track(5, base + 600_000, 55.0);
+    const older = track(5, base, 54.0);
+    const now = Date.now();
+    // Within one batch: newer first, then older with a later receive time.
+    await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, newer, { receivedAt: now - 2000 }));
+    await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, older, { receivedAt: now - 1000 }));
+    await start(prefix);
+    await drained(keys.avl);
+    let s = await deviceState(dev.id);
+    expect(Number(s.fix)).toBe(newer[4]!.timestamp);
+    expect(s.lat).toBeCloseTo(newer[4]!.latitude, 7);
+    expect(Number(s.seen)).toBe(now - 1000);
+
+    // In a later batch: records older than the stored latest fix.
+    const late = track(3, base + 60_000, 53.0);
+    await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, late, { receivedAt: now }));
+    await drained(keys.avl);
+    s = await deviceState(dev.id);
+    expect(Number(s.fix)).toBe(newer[4]!.timestamp);
+    expect(s.lat).toBeCloseTo(newer[4]!.latitude, 7);
+    expect(Number(s.seen)).toBe(now);
+    expect(await rowsOf(dev.id)).toHaveLength(13);
+  });
+
+  it('stores bad records with their flags and keeps them out of latest state', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const t = Date.now() - 600_000;
+    const records = [
+      record({ timestamp: t, latitude: 54.6872, longitude: 25.2797 }),
+      record({ timestamp: t + 1000, satellites: 0 }),
+      record({ timestamp: t + 2000, latitude: 0, longitude: 0 }),
+      record({ timestamp: Date.now() + 48 * 3_600_000 }),
+      record({ timestamp: Date.UTC(1999, 5, 1) }),
+      record({ timestamp: t + 3000, latitude: 40.4168, longitude: -3.7038 }), // Madrid, 3 s later: a jump
+    ];
+    const p = await start(prefix);
+    await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, records));
+    await drained(keys.avl);
+    const rows = await rowsOf(dev.id);
+    expect(rows).toHaveLength(6);
+    const flagsAt = (ts: number) => rows.find((x) => Number(x.t) === ts)?.flags;
+    expect(flagsAt(t)).toBeNull();
+    expect(flagsAt(t + 1000)).toEqual(['no_fix']);
+    expect(flagsAt(t + 2000)).toEqual(['no_fix']);
+    expect(flagsAt(records[3]!.timestamp)).toEqual(['future']);
+    expect(flagsAt(records[4]!.timestamp)).toEqual(['before_2000']);
+    expect(flagsAt(t + 3000)).toEqual(['jump']);
+    const s = await deviceState(dev.id);
+    expect(Number(s.fix)).toBe(t);
+    expect(s.lat).toBeCloseTo(54.6872, 7);
+    expect(await metric(p, 'fleet_processor_flagged_records_total', { reason: 'no_fix' })).toBe(2);
+    expect(await metric(p, 'fleet_processor_flagged_records_total', { reason: 'jump' })).toBe(1);
+  });
+
+  it('moves poison entries to telemetry:dead with error, raw bytes and delivery count, and keeps going', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const garbage = Buffer.from('000000000000000a08010000deadbeef', 'hex');
+    const badCrc = telemetryFields(dev.imei, track(2));
+    const frameAt = badCrc.indexOf('frame') + 1;
+    const corrupted = Buffer.from(badCrc[frameAt] as Buffer);
+    corrupted[corrupted.length - 1]! ^= 0xff;
+    badCrc[frameAt] = corrupted;
+    const id1 = await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, []).slice(0, 12), 'frame', garbage);
+    const id2 = await r.redis.xadd(keys.avl, '*', 'unexpected', 'fields');
+    const id3 = await r.redis.xadd(keys.avl, '*', ...badCrc);
+    const unknownImei = newImei();
+    const id4 = await r.redis.xadd(keys.avl, '*', ...telemetryFields(unknownImei, track(1)));
+    const good = track(3);
+    await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, good));
+    const p = await start(prefix);
+    await drained(keys.avl);
+
+    expect(await rowsOf(dev.id)).toHaveLength(3);
+    const dead = (await r.redis.xrangeBuffer(keys.dead, '-', '+')).map(([, f]) => decodeDeadLetter(f));
+    expect(dead.map((d) => d.sourceId)).toEqual([id1, id2, id3, id4]);
+    expect(dead[0]).toMatchObject({ imei: dev.imei, transport: 'tcp', deliveries: 1 });
+    expect(dead[0]!.error).toMatch(/undecodable frame/);
+    expect(dead[0]!.frame.equals(garbage)).toBe(true);
+    expect(dead[1]!.error).toMatch(/invalid entry/);
+    expect(dead[2]!.error).toMatch(/CRC/);
+    expect(dead[2]!.frame.equals(corrupted)).toBe(true);
+    expect(dead[3]).toMatchObject({ imei: unknownImei });
+    expect(dead[3]!.error).toMatch(/unknown device/);
+    expect(dead[3]!.frame.length).toBeGreaterThan(0);
+    expect(await metric(p, 'fleet_processor_dead_letters_total')).toBe(4);
+  });
+
+  it('dead-letters an entry delivered more than PROCESS_MAX_DELIVERIES times', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const id = (await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, track(2))))!;
+    await r.redis.xgroup('CREATE', keys.avl, GROUPS.processors, '0');
+    // A consumer that keeps getting the entry and dying on it.
+    await r.redis.xreadgroup('GROUP', GROUPS.processors, 'ghost', 'COUNT', 10, 'STREAMS', keys.avl, '>');
+    for (let i = 0; i < 4; i++) await r.redis.xclaim(keys.avl, GROUPS.processors, 'ghost', 0, id);
+    await new Promise((res) => setTimeout(res, 150));
+    await start(prefix, { PROCESS_CLAIM_IDLE_MS: '100', PROCESS_MAX_DELIVERIES: '5' });
+    await drained(keys.avl);
+    const dead = (await r.redis.xrangeBuffer(keys.dead, '-', '+')).map(([, f]) => decodeDeadLetter(f));
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ sourceId: id, imei: dev.imei, deliveries: 6 });
+    expect(dead[0]!.error).toMatch(/delivered 6 times/);
+    expect(await rowsOf(dev.id)).toHaveLength(0);
+  });
+
+  it('exactly once when a processor is killed -9 between commit and XACK and another consumer claims', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const records = track(40);
+    for (let i = 0; i < 40; i += 10) {
+      await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, records.slice(i, i + 10)));
+    }
+    const env = {
+      ...process.env,
+      ...processorEnv(db.connection, r.url, prefix, { PROCESS_BATCH_SIZE: '2', LOG_LEVEL: 'warn' }),
+      FLEET_TEST_PAUSE_AFTER_COMMIT: '1',
+    };
+    const child = spawn(process.execPath, ['--import', 'tsx', 'daemon/src/cli.ts', 'process'], {
+      cwd: new URL('../../../', import.meta.url).pathname,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr!.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    const committed = await waitFor('the child to commit its first batch', async () => {
+      const m = /FLEET_TEST_COMMITTED (\S+)/.exec(out);
+      return m?.[1]?.split(',');
+    });
+    const exited = new Promise((res) => child.once('exit', res));
+    child.kill('SIGKILL');
+    await exited;
+    // Committed but never acknowledged: the rows are there and the entries still pending.
+    expect(committed).toHaveLength(2);
+    expect(await rowsOf(dev.id)).toHaveLength(20);
+    const pending = (await r.redis.xpending(keys.avl, GROUPS.processors)) as [number, ...unknown[]];
+    expect(Number(pending[0])).toBeGreaterThanOrEqual(2);
+
+    const p = await start(prefix, { PROCESS_CLAIM_IDLE_MS: '200' });
+    await drained(keys.avl);
+    const rows = await rowsOf(dev.id);
+    expect(rows.map((x) => Number(x.t))).toEqual(records.map((x) => x.timestamp));
+    expect(await metric(p, 'fleet_processor_claimed_entries_total')).toBeGreaterThanOrEqual(2);
+    // The killed processor's batch was written a second time and skipped row by row.
+    expect(await metric(p, 'fleet_processor_conflicts_skipped_total')).toBeGreaterThanOrEqual(20);
+  });
+
+  it('keeps devices.online / instance_id / last_seen_at true from connection events and heartbeats', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const at = Date.now() - 1000;
+    await r.redis.set(keys.heartbeat('ing-a'), '1', 'EX', 60);
+    await r.redis.hset(keys.registry, dev.imei, encodeRegistryValue({ instance: 'ing-a', connectedAt: at }));
+    await r.redis.xadd(
+      keys.events,
+      '*',
+      ...encodeConnectionEvent({ type: 'connected', imei: dev.imei, instance: 'ing-a', at }),
+    );
+    const p = await start(prefix, {}, { sweepIntervalMs: 200 });
+    await waitFor('online', async () => (await deviceState(dev.id)).online);
+    let s = await deviceState(dev.id);
+    expect(s.instance_id).toBe('ing-a');
+    expect(Number(s.seen)).toBe(at);
+
+    // The device moves to instance b; the old socket's disconnect is handled after the new connect.
+    await r.redis.set(keys.heartbeat('ing-b'), '1', 'EX', 60);
+    await r.redis.hset(keys.registry, dev.imei, encodeRegistryValue({ instance: 'ing-b', connectedAt: at + 500 }));
+    await r.redis.xadd(
+      keys.events,
+      '*',
+      ...encodeConnectionEvent({ type: 'connected', imei: dev.imei, instance: 'ing-b', at: at + 500 }),
+    );
+    await r.redis.xadd(
+      keys.events,
+      '*',
+      ...encodeConnectionEvent({
+        type: 'disconnected',
+        imei: dev.imei,
+        instance: 'ing-a',
+        at: at + 600,
+        reason: 'replaced',
+      }),
+    );
+    await waitFor('on instance b', async () => (await deviceState(dev.id)).instance_id === 'ing-b');
+    s = await deviceState(dev.id);
+    expect(s.online).toBe(true);
+
+    // Instance b dies without sending disconnects: its heartbeat expires.
+    await r.redis.del(keys.heartbeat('ing-b'));
+    await waitFor('offline after heartbeat expiry', async () => !(await deviceState(dev.id)).online);
+    s = await deviceState(dev.id);
+    expect(s.instance_id).toBeNull();
+    expect(await metric(p, 'fleet_processor_devices_marked_offline_total')).toBe(1);
+  });
+
+  it('trims only entries every group has acknowledged', async () => {
+    const { keys } = freshKeys();
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await r.redis.xadd(keys.avl, '*', 'n', String(i)))!);
+    expect(await trimAcknowledged(r.redis, keys.avl, 0, Date.now(), false)).toBe(0); // no group: keep all
+    await r.redis.xgroup('CREATE', keys.avl, 'a', '0');
+    await r.redis.xgroup('CREATE', keys.avl, 'b', '0');
+    await r.redis.xreadgroup('GROUP', 'a', 'c1', 'STREAMS', keys.avl, '>');
+    await r.redis.xack(keys.avl, 'a', ...ids);
+    await r.redis.xreadgroup('GROUP', 'b', 'c1', 'COUNT', 6, 'STREAMS', keys.avl, '>');
+    await r.redis.xack(keys.avl, 'b', ids[0]!, ids[1]!, ids[2]!, ids[4]!);
+    // b still needs ids[3] (pending) and everything after ids[5] (not delivered).
+    await trimAcknowledged(r.redis, keys.avl, 0, Date.now(), false);
+    const left = (await r.redis.xrange(keys.avl, '-', '+')).map(([id]) => id);
+    expect(left).toEqual(ids.slice(3));
+    // A retention window keeps acknowledged entries younger than it.
+    await r.redis.xack(keys.avl, 'b', ids[3]!, ids[5]!);
+    await trimAcknowledged(r.redis, keys.avl, 3_600_000, Date.now(), false);
+    expect(await r.redis.xlen(keys.avl)).toBe(7);
+  });
+});
