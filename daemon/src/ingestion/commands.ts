@@ -84,13 +84,17 @@ export class CommandSender {
   }
 
   async start(): Promise<void> {
+    await this.ensureGroup();
+    this.running = true;
+    this.loop = this.readLoop();
+  }
+
+  private async ensureGroup(): Promise<void> {
     try {
       await this.o.redis.xgroup('CREATE', this.stream, GROUPS.outbound, '0', 'MKSTREAM');
     } catch (err) {
       if (!String(err).includes('BUSYGROUP')) throw err;
     }
-    this.running = true;
-    this.loop = this.readLoop();
   }
 
   /** Stops reading; commands still queued are settled by the sessions' close hooks. */
@@ -167,6 +171,8 @@ export class CommandSender {
         )) as [string, [string, string[] | null][]][] | null;
       } catch (err) {
         if (!this.running) return;
+        // Redis restarted without its data: the stream and group are gone; recreate them.
+        if (String(err).includes('NOGROUP')) await this.ensureGroup().catch(() => {});
         this.o.logger.warn({ err }, 'reading outbound commands failed; retrying');
         await new Promise((r) => setTimeout(r, 1000));
         continue;

@@ -146,6 +146,11 @@ export async function startHeartbeat(
   const key = keys.heartbeat(instanceId);
   const beat = () => redis.set(key, String(Date.now()), 'EX', ttl);
   await beat();
+  // After a reconnect (Redis restarted, failover) say "alive" at once rather than up to a refresh later.
+  const onReady = () => {
+    beat().catch((err: unknown) => options.onError?.(err));
+  };
+  redis.on('ready', onReady);
   const timer = setInterval(
     () => {
       beat().catch((err: unknown) => options.onError?.(err));
@@ -156,6 +161,7 @@ export async function startHeartbeat(
   return {
     async stop(remove) {
       clearInterval(timer);
+      redis.off('ready', onReady);
       // A clean exit says so at once; a crash lets the key expire.
       if (remove) await redis.del(key);
     },

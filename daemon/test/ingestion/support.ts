@@ -28,13 +28,13 @@ export async function freePort(): Promise<number> {
 }
 
 /** A private redis-server on a random port (never the shared one) that tests may pause or kill. */
-export async function startOwnRedis(): Promise<{
+export async function startOwnRedis(fixedPort?: number): Promise<{
   url: string;
   port: number;
   proc: ChildProcess;
   stop(): Promise<void>;
 }> {
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'ingest-redis-'));
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir], {
     stdio: 'ignore',

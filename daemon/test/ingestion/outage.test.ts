@@ -1,0 +1,138 @@
+/**
+ * "Acknowledge only what Redis holds": with Redis paused or stopped (a private redis-server, never
+ * the shared one), a frame gets no acknowledgement and its connection is closed; once Redis is
+ * back, the device's resend is accepted, so every frame ever acknowledged is in the stream.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeTelemetryEntry, redisKeys } from '../../src/contract/index.js';
+import { knexDeviceLookup } from '../../src/ingestion/devices.js';
+import { startIngestion } from '../../src/ingestion/server.js';
+import { avlAck } from '../../src/protocol/index.js';
+import { avlFrame, createTestDatabase, eventually, RawDevice, startOwnRedis } from './support.js';
+
+const IMEI = '356307042441013';
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+const cleanups: (() => Promise<unknown> | unknown)[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await db.knex('devices').insert({ imei: IMEI, name: 'outage van', enabled: true });
+});
+
+afterAll(async () => {
+  for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
+  await db?.drop();
+});
+
+async function framesIn(url: string, prefix: string): Promise<Buffer[]> {
+  const client = new Redis(url);
+  try {
+    const entries = (await client.xrangeBuffer(redisKeys(prefix).telemetryAvl, '-', '+')) as [Buffer, Buffer[]][];
+    return entries.map(([, f]) => decodeTelemetryEntry(f).frame);
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function healthStatus(port: number | null): Promise<number> {
+  return (await fetch(`http://127.0.0.1:${port}/healthz`)).status;
+}
+
+describe('Redis refusing writes', () => {
+  it('paused writes (CLIENT PAUSE WRITE): no ack, connection closed; the resend is acked once Redis is back', async () => {
+    const own = await startOwnRedis();
+    cleanups.push(() => own.stop());
+    const prefix = 'test:outage:pause:';
+    const ing = await startIngestion({
+      instanceId: 'outage-pause',
+      redisUrl: own.url,
+      redisPrefix: prefix,
+      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
+      host: '127.0.0.1',
+      tcpPort: 0,
+      udpPort: null,
+      redisCommandTimeoutMs: 300,
+      shutdownTimeoutMs: 3000,
+    });
+    cleanups.push(() => ing.stop());
+    const admin = new Redis(own.url);
+    cleanups.push(() => admin.disconnect());
+
+    const acked: Buffer[] = [];
+    const d = await RawDevice.connect(ing.tcpPort);
+    expect(await d.login(IMEI)).toBe(1);
+    const f1 = avlFrame(2);
+    d.send(f1);
+    expect(await d.read(4)).toEqual(avlAck(2));
+    acked.push(f1);
+
+    await admin.call('CLIENT', 'PAUSE', '20000', 'WRITE');
+    const f2 = avlFrame(3);
+    d.send(f2);
+    await d.whenClosed;
+    expect(d.available).toBe(0);
+    await admin.call('CLIENT', 'UNPAUSE');
+
+    // The device reconnects and resends the unacknowledged frame.
+    const again = await RawDevice.connect(ing.tcpPort);
+    expect(await again.login(IMEI)).toBe(1);
+    again.send(f2);
+    expect(await again.read(4)).toEqual(avlAck(3));
+    acked.push(f2);
+    again.close();
+
+    const stored = await framesIn(own.url, prefix);
+    for (const f of acked) expect(stored.some((s) => s.equals(f))).toBe(true);
+    const text = await ing.registry.metrics();
+    expect(text).toMatch(/fleet_ingest_stream_write_failures_total\S* [1-9]/);
+  });
+
+  it('stopped server: no ack and no handshake while it is down; after a restart the resend is acked', async () => {
+    let own = await startOwnRedis();
+    const port = own.port;
+    cleanups.push(() => own.stop());
+    const prefix = 'test:outage:stop:';
+    const ing = await startIngestion({
+      instanceId: 'outage-stop',
+      redisUrl: own.url,
+      redisPrefix: prefix,
+      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
+      host: '127.0.0.1',
+      tcpPort: 0,
+      udpPort: null,
+      metricsPort: 0,
+      redisCommandTimeoutMs: 300,
+      shutdownTimeoutMs: 3000,
+    });
+    cleanups.push(() => ing.stop());
+
+    const d = await RawDevice.connect(ing.tcpPort);
+    expect(await d.login(IMEI)).toBe(1);
+    d.send(avlFrame(1));
+    expect(await d.read(4)).toEqual(avlAck(1));
+
+    await own.stop();
+    await eventually(async () => (await healthStatus(ing.metricsPort)) === 503, '/healthz reports Redis down');
+    const lost = avlFrame(4);
+    d.send(lost);
+    await d.whenClosed;
+    expect(d.available).toBe(0);
+
+    // A handshake cannot be registered either: the device gets no answer and retries later.
+    const during = await RawDevice.connect(ing.tcpPort);
+    during.send(Buffer.concat([Buffer.from([0, 15]), Buffer.from(IMEI)]));
+    await during.whenClosed;
+    expect(during.available).toBe(0);
+
+    own = await startOwnRedis(port);
+    await eventually(async () => (await healthStatus(ing.metricsPort)) === 200, '/healthz reports Redis back');
+    const again = await RawDevice.connect(ing.tcpPort);
+    expect(await again.login(IMEI)).toBe(1);
+    again.send(lost);
+    expect(await again.read(4)).toEqual(avlAck(4));
+    again.close();
+    const stored = await framesIn(own.url, prefix);
+    expect(stored.some((s) => s.equals(lost))).toBe(true);
+  });
+});
