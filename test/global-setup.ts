@@ -14,6 +14,8 @@ import { preflight } from '../directus/src/preflight.mjs';
 import { DB_PREFIX, TEST_PG, TEST_REDIS_URL } from './support/constants.js';
 import { ensureTemplate } from './support/template.js';
 
+const BUILD_LOCK_KEY = 0x666c6566;
+
 async function dropLeftoverDatabases(): Promise<void> {
   const cutoff = Date.now() - 2 * 3600_000;
   await withClient({ ...TEST_PG, database: 'postgres' }, async (client) => {
@@ -35,10 +37,18 @@ export default async function setup(): Promise<void> {
   if (problems.length) {
     throw new Error(`The tests need PostgreSQL with PostGIS and Redis:\n  - ${problems.join('\n  - ')}`);
   }
-  if (extensionBundleStale()) {
-    console.log('[global-setup] building the extension bundle (npm run build -w extensions)');
-    buildExtensionBundle();
-  }
+  // Several vitest runs (engineers working in parallel) must not write extensions/dist at once.
+  await withClient({ ...TEST_PG, database: 'postgres' }, async (client) => {
+    await client.query('SELECT pg_advisory_lock($1)', [BUILD_LOCK_KEY]);
+    try {
+      if (extensionBundleStale()) {
+        console.log('[global-setup] building the extension bundle (npm run build -w extensions)');
+        buildExtensionBundle();
+      }
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [BUILD_LOCK_KEY]);
+    }
+  });
   const { name, built } = await ensureTemplate((m) => console.log(`[global-setup] ${m}`));
   if (built) console.log(`[global-setup] template ${name} ready`);
   await dropLeftoverDatabases();

@@ -30,15 +30,37 @@ import { applySeed } from './seed.mjs';
  */
 
 /**
+ * Steps before Directus's CLI: the database and PostGIS.
+ * @param {import('./postgres.mjs').Connection} conn
+ * @param {(step: string) => void} [log]
+ */
+export async function prepareDatabase(conn, log = () => {}) {
+  log(`database ${conn.database} on ${conn.host}:${conn.port}`);
+  if (await ensureDatabase(conn)) log(`created database ${conn.database}`);
+  await ensurePostgis(conn);
+}
+
+/**
+ * Steps after `schema apply`: indexes and seed.
+ * @param {import('./postgres.mjs').Connection} conn
+ * @param {{ projectOwner?: string, afterSchemaSql?: string, seedDir?: string, log?: (step: string) => void }} [o]
+ */
+export async function finishDeploy(conn, o = {}) {
+  const log = o.log ?? (() => {});
+  log('indexes');
+  await runSqlFile(conn, o.afterSchemaSql ?? AFTER_SCHEMA_SQL);
+  log('seed');
+  await applySeed(conn, { seedDir: o.seedDir ?? SEED_DIR, projectOwner: o.projectOwner });
+}
+
+/**
  * Runs the whole sequence. Throws with the failing step's name and output.
  * @param {DeployOptions} o
  */
 export async function deploy(o) {
   const log = o.log ?? (() => {});
   const conn = o.connection;
-  log(`database ${conn.database} on ${conn.host}:${conn.port}`);
-  if (await ensureDatabase(conn)) log(`created database ${conn.database}`);
-  await ensurePostgis(conn);
+  await prepareDatabase(conn, log);
 
   // The CLI loads API extensions before any command. Our hooks have no business during a
   // deploy (and may open Redis connections), so the CLI sees an empty extensions folder.
@@ -64,8 +86,10 @@ export async function deploy(o) {
   await runDirectusCli(['bootstrap'], { configPath, logFile });
   log('directus schema apply');
   await runDirectusCli(['schema', 'apply', '--yes', o.snapshotFile ?? SNAPSHOT_FILE], { configPath, logFile });
-  log('indexes');
-  await runSqlFile(conn, o.afterSchemaSql ?? AFTER_SCHEMA_SQL);
-  log('seed');
-  await applySeed(conn, { seedDir: o.seedDir ?? SEED_DIR, projectOwner: o.projectOwner ?? o.admin.email });
+  await finishDeploy(conn, {
+    projectOwner: o.projectOwner ?? o.admin.email,
+    afterSchemaSql: o.afterSchemaSql,
+    seedDir: o.seedDir,
+    log,
+  });
 }

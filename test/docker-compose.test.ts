@@ -1,0 +1,127 @@
+/**
+ * docker-compose.yml and daemon/Dockerfile cannot be run here (no Docker), so their structure is
+ * checked instead: services, health checks, start order, persistence, ports, and that every file
+ * they reference exists in the repository.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { REPO_ROOT } from '../directus/src/paths.mjs';
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  healthcheck?: { test: string[] };
+  depends_on?: Record<string, { condition: string }>;
+}
+
+const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes: Record<string, unknown>;
+};
+const s = compose.services;
+const directusVersion = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/directus/package.json'), 'utf8')).version;
+
+describe('docker-compose.yml', () => {
+  it('has the stack and the deploy steps', () => {
+    expect(Object.keys(s).sort()).toEqual(
+      ['daemon', 'deploy-db', 'deploy-finish', 'deploy-schema', 'directus', 'postgres', 'redis'].sort(),
+    );
+  });
+
+  it('runs PostGIS with a volume and a pg_isready health check', () => {
+    expect(s.postgres!.image).toMatch(/^postgis\/postgis:/);
+    expect(s.postgres!.volumes).toContain('postgres-data:/var/lib/postgresql/data');
+    expect(s.postgres!.healthcheck!.test.join(' ')).toContain('pg_isready');
+  });
+
+  it('persists Redis with AOF on a volume and does not publish it', () => {
+    expect(s.redis!.image).toMatch(/^redis:7/);
+    const cmd = s.redis!.command!;
+    expect(cmd[cmd.indexOf('--appendonly') + 1]).toBe('yes');
+    expect(s.redis!.volumes).toContain('redis-data:/data');
+    expect(s.redis!.ports).toBeUndefined();
+  });
+
+  it('uses the Directus version the repository is tested with, with the bundle mounted', () => {
+    expect(s.directus!.image).toBe(`directus/directus:${directusVersion}`);
+    expect(s['deploy-schema']!.image).toBe(`directus/directus:${directusVersion}`);
+    expect(s.directus!.volumes).toEqual(
+      expect.arrayContaining([
+        './extensions/package.json:/directus/extensions/fleet/package.json:ro',
+        './extensions/dist:/directus/extensions/fleet/dist:ro',
+      ]),
+    );
+    expect(s.directus!.environment).toMatchObject({
+      EXTENSIONS_MUST_LOAD: 'true',
+      WEBSOCKETS_ENABLED: 'true',
+      SYNCHRONIZATION_STORE: 'redis',
+      REDIS: 'redis://redis:6379',
+      DB_HOST: 'postgres',
+    });
+    // /server/health needs a token in Directus 12; /server/ping does not. The image has busybox wget, no curl.
+    expect(s.directus!.healthcheck!.test).toEqual(['CMD', 'wget', '-qO-', 'http://127.0.0.1:8055/server/ping']);
+  });
+
+  it('deploys in order: database, schema, indexes + seed, then the services', () => {
+    expect(s['deploy-db']!.depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(s['deploy-db']!.command).toEqual(['node', 'directus/src/deploy-cli.mjs', 'prepare']);
+    expect(s['deploy-schema']!.depends_on!['deploy-db']).toEqual({ condition: 'service_completed_successfully' });
+    const schemaCmd = s['deploy-schema']!.command!.join(' ');
+    expect(schemaCmd.indexOf('bootstrap')).toBeGreaterThan(-1);
+    expect(schemaCmd.indexOf('schema apply --yes /fleet/snapshots/schema.yaml')).toBeGreaterThan(
+      schemaCmd.indexOf('bootstrap'),
+    );
+    expect(s['deploy-schema']!.volumes).toContain('./snapshots:/fleet/snapshots:ro');
+    expect(s['deploy-finish']!.depends_on!['deploy-schema']).toEqual({ condition: 'service_completed_successfully' });
+    expect(s['deploy-finish']!.command).toEqual(['node', 'directus/src/deploy-cli.mjs', 'finish']);
+    for (const name of ['directus', 'daemon']) {
+      expect(s[name]!.depends_on!['deploy-finish'], name).toEqual({ condition: 'service_completed_successfully' });
+    }
+  });
+
+  it('publishes the device port over TCP and UDP', () => {
+    expect(s.daemon!.ports).toEqual(expect.arrayContaining(['5027:5027/tcp', '5027:5027/udp']));
+    expect(s.daemon!.build).toEqual({ context: '.', dockerfile: 'daemon/Dockerfile' });
+    expect(s.daemon!.environment).toMatchObject({ REDIS: 'redis://redis:6379', DB_HOST: 'postgres' });
+  });
+
+  it('declares every named volume it uses and references only files that exist', () => {
+    for (const svc of Object.values(s)) {
+      for (const v of svc.volumes ?? []) {
+        const source = v.split(':')[0]!;
+        if (source.startsWith('./')) {
+          // extensions/dist is a build output; everything else is committed
+          if (source !== './extensions/dist') expect(existsSync(join(REPO_ROOT, source)), source).toBe(true);
+        } else {
+          expect(compose.volumes, source).toHaveProperty(source);
+        }
+      }
+      if (svc.build) expect(existsSync(join(REPO_ROOT, svc.build.context, svc.build.dockerfile))).toBe(true);
+    }
+    expect(existsSync(join(REPO_ROOT, 'directus/src/deploy-cli.mjs'))).toBe(true);
+  });
+});
+
+describe('daemon/Dockerfile', () => {
+  const dockerfile = readFileSync(join(REPO_ROOT, 'daemon/Dockerfile'), 'utf8');
+
+  it('copies only paths that exist', () => {
+    const copies = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
+    expect(copies.length).toBeGreaterThan(5);
+    for (const src of copies) expect(existsSync(join(REPO_ROOT, src)), src).toBe(true);
+  });
+
+  it('runs the built daemon on Node 22 as an unprivileged user and exposes the device port', () => {
+    expect(dockerfile).toMatch(/^FROM node:22/m);
+    expect(dockerfile).toMatch(/^USER node$/m);
+    expect(dockerfile).toMatch(/^EXPOSE .*5027\/tcp.*5027\/udp/m);
+    expect(dockerfile).toContain('CMD ["node", "daemon/dist/cli.js", "all"]');
+    expect(dockerfile).toContain('tsc -p daemon/tsconfig.build.json');
+  });
+});
