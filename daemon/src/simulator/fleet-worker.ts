@@ -4,7 +4,7 @@
  */
 import { type FleetProgress, type ParentMessage, runFleet, type WorkerMessage } from './fleet.js';
 
-const send = (m: WorkerMessage) => process.send?.(m);
+const send = (m: WorkerMessage, then?: () => void) => process.send?.(m, undefined, {}, () => then?.());
 const abort = new AbortController();
 let go: () => void = () => {};
 const startGate = new Promise<void>((resolve) => {
@@ -25,12 +25,10 @@ process.on('message', (m: ParentMessage) => {
       progressMs: 1000,
     }).then(
       (summary) => {
-        send({ type: 'summary', summary });
-        process.disconnect?.();
+        send({ type: 'summary', summary }, () => process.disconnect?.());
       },
       (err: unknown) => {
-        send({ type: 'error', message: err instanceof Error ? err.message : String(err) });
-        process.exit(1);
+        send({ type: 'error', message: err instanceof Error ? err.message : String(err) }, () => process.exit(1));
       },
     );
   }

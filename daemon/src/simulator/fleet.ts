@@ -306,7 +306,8 @@ async function runFleetInWorkers(options: FleetOptions, processes: number): Prom
         } else if (m.type === 'summary') resolve(m.summary);
         else if (m.type === 'error') reject(new Error(`fleet worker ${w}: ${m.message}`));
       });
-      child.on('exit', (code) => reject(new Error(`fleet worker ${w} exited with code ${code}`)));
+      // 'close' comes after the IPC channel is drained, so a summary sent just before exit is seen.
+      child.on('close', (code) => reject(new Error(`fleet worker ${w} exited with code ${code} before its summary`)));
     });
     child.send({ type: 'start', options: slice } satisfies ParentMessage);
     return { child, done };
