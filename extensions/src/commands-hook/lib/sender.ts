@@ -2,9 +2,10 @@
 import type { Accountability } from '@directus/types';
 import type { Knex } from 'knex';
 import type { Sender } from '../../shared/commands';
+import { isSystemAccountability } from './store';
 
 export async function senderOf(accountability: Accountability | null | undefined, db: Knex): Promise<Sender | null> {
-  if (!accountability) return null;
+  if (!accountability || isSystemAccountability(accountability)) return null;
   const roleIds = [
     ...new Set([...(accountability.roles ?? []), ...(accountability.role ? [accountability.role] : [])]),
   ];

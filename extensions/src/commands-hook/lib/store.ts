@@ -5,6 +5,7 @@
  * consumer and a dispatcher, maybe on different Directus instances) can never interleave.
  */
 import type { ApiExtensionContext } from '@directus/extensions';
+import type { Accountability } from '@directus/types';
 import type { Knex } from 'knex';
 import type { CommandPatch, CommandRow, CommandStatus, Decision } from '../../shared/commands';
 
@@ -48,10 +49,32 @@ export async function lockCommand(trx: Knex, id: string | number): Promise<Store
   return raw ? normalizeRow(raw) : null;
 }
 
-/** Writes a patch as the system (no accountability) inside the caller's transaction. */
+/** Marks the extension's own writes (see `isSystemAccountability`). */
+export const SYSTEM_ORIGIN = 'fleet-commands';
+
+/**
+ * An admin accountability without a user: Directus records activity and revisions only for writes
+ * that carry an accountability, and the lifecycle history should be visible in the item's revisions.
+ */
+export const SYSTEM_ACCOUNTABILITY: Accountability = {
+  role: null,
+  user: null,
+  roles: [],
+  admin: true,
+  app: false,
+  ip: null,
+  origin: SYSTEM_ORIGIN,
+};
+
+/** Only code inside the API can produce an admin accountability without a user. */
+export function isSystemAccountability(a: Accountability | null | undefined): boolean {
+  return !!a && a.user === null && a.admin === true && a.origin === SYSTEM_ORIGIN;
+}
+
+/** Writes a patch as the extension inside the caller's transaction. */
 export async function writePatch(ctx: Ctx, trx: Knex, id: string | number, patch: CommandPatch): Promise<void> {
   const schema = await ctx.getSchema({ database: trx });
-  const items = new ctx.services.ItemsService(COMMANDS, { schema, knex: trx });
+  const items = new ctx.services.ItemsService(COMMANDS, { schema, knex: trx, accountability: SYSTEM_ACCOUNTABILITY });
   await items.updateOne(id, patch as Record<string, unknown>);
 }
 

@@ -50,7 +50,7 @@ export const CommandConfigSchema = z.object({
   /** Comma-separated deny-list (commands that need the Admin role). */
   FLEET_COMMAND_DENY: list.default([...DEFAULT_DENY_PATTERNS]),
   /** Dispatch attempts before a command whose instance keeps vanishing is marked failed. */
-  FLEET_COMMAND_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(3),
+  FLEET_COMMAND_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(5),
   FLEET_COMMAND_MAX_BYTES: z.coerce.number().int().min(1).max(65_536).default(DEFAULT_MAX_COMMAND_BYTES),
   /** Role names (besides admins) allowed to create, cancel and retry commands. */
   FLEET_COMMAND_SENDER_ROLES: list.default(['Operator']),

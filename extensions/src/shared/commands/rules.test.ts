@@ -35,6 +35,7 @@ describe('config', () => {
     expect(c.redisUrl).toBe('redis://127.0.0.1:6380');
     expect(c.ttlMs).toBe(7_200_000);
     expect(c.maxAttempts).toBe(5);
+    expect(parseCommandConfig({}).maxAttempts).toBe(5);
     expect(c.denyPatterns).toEqual([...DEFAULT_DENY_PATTERNS]);
     expect(c.prefix).toBe('');
   });

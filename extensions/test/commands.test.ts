@@ -1,0 +1,429 @@
+/**
+ * Commands end to end: a real Directus with the built bundle, real PostgreSQL and Redis, the real
+ * ingestion server (in-process, and one in a child process for the crash case) and simulated
+ * devices answering Codec 12.
+ *
+ * Needs `npm run build -w extensions` first (the harness loads extensions/dist).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
+import knexFactory from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodeOutboundCommand, encodeCommandResponse, encodeRegistryValue } from '../../daemon/src/contract/index.js';
+import { knexDeviceLookup } from '../../daemon/src/ingestion/devices.js';
+import { type Ingestion, startIngestion } from '../../daemon/src/ingestion/server.js';
+import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
+import {
+  createTestDatabase,
+  createTestRedis,
+  startDirectus,
+  type TestDatabase,
+  type TestDirectus,
+  type TestRedis,
+} from '../../test/support/index.js';
+import { addDevice, restClient, simulatedDevice, userWithRole, waitFor } from './support/commands-harness.js';
+
+interface Command {
+  id: number;
+  device: number;
+  text: string;
+  status: string;
+  response: string | null;
+  error: string | null;
+  attempts: number;
+  instance_id: string | null;
+  queued_at: string | null;
+  sent_at: string | null;
+  answered_at: string | null;
+  expires_at: string;
+  user_created: string | null;
+}
+
+let db: TestDatabase;
+let redis: TestRedis;
+let directus: TestDirectus;
+let ingestion: Ingestion;
+let lookupKnex: ReturnType<typeof knexFactory>;
+let api: ReturnType<typeof restClient>;
+let admin: string;
+let operator: string;
+let viewer: string;
+const devices: SimulatedDevice[] = [];
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  redis = await createTestRedis();
+  directus = await startDirectus({
+    database: db,
+    redisPrefix: redis.prefix,
+    env: {
+      // Fast sweeps so expiry and crash recovery show up within a test's wait.
+      FLEET_COMMAND_SWEEP_CRON: '*/1 * * * * *',
+      FLEET_COMMAND_LOST_AFTER_SECONDS: 2,
+      FLEET_COMMAND_CLAIM_IDLE_MS: 2000,
+      LOG_LEVEL: 'warn',
+    },
+  });
+  lookupKnex = knexFactory({ client: 'pg', connection: db.connection, pool: { min: 0, max: 2 } });
+  ingestion = await startIngestion({
+    instanceId: 'ing-b',
+    redisUrl: redis.url,
+    redisPrefix: redis.prefix,
+    lookup: knexDeviceLookup(lookupKnex, { unknownDevices: 'refuse' }),
+    deviceCacheTtlMs: 0,
+    host: '127.0.0.1',
+    tcpPort: 0,
+    udpPort: null,
+    commandTimeoutMs: 20_000,
+  });
+  api = restClient(directus.url);
+  admin = directus.adminToken;
+  operator = await userWithRole(api, admin, directus.login, 'Operator');
+  viewer = await userWithRole(api, admin, directus.login, 'Viewer');
+});
+
+afterAll(async () => {
+  await Promise.allSettled(devices.map((d) => d.close()));
+  for (const c of children) c.kill('SIGKILL');
+  await ingestion?.stop();
+  await lookupKnex?.destroy();
+  await directus?.stop();
+  await redis?.cleanup();
+  await db?.drop();
+});
+
+async function online(name: string, port = ingestion.tcpPort, answer = true) {
+  const dev = await addDevice(db.knex, name);
+  const sim = simulatedDevice(dev.imei, port, answer);
+  devices.push(sim);
+  expect(await sim.connect()).toBe(true);
+  await waitFor(
+    async () => (await redis.redis.hget(redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
+    'registry',
+  );
+  return { ...dev, sim };
+}
+
+const read = async (id: number) => (await api<Command>(admin, 'GET', `/items/commands/${id}`)).data;
+
+async function create(token: string, body: Record<string, unknown>) {
+  return api<Command>(token, 'POST', '/items/commands', body);
+}
+
+async function until(id: number, status: string, timeoutMs = 30_000): Promise<Command> {
+  return waitFor(
+    async () => {
+      const c = await read(id);
+      return c.status === status ? c : undefined;
+    },
+    `command ${id} to become ${status}`,
+    timeoutMs,
+  );
+}
+
+describe('commands end to end', () => {
+  it('answers a command for an online device, with times and the reply text', async () => {
+    const dev = await online('Van online');
+    const res = await create(operator, { device: dev.id, text: 'getver' });
+    expect(res.status).toBe(200);
+    expect(res.data.status).toBe('pending');
+    const done = await until(res.data.id, 'answered');
+    expect(done.response).toMatch(new RegExp(`^Ver:.* IMEI:${dev.imei} `));
+    expect(done.instance_id).toBe('ing-b');
+    expect(done.attempts).toBe(1);
+    expect(done.user_created).not.toBeNull();
+    const [queued, sent, answered] = [done.queued_at, done.sent_at, done.answered_at].map((t) => Date.parse(String(t)));
+    expect(queued).toBeLessThanOrEqual(sent as number);
+    expect(sent).toBeLessThanOrEqual(answered as number);
+    expect(dev.sim.answered.map((a) => a.command)).toEqual(['getver']);
+    // The lifecycle went through Directus services: every step is a revision.
+    const revisions = await api<Array<{ data: { status?: string } }>>(
+      admin,
+      'GET',
+      `/revisions?filter[collection][_eq]=commands&filter[item][_eq]=${done.id}&sort=id&fields=data`,
+    );
+    expect(revisions.data.map((r) => r.data.status)).toEqual(['pending', 'queued', 'sent', 'answered']);
+  });
+
+  it('keeps a command for an offline device pending, then sends it when the device connects', async () => {
+    const dev = await addDevice(db.knex, 'Van offline');
+    const res = await create(operator, { device: dev.id, text: 'getinfo' });
+    expect(res.status).toBe(200);
+    // Several sweeps run meanwhile; none may move it.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await read(res.data.id)).status).toBe('pending');
+    const sim = simulatedDevice(dev.imei, ingestion.tcpPort);
+    devices.push(sim);
+    expect(await sim.connect()).toBe(true);
+    const done = await until(res.data.id, 'answered');
+    expect(done.response).toMatch(/^INI:.* RTC:/);
+  });
+
+  it('answers two commands for one device in creation order', async () => {
+    const dev = await online('Van order');
+    const first = await create(operator, { device: dev.id, text: 'setdigout 1' });
+    const second = await create(operator, { device: dev.id, text: 'getio' });
+    const a = await until(first.data.id, 'answered');
+    const b = await until(second.data.id, 'answered');
+    expect(dev.sim.answered.map((x) => x.command)).toEqual(['setdigout 1', 'getio']);
+    expect(Date.parse(String(a.answered_at))).toBeLessThanOrEqual(Date.parse(String(b.sent_at)));
+    // The second reply reflects the first command's effect on the device.
+    expect(b.response).toMatch(/DO1:1/);
+  });
+
+  it('expires a command that could not be sent before expires_at', async () => {
+    const dev = await addDevice(db.knex, 'Van expiring');
+    const res = await create(operator, {
+      device: dev.id,
+      text: 'getgps',
+      expires_at: new Date(Date.now() + 1500).toISOString(),
+    });
+    expect(res.status).toBe(200);
+    const done = await until(res.data.id, 'expired');
+    expect(done.error).toMatch(/expired/);
+    // Connecting later sends nothing.
+    const sim = simulatedDevice(dev.imei, ingestion.tcpPort);
+    devices.push(sim);
+    await sim.connect();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(sim.answered).toEqual([]);
+    expect((await read(res.data.id)).status).toBe('expired');
+  });
+
+  it('cancels a pending command (never sent) and refuses to cancel an answered one', async () => {
+    const dev = await addDevice(db.knex, 'Van cancel');
+    const res = await create(operator, { device: dev.id, text: 'getver' });
+    const cancelled = await api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.data.status).toBe('cancelled');
+    const sim = simulatedDevice(dev.imei, ingestion.tcpPort);
+    devices.push(sim);
+    await sim.connect();
+    const later = await create(operator, { device: dev.id, text: 'getinfo' });
+    await until(later.data.id, 'answered');
+    expect(sim.answered.map((a) => a.command)).toEqual(['getinfo']);
+    expect((await read(res.data.id)).status).toBe('cancelled');
+
+    const again = await api(operator, 'POST', `/fleet-commands/${later.data.id}/cancel`);
+    expect(again.status).toBe(409);
+    expect(again.message).toMatch(/only pending or queued/);
+    expect((await api(viewer, 'POST', `/fleet-commands/${res.data.id}/cancel`)).status).toBe(403);
+    const anonymous = await fetch(`${directus.url}/fleet-commands/${res.data.id}/cancel`, { method: 'POST' });
+    expect(anonymous.status).toBe(403);
+  });
+
+  it('lists a device’s recent commands, newest first, for any reader', async () => {
+    const dev = await addDevice(db.knex, 'Van list');
+    const a = await create(operator, { device: dev.id, text: 'getver' });
+    const b = await create(operator, { device: dev.id, text: 'getinfo' });
+    const list = await api<Command[]>(viewer, 'GET', `/fleet-commands/devices/${dev.id}/commands?limit=10`);
+    expect(list.status).toBe(200);
+    expect(list.data.map((c) => [c.id, c.status])).toEqual([
+      [b.data.id, 'pending'],
+      [a.data.id, 'pending'],
+    ]);
+  });
+
+  it('refuses invalid text, bad payloads and unknown or disabled devices with a message', async () => {
+    const dev = await addDevice(db.knex, 'Van invalid');
+    const disabled = await addDevice(db.knex, 'Van disabled', false);
+    const before = (await api<Command[]>(admin, 'GET', '/items/commands?limit=-1&fields=id')).data.length;
+    const cases: Array<[Record<string, unknown>, RegExp]> = [
+      [{ device: dev.id, text: 'getinfo\u0007' }, /printable ASCII/],
+      [{ device: dev.id, text: '   ' }, /text is required/],
+      [{ device: dev.id, text: 'x'.repeat(1025) }, /limit is 1024/],
+      [{ device: dev.id, text: 'raw', payload_hex: '0x12' }, /only hex digits/],
+      [{ device: dev.id, text: 'getinfo', expires_at: '2020-01-01T00:00:00Z' }, /Expiry must be in the future/],
+      [{ device: 999_999, text: 'getinfo' }, /Device 999999 does not exist/],
+      [{ device: disabled.id, text: 'getinfo' }, /disabled/],
+    ];
+    for (const [body, message] of cases) {
+      const res = await create(operator, body);
+      expect(res.status, JSON.stringify(body)).toBe(400);
+      expect(res.message).toMatch(message);
+    }
+    expect((await api<Command[]>(admin, 'GET', '/items/commands?limit=-1&fields=id')).data.length).toBe(before);
+  });
+
+  it('lets a Viewer read but not create, and keeps deny-listed commands for admins', async () => {
+    const dev = await addDevice(db.knex, 'Van roles');
+    const res = await create(viewer, { device: dev.id, text: 'getinfo' });
+    expect(res.status).toBe(403);
+    expect(res.message).toMatch(/may not send commands/);
+    const denied = await create(operator, { device: dev.id, text: 'setparam 2004:evil.example.com' });
+    expect(denied.status).toBe(403);
+    expect(denied.message).toMatch(/needs the Admin role/);
+    const byAdmin = await create(admin, { device: dev.id, text: 'setparam 2004:fleet.example.org' });
+    expect(byAdmin.status).toBe(200);
+  });
+
+  it('refuses a sender forging lifecycle fields, on create and on update', async () => {
+    const dev = await addDevice(db.knex, 'Van forge');
+    const forged = await create(operator, { device: dev.id, text: 'getver', status: 'answered', response: 'fake' });
+    expect(forged.status).toBe(403);
+    expect(forged.message).toMatch(/"status" is set by the system/);
+    const ok = await create(operator, { device: dev.id, text: 'getver' });
+    for (const token of [operator, admin]) {
+      const patch = await api(token, 'PATCH', `/items/commands/${ok.data.id}`, {
+        status: 'answered',
+        response: 'fake',
+      });
+      expect(patch.status).toBe(403);
+    }
+    const c = await read(ok.data.id);
+    expect([c.status, c.response]).toEqual(['pending', null]);
+  });
+
+  it('re-dispatches a sent command to the new instance after its instance was killed', async () => {
+    // Node itself (not the tsx wrapper, which would leave its own child running after a SIGKILL).
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        join(process.cwd(), 'extensions/test/support/ingestion-child.ts'),
+        JSON.stringify({
+          instanceId: 'ing-a',
+          redisUrl: redis.url,
+          redisPrefix: redis.prefix,
+          connection: db.connection,
+          heartbeatTtlSeconds: 2,
+          commandTimeoutMs: 60_000,
+        }),
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    children.push(child);
+    const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+    const { tcpPort } = JSON.parse(line.toString()) as { tcpPort: number };
+
+    // The device is on instance A and never answers there: the command stays `sent`.
+    const dev = await online('Van crash', tcpPort, false);
+    const res = await create(operator, { device: dev.id, text: 'getver' });
+    const sent = await until(res.data.id, 'sent');
+    expect(sent.instance_id).toBe('ing-a');
+
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    // Its heartbeat expires; the sweeper puts the command back to pending as attempt 2.
+    const back = await waitFor(async () => {
+      const c = await read(res.data.id);
+      return c.attempts === 2 ? c : undefined;
+    }, 'the command to be re-dispatched');
+    expect(back.error).toMatch(/instance ing-a stopped/);
+
+    // The device reconnects to instance B and gets the command again.
+    const sim = simulatedDevice(dev.imei, ingestion.tcpPort);
+    devices.push(sim);
+    expect(await sim.connect()).toBe(true);
+    const done = await until(res.data.id, 'answered');
+    expect(done.instance_id).toBe('ing-b');
+    expect(done.attempts).toBe(2);
+    expect(sim.answered.map((a) => a.command)).toEqual(['getver']);
+  });
+});
+
+// A test acting as an ingestion instance: it reads the outbound stream and writes responses with
+// the contract's encoders, so stale, duplicate and out-of-order outcomes can be produced on purpose.
+describe('commands against a protocol peer', () => {
+  const peer = 'peer-x';
+
+  async function peerDevice(name: string) {
+    const dev = await addDevice(db.knex, name);
+    await redis.redis.set(redis.keys.heartbeat(peer), '1', 'EX', 300);
+    await redis.redis.hset(
+      redis.keys.connectionsRegistry,
+      dev.imei,
+      encodeRegistryValue({ instance: peer, connectedAt: Date.now() }),
+    );
+    return dev;
+  }
+
+  async function outbound() {
+    const entries = (await redis.redis.xrange(redis.keys.commandsOutbound(peer), '-', '+')) as Array<
+      [string, string[]]
+    >;
+    return entries.map(([, f]) => decodeOutboundCommand(f));
+  }
+
+  const respond = (commandId: number, imei: string, outcome: string, attempt: number, response = '') =>
+    redis.redis.xadd(
+      redis.keys.commandsResponses,
+      '*',
+      ...encodeCommandResponse({
+        commandId: String(commandId),
+        imei,
+        instance: peer,
+        outcome: outcome as 'sent',
+        attempt,
+        response,
+        at: Date.now(),
+      }),
+    );
+
+  it('applies outcomes idempotently and never moves an answered command back', async () => {
+    const dev = await peerDevice('Peer monotonic');
+    const res = await create(operator, { device: dev.id, text: 'getver', payload_hex: '0A0b' });
+    const queued = await until(res.data.id, 'queued');
+    expect(queued.instance_id).toBe(peer);
+    expect((await outbound()).filter((c) => c.commandId === String(res.data.id))).toEqual([
+      {
+        commandId: String(res.data.id),
+        imei: dev.imei,
+        text: 'getver',
+        payloadHex: '0a0b',
+        expiresAt: Date.parse(queued.expires_at),
+        attempt: 1,
+      },
+    ]);
+    await respond(res.data.id, dev.imei, 'answered', 1, 'first answer');
+    await until(res.data.id, 'answered');
+    await respond(res.data.id, dev.imei, 'sent', 1);
+    await respond(res.data.id, dev.imei, 'answered', 1, 'duplicate answer');
+    await respond(res.data.id, dev.imei, 'failed', 1);
+    // A marker command behind them in the same stream shows they were all consumed.
+    const marker = await create(operator, { device: dev.id, text: 'getinfo' });
+    await until(marker.data.id, 'queued');
+    await respond(marker.data.id, dev.imei, 'failed', 1);
+    await until(marker.data.id, 'failed');
+    const c = await read(res.data.id);
+    expect([c.status, c.response, c.sent_at !== null]).toEqual(['answered', 'first answer', true]);
+  });
+
+  it('recovers a queued command whose outbound entry was lost, and ignores the stale attempt', async () => {
+    const dev = await peerDevice('Peer lost');
+    const res = await create(operator, { device: dev.id, text: 'getgps' });
+    await until(res.data.id, 'queued');
+    await redis.redis.del(redis.keys.commandsOutbound(peer));
+    const again = await waitFor(
+      async () => (await outbound()).find((c) => c.commandId === String(res.data.id) && c.attempt === 2),
+      'the command to be queued again as attempt 2',
+    );
+    expect(again.text).toBe('getgps');
+    await until(res.data.id, 'queued');
+    await respond(res.data.id, dev.imei, 'answered', 1, 'stale');
+    await respond(res.data.id, dev.imei, 'answered', 2, 'GPS:1 Sat:9');
+    const done = await until(res.data.id, 'answered');
+    expect([done.response, done.attempts]).toEqual(['GPS:1 Sat:9', 2]);
+  });
+
+  it('re-dispatches on not_held and fails the command once attempts are spent', async () => {
+    const dev = await peerDevice('Peer not held');
+    const res = await create(operator, { device: dev.id, text: 'getver' });
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      await waitFor(
+        async () => (await outbound()).find((c) => c.commandId === String(res.data.id) && c.attempt === attempt),
+        `attempt ${attempt} on the outbound stream`,
+      );
+      await respond(res.data.id, dev.imei, 'not_held', attempt);
+    }
+    const failed = await until(res.data.id, 'failed');
+    expect(failed.error).toMatch(/no longer holds the device; gave up after 5 attempt/);
+    const retried = await api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/retry`);
+    expect(retried.status).toBe(200);
+    expect(retried.data.attempts).toBe(6);
+    expect(['pending', 'queued']).toContain(retried.data.status);
+  });
+});
