@@ -52,6 +52,7 @@ export {
   encodeAvlFrame,
   wrapTcpFrame,
 } from './avl-encode.js';
+export { type Beacon, type BleTag, decodeBeaconList, decodeBleTags } from './ble.js';
 export {
   COMMAND_TYPE,
   commandReplyText,

@@ -1,3 +1,4 @@
+import { decodeBeaconList, decodeBleTags } from './ble.js';
 import type { IoList, IoValue } from './types.js';
 
 /**
@@ -205,15 +206,45 @@ function interpret(def: IoDefinition, v: IoValue): number | string | boolean {
   return def.kind === 'number' ? scaled(raw, def.scale) : raw;
 }
 
+/** NX elements carrying "advanced BLE beacon data" (sensor TLVs). */
+const BLE_TAG_IDS = new Set([548, 10828, 10829, 10831, 11317]);
+
+const cap = (k: string) => k[0]!.toUpperCase() + k.slice(1);
+
+/** Flattens sensors as tag<n><Field> (numbered across the record's elements), e.g. tag1Voltage (mV). */
+function addTags(out: Record<string, number | string | boolean>, bytes: Uint8Array, n: number): number {
+  const tags = decodeBleTags(bytes);
+  if (!tags) return n;
+  for (const tag of tags) {
+    n++;
+    for (const [k, val] of Object.entries(tag)) out[`tag${n}${cap(k)}`] = val as number | string | boolean;
+  }
+  return n;
+}
+
+/** Flattens the beacon list (id 385) as beacon<n><Field>. */
+function addBeacons(out: Record<string, number | string | boolean>, bytes: Uint8Array, n: number): number {
+  const list = decodeBeaconList(bytes);
+  if (!list) return n;
+  for (const b of list.beacons) {
+    n++;
+    for (const [k, val] of Object.entries(b)) out[`beacon${n}${cap(k)}`] = val as number | string;
+  }
+  return n;
+}
+
 /**
  * Named attributes for the ids the dictionary knows (e.g. { externalVoltage: 24.079, ignition: true }).
  * Unknown ids are left out here and stay available raw through ioToJson(). Adds `iccid` when both
- * halves (ids 11 and 14) are present; the 10-digit padding of the second half is inferred, not documented.
+ * halves (ids 11 and 14) are present (the 10-digit padding of the second half is inferred, not
+ * documented), BLE sensor fields as tag<n><Field> and beacon-list entries as beacon<n><Field>.
  */
 export function namedAttributes(io: IoList): Record<string, number | string | boolean> {
   const out: Record<string, number | string | boolean> = {};
   let iccid1: IoValue | undefined;
   let iccid2: IoValue | undefined;
+  let tagCount = 0;
+  let beaconCount = 0;
   for (let i = 0; i < io.ids.length; i++) {
     const id = io.ids[i]!;
     const def = IO_DICTIONARY.get(id);
@@ -222,6 +253,10 @@ export function namedAttributes(io: IoList): Record<string, number | string | bo
     out[def.name] = interpret(def, v);
     if (id === 11) iccid1 = v;
     else if (id === 14) iccid2 = v;
+    else if (v instanceof Uint8Array) {
+      if (BLE_TAG_IDS.has(id)) tagCount = addTags(out, v, tagCount);
+      else if (id === 385) beaconCount = addBeacons(out, v, beaconCount);
+    }
   }
   if (
     iccid1 !== undefined &&

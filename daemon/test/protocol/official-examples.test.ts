@@ -5,6 +5,7 @@ import {
   checkAvlFrame,
   commandReplyText,
   decodeAvlFrame,
+  decodeBeaconList,
   decodeCommandFrame,
   decodeUdpDatagram,
   encodeAvlFrame,
@@ -94,6 +95,33 @@ describe('official AVL examples', () => {
     expect(attrs.totalOdometer).toBe(22949000);
     expect(attrs.axisX).toBe(29);
     expect(attrs.iccid).toBe('8937002180500686954');
+  });
+});
+
+describe('official beacon record', () => {
+  it('decodes the beacon list (id 385): 5 iBeacons and 3 Eddystone with RSSI, battery, temperature', () => {
+    const ex = AVL_EXAMPLES.find((e) => e.name.startsWith('Beacon'))!;
+    const rec = decodeAvlFrame(Buffer.from(ex.hex, 'hex')).records[0]!;
+    const list = decodeBeaconList(rec.io.values[0] as Uint8Array)!;
+    expect(list).toMatchObject({ part: 1, parts: 1 });
+    expect(list.beacons).toHaveLength(8);
+    expect(list.beacons.filter((b) => b.kind === 'ibeacon')).toHaveLength(5);
+    expect(list.beacons.filter((b) => b.kind === 'eddystone')).toHaveLength(3);
+    expect(list.beacons[0]).toEqual({
+      kind: 'ibeacon',
+      id: '4b5c049f515341fca950d2c264414e10' + '0005' + '0006',
+      rssi: -70,
+    });
+    expect(list.beacons.find((b) => b.id === '00112233445566778899abcde0810047')).toEqual({
+      kind: 'eddystone',
+      id: '00112233445566778899abcde0810047',
+      rssi: -82,
+      battery: 3048,
+      temperature: 21,
+    });
+    const attrs = namedAttributes(rec.io);
+    expect(attrs.beacon1Rssi).toBe(-70);
+    expect(attrs.beacon8Kind).toBe('eddystone');
   });
 });
 

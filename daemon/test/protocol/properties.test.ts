@@ -193,6 +193,20 @@ describe('hostile input', () => {
     );
   });
 
+  it('interpreting random NX payloads (BLE sensors, beacon list, VIN) never throws', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 120 }), fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (arr, big) => {
+        const io = {
+          ids: [548, 10831, 11317, 385, 256, 78, 17, 11, 14],
+          values: [arr, arr, arr, arr, arr, big, 65535, big, 7],
+        };
+        JSON.stringify(namedAttributes(io));
+        JSON.stringify(ioToJson(io));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('mutated valid frames (CRC recomputed, so records are parsed) only ever produce a ProtocolError', () => {
     fc.assert(
       fc.property(mutation(validFrame), (b) => {
