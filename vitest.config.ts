@@ -5,7 +5,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['daemon/**/*.test.ts', 'extensions/**/*.test.ts', 'directus/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', '**/dist/**'],
+    // directus/extensions/fleet is a symlink to extensions/: don't run those tests twice.
+    exclude: ['**/node_modules/**', '**/dist/**', 'directus/extensions/**'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
