@@ -57,6 +57,14 @@ function unsupported(codec: number, offset: number): ProtocolError {
 }
 
 /**
+ * False for a record made without a GNSS fix: the device then sends 0 satellites (and repeats the
+ * last known position, or 0/0 when it never had one).
+ */
+export function hasPositionFix(r: Pick<AvlRecord, 'satellites' | 'latitude' | 'longitude'>): boolean {
+  return r.satellites !== 0 && !(r.latitude === 0 && r.longitude === 0);
+}
+
+/**
  * Validates a TCP envelope (preamble, length, CRC) without looking at the codec.
  * Returns D (the data field length). Shared by AVL and command frames.
  */

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { avlAck, udpAck } from './ack.js';
-import { checkEnvelope, decodeAvlFrame } from './avl.js';
+import { checkEnvelope, decodeAvlFrame, hasPositionFix } from './avl.js';
 import { commandReplyText, decodeCommandFrame, isCommandCodec, isTextPayload } from './commands.js';
 import { crc16ibm } from './crc.js';
 import { ProtocolError } from './errors.js';
@@ -271,9 +271,7 @@ function recordJson(r: AvlRecord, codec: number): Json {
     eventIoId: r.eventIoId,
   };
   if (codec === CODEC_16) out.generationType = r.generationType;
-  if (r.satellites === 0 || (r.latitude === 0 && r.longitude === 0)) {
-    out.fix = false;
-  }
+  if (!hasPositionFix(r)) out.fix = false;
   out.io = ioToJson(r.io);
   out.attributes = namedAttributes(r.io);
   const units = attributeUnits(r.io);

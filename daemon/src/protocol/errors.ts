@@ -2,14 +2,15 @@ import type { ProtocolErrorCode } from './types.js';
 
 /**
  * The only error the protocol module throws for bad input. `code` says which check failed and
- * `offset` the byte position (from the start of the buffer handed in) where it failed.
+ * `offset` the byte position (from the start of the buffer handed in) where it failed. The message
+ * is for people and does not repeat the code.
  */
 export class ProtocolError extends Error {
   readonly code: ProtocolErrorCode;
   readonly offset: number;
 
   constructor(code: ProtocolErrorCode, offset: number, message: string) {
-    super(`${code} at byte ${offset}: ${message}`);
+    super(`${message} (at byte ${offset})`);
     this.name = 'ProtocolError';
     this.code = code;
     this.offset = offset;

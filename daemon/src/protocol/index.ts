@@ -14,6 +14,7 @@
  *   checkAvlFrame(frame: Buffer): { codec: number; records: number }   // preamble, length, CRC, N1 == N2; throws ProtocolError
  *   decodeAvlFrame(frame: Buffer, opts?: AvlDecodeOptions): AvlPacket  // full decode incl. CRC; throws ProtocolError
  *   encodeAvlFrame(codec: number, records: AvlRecord[]): Buffer       // for the simulator and tests
+ *   hasPositionFix(record): boolean                                   // false: no GNSS fix (0 satellites or 0/0)
  *
  *   // UDP
  *   parseUdpDatagram(buf: Buffer): { packetId: number; avlPacketId: number; imei: string; codec: number; records: number }
@@ -44,7 +45,15 @@
  */
 
 export { avlAck, encodeImeiLogin, handshakeAck, udpAck } from './ack.js';
-export { checkAvlFrame, checkEnvelope, codecName, decodeAvlData, decodeAvlFrame, isAvlCodec } from './avl.js';
+export {
+  checkAvlFrame,
+  checkEnvelope,
+  codecName,
+  decodeAvlData,
+  decodeAvlFrame,
+  hasPositionFix,
+  isAvlCodec,
+} from './avl.js';
 export {
   type EncodableIoList,
   type EncodableRecord,
