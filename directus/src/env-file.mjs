@@ -30,6 +30,19 @@ export function parseEnv(text) {
 }
 
 /**
+ * Quotes a value the way dotenv (which Directus uses) reads it back unchanged: single quotes are
+ * literal; double quotes would expand \\n.
+ * @param {string} key
+ * @param {string} s
+ */
+function quote(key, s) {
+  if (!/[\s#"'\\`]/.test(s)) return s;
+  if (!s.includes("'")) return `'${s}'`;
+  if (!/["\\`]/.test(s)) return `"${s}"`;
+  throw new Error(`${key}: a value with both quote kinds cannot be written to a .env file`);
+}
+
+/**
  * @param {Record<string, string | number | boolean | undefined>} env
  * @returns {string}
  */
@@ -39,7 +52,7 @@ export function formatEnv(env) {
     if (value === undefined) continue;
     const s = String(value);
     if (/[\r\n]/.test(s)) throw new Error(`${key}: multi-line values are not supported in .env files`);
-    lines.push(`${key}=${/[\s#"']/.test(s) ? JSON.stringify(s) : s}`);
+    lines.push(`${key}=${quote(key, s)}`);
   }
   return `${lines.join('\n')}\n`;
 }
