@@ -201,30 +201,41 @@ function decodeInput(input: Buffer, opts: Options): Json[] {
     }
   }
   if (framingError !== null) out.push(errorJson(framingError, 0));
-  else if (framer.buffered > 0) {
-    const rest = input.subarray(input.length - framer.buffered);
-    try {
-      checkEnvelope(rest);
-      out.push(
-        errorJson(new ProtocolError('TRUNCATED', rest.length, 'incomplete frame at the end of the input'), offset),
-      );
-    } catch (err) {
-      if (rest.length >= 2 && rest.readUInt16BE(0) !== 0) {
-        const l = rest.readUInt16BE(0);
-        out.push(
-          errorJson(
-            new ProtocolError(
-              'TRUNCATED',
-              rest.length,
-              `IMEI login announces ${l} digits, only ${rest.length - 2} present`,
-            ),
-            offset,
-          ),
-        );
-      } else out.push(errorJson(err, offset));
-    }
-  }
+  else if (framer.buffered > 0)
+    out.push(errorJson(leftoverError(input.subarray(input.length - framer.buffered)), offset));
   return out;
+}
+
+/** Why the bytes the framer kept waiting for are not a frame: a cut frame, a cut login, or junk. */
+function leftoverError(rest: Buffer): ProtocolError {
+  if (rest.length >= 2 && rest[0] !== 0xff && rest.readUInt16BE(0) !== 0) {
+    const l = rest.readUInt16BE(0);
+    return new ProtocolError(
+      'TRUNCATED',
+      rest.length,
+      `IMEI login announces ${l} digits, only ${rest.length - 2} present`,
+    );
+  }
+  if (rest.length < 4 && rest.every((b) => b === 0)) {
+    return new ProtocolError(
+      'TRUNCATED',
+      rest.length,
+      `${rest.length} byte(s) of a frame preamble, then the input ends`,
+    );
+  }
+  if (rest.length === 1) {
+    return new ProtocolError(
+      'TRAILING_BYTES',
+      0,
+      `1 byte (0x${rest[0]!.toString(16).padStart(2, '0')}) that is no frame`,
+    );
+  }
+  try {
+    checkEnvelope(rest);
+    return new ProtocolError('TRUNCATED', rest.length, 'incomplete frame at the end of the input');
+  } catch (err) {
+    return err as ProtocolError;
+  }
 }
 
 function decodeFrame(bytes: Buffer, opts: Options, avlOpts: AvlDecodeOptions, offset: number): Json {
