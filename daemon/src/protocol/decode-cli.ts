@@ -8,7 +8,7 @@ import { checkEnvelope, decodeAvlFrame, hasPositionFix } from './avl.js';
 import { commandReplyText, decodeCommandFrame, isCommandCodec, isTextPayload } from './commands.js';
 import { crc16ibm } from './crc.js';
 import { ProtocolError } from './errors.js';
-import { attributeUnits, ioToJson, namedAttributes, toHex } from './io-dictionary.js';
+import { attributeUnits, ioFamilyForCodec, ioToJson, namedAttributes, toHex } from './io-dictionary.js';
 import { TcpFramer } from './tcp-framer.js';
 import { type AvlDecodeOptions, type AvlRecord, CODEC_16, type ProtocolErrorCode } from './types.js';
 import { decodeUdpDatagram } from './udp.js';
@@ -284,8 +284,9 @@ function recordJson(r: AvlRecord, codec: number): Json {
   if (codec === CODEC_16) out.generationType = r.generationType;
   if (!hasPositionFix(r)) out.fix = false;
   out.io = ioToJson(r.io);
-  out.attributes = namedAttributes(r.io);
-  const units = attributeUnits(r.io);
+  const family = ioFamilyForCodec(codec);
+  out.attributes = namedAttributes(r.io, family);
+  const units = attributeUnits(r.io, family);
   if (Object.keys(units).length > 0) out.units = units;
   return out;
 }

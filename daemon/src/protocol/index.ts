@@ -39,7 +39,8 @@
  *   // IO
  *   IO_DICTIONARY: ReadonlyMap<number, IoDefinition>   // id → { name, size, unit, scale, ... }
  *   ioToJson(io: IoList): Record<string, number | string>      // safe ints as numbers, > 2^53 as decimal strings, NX as lowercase hex
- *   namedAttributes(io: IoList): Record<string, number | string | boolean>  // e.g. { externalVoltage: 24.079, ignition: true }
+ *   namedAttributes(io: IoList, family?: IoFamily): Record<string, number | string | boolean>  // e.g. { externalVoltage: 24.079, ignition: true }
+ *   ioFamilyForCodec(codec): IoFamily                  // 'fm63' for Codec 16 (ids 11/80/113/205 differ), else 'fmb'
  *
  * Encoders throw RangeError for impossible input (programmer errors); decoders throw only ProtocolError.
  */
@@ -81,9 +82,12 @@ export { crc16ibm } from './crc.js';
 export { isProtocolError, ProtocolError } from './errors.js';
 export {
   attributeUnits,
+  FM63_OVERRIDES,
   IO_DICTIONARY,
   type IoDefinition,
+  type IoFamily,
   type IoKind,
+  ioFamilyForCodec,
   ioToJson,
   ioValueToJson,
   namedAttributes,

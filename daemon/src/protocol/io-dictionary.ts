@@ -145,6 +145,42 @@ export const IO_DICTIONARY: ReadonlyMap<number, IoDefinition> = new Map(
   }),
 );
 
+/** Device families whose ids mean different things. FMB/FMC/FMM is the default. */
+export type IoFamily = 'fmb' | 'fm63';
+
+// biome-ignore format: one element per line reads like the vendor table
+const FM63_ROWS: Row[] = [
+  [11, 'analogInput3', 'Analog Input 3', 2, 'number', 0.001, 'V'],
+  [14, 'io14', 'IO 14 (FM63xx)', 0, 'number'],
+  [80, 'wheelBasedSpeed', 'Wheel-based Speed', 4, 'number', 1, 'km/h'],
+  [113, 'serviceDistance', 'Service Distance', 4, 'number'],
+  [205, 'gsmCellId', 'GSM Cell ID', 4, 'number'],
+];
+
+/**
+ * FM63xx (FMB630/FM6300/FM6320, the Codec 16 family) meanings where they differ from FMB; other ids
+ * fall back to IO_DICTIONARY. Only the differences the reference documents are listed.
+ */
+export const FM63_OVERRIDES: ReadonlyMap<number, IoDefinition> = new Map(
+  FM63_ROWS.map(([id, name, label, size, kind, scale = 1, unit = null, signed = false]) => [
+    id,
+    Object.freeze({ id, name, label, size, signed, scale, unit, kind }),
+  ]),
+);
+
+/** The family whose dictionary applies to a codec when the device model is unknown. */
+export function ioFamilyForCodec(codec: number): IoFamily {
+  return codec === 0x10 ? 'fm63' : 'fmb';
+}
+
+function definition(id: number, family: IoFamily | undefined): IoDefinition | undefined {
+  if (family === 'fm63') {
+    const o = FM63_OVERRIDES.get(id);
+    if (o) return o;
+  }
+  return IO_DICTIONARY.get(id);
+}
+
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
 export function toHex(bytes: Uint8Array): string {
@@ -238,8 +274,9 @@ function addBeacons(out: Record<string, number | string | boolean>, bytes: Uint8
  * Unknown ids are left out here and stay available raw through ioToJson(). Adds `iccid` when both
  * halves (ids 11 and 14) are present (the 10-digit padding of the second half is inferred, not
  * documented), BLE sensor fields as tag<n><Field> and beacon-list entries as beacon<n><Field>.
+ * `family` picks the FM63xx meanings for the ids that differ (see ioFamilyForCodec).
  */
-export function namedAttributes(io: IoList): Record<string, number | string | boolean> {
+export function namedAttributes(io: IoList, family?: IoFamily): Record<string, number | string | boolean> {
   const out: Record<string, number | string | boolean> = {};
   let iccid1: IoValue | undefined;
   let iccid2: IoValue | undefined;
@@ -247,12 +284,12 @@ export function namedAttributes(io: IoList): Record<string, number | string | bo
   let beaconCount = 0;
   for (let i = 0; i < io.ids.length; i++) {
     const id = io.ids[i]!;
-    const def = IO_DICTIONARY.get(id);
+    const def = definition(id, family);
     if (!def) continue;
     const v = io.values[i]!;
     out[def.name] = interpret(def, v);
-    if (id === 11) iccid1 = v;
-    else if (id === 14) iccid2 = v;
+    if (id === 11 && family !== 'fm63') iccid1 = v;
+    else if (id === 14 && family !== 'fm63') iccid2 = v;
     else if (v instanceof Uint8Array) {
       if (BLE_TAG_IDS.has(id)) tagCount = addTags(out, v, tagCount);
       else if (id === 385) beaconCount = addBeacons(out, v, beaconCount);
@@ -270,10 +307,10 @@ export function namedAttributes(io: IoList): Record<string, number | string | bo
 }
 
 /** Units of the attributes namedAttributes() would produce for this IO list. */
-export function attributeUnits(io: IoList): Record<string, string> {
+export function attributeUnits(io: IoList, family?: IoFamily): Record<string, string> {
   const out: Record<string, string> = {};
   for (const id of io.ids) {
-    const def = IO_DICTIONARY.get(id);
+    const def = definition(id, family);
     if (def?.unit) out[def.name] = def.unit;
   }
   return out;

@@ -14,6 +14,7 @@ import {
   encodeImeiLogin,
   encodeUdpDatagram,
   IO_DICTIONARY,
+  ioFamilyForCodec,
   isCommandCodec,
   NACK_TYPE,
   namedAttributes,
@@ -175,5 +176,13 @@ describe('IO dictionary', () => {
   it('applies sign and scale, and leaves unknown ids out of the named attributes', () => {
     const attrs = namedAttributes({ ids: [17, 72, 181, 9999, 239], values: [0xffe5, 0xffffff9c, 11, 5, 1] });
     expect(attrs).toEqual({ axisX: -27, dallasTemperature1: -10, gnssPdop: 1.1, ignition: true });
+  });
+});
+
+describe('IO families', () => {
+  it('reads Codec 16 (FM63xx) id 11 as analog input 3, not as half an ICCID', () => {
+    const io = { ids: [11, 66], values: [39, 22074] };
+    expect(namedAttributes(io, ioFamilyForCodec(0x10))).toEqual({ analogInput3: 0.039, externalVoltage: 22.074 });
+    expect(namedAttributes(io, ioFamilyForCodec(0x8e))).toEqual({ iccid1: 39, externalVoltage: 22.074 });
   });
 });
