@@ -1,0 +1,38 @@
+/**
+ * Child process of `npm run bench:ingest`: one ingestion server (the real one, in its own process
+ * so its CPU time and memory can be measured alone). Every IMEI is allowed (the device lookup is
+ * not what is measured). Answers 'mem' requests with its memory after a forced GC.
+ */
+import { startIngestion } from '../src/ingestion/main.js';
+
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const ingestion = await startIngestion({
+  instanceId: `bench-${process.pid}`,
+  redisUrl,
+  redisPrefix: process.env.BENCH_REDIS_PREFIX ?? 'bench:',
+  lookup: async () => ({ known: true, id: 1, enabled: true }),
+  deviceCacheTtlMs: 600_000,
+  host: '127.0.0.1',
+  tcpPort: 0,
+  udpPort: null,
+  metricsPort: null,
+  // Every simulated device comes from 127.0.0.1: lift the per-IP cap.
+  limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
+});
+
+type Msg = { type: 'mem' } | { type: 'stop' };
+process.on('message', async (m: Msg) => {
+  if (m.type === 'mem') {
+    // Two passes: the first GC may only schedule finalisers.
+    globalThis.gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+    globalThis.gc?.();
+    const mem = process.memoryUsage();
+    process.send?.({ type: 'mem', ...mem, sessions: ingestion.sessions.size });
+  } else if (m.type === 'stop') {
+    await ingestion.stop('bench done');
+    process.exit(0);
+  }
+});
+process.on('disconnect', () => process.exit(0));
+process.send?.({ type: 'ready', tcpPort: ingestion.tcpPort });
