@@ -25,6 +25,7 @@ import {
   type TcpFrame,
   TcpFramer,
 } from '../../src/protocol/index.js';
+import { catchError } from './helpers.js';
 
 const CODECS = [0x08, 0x8e, 0x10] as const;
 
@@ -245,15 +246,7 @@ describe('hostile input', () => {
     frame.writeUInt32BE(data.length, 4);
     data.copy(frame, 8);
     frame.writeUInt32BE(crc16ibm(data), 8 + data.length);
-    const err = (() => {
-      try {
-        decodeAvlFrame(frame);
-      } catch (e) {
-        return e;
-      }
-    })();
-    expect(err).toBeInstanceOf(ProtocolError);
-    expect((err as ProtocolError).code).toBe('TRUNCATED');
+    expect(catchError(() => decodeAvlFrame(frame)).code).toBe('TRUNCATED');
   });
 });
 

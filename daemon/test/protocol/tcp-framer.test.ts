@@ -3,7 +3,6 @@ import {
   encodeAvlFrame,
   encodeCodec12Response,
   encodeImeiLogin,
-  ProtocolError,
   type TcpFrame,
   TcpFramer,
 } from '../../src/protocol/index.js';
@@ -115,13 +114,10 @@ describe('TcpFramer', () => {
     expect(() => new TcpFramer({ maxFrameBytes: 0 })).toThrow(RangeError);
   });
 
-  it('returns frames that are independent of later pushes', () => {
+  it('returns frames that later pushes do not change', () => {
     const f = framer();
-    const chunk = Buffer.from(CODEC8);
-    const [frame] = f.push(chunk) as Extract<TcpFrame, { kind: 'frame' }>[];
+    const [frame] = f.push(Buffer.from(CODEC8)) as Extract<TcpFrame, { kind: 'frame' }>[];
     f.push(encodeAvlFrame(0x08, []));
     expect(frame!.bytes.equals(CODEC8)).toBe(true);
-    expect(frame).toBeDefined();
-    expect(new ProtocolError('TRUNCATED', 1, 'x')).toBeInstanceOf(Error);
   });
 });
