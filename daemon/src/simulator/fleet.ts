@@ -91,6 +91,8 @@ export interface FleetSummary {
   /** Records still unacknowledged when the run ended. */
   unacked: number;
   rampMs: number;
+  /** Simulator memory right after ramp-up, summed over its processes (bytes). */
+  simulatorMemory: { rss: number; heapUsed: number };
   /** Sending phase (after ramp-up, before drain). */
   sendMs: number;
   durationMs: number;
@@ -185,6 +187,7 @@ async function runFleetInProcess(options: FleetOptions): Promise<FleetSummary> {
   };
   await Promise.all(Array.from({ length: Math.min(devices.length, options.connectConcurrency ?? 200) }, worker));
   const rampMs = performance.now() - started;
+  const { rss, heapUsed } = process.memoryUsage();
   options.onConnected?.(progress());
   if (options.startGate) await Promise.race([options.startGate, sleep(2 ** 31 - 1, options.signal)]);
 
@@ -241,6 +244,7 @@ async function runFleetInProcess(options: FleetOptions): Promise<FleetSummary> {
     counters,
     unacked,
     rampMs: Math.round(rampMs),
+    simulatorMemory: { rss, heapUsed },
     sendMs: Math.round(sendMs),
     durationMs: Math.round(performance.now() - started),
     ackLatencyMs: latencySummary(histogram),
@@ -332,6 +336,10 @@ async function runFleetInWorkers(options: FleetOptions, processes: number): Prom
       counters,
       unacked: summaries.reduce((n, s) => n + s.unacked, 0),
       rampMs: Math.max(...summaries.map((s) => s.rampMs)),
+      simulatorMemory: {
+        rss: summaries.reduce((n, s) => n + s.simulatorMemory.rss, 0),
+        heapUsed: summaries.reduce((n, s) => n + s.simulatorMemory.heapUsed, 0),
+      },
       sendMs: Math.max(...summaries.map((s) => s.sendMs)),
       durationMs: Math.round(performance.now() - started),
       ackLatencyMs: latencySummary(histogram),
