@@ -6,7 +6,9 @@
  * Seed files are `directus/seed/*.json`, applied in file-name order, each:
  *   {
  *     "rows": { "<directus table>": [ { "id": "<fixed uuid>", ...columns } ] },   // upserted by id
- *     "permissions": { "<policy id>": [ { "collection", "action", "fields"? } ] } // replaced per policy
+ *     "permissions": { "<policy id>": [ { "collection", "action", "fields"? } ] }, // replaced per policy
+ *     "settings": { "<directus_settings column>": value },   // filled only while still empty (e.g. basemaps)
+ *     "defaultLastPage": "/insights/<dashboard id>"          // where users who never navigated land after login
  *   }
  * Tables in `rows` are written in the order listed (put parents first: policies and roles before
  * directus_access, dashboards before panels). Rows use fixed UUIDs, so every run updates the same
@@ -28,6 +30,8 @@ const ALLOWED_TABLE = /^directus_(roles|policies|access|dashboards|panels|preset
  * @typedef {object} SeedFile
  * @property {Record<string, Array<Record<string, unknown>>>} [rows]
  * @property {Record<string, Array<{ collection: string, action: string, fields?: string }>>} [permissions]
+ * @property {Record<string, unknown>} [settings]
+ * @property {string} [defaultLastPage]
  */
 
 /**
@@ -56,6 +60,12 @@ function validateSeed(name, seed) {
         if (!/^[a-z_][a-z0-9_]*$/.test(col)) throw new Error(`${name}: bad column name ${col}`);
       }
     }
+  }
+  for (const col of Object.keys(seed.settings ?? {})) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(col)) throw new Error(`${name}: bad settings column ${col}`);
+  }
+  if (seed.defaultLastPage !== undefined && !/^\/[\w\-/]*$/.test(seed.defaultLastPage)) {
+    throw new Error(`${name}: defaultLastPage must be an app path like /insights/<id>`);
   }
   for (const [policy, perms] of Object.entries(seed.permissions ?? {})) {
     if (!Array.isArray(perms)) throw new Error(`${name}: permissions.${policy} must be an array`);
@@ -117,6 +127,7 @@ export async function applySeed(conn, { seedDir, projectOwner, projectName }) {
   await withClient(conn, async (client) => {
     await client.query('BEGIN');
     try {
+      await seedSettings(client, { projectOwner, projectName });
       for (const { name, seed } of files) {
         try {
           for (const [table, rows] of Object.entries(seed.rows ?? {})) {
@@ -131,11 +142,19 @@ export async function applySeed(conn, { seedDir, projectOwner, projectName }) {
               );
             }
           }
+          for (const [col, value] of Object.entries(seed.settings ?? {})) {
+            await client.query(`UPDATE directus_settings SET "${col}" = COALESCE("${col}", $1)`, [toSql(value)]);
+          }
+          if (seed.defaultLastPage) {
+            // Directus records last_page on every navigation, so only users who never used the app are moved.
+            await client.query('UPDATE directus_users SET last_page = $1 WHERE last_page IS NULL', [
+              seed.defaultLastPage,
+            ]);
+          }
         } catch (err) {
           throw new Error(`seed ${name}: ${/** @type {Error} */ (err).message}`);
         }
       }
-      await seedSettings(client, { projectOwner, projectName });
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});

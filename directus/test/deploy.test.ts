@@ -198,6 +198,49 @@ describe('seed', () => {
     expect(Number((roles as { n: string }).n)).toBe(2);
   });
 
+  it('seeds dashboards, empty settings and the landing page of users who never navigated', async () => {
+    const dir = join(tmp, 'dashboard-seed');
+    mkdirSync(dir, { recursive: true });
+    const dashboard = '00000000-0000-4000-8000-0000000000d1';
+    writeFileSync(
+      join(dir, '20-dashboard.json'),
+      JSON.stringify({
+        rows: {
+          directus_dashboards: [{ id: dashboard, name: 'Fleet', icon: 'map' }],
+          directus_panels: [
+            {
+              id: '00000000-0000-4000-8000-0000000000e1',
+              dashboard,
+              name: 'Note',
+              type: 'label',
+              position_x: 1,
+              position_y: 1,
+              width: 10,
+              height: 4,
+              show_header: false,
+              options: { text: 'hello' },
+            },
+          ],
+        },
+        settings: {
+          basemaps: [{ name: 'Blank', type: 'style', url: '/fleet/style.json' }],
+          project_usage: 'community',
+        },
+        defaultLastPage: `/insights/${dashboard}`,
+      }),
+    );
+    await db.knex('directus_users').update({ last_page: null });
+    await applySeed(db.connection, { seedDir: dir });
+    await applySeed(db.connection, { seedDir: dir });
+    const panel = await db.knex('directus_panels').where({ dashboard }).first('options');
+    expect(panel.options).toEqual({ text: 'hello' });
+    const settings = await db.knex('directus_settings').first('basemaps', 'project_usage');
+    expect(settings.basemaps).toEqual([{ name: 'Blank', type: 'style', url: '/fleet/style.json' }]);
+    expect(settings.project_usage).not.toBe('community'); // already answered: left alone
+    const admin = await db.knex('directus_users').where({ email: TEST_ADMIN.email }).first('last_page');
+    expect(admin.last_page).toBe(`/insights/${dashboard}`);
+  });
+
   it('rolls back a failing seed file completely', async () => {
     const dir = join(tmp, 'failing-seed');
     mkdirSync(dir, { recursive: true });

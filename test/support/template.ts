@@ -30,7 +30,8 @@ export function templateHash(): string {
     ...filesIn(join(REPO_ROOT, 'snapshots'), /\.(ya?ml|json|sql)$/),
     ...filesIn(join(DIRECTUS_DIR, 'sql'), /\.sql$/),
     ...filesIn(join(DIRECTUS_DIR, 'seed'), /\.json$/),
-    ...filesIn(join(DIRECTUS_DIR, 'src'), /\.mjs$/),
+    // the code that builds it (not the rest of directus/src, so editing start-up code costs no rebuild)
+    ...['deploy.mjs', 'seed.mjs', 'postgres.mjs', 'directus-process.mjs'].map((f) => join(DIRECTUS_DIR, 'src', f)),
     join(REPO_ROOT, 'node_modules', 'directus', 'package.json'),
   ];
   for (const file of inputs) {
