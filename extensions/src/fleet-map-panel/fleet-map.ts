@@ -66,6 +66,7 @@ export class FleetMap {
   private popup = new maplibregl.Popup({ closeButton: true, maxWidth: '320px' });
   private track: { device: string | number; fromMs: number; toMs: number; zoom: number } | null = null;
   private loaded: Promise<void>;
+  private fitted = false;
   lastPollMs = 0;
 
   constructor(
@@ -178,6 +179,7 @@ export class FleetMap {
         if (full || res.data.features.length > 0) {
           (this.map.getSource(DEVICE_SOURCE) as GeoJSONSource | undefined)?.setData(this.state.collection());
         }
+        if (!this.fitted && this.state.size > 0) this.fitFleet();
       }
       if (Number.isFinite(cursor)) this.state.cursor = cursor;
       this.lastPollMs = performance.now() - t0;
@@ -186,6 +188,14 @@ export class FleetMap {
       this.opts.onStatus?.(`update failed: ${(err as Error).message}`);
     }
     if (!this.stopped) this.timer = setTimeout(() => void this.poll(), (this.opts.pollSeconds ?? 5) * 1000);
+  }
+
+  /** Frames the whole fleet once, on the first data; after that the user owns the view. */
+  private fitFleet(): void {
+    const bounds = new maplibregl.LngLatBounds();
+    for (const f of this.state.collection().features) bounds.extend(f.geometry.coordinates as [number, number]);
+    this.map.fitBounds(bounds, { padding: 40, maxZoom: 10, duration: 0 });
+    this.fitted = true;
   }
 
   async showTrack(

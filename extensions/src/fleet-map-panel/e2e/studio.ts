@@ -1,0 +1,106 @@
+/**
+ * Driving the Directus Studio in the system Chromium (playwright-core, no downloaded browsers),
+ * shared by the dashboard end-to-end test and `npm run bench:ui`.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+
+export const FLEET_DASHBOARD_ID = '6f1c1c3e-2b7a-4b52-9a55-0e5f6d1a5000';
+export const ARTIFACTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../../artifacts');
+
+export interface Studio {
+  context: BrowserContext;
+  page: Page;
+  /** Browser console errors and failed requests, to print when something goes wrong. */
+  problems: string[];
+  close(): Promise<void>;
+}
+
+export async function openStudio(opts: { width?: number; height?: number } = {}): Promise<Studio> {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'fleet-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    viewport: { width: opts.width ?? 1600, height: opts.height ?? 1000 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('requestfailed', (r) => problems.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
+  return {
+    context,
+    page,
+    problems,
+    async close() {
+      await context.close();
+      rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function login(page: Page, url: string, email: string, password: string): Promise<void> {
+  await page.goto(`${url}/admin/login`);
+  await page.locator('input[type="email"]').fill(email);
+  await page.locator('input[type="password"]').fill(password);
+  await page.locator('button[type="submit"]').click();
+  await page.waitForURL((u) => !u.pathname.endsWith('/login'), { timeout: 30_000 });
+}
+
+export async function openFleetDashboard(page: Page, url: string): Promise<void> {
+  await page.goto(`${url}/admin/insights/${FLEET_DASHBOARD_ID}`);
+  await page.locator('.fleet-map-panel .map canvas').waitFor({ timeout: 60_000 });
+}
+
+export interface RenderedDevices {
+  /** Devices the panel holds (from the last poll). */
+  state: number;
+  clusters: number;
+  /** Devices inside rendered clusters. */
+  clustered: number;
+  singles: number;
+}
+
+/** What the map actually drew, read from maplibre's rendered features. */
+export function renderedDevices(page: Page): Promise<RenderedDevices | null> {
+  return page.evaluate(() => {
+    type M = {
+      loaded(): boolean;
+      queryRenderedFeatures(o: { layers: string[] }): { properties: Record<string, unknown> }[];
+    };
+    const el = document.querySelector('.fleet-map-panel .map') as
+      | (HTMLElement & { fleetMap?: { map: M; state: { size: number } } })
+      | null;
+    const fm = el?.fleetMap;
+    if (!fm?.map.loaded()) return null;
+    const clusters = fm.map.queryRenderedFeatures({ layers: ['fleet-clusters'] });
+    const singles = fm.map.queryRenderedFeatures({ layers: ['fleet-devices'] });
+    // The same cluster can be reported once per tile it touches: count each cluster id once.
+    const seen = new Map<unknown, number>();
+    for (const c of clusters) seen.set(c.properties.cluster_id, Number(c.properties.point_count));
+    return {
+      state: fm.state.size,
+      clusters: seen.size,
+      clustered: [...seen.values()].reduce((a, b) => a + b, 0),
+      singles: new Set(singles.map((s) => s.properties.id)).size,
+    };
+  });
+}
+
+export function screenshot(page: Page, name: string): Promise<Buffer> {
+  mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  return page.screenshot({ path: join(ARTIFACTS_DIR, name) });
+}
