@@ -2,6 +2,7 @@
  * `daemon simulate` / `npm run simulate -- ...`: a fleet of simulated devices against a running
  * ingestion server. Thin: argument parsing and printing; the work is in fleet.ts.
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
 import { CODEC_8, CODEC_8E, CODEC_16 } from '../protocol/index.js';
@@ -14,7 +15,7 @@ const USAGE = `usage: npm run simulate -- [options]
   --records N          records per frame (default 10)
   --codec 8|8E|16      AVL codec (default 8E)
   --transport tcp|udp  (default tcp)
-  --host H --port P    ingestion address (default 127.0.0.1:5027)
+  --host H --port P    ingestion address (default 127.0.0.1 and INGEST_PORT or 5027)
   --duration S         seconds of sending, then drain and print the summary (default: until Ctrl-C)
   --seed N             reproducible IMEIs and tracks (default 1)
   --register           first insert the IMEIs as enabled devices (DB_* env, as the daemon)
@@ -83,7 +84,7 @@ export function parseSimulateArgs(argv: string[]): { fleet: FleetOptions; regist
       codec,
       transport,
       host: values.host ?? '127.0.0.1',
-      port: Math.floor(num('port', values.port, 5027, 1)),
+      port: Math.floor(num('port', values.port, Number(process.env.INGEST_PORT) || 5027, 1)),
       duration: values.duration === undefined ? undefined : num('duration', values.duration, 0),
       seed: Math.floor(num('seed', values.seed, 1)),
       center,
@@ -116,7 +117,19 @@ function formatProgress(p: FleetProgress): string {
   return `[${(p.elapsedMs / 1000).toFixed(0)}s] connected ${p.connected}/${p.devices}  sent ${c.recordsSent}  acked ${c.recordsAcked}  resent ${c.recordsResent}  refused ${c.refusals}  commands ${c.commandsAnswered}`;
 }
 
+/** The repo's `.env` (what `npm start` uses), without overriding variables already set. */
+function loadDotEnv(): void {
+  if (existsSync('.env') && typeof process.loadEnvFile === 'function') {
+    try {
+      process.loadEnvFile('.env');
+    } catch {
+      // an unreadable .env is the daemon's concern; defaults apply
+    }
+  }
+}
+
 export async function runSimulate(argv: string[]): Promise<number> {
+  loadDotEnv();
   let parsed: ReturnType<typeof parseSimulateArgs>;
   try {
     parsed = parseSimulateArgs(argv);
