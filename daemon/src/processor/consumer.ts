@@ -43,6 +43,8 @@ export interface TelemetryConsumerOptions {
   claimIdleMs: number;
   /** How often to look for entries of dead consumers. */
   claimIntervalMs: number;
+  /** Batches written concurrently (each on its own database connection). */
+  maxInFlight: number;
   maxDeliveries: number;
   futureMarginMs: number;
   maxSpeedKmh: number;
@@ -101,7 +103,6 @@ export class TelemetryConsumer {
   start(): void {
     this.running = this.run().catch((err: unknown) => {
       if (!(err instanceof Stopped)) this.deps.logger.fatal({ err }, 'telemetry consumer crashed');
-      throw err;
     });
   }
 
@@ -109,7 +110,7 @@ export class TelemetryConsumer {
   async stop(): Promise<void> {
     this.stopping = true;
     this.abort.abort();
-    await this.running?.catch(() => {});
+    await this.running;
   }
 
   private get stream(): string {
@@ -118,22 +119,37 @@ export class TelemetryConsumer {
 
   private async run(): Promise<void> {
     await this.retryRedis('create consumer group', () => ensureGroup(this.deps.redis, this.stream, GROUPS.processors));
+    const inFlight = new Set<Promise<void>>();
     let next = this.fetch();
     for (;;) {
       const batch = await next;
       if (this.stopping) {
         // Entries already read are still ours to finish; nothing new is read.
-        if (batch.length > 0) await this.handle(batch).catch(() => {});
+        await Promise.all(inFlight);
+        if (batch.length > 0) await this.handleSafely(batch);
         return;
       }
       next = this.fetch();
-      if (batch.length > 0) {
-        try {
-          await this.handle(batch);
-        } catch (err) {
-          if (!(err instanceof Stopped)) throw err;
-        }
-      }
+      if (batch.length === 0) continue;
+      // Up to `maxInFlight` batches are written at once (the database works on one while this
+      // process decodes the next). Their order does not matter: rows are keyed, latest state only
+      // moves forward, and each batch is acknowledged on its own after its own commit.
+      const h: Promise<void> = this.handleSafely(batch).finally(() => inFlight.delete(h));
+      inFlight.add(h);
+      while (inFlight.size >= this.opts.maxInFlight) await Promise.race(inFlight);
+    }
+  }
+
+  /** A batch that fails for an unexpected reason stays pending and is claimed again later. */
+  private async handleSafely(batch: RawEntry[]): Promise<void> {
+    try {
+      await this.handle(batch);
+    } catch (err) {
+      if (err instanceof Stopped) return;
+      this.deps.logger.error(
+        { err, first: batch[0]?.id, count: batch.length },
+        'batch failed unexpectedly; its entries stay pending and will be claimed again',
+      );
     }
   }
 
@@ -233,9 +249,14 @@ export class TelemetryConsumer {
       const rows = entriesToRows([entry], { now: Date.now(), futureMarginMs: this.opts.futureMarginMs }, this.views);
       prepared.push({ entry, rows });
     }
+    const known = new Map<string, TrackState>();
+    for (const p of prepared) {
+      const d = this.devices.get(p.entry.imei);
+      if (d) known.set(p.entry.imei, d.track);
+    }
     const tracks = flagJumps(
       prepared.flatMap((p) => p.rows),
-      new Map([...this.devices].map(([imei, d]) => [imei, d.track])),
+      known,
       this.opts.maxSpeedKmh,
     );
 

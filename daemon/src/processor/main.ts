@@ -30,6 +30,8 @@ export interface ProcessorTuning {
   lagIntervalMs: number;
   trimIntervalMs: number;
   retainMs: number;
+  /** Batches written concurrently. */
+  maxInFlight: number;
   afterCommit?: (ids: readonly string[]) => Promise<void>;
 }
 
@@ -57,6 +59,7 @@ export async function runProcess(
     lagIntervalMs: 2_000,
     trimIntervalMs: 30_000,
     retainMs: 60_000,
+    maxInFlight: 2,
     afterCommit: testHookFromEnv(),
     ...overrides,
   };
@@ -99,7 +102,7 @@ export async function runProcess(
     database: config.DB_DATABASE,
     user: config.DB_USER,
     password: config.DB_PASSWORD,
-    max: 4,
+    max: 6,
     application_name: 'fleet-processor',
     connectionTimeoutMillis: 5_000,
     statement_timeout: 60_000,
@@ -115,6 +118,7 @@ export async function runProcess(
       blockMs: config.PROCESS_BLOCK_MS,
       claimIdleMs: config.PROCESS_CLAIM_IDLE_MS,
       claimIntervalMs: tuning.claimIntervalMs,
+      maxInFlight: tuning.maxInFlight,
       maxDeliveries: config.PROCESS_MAX_DELIVERIES,
       futureMarginMs: config.FUTURE_MARGIN_HOURS * 3_600_000,
       maxSpeedKmh: config.MAX_PLAUSIBLE_SPEED_KMH,
