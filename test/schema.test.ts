@@ -9,9 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { directusInstanceEnv, runDirectusCli } from '../directus/src/directus-process.mjs';
-import { generateSecret, writeEnvFile } from '../directus/src/env-file.mjs';
-import { SNAPSHOT_FILE } from '../directus/src/paths.mjs';
+import { compareSchema } from '../directus/src/deploy.mjs';
 import { createTestDatabase, startDirectus, type TestDatabase, type TestDirectus } from './support/index.js';
 
 let db: TestDatabase;
@@ -81,24 +79,22 @@ describe('schema', () => {
   it('is exactly what snapshots/schema.yaml describes (schema apply --dry-run finds nothing)', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'fleet-dryrun-'));
     try {
-      const configPath = join(stateDir, 'dry.env');
-      writeEnvFile(
-        configPath,
-        directusInstanceEnv({
-          connection: db.connection,
-          port: 0,
-          secret: generateSecret(),
-          stateDir,
-          logLevel: 'info',
-          extra: { EXTENSIONS_PATH: stateDir, EXTENSIONS_MUST_LOAD: false },
-        }),
-      );
-      const out = await runDirectusCli(['schema', 'apply', '--dry-run', SNAPSHOT_FILE], { configPath });
-      expect(out).toMatch(/No changes to apply/);
+      const same = await compareSchema({ connection: db.connection, stateDir });
+      expect(same.output).toMatch(/No changes to apply/);
+      expect(same.inSync).toBe(true);
+      // Control: a drifted field is reported.
+      await db.knex('directus_fields').where({ collection: 'devices', field: 'name' }).update({ note: 'drifted' });
+      const drifted = await compareSchema({ connection: db.connection, stateDir });
+      expect(drifted.inSync).toBe(false);
+      expect(drifted.output).toMatch(/Update devices\.name/);
     } finally {
+      await db
+        .knex('directus_fields')
+        .where({ collection: 'devices', field: 'name' })
+        .update({ note: 'Display name.' });
       rmSync(stateDir, { recursive: true, force: true });
     }
-  });
+  }, 180_000); // two Directus CLI runs
 
   it('refuses an IMEI that is not 15 digits, and a duplicate one', async () => {
     const bad = await api('/items/devices', { method: 'POST', body: JSON.stringify({ imei: '12345', name: 'x' }) });

@@ -93,3 +93,30 @@ export async function deploy(o) {
     log,
   });
 }
+
+/**
+ * Compares a database with the snapshot (`directus schema apply --dry-run`) without changing it.
+ * @param {{ connection: import('./postgres.mjs').Connection, stateDir: string, snapshotFile?: string }} o
+ * @returns {Promise<{ inSync: boolean, output: string }>} `output` lists the differences, if any
+ */
+export async function compareSchema(o) {
+  const noExtensions = join(o.stateDir, 'no-extensions');
+  mkdirSync(noExtensions, { recursive: true });
+  mkdirSync(join(o.stateDir, 'tmp'), { recursive: true });
+  const configPath = join(o.stateDir, 'compare.env');
+  writeEnvFile(
+    configPath,
+    directusInstanceEnv({
+      connection: o.connection,
+      port: 0,
+      secret: generateSecret(),
+      stateDir: o.stateDir,
+      logLevel: 'info',
+      extra: { EXTENSIONS_PATH: noExtensions, EXTENSIONS_MUST_LOAD: false },
+    }),
+  );
+  const output = await runDirectusCli(['schema', 'apply', '--dry-run', o.snapshotFile ?? SNAPSHOT_FILE], {
+    configPath,
+  });
+  return { inSync: /No changes to apply/.test(output), output };
+}

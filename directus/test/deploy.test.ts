@@ -283,5 +283,5 @@ describe('deploy', () => {
     expect(Number(((await db.knex('positions').count({ n: '*' }).first()) as { n: string }).n)).toBe(1);
     const admins = await db.knex('directus_users').count({ n: '*' }).first();
     expect(Number((admins as { n: string }).n)).toBe(1);
-  });
+  }, 180_000); // two Directus CLI runs
 });
