@@ -1,0 +1,223 @@
+/**
+ * `npm run bench:process [-- --entries 30000 --rate 20000 --seconds 15 --quick]`
+ *
+ *  1. throughput: a stream pre-filled with `entries` frames of 10 records (1000 devices), one
+ *     processor started on it → rows/s into `positions` with its real indexes, unique key and
+ *     PostGIS column (a fresh clone of the Directus schema). Peer in the same run: one INSERT per
+ *     row (autocommit), the approach the set-based writer replaces.
+ *  2. latency: a producer adds frames at a steady `rate` records/s while the processor runs →
+ *     p50/p99/max from the frame's receive time (its XADD) to the commit of its rows.
+ *
+ * Uses the local PostgreSQL (a temporary database) and Redis (a random key prefix); both are
+ * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
+ */
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { createTestDatabase, createTestRedis } from '../../test/support/index.js';
+import { loadConfig } from '../src/config.js';
+import { encodeTelemetryEntry, GROUPS, redisKeys } from '../src/contract/index.js';
+import { createLogger } from '../src/observability/logger.js';
+import { type RunningProcessor, runProcess } from '../src/processor/main.js';
+import { type AvlRecord, CODEC_8E, encodeAvlFrame } from '../src/protocol/index.js';
+import { simulatedImei } from '../src/simulator/imei.js';
+
+const { values: args } = parseArgs({
+  options: {
+    entries: { type: 'string' },
+    rate: { type: 'string', default: '20000' },
+    seconds: { type: 'string' },
+    quick: { type: 'boolean' },
+  },
+});
+const ENTRIES = Number(args.entries ?? (args.quick ? 3000 : 30_000));
+const RATE = Number(args.rate);
+const SECONDS = Number(args.seconds ?? (args.quick ? 5 : 15));
+const DEVICES = 1000;
+const RECORDS = 10;
+
+const out = (s = '') => process.stdout.write(`${s}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function records(device: number, step: number, base: number): AvlRecord[] {
+  return Array.from({ length: RECORDS }, (_, j) => ({
+    timestamp: base + step * RECORDS * 1000 + j * 1000,
+    priority: 0,
+    longitude: 25 + device * 0.001 + step * 0.0001,
+    latitude: 54 + j * 0.0001,
+    altitude: 100 + j,
+    angle: (step * 7) % 360,
+    satellites: 12,
+    speed: 40 + j,
+    eventIoId: 0,
+    generationType: null,
+    io: { ids: [239, 240, 21, 66, 67, 16, 69], values: [1, 1, 4, 24_079, 4_101, 123_456 + step, 1] },
+  }));
+}
+
+function entry(imeis: string[], k: number, base: number, receivedAt: number): (string | Buffer)[] {
+  const device = k % DEVICES;
+  const recs = records(device, Math.floor(k / DEVICES), base);
+  return encodeTelemetryEntry({
+    imei: imeis[device]!,
+    codec: CODEC_8E,
+    transport: 'tcp',
+    instance: 'bench',
+    receivedAt,
+    records: RECORDS,
+    frame: encodeAvlFrame(CODEC_8E, recs),
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function main(): Promise<void> {
+  out(`bench:process — ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), Node ${process.version}`);
+  const [db, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  const pool = new pg.Pool({ ...db.connection, max: 2 });
+  const running: RunningProcessor[] = [];
+  try {
+    const imeis = Array.from({ length: DEVICES }, (_, i) => simulatedImei(7, i));
+    await pool.query(`INSERT INTO devices (imei, name, enabled) SELECT x, x, true FROM unnest($1::text[]) AS x`, [
+      imeis,
+    ]);
+    const logger = createLogger('warn');
+    const config = (prefix: string) =>
+      loadConfig({
+        INSTANCE_ID: `bench-${prefix.length}`,
+        REDIS: r.url,
+        FLEET_REDIS_PREFIX: prefix,
+        DB_HOST: db.connection.host,
+        DB_PORT: String(db.connection.port),
+        DB_DATABASE: db.connection.database,
+        DB_USER: db.connection.user,
+        DB_PASSWORD: db.connection.password ?? '',
+        PROCESS_METRICS_PORT: '0',
+        LOG_LEVEL: 'warn',
+      });
+    const countRows = async () => Number((await pool.query('SELECT count(*)::int AS n FROM positions')).rows[0].n);
+    const drained = async (stream: string) => {
+      const groups = (await r.redis.xinfo('GROUPS', stream)) as unknown[][];
+      const g = groups.find((x) => x[1] === GROUPS.processors);
+      const f = g ? Object.fromEntries([0, 2, 4, 6, 8, 10].map((i) => [String(g[i]), g[i + 1]])) : undefined;
+      return f !== undefined && Number(f.pending) === 0 && Number(f.lag) === 0;
+    };
+
+    // --- 1. throughput from a pre-filled stream ------------------------------------------------
+    const p1 = `${r.prefix}thr:`;
+    const k1 = redisKeys(p1);
+    const base = Date.now() - 30 * 24 * 3_600_000;
+    const fillStart = performance.now();
+    for (let k = 0; k < ENTRIES; k += 1000) {
+      const pipe = r.redis.pipeline();
+      for (let i = k; i < Math.min(ENTRIES, k + 1000); i++)
+        pipe.xadd(k1.telemetryAvl, '*', ...entry(imeis, i, base, Date.now()));
+      await pipe.exec();
+    }
+    out(
+      `\n1. throughput: ${ENTRIES} entries × ${RECORDS} records pre-filled in ${((performance.now() - fillStart) / 1000).toFixed(1)} s`,
+    );
+    const t0 = performance.now();
+    const proc = await runProcess(config(p1), logger);
+    running.push(proc);
+    while (!(await drained(k1.telemetryAvl))) await sleep(20);
+    const elapsed = (performance.now() - t0) / 1000;
+    const rows1 = await countRows();
+    await proc.stop();
+    running.pop();
+    const perSecond = rows1 / elapsed;
+    out(`   processor: ${rows1} rows in ${elapsed.toFixed(2)} s → ${Math.round(perSecond)} rows/s (target ≥ 60000)`);
+
+    // Peer: one INSERT per row, autocommit, same table and conflict rule.
+    const peerRows = args.quick ? 500 : 3000;
+    const peerStart = performance.now();
+    const client = await pool.connect();
+    try {
+      for (let i = 0; i < peerRows; i++) {
+        await client.query(
+          `INSERT INTO positions (device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes)
+           SELECT id, now() - $2 * interval '1 millisecond', now(), ST_SetSRID(ST_MakePoint(25, 54), 4326), 100, 0, 40, 12, 0, 0, '{}'::json, '{}'::json
+             FROM devices WHERE imei = $1
+           ON CONFLICT (device, fix_time, event_io_id) DO NOTHING`,
+          [imeis[i % DEVICES], 1_000_000 + i],
+        );
+      }
+    } finally {
+      client.release();
+    }
+    const peerPerSecond = peerRows / ((performance.now() - peerStart) / 1000);
+    out(`   peer (one INSERT per row, autocommit): ${Math.round(peerPerSecond)} rows/s`);
+    out(`   ratio processor / per-row peer: ${(perSecond / peerPerSecond).toFixed(1)}×`);
+
+    // --- 2. end-to-end latency at a steady rate ------------------------------------------------
+    const p2 = `${r.prefix}lat:`;
+    const k2 = redisKeys(p2);
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    const proc2 = await runProcess(config(p2), logger, {
+      afterCommit: async (ids) => {
+        const now = performance.now();
+        for (const id of ids) {
+          const t = sentAt.get(id);
+          if (t !== undefined) {
+            latencies.push(now - t);
+            sentAt.delete(id);
+          }
+        }
+      },
+    });
+    running.push(proc2);
+    await sleep(500);
+    const entriesPerSecond = RATE / RECORDS;
+    const tickMs = 10;
+    const perTick = entriesPerSecond / (1000 / tickMs);
+    const base2 = Date.now() - 10 * 24 * 3_600_000;
+    let k = 0;
+    let owed = 0;
+    const start = performance.now();
+    let next = start;
+    while (performance.now() - start < SECONDS * 1000) {
+      owed += perTick;
+      const n = Math.floor(owed);
+      owed -= n;
+      if (n > 0) {
+        const pipe = r.redis.pipeline();
+        const at = performance.now();
+        for (let i = 0; i < n; i++, k++) pipe.xadd(k2.telemetryAvl, '*', ...entry(imeis, k, base2, Date.now()));
+        const res = (await pipe.exec()) ?? [];
+        for (const [, id] of res) sentAt.set(String(id), at);
+      }
+      next += tickMs;
+      const wait = next - performance.now();
+      if (wait > 0) await sleep(wait);
+    }
+    const sendSeconds = (performance.now() - start) / 1000;
+    const settleStart = Date.now();
+    while (!(await drained(k2.telemetryAvl)) && Date.now() - settleStart < 60_000) await sleep(20);
+    await proc2.stop();
+    running.pop();
+    latencies.sort((a, b) => a - b);
+    out(
+      `\n2. latency: ${k * RECORDS} records offered at ${Math.round((k * RECORDS) / sendSeconds)} records/s for ${sendSeconds.toFixed(1)} s`,
+    );
+    out(
+      `   frame receive → rows committed: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${(latencies[latencies.length - 1] ?? Number.NaN).toFixed(1)} ms (target p99 < 250 ms; ${latencies.length} frames)`,
+    );
+  } finally {
+    await Promise.allSettled(running.map((p) => p.stop()));
+    await pool.end();
+    await r.cleanup();
+    await db.drop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
