@@ -1,0 +1,128 @@
+/**
+ * In a real browser: the admin logs in to the Directus app, creates a command for a simulated
+ * device through the Commands form, and watches it become `answered` with the device's reply.
+ * The final screen is saved as artifacts/commands-answered.png.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import knexFactory from 'knex';
+import { type Browser, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { knexDeviceLookup } from '../../daemon/src/ingestion/devices.js';
+import { type Ingestion, startIngestion } from '../../daemon/src/ingestion/server.js';
+import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
+import {
+  createTestDatabase,
+  createTestRedis,
+  startDirectus,
+  type TestDatabase,
+  type TestDirectus,
+  type TestRedis,
+} from '../../test/support/index.js';
+import { addDevice, simulatedDevice, waitFor } from './support/commands-harness.js';
+
+const ARTIFACTS = join(process.cwd(), 'artifacts');
+
+let db: TestDatabase;
+let redis: TestRedis;
+let directus: TestDirectus;
+let ingestion: Ingestion;
+let lookupKnex: ReturnType<typeof knexFactory>;
+let browser: Browser;
+let device: SimulatedDevice;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  redis = await createTestRedis();
+  directus = await startDirectus({ database: db, redisPrefix: redis.prefix, env: { LOG_LEVEL: 'warn' } });
+  lookupKnex = knexFactory({ client: 'pg', connection: db.connection, pool: { min: 0, max: 2 } });
+  ingestion = await startIngestion({
+    instanceId: 'ing-browser',
+    redisUrl: redis.url,
+    redisPrefix: redis.prefix,
+    lookup: knexDeviceLookup(lookupKnex, { unknownDevices: 'refuse' }),
+    deviceCacheTtlMs: 0,
+    host: '127.0.0.1',
+    tcpPort: 0,
+    udpPort: null,
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await device?.close();
+  await ingestion?.stop();
+  await lookupKnex?.destroy();
+  await directus?.stop();
+  await redis?.cleanup();
+  await db?.drop();
+});
+
+async function fieldText(page: Page, field: string): Promise<string> {
+  const box = page.locator(`[data-field="${field}"]`);
+  const input = box.locator('input, textarea').first();
+  if ((await input.count()) > 0) return input.inputValue();
+  return ((await box.textContent()) ?? '').trim();
+}
+
+it('an admin sends getver from the Directus app and sees the answer', async () => {
+  const dev = await addDevice(db.knex, 'Browser van');
+  device = simulatedDevice(dev.imei, ingestion.tcpPort);
+  expect(await device.connect()).toBe(true);
+  await waitFor(
+    async () => (await redis.redis.hget(redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
+    'registry',
+  );
+
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  await page.goto(`${directus.url}/admin/login`);
+  await page.fill('input[type="email"]', directus.adminEmail);
+  await page.fill('input[type="password"]', directus.adminPassword);
+  await page.click('button[type="submit"]');
+  await page.waitForURL(/\/admin\/(?!login)/);
+
+  await page.goto(`${directus.url}/admin/content/commands/+`);
+  await page.locator('[data-field="device"] .placeholder').click();
+  // The relation opens a "Select Item" drawer with its own Save button.
+  await page.getByText('Browser van').first().click();
+  await page.getByRole('button', { name: 'Save', exact: true }).last().click();
+  await page.getByText('Select Item').waitFor({ state: 'hidden' });
+  await page.locator('[data-field="text"] input').fill('getver');
+  await page.getByRole('button', { name: 'Save', exact: true }).first().click();
+
+  // Saving returns to the list; the new command is the only one.
+  const id = await waitFor(async () => {
+    const row = await db.knex('commands').where({ device: dev.id }).first('id');
+    return row ? Number(row.id) : undefined;
+  }, 'the command to be stored');
+  await page.goto(`${directus.url}/admin/content/commands/${id}`);
+  await page.locator('[data-field="status"]').waitFor();
+  // The item form does not live-update; reload until the answer shows.
+  await waitFor(
+    async () => {
+      if ((await fieldText(page, 'status')).includes('answered')) return true;
+      await page.reload();
+      await page.locator('[data-field="status"]').waitFor();
+      return undefined;
+    },
+    'the form to show answered',
+    30_000,
+    500,
+  );
+  const response = await fieldText(page, 'response');
+  expect(response).toMatch(new RegExp(`^Ver:.* IMEI:${dev.imei} `));
+  expect(device.answered.map((a) => a.command)).toEqual(['getver']);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'commands-answered.png'), fullPage: true });
+}, 120_000);
