@@ -27,13 +27,22 @@ export interface Holder {
 export class DeviceRegistry<H extends Holder = Holder> {
   private readonly holders = new Map<string, H>();
   private readonly chains = new Map<string, Promise<unknown>>();
+  /** Releases Redis refused (it was down): retried when the client is ready again. */
+  private readonly unreleased = new Map<string, { holder: H; reason: string }>();
 
   constructor(
     private readonly redis: IngestRedis,
     private readonly keys: RedisKeys,
     readonly instanceId: string,
     private readonly transport: Transport = 'tcp',
-  ) {}
+  ) {
+    redis.on('ready', () => this.retryReleases());
+  }
+
+  /** Entries whose removal from Redis is still owed. */
+  get owedReleases(): number {
+    return this.unreleased.size;
+  }
 
   /** The local holder for an IMEI, if this process has one. */
   get(imei: string): H | undefined {
@@ -73,6 +82,8 @@ export class DeviceRegistry<H extends Holder = Holder> {
         holder.remote,
         this.transport,
       );
+      // The entry now names the new session: an owed release of an older one is moot.
+      this.unreleased.delete(holder.imei);
       if (!stillWanted()) {
         // Closed while we registered: undo, so the registry never names a dead socket.
         await this.deregisterRemote(holder, 'closed').catch(() => {});
@@ -91,9 +102,30 @@ export class DeviceRegistry<H extends Holder = Holder> {
     return this.serial(holder.imei, async () => {
       if (this.holders.get(holder.imei) !== holder) return false;
       this.holders.delete(holder.imei);
-      await this.deregisterRemote(holder, reason);
+      try {
+        await this.deregisterRemote(holder, reason);
+      } catch (err) {
+        // Owed until Redis is back; otherwise the registry would keep naming us for a gone device.
+        this.unreleased.set(holder.imei, { holder, reason });
+        throw err;
+      }
       return true;
     });
+  }
+
+  /** Runs the owed releases; the compare-and-delete keeps this safe if the device moved meanwhile. */
+  retryReleases(): Promise<void> {
+    const owed = [...this.unreleased.values()];
+    return Promise.all(
+      owed.map(({ holder, reason }) =>
+        this.serial(holder.imei, async () => {
+          if (this.unreleased.get(holder.imei)?.holder !== holder) return;
+          // A newer local session for the device owns the entry now: nothing to remove.
+          if (!this.holders.has(holder.imei)) await this.deregisterRemote(holder, reason);
+          this.unreleased.delete(holder.imei);
+        }).catch(() => {}),
+      ),
+    ).then(() => {});
   }
 
   /** Resolves when every registry change queued so far has run. */
@@ -130,6 +162,8 @@ export interface HeartbeatOptions {
   ttlSeconds?: number;
   refreshMs?: number;
   onError?: (err: unknown) => void;
+  /** After each successful refresh (Redis is answering again). */
+  onBeat?: () => void;
 }
 
 /**
@@ -144,7 +178,10 @@ export async function startHeartbeat(
 ): Promise<{ stop(remove: boolean): Promise<void> }> {
   const ttl = options.ttlSeconds ?? HEARTBEAT_TTL_SECONDS;
   const key = keys.heartbeat(instanceId);
-  const beat = () => redis.set(key, String(Date.now()), 'EX', ttl);
+  const beat = () =>
+    redis.set(key, String(Date.now()), 'EX', ttl).then(() => {
+      options.onBeat?.();
+    });
   await beat();
   // After a reconnect (Redis restarted, failover) say "alive" at once rather than up to a refresh later.
   const onReady = () => {

@@ -136,6 +136,9 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
     heartbeat = await startHeartbeat(redis, keys, instanceId, {
       ...options.heartbeat,
       onError: (err) => logger.error({ err }, 'heartbeat refresh failed'),
+      onBeat: () => {
+        if (devices.owedReleases > 0) void devices.retryReleases();
+      },
     });
     cleanups.push(() => heartbeat.stop(false));
     if (useCommands) {

@@ -54,6 +54,7 @@ describe('Redis refusing writes', () => {
       udpPort: null,
       redisCommandTimeoutMs: 300,
       shutdownTimeoutMs: 3000,
+      heartbeat: { refreshMs: 100 },
     });
     cleanups.push(() => ing.stop());
     const admin = new Redis(own.url);
@@ -73,6 +74,11 @@ describe('Redis refusing writes', () => {
     await d.whenClosed;
     expect(d.available).toBe(0);
     await admin.call('CLIENT', 'UNPAUSE');
+    // The device's socket is gone, so once Redis answers its registry entry must be gone too.
+    await eventually(
+      async () => (await admin.hget(redisKeys(prefix).connectionsRegistry, IMEI)) === null,
+      'stale registry entry removed',
+    );
 
     // The device reconnects and resends the unacknowledged frame.
     const again = await RawDevice.connect(ing.tcpPort);
@@ -89,8 +95,8 @@ describe('Redis refusing writes', () => {
   });
 
   it('stopped server: no ack and no handshake while it is down; after a restart the resend is acked', async () => {
-    let own = await startOwnRedis();
-    const port = own.port;
+    let own = await startOwnRedis({ persist: true });
+    const { port, dir } = own;
     cleanups.push(() => own.stop());
     const prefix = 'test:outage:stop:';
     const ing = await startIngestion({
@@ -109,10 +115,11 @@ describe('Redis refusing writes', () => {
 
     const d = await RawDevice.connect(ing.tcpPort);
     expect(await d.login(IMEI)).toBe(1);
-    d.send(avlFrame(1));
+    const first = avlFrame(1);
+    d.send(first);
     expect(await d.read(4)).toEqual(avlAck(1));
 
-    await own.stop();
+    await own.stop(true);
     await eventually(async () => (await healthStatus(ing.metricsPort)) === 503, '/healthz reports Redis down');
     const lost = avlFrame(4);
     d.send(lost);
@@ -125,8 +132,16 @@ describe('Redis refusing writes', () => {
     await during.whenClosed;
     expect(during.available).toBe(0);
 
-    own = await startOwnRedis(port);
+    own = await startOwnRedis({ port, dir, persist: true });
     await eventually(async () => (await healthStatus(ing.metricsPort)) === 200, '/healthz reports Redis back');
+    // The first frame survived the crash (fsynced AOF). The deregistration Redis refused while it
+    // was down is retried once it answers, so the registry stops naming this instance.
+    const registry = new Redis(own.url);
+    cleanups.push(() => registry.disconnect());
+    await eventually(
+      async () => (await registry.hget(redisKeys(prefix).connectionsRegistry, IMEI)) === null,
+      'owed deregistration applied',
+    );
     const again = await RawDevice.connect(ing.tcpPort);
     expect(await again.login(IMEI)).toBe(1);
     again.send(lost);
@@ -134,5 +149,6 @@ describe('Redis refusing writes', () => {
     again.close();
     const stored = await framesIn(own.url, prefix);
     expect(stored.some((s) => s.equals(lost))).toBe(true);
+    expect(stored.some((s) => s.equals(first))).toBe(true);
   });
 });

@@ -27,18 +27,26 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** A private redis-server on a random port (never the shared one) that tests may pause or kill. */
-export async function startOwnRedis(fixedPort?: number): Promise<{
+export interface OwnRedis {
   url: string;
   port: number;
+  dir: string;
   proc: ChildProcess;
-  stop(): Promise<void>;
-}> {
-  const port = fixedPort ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), 'ingest-redis-'));
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir], {
-    stdio: 'ignore',
-  });
+  /** Kills the server (SIGKILL, like a crash); the data directory is kept when `keepData`. */
+  stop(keepData?: boolean): Promise<void>;
+}
+
+/**
+ * A private redis-server on a random port (never the shared one) that tests may pause or kill.
+ * With `persist`, every write is fsynced to an append-only file in `dir`, so a server started
+ * again on the same `dir` comes back with the data a crash would keep.
+ */
+export async function startOwnRedis(opts: { port?: number; dir?: string; persist?: boolean } = {}): Promise<OwnRedis> {
+  const port = opts.port ?? (await freePort());
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'ingest-redis-'));
+  const persist = opts.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, ...persist];
+  const proc = spawn('redis-server', args, { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
   probe.on('error', () => {});
@@ -48,14 +56,15 @@ export async function startOwnRedis(fixedPort?: number): Promise<{
   return {
     url,
     port,
+    dir,
     proc,
-    async stop() {
-      if (proc.exitCode === null) {
+    async stop(keepData = false) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGCONT');
         proc.kill('SIGKILL');
         await new Promise((r) => proc.once('exit', r));
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!keepData) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
