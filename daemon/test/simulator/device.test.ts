@@ -118,6 +118,21 @@ describe('simulated TCP device against the real ingestion server', () => {
     }
   });
 
+  it('after a dropped link (RST) reconnects by itself and delivers what was in flight', async () => {
+    const d = track(new SimulatedDevice({ imei: imei(), host: '127.0.0.1', port: h.ingestion.tcpPort }));
+    expect(await d.connect()).toBe(true);
+    const inFlight = d.sendRecords(5);
+    d.disconnect(true);
+    const acked = await inFlight;
+    expect(d.counters.reconnects).toBe(1);
+    expect(d.counters.recordsAcked).toBe(5);
+    // Resent exactly as often as it was sent again; stored at least once either way.
+    expect(d.counters.recordsResent).toBe((acked.attempts - 1) * 5);
+    const stored = new Set((await h.streamRecords()).filter((r) => r.imei === d.imei).map((r) => r.timestamp));
+    for (const r of acked.records) expect(stored.has(r.timestamp)).toBe(true);
+    await d.close();
+  });
+
   it('answers Codec 12 commands sent through the ingestion outbound stream', async () => {
     const d = track(new SimulatedDevice({ imei: imei(), host: '127.0.0.1', port: h.ingestion.tcpPort }));
     expect(await d.connect()).toBe(true);

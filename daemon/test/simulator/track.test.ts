@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CODEC_8, CODEC_8E, decodeAvlFrame, encodeAvlFrame } from '../../src/protocol/index.js';
+import { CODEC_8, CODEC_8E, CODEC_16, decodeAvlFrame, encodeAvlFrame } from '../../src/protocol/index.js';
 import { commandReply } from '../../src/simulator/commands.js';
 import { Histogram } from '../../src/simulator/histogram.js';
 import { isValidImei, simulatedImei } from '../../src/simulator/imei.js';
@@ -92,9 +92,9 @@ describe('tracks', () => {
     expect(frames(5)).not.toEqual(frames(6));
   });
 
-  it('encode to frames the protocol decoder reads back unchanged (Codec 8 and 8E)', () => {
+  it('encode to frames the protocol decoder reads back unchanged (Codec 8, 8E and 16)', () => {
     const track = new Track({ seed: 9, center: { lat: -33.45, lon: -70.66 } }, T0);
-    for (const codec of [CODEC_8, CODEC_8E]) {
+    for (const codec of [CODEC_8, CODEC_8E, CODEC_16]) {
       const records = track.nextRecords(10, T0 + 10_000 * codec);
       const decoded = decodeAvlFrame(encodeAvlFrame(codec, records));
       expect(decoded.records.map((r) => [r.timestamp, r.latitude, r.longitude, r.speed, r.angle])).toEqual(
