@@ -171,6 +171,16 @@ describe('processor', () => {
     expect(s.last_attributes).toMatchObject({ ignition: true });
     expect(await metric(p, 'fleet_processor_rows_written_total')).toBe(10);
     expect(await metric(p, 'fleet_processor_conflicts_skipped_total')).toBe(15);
+
+    // The same figures over HTTP, with the lag gauge, and a healthy /healthz.
+    const text = await waitFor('lag gauge at 0', async () => {
+      const body = await (await fetch(`http://127.0.0.1:${p.metricsPort}/metrics`)).text();
+      return /^fleet_processor_consumer_lag\{[^}]*\} 0$/m.test(body) ? body : undefined;
+    });
+    expect(text).toMatch(/^fleet_processor_rows_written_total\{[^}]*\} 10$/m);
+    const health = await fetch(`http://127.0.0.1:${p.metricsPort}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ ok: true, checks: { redis: { ok: true }, postgres: { ok: true } } });
   });
 
   it('never rewinds latest state for late or out-of-order records; last_seen_at follows receive time', async () => {
