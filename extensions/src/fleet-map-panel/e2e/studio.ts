@@ -34,12 +34,18 @@ export async function openStudio(opts: { width?: number; height?: number } = {})
     ],
     viewport: { width: opts.width ?? 1600, height: opts.height ?? 1000 },
   });
+  // tsx (esbuild keepNames) wraps named functions in __name(); functions we pass to
+  // page.evaluate carry that call into the page, so give the page a no-op.
+  await context.addInitScript('globalThis.__name = globalThis.__name || ((f) => f);');
   const page = context.pages()[0] ?? (await context.newPage());
   const problems: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.request().method()} ${r.url()}`);
+  });
   page.on('requestfailed', (r) => problems.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
   return {
     context,
