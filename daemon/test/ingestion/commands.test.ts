@@ -2,6 +2,8 @@
  * Outbound commands with a raw socket acting as the device: Codec 12 out, Codec 12 reply back,
  * outcomes on commands:responses, and the outbound entry acknowledged only after its final outcome.
  */
+
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CommandResponse,
@@ -13,7 +15,15 @@ import {
 import { knexDeviceLookup } from '../../src/ingestion/devices.js';
 import { type Ingestion, startIngestion } from '../../src/ingestion/server.js';
 import { avlAck, decodeCommandFrame, encodeCodec12Response } from '../../src/protocol/index.js';
-import { avlFrame, createTestDatabase, createTestRedis, eventually, RawDevice, REDIS_URL } from './support.js';
+import {
+  avlFrame,
+  createTestDatabase,
+  createTestRedis,
+  eventually,
+  RawDevice,
+  REDIS_URL,
+  startOwnRedis,
+} from './support.js';
 
 const IMEI = '356307042443001';
 const IMEI_2 = '356307042443002';
@@ -196,5 +206,56 @@ describe('outbound commands', () => {
     await start('cmd-b');
     await eventually(async () => (await outcomes(leftover)).includes('not_held'), 'leftover reported');
     await eventually(async () => (await pending('cmd-b')) === 0, 'leftover acknowledged');
+  });
+});
+
+describe('command after a pending acknowledgement', () => {
+  it('writes the command only after the ack of a frame whose XADD was still in flight', async () => {
+    // A private Redis we can put to sleep (DEBUG SLEEP), so the frame's XADD and the command's
+    // delivery are both held back and complete together.
+    const own = await startOwnRedis({ args: ['--enable-debug-command', 'yes'] });
+    const prefix = 'test:ingest:cmd-order:';
+    const orderIng = await startIngestion({
+      instanceId: 'cmd-order',
+      redisUrl: own.url,
+      redisPrefix: prefix,
+      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
+      host: '127.0.0.1',
+      tcpPort: 0,
+      udpPort: null,
+    });
+    const admin = new Redis(own.url);
+    const sleeper = new Redis(own.url);
+    try {
+      const d = await RawDevice.connect(orderIng.tcpPort);
+      sockets.push(d);
+      expect(await d.login(IMEI)).toBe(1);
+      for (let round = 0; round < 5; round++) {
+        const sleeping = sleeper.call('DEBUG', 'SLEEP', '0.3');
+        // Pacing only: let the server start sleeping before the frame and the command arrive.
+        await new Promise((res) => setTimeout(res, 30));
+        d.send(avlFrame(2));
+        await admin.xadd(
+          `${prefix}commands:outbound:cmd-order`,
+          '*',
+          ...encodeOutboundCommand({
+            commandId: `o${round}`,
+            imei: IMEI,
+            text: `getparam ${round}`,
+            expiresAt: Date.now() + 60_000,
+          }),
+        );
+        await sleeping;
+        // Whatever order Redis answers in, the device sees its ack first, then the command.
+        expect(await d.read(4)).toEqual(avlAck(2));
+        expect((await readCommand(d)).payload.toString()).toBe(`getparam ${round}`);
+        d.send(encodeCodec12Response(`param ${round}`));
+      }
+    } finally {
+      await orderIng.stop();
+      admin.disconnect();
+      sleeper.disconnect();
+      await own.stop();
+    }
   });
 });

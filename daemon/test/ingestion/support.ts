@@ -41,11 +41,24 @@ export interface OwnRedis {
  * With `persist`, every write is fsynced to an append-only file in `dir`, so a server started
  * again on the same `dir` comes back with the data a crash would keep.
  */
-export async function startOwnRedis(opts: { port?: number; dir?: string; persist?: boolean } = {}): Promise<OwnRedis> {
+export async function startOwnRedis(
+  opts: { port?: number; dir?: string; persist?: boolean; args?: string[] } = {},
+): Promise<OwnRedis> {
   const port = opts.port ?? (await freePort());
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'ingest-redis-'));
   const persist = opts.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [];
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, ...persist];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--dir',
+    dir,
+    ...persist,
+    ...(opts.args ?? []),
+  ];
   const proc = spawn('redis-server', args, { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
