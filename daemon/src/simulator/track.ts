@@ -104,6 +104,8 @@ export class Track {
   /** Remaining ms of the current drive or stop. */
   private phaseLeftMs: number;
   private driving = false;
+  /** Remaining ms of a short stop with the engine running (traffic light, junction). */
+  private holdMs = 0;
   satellites: number;
   gsm: number;
   /** metres */
@@ -160,8 +162,16 @@ export class Track {
     this.phaseLeftMs -= dtMs;
 
     if (this.driving) {
+      if (this.holdMs > 0) {
+        this.holdMs -= dtMs;
+        if (this.holdMs <= 0) this.targetSpeed = 20 + r2 * 60;
+      }
       if (this.phaseLeftMs <= 0) this.targetSpeed = 0;
-      else if (r1 < 0.02) this.targetSpeed = 20 + r2 * 100;
+      else if (this.holdMs <= 0 && r4 > 0.997 && this.speed < 60) {
+        // Stop at a light / junction with the engine running: movement 240 goes 0 while ignition stays 1.
+        this.holdMs = 10_000 + r1 * 40_000;
+        this.targetSpeed = 0;
+      } else if (this.holdMs <= 0 && r1 < 0.02) this.targetSpeed = 20 + r2 * 100;
       // At most ~3 km/h per second up, ~6 down: plausible for a car.
       const dv = this.targetSpeed - this.speed;
       const maxDv = (dv > 0 ? 3 : 6) * dt;

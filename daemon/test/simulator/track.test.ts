@@ -73,6 +73,15 @@ describe('tracks', () => {
     expect(recs.some((r) => r.speed === 0 && ioOf(r, IO.ignition) === 0)).toBe(true);
     const events = new Set(recs.map((r) => r.eventIoId));
     expect(events.has(IO.ignition)).toBe(true);
+    // Stops of 10 s or more with the engine running (movement 0, ignition 1) happen too.
+    let run = 0;
+    let longest = 0;
+    for (const r of recs) {
+      run = r.speed === 0 && ioOf(r, IO.ignition) === 1 ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+    expect(longest).toBeGreaterThanOrEqual(10);
+    expect(events.has(IO.movement)).toBe(true);
     // Odometer never decreases and grows by the distance driven.
     const odo = recs.map((r) => ioOf(r, IO.totalOdometer) as number);
     expect(odo.every((v, i) => i === 0 || v >= odo[i - 1]!)).toBe(true);
