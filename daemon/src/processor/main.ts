@@ -137,7 +137,13 @@ export async function runProcess(
     { reader: eventsReader, redis, pool, logger: log, metrics },
   );
   const maintenance = startMaintenance(
-    { keys, lagIntervalMs: tuning.lagIntervalMs, trimIntervalMs: tuning.trimIntervalMs, retainMs: tuning.retainMs },
+    {
+      keys,
+      lagIntervalMs: tuning.lagIntervalMs,
+      trimIntervalMs: tuning.trimIntervalMs,
+      retainMs: tuning.retainMs,
+      consumerIdleMs: 3_600_000,
+    },
     { redis, metrics, logger: log },
   );
 

@@ -7,7 +7,7 @@ import { GROUPS, type RedisKeys } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
 import { errorMessage } from './errors.js';
 import type { ProcessorMetrics } from './metrics.js';
-import { groupsInfo, trimAcknowledged } from './stream.js';
+import { groupsInfo, removeIdleConsumers, trimAcknowledged } from './stream.js';
 
 export interface MaintenanceOptions {
   keys: RedisKeys;
@@ -16,6 +16,8 @@ export interface MaintenanceOptions {
   trimIntervalMs: number;
   /** Acknowledged entries younger than this are kept (replay after a parser fix). */
   retainMs: number;
+  /** Consumers idle this long with nothing pending are removed from the processors groups. */
+  consumerIdleMs: number;
 }
 
 /** Refreshes lag/pending/length gauges; returns the processors group's figures. */
@@ -47,8 +49,12 @@ export function startMaintenance(
     if (busy) return;
     busy = true;
     trimAcknowledged(redis, opts.keys.telemetryAvl, opts.retainMs)
-      .then((n) => {
+      .then(async (n) => {
         if (n > 0) metrics.trimmed.inc(n);
+        for (const stream of [opts.keys.telemetryAvl, opts.keys.connectionsEvents]) {
+          const gone = await removeIdleConsumers(redis, stream, GROUPS.processors, opts.consumerIdleMs);
+          if (gone.length > 0) logger.info({ stream, consumers: gone }, 'removed idle consumers holding nothing');
+        }
       })
       .catch((err: unknown) => logger.warn({ err: errorMessage(err) }, 'stream trim failed; will retry'))
       .finally(() => {

@@ -16,7 +16,7 @@ import {
 } from '../../test/processor/support.js';
 import { decodeDeadLetter, encodeConnectionEvent, encodeRegistryValue, GROUPS } from '../contract/index.js';
 import { type RunningProcessor, runProcess } from './main.js';
-import { trimAcknowledged } from './stream.js';
+import { removeIdleConsumers, trimAcknowledged } from './stream.js';
 
 let db: TestDatabase;
 let r: TestRedis;
@@ -409,5 +409,22 @@ describe('processor', () => {
     await r.redis.xack(keys.avl, 'b', ids[3]!, ids[5]!);
     await trimAcknowledged(r.redis, keys.avl, 3_600_000, Date.now(), false);
     expect(await r.redis.xlen(keys.avl)).toBe(7);
+  });
+
+  it('removes idle consumers only when they hold nothing', async () => {
+    const { keys } = freshKeys();
+    const id = (await r.redis.xadd(keys.avl, '*', 'n', '1'))!;
+    await r.redis.xadd(keys.avl, '*', 'n', '2');
+    await r.redis.xgroup('CREATE', keys.avl, 'g', '0');
+    await r.redis.xreadgroup('GROUP', 'g', 'holder', 'COUNT', 1, 'STREAMS', keys.avl, '>');
+    await r.redis.xreadgroup('GROUP', 'g', 'done', 'COUNT', 1, 'STREAMS', keys.avl, '>');
+    const doneId = (
+      (await r.redis.xreadgroup('GROUP', 'g', 'done', 'STREAMS', keys.avl, '0')) as [string, [string, string[]][]][]
+    )[0]?.[1][0]?.[0];
+    await r.redis.xack(keys.avl, 'g', doneId!);
+    await new Promise((res) => setTimeout(res, 30));
+    expect(await removeIdleConsumers(r.redis, keys.avl, 'g', 10)).toEqual(['done']);
+    const pending = (await r.redis.xpending(keys.avl, 'g', '-', '+', 10)) as [string, string][];
+    expect(pending.map(([pid, c]) => [pid, c])).toEqual([[id, 'holder']]);
   });
 });

@@ -179,3 +179,32 @@ export async function trimAcknowledged(
     approximate ? await redis.xtrim(stream, 'MINID', '~', minId) : await redis.xtrim(stream, 'MINID', minId),
   );
 }
+
+/**
+ * Removes consumers that hold nothing and have been idle longer than `idleMs` (every restart under
+ * a pid-based name leaves one behind). A consumer with pending entries is never removed: that
+ * would drop its entries from the group's pending list.
+ */
+export async function removeIdleConsumers(
+  redis: Redis,
+  stream: string,
+  group: string,
+  idleMs: number,
+): Promise<string[]> {
+  let reply: unknown[];
+  try {
+    reply = (await redis.xinfo('CONSUMERS', stream, group)) as unknown[];
+  } catch (err) {
+    if (/no such key|NOGROUP/i.test(String((err as Error).message))) return [];
+    throw err;
+  }
+  const removed: string[] = [];
+  for (const c of reply) {
+    const r = pairs(c as unknown[]);
+    if (Number(r.pending) === 0 && Number(r.idle) > idleMs) {
+      await redis.xgroup('DELCONSUMER', stream, group, String(r.name));
+      removed.push(String(r.name));
+    }
+  }
+  return removed;
+}
