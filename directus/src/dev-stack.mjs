@@ -15,6 +15,7 @@ import { deploy } from './deploy.mjs';
 import { startDirectusServer } from './directus-process.mjs';
 import { ensureEnvFile, readEnvFile, writeEnvFile } from './env-file.mjs';
 import { buildExtensionBundle, extensionBundleStale } from './extension-bundle.mjs';
+import { portProblem } from './net.mjs';
 import { DIRECTUS_DIR, directusNode, REPO_ROOT } from './paths.mjs';
 import { connectionFromEnv } from './postgres.mjs';
 import { preflight } from './preflight.mjs';
@@ -90,6 +91,24 @@ export async function startDevStack(opts = {}) {
   const redisUrl = env.REDIS || 'redis://127.0.0.1:6379';
 
   const problems = await preflight({ connection, redisUrl });
+  const { role } = daemonRole();
+  const ports = [{ what: 'Directus', host: env.HOST || '0.0.0.0', port: Number(env.PORT || 8055), variable: 'PORT' }];
+  if (role && role !== 'process') {
+    ports.push({
+      what: 'device ingestion',
+      host: env.INGEST_HOST || '0.0.0.0',
+      port: Number(env.INGEST_PORT || 5027),
+      variable: 'INGEST_PORT',
+    });
+  }
+  for (const p of ports) {
+    const code = await portProblem(p.host, p.port);
+    if (code) {
+      problems.push(
+        `Port ${p.port} (${p.what}) on ${p.host} is not available (${code}): is Fleet already running? Stop it, or set ${p.variable} in .env.`,
+      );
+    }
+  }
   if (problems.length) throw new StackError(problems.join('\n'));
   directusNode(); // throws a readable error when Node 22 is missing
 
@@ -124,7 +143,7 @@ export async function startDevStack(opts = {}) {
 
   /** @type {import('node:child_process').ChildProcess | undefined} */
   let daemon;
-  const { role, missing } = daemonRole();
+  const { missing } = daemonRole();
   if (role) {
     log(`starting the daemon (${role})`);
     daemon = spawn(

@@ -15,3 +15,17 @@ export function freePort() {
     })
   );
 }
+
+/**
+ * Null when `port` can be bound on `host`, else the error code (e.g. EADDRINUSE).
+ * @param {string} host
+ * @param {number} port
+ * @returns {Promise<string | null>}
+ */
+export function portProblem(host, port) {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', (err) => resolve(/** @type {NodeJS.ErrnoException} */ (err).code ?? err.message));
+    srv.listen(port, host, () => srv.close(() => resolve(null)));
+  });
+}
