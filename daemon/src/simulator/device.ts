@@ -81,8 +81,12 @@ export interface SimulatedDeviceOptions {
   resendDelayMs?: number;
   /** Reconnect after a lost connection or refusal (default true). */
   autoReconnect?: boolean;
-  /** Answer Codec 12 commands (default true). */
+  /** Answer Codec 12/14 commands (default true). */
   answerCommands?: boolean;
+  /** Answer commands after this delay (tests of command timeouts / ordering). Default 0. */
+  commandReplyDelayMs?: number;
+  /** Overrides the reply text; return null to stay silent (a device ignoring the command). */
+  onCommand?: (command: string) => string | null | undefined;
   /** Clock for fix times (inject for repeatable records). */
   now?: () => number;
   model?: string;
@@ -431,13 +435,23 @@ export class SimulatedDevice extends EventEmitter {
     } catch {
       return; // a corrupt command is ignored, as a device would
     }
-    const reply = commandReply(text, this.identity, this.track, this.now());
-    this.socket.write(codec === CODEC_14 ? encodeCodec14Response(this.imei, reply) : encodeCodec12Response(reply));
-    this.counters.commandsAnswered++;
-    const answered = { command: text, reply, at: this.now() };
-    this.answered.push(answered);
-    if (this.answered.length > 100) this.answered.shift();
-    this.emit('command', answered);
+    const custom = this.opts.onCommand?.(text);
+    if (custom === null) return;
+    const reply = custom ?? commandReply(text, this.identity, this.track, this.now());
+    const socket = this.socket;
+    if (!socket) return;
+    const answer = () => {
+      if (socket.destroyed || this.socket !== socket) return;
+      socket.write(codec === CODEC_14 ? encodeCodec14Response(this.imei, reply) : encodeCodec12Response(reply));
+      this.counters.commandsAnswered++;
+      const answered = { command: text, reply, at: this.now() };
+      this.answered.push(answered);
+      if (this.answered.length > 100) this.answered.shift();
+      this.emit('command', answered);
+    };
+    const delay = this.opts.commandReplyDelayMs ?? 0;
+    if (delay > 0) setTimeout(answer, delay);
+    else answer();
   }
 
   private pump(): void {

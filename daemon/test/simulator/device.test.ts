@@ -167,6 +167,42 @@ describe('simulated TCP device against the real ingestion server', () => {
     expect(io.values[io.ids.indexOf(179)]).toBe(1);
   });
 
+  it('can stay silent or answer late, so command timeouts can be exercised', async () => {
+    const d = track(
+      new SimulatedDevice({
+        imei: imei(),
+        host: '127.0.0.1',
+        port: h.ingestion.tcpPort,
+        onCommand: (text) => (text === 'getgps' ? null : undefined),
+        commandReplyDelayMs: 100,
+      }),
+    );
+    expect(await d.connect()).toBe(true);
+    const keys = redisKeys(h.prefix);
+    for (const [id, text] of [
+      ['silent', 'getgps'],
+      ['late', 'getver'],
+    ]) {
+      await h.redis.xadd(
+        keys.commandsOutbound(h.ingestion.instanceId),
+        '*',
+        ...encodeOutboundCommand({ commandId: id!, imei: d.imei, text: text!, expiresAt: Date.now() + 60_000 }),
+      );
+    }
+    const outcomes = await until(async () => {
+      const map = new Map<string, string>();
+      for (const [, f] of await h.redis.xrange(keys.commandsResponses, '-', '+')) {
+        const o = Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]])));
+        if (o.imei === d.imei && o.outcome !== 'sent') map.set(o.commandId!, `${o.outcome}:${o.response}`);
+      }
+      return map.size === 2 ? map : undefined;
+    });
+    // One command at a time per device: the silent one times out, then the next is answered.
+    expect(outcomes.get('silent')).toMatch(/^failed:/);
+    expect(outcomes.get('late')).toMatch(/^answered:Ver:/);
+    expect(d.answered.map((a) => a.command)).toEqual(['getver']);
+  });
+
   it('kill() drops the link without FIN and rejects what was not acknowledged', async () => {
     const d = track(new SimulatedDevice({ imei: imei(), host: '127.0.0.1', port: h.ingestion.tcpPort }));
     expect(await d.connect()).toBe(true);

@@ -22,7 +22,9 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { allowAll?: boolean; lookup?: DeviceLookup } = {}): Promise<Harness> {
+export async function startHarness(
+  opts: { allowAll?: boolean; lookup?: DeviceLookup; commandTimeoutMs?: number } = {},
+): Promise<Harness> {
   const testRedis = await createTestRedis();
   const { redis, prefix, keys } = testRedis;
   const allowed = new Set<string>();
@@ -40,6 +42,7 @@ export async function startHarness(opts: { allowAll?: boolean; lookup?: DeviceLo
     tcpPort: 0,
     udpPort: 0,
     metricsPort: null,
+    commandTimeoutMs: opts.commandTimeoutMs ?? 2000,
   });
   return {
     ingestion,
