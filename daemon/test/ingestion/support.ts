@@ -149,11 +149,15 @@ export class RawDevice {
 }
 
 /** Polls until `check` returns a truthy value (bounded; not a timing assertion). */
-export async function eventually<T>(check: () => Promise<T> | T, what: string, limitMs = 10_000): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T> | T,
+  what: string,
+  limitMs = 10_000,
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + limitMs;
   for (;;) {
     const v = await check();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
