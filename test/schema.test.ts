@@ -109,6 +109,8 @@ describe('schema', () => {
     const dup = await api('/items/devices', { method: 'POST', body: JSON.stringify({ imei: '356307042441013' }) });
     expect(dup.status).toBe(400);
     expect(dup.body.errors[0].extensions.code).toBe('RECORD_NOT_UNIQUE');
+    // The daemon writes with SQL, past Directus's validation: the database refuses too.
+    await expect(db.knex('devices').insert({ imei: '35630704244101' })).rejects.toThrow(/devices_imei_15_digits/);
   });
 
   it('keys positions on (device, fix_time, event_io_id) and keeps milliseconds', async () => {
@@ -168,6 +170,9 @@ describe('schema', () => {
       .insert({ device: device.body.data.id, text: 'getver' })
       .returning(['status', 'attempts']);
     expect(row).toEqual({ status: 'pending', attempts: 0 });
+    await expect(
+      db.knex('commands').insert({ device: device.body.data.id, text: 'getver', status: 'lost' }),
+    ).rejects.toThrow(/commands_status_known/);
   });
 
   it('seeds Operator (reads all, creates commands) and Viewer (reads only) roles', async () => {

@@ -20,6 +20,19 @@ CREATE UNIQUE INDEX IF NOT EXISTS positions_device_fix_time_event_key
 -- Pending work per device, looked up when a device connects and by the sweeper.
 CREATE INDEX IF NOT EXISTS commands_device_status ON commands (device, status);
 
+-- Integrity the daemon's plain-SQL writes cannot skip (Directus validates only its own API):
+-- an IMEI is exactly 15 digits; a command status is one of the lifecycle states.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'devices_imei_15_digits') THEN
+    ALTER TABLE devices ADD CONSTRAINT devices_imei_15_digits CHECK (imei ~ '^[0-9]{15}$');
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'commands_status_known') THEN
+    ALTER TABLE commands ADD CONSTRAINT commands_status_known
+      CHECK (status IN ('pending', 'queued', 'sent', 'answered', 'failed', 'expired', 'cancelled'));
+  END IF;
+END $$;
+
 -- Partitioning later: when positions grows past what one table serves comfortably, convert it to
 -- a table partitioned by RANGE (fix_time) (monthly). The natural key above already leads with
 -- columns that include the partition key, as PostgreSQL requires for unique indexes on
