@@ -107,7 +107,8 @@ export function formatSummary(s: FleetSummary): string {
     `records sent: ${c.recordsSent}  acknowledged: ${c.recordsAcked}  resent: ${c.recordsResent}  unacknowledged at end: ${s.unacked}`,
     `frames sent: ${c.framesSent}  acknowledged: ${c.framesAcked}  wrong acks: ${c.wrongAcks}  ack timeouts: ${c.ackTimeouts}`,
     `logins refused: ${c.refusals}  reconnects: ${c.reconnects}  connect errors: ${c.connectErrors}  commands answered: ${c.commandsAnswered}`,
-    `ack latency: p50 ${s.ackLatencyMs.p50} ms  p99 ${s.ackLatencyMs.p99} ms  max ${s.ackLatencyMs.max} ms`,
+    `ack latency: p50 ${s.ackLatencyMs.p50} ms  p99 ${s.ackLatencyMs.p99} ms  max ${s.ackLatencyMs.max} ms ` +
+      `(simulator event-loop delay p99 ${s.simulatorLoopDelayP99Ms} ms is included)`,
     `ramp-up ${(s.rampMs / 1000).toFixed(1)} s, sending ${(s.sendMs / 1000).toFixed(1)} s (~${perSec} acknowledged records/s)`,
   ].join('\n');
 }

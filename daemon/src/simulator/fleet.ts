@@ -7,6 +7,7 @@
  * across worker processes (`fleet-worker.ts`), each running a slice of the device indices.
  */
 import { fork } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CODEC_8E } from '../protocol/index.js';
 import { type DeviceCounters, emptyCounters, SimulatedDevice, type SimulatedDeviceOptions } from './device.js';
@@ -95,6 +96,11 @@ export interface FleetSummary {
   simulatorMemory: { rss: number; heapUsed: number };
   /** Sending phase (after ramp-up, before drain). */
   sendMs: number;
+  /**
+   * p99 event-loop delay of the simulator while sending (worst process), ms. Ack latency is
+   * measured in the simulator, so a busy simulator inflates it by about this much.
+   */
+  simulatorLoopDelayP99Ms: number;
   durationMs: number;
   ackLatencyMs: { p50: number; p99: number; max: number; count: number };
   histogram: { counts: number[]; max: number; sum: number };
@@ -192,6 +198,8 @@ async function runFleetInProcess(options: FleetOptions): Promise<FleetSummary> {
   if (options.startGate) await Promise.race([options.startGate, sleep(2 ** 31 - 1, options.signal)]);
 
   // Sending phase.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const sendStart = performance.now();
   sending = !options.idle;
   const timers: NodeJS.Timeout[] = [];
@@ -223,6 +231,7 @@ async function runFleetInProcess(options: FleetOptions): Promise<FleetSummary> {
   sending = false;
   for (const t of timers) clearTimeout(t);
   const sendMs = performance.now() - sendStart;
+  loopDelay.disable();
   const connected = devices.reduce((n, d) => n + (d.connected ? 1 : 0), 0);
 
   // Drain: give in-flight and queued frames a chance to be acknowledged.
@@ -246,6 +255,7 @@ async function runFleetInProcess(options: FleetOptions): Promise<FleetSummary> {
     rampMs: Math.round(rampMs),
     simulatorMemory: { rss, heapUsed },
     sendMs: Math.round(sendMs),
+    simulatorLoopDelayP99Ms: Math.round(loopDelay.percentile(99) / 1e4) / 100,
     durationMs: Math.round(performance.now() - started),
     ackLatencyMs: latencySummary(histogram),
     histogram: histogram.toJSON(),
@@ -341,6 +351,7 @@ async function runFleetInWorkers(options: FleetOptions, processes: number): Prom
         heapUsed: summaries.reduce((n, s) => n + s.simulatorMemory.heapUsed, 0),
       },
       sendMs: Math.max(...summaries.map((s) => s.sendMs)),
+      simulatorLoopDelayP99Ms: Math.max(...summaries.map((s) => s.simulatorLoopDelayP99Ms)),
       durationMs: Math.round(performance.now() - started),
       ackLatencyMs: latencySummary(histogram),
       histogram: histogram.toJSON(),
