@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { deviceSearchParams, isFinal, recentCommandsParams, TEMPLATES, validateCommandText } from './templates.js';
+import {
+  actionPath,
+  actionsFor,
+  deviceSearchParams,
+  isFinal,
+  recentCommandsParams,
+  TEMPLATES,
+  validateCommandText,
+} from './templates.js';
 
 describe('command templates', () => {
   it('accepts ready templates and asks for placeholders to be filled', () => {
@@ -22,5 +30,14 @@ describe('command templates', () => {
     expect(recentCommandsParams(7)).toMatchObject({ 'filter[device][_eq]': 7, sort: '-created_at' });
     expect(deviceSearchParams(' 3563 ')).toMatchObject({ search: '3563' });
     expect(deviceSearchParams('')).not.toHaveProperty('search');
+  });
+
+  it('offers cancel while waiting and retry after a failure', () => {
+    expect(actionsFor('pending')).toEqual(['cancel']);
+    expect(actionsFor('queued')).toEqual(['cancel']);
+    expect(actionsFor('sent')).toEqual([]);
+    expect(actionsFor('expired')).toEqual(['retry']);
+    expect(actionsFor('answered')).toEqual([]);
+    expect(actionPath(12, 'retry')).toBe('/fleet-commands/12/retry');
   });
 });

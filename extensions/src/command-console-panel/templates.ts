@@ -54,6 +54,18 @@ export function isFinal(status: string): boolean {
   return ['answered', 'failed', 'expired', 'cancelled'].includes(status);
 }
 
+/** Actions of the `fleet-commands` endpoint the console offers for a command in this state. */
+export function actionsFor(status: string): ('cancel' | 'retry')[] {
+  if (status === 'pending' || status === 'queued') return ['cancel'];
+  if (status === 'failed' || status === 'expired') return ['retry'];
+  return [];
+}
+
+/** Path of a command action on the `fleet-commands` endpoint. */
+export function actionPath(id: string | number, action: 'cancel' | 'retry'): string {
+  return `/fleet-commands/${encodeURIComponent(String(id))}/${action}`;
+}
+
 /** Query for the device's recent commands through the Studio API (the `commands` collection). */
 export function recentCommandsParams(device: string | number, limit = 20): Record<string, unknown> {
   return { 'filter[device][_eq]': device, sort: '-created_at', limit, fields: '*' };

@@ -173,7 +173,10 @@ describe('Fleet dashboard in the Studio', () => {
         );
       }),
     );
-    await expect(page.locator('.fleet-map-panel .status').textContent()).resolves.toMatch(/\d+ positions/);
+    // the summary appears once the refetch at the fitted zoom is done
+    await until('the track summary', async () =>
+      /\d+ positions/.test((await page.locator('.fleet-map-panel .status').textContent()) ?? ''),
+    );
     await page.waitForTimeout(500);
     await screenshot(page, 'fleet-track.png');
 

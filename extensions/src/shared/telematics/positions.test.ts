@@ -17,10 +17,10 @@ beforeAll(async () => {
   const db = testDb.knex;
   await db.raw(
     `INSERT INTO devices (imei, name, online, last_speed, last_heading, last_seen_at, last_fix_at, last_location, last_attributes) VALUES
-     ('111', 'Truck A', true, 42, 90, ?, ?, ST_SetSRID(ST_MakePoint(10.5, 50.25), 4326), '{"ignition": true, "external_voltage": 12.6, "secret": 1}'),
-     ('222', 'Van B', true, 0, 0, ?, ?, ST_SetSRID(ST_MakePoint(-3.7, 40.4), 4326), '{"ignition": false}'),
-     ('333', NULL, false, 60, 180, ?, ?, ST_SetSRID(ST_MakePoint(2.35, 48.85), 4326), NULL),
-     ('444', 'Never fixed', true, NULL, NULL, ?, NULL, NULL, NULL)`,
+     ('356307042441111', 'Truck A', true, 42, 90, ?, ?, ST_SetSRID(ST_MakePoint(10.5, 50.25), 4326), '{"ignition": true, "external_voltage": 12.6, "secret": 1}'),
+     ('356307042442222', 'Van B', true, 0, 0, ?, ?, ST_SetSRID(ST_MakePoint(-3.7, 40.4), 4326), '{"ignition": false}'),
+     ('356307042443333', NULL, false, 60, 180, ?, ?, ST_SetSRID(ST_MakePoint(2.35, 48.85), 4326), NULL),
+     ('356307042444444', 'Never fixed', true, NULL, NULL, ?, NULL, NULL, NULL)`,
     [hourAgo, hourAgo, hourAgo, hourAgo, hourAgo, hourAgo, hourAgo],
   );
 });
@@ -31,26 +31,30 @@ describe('latestPositionsGeoJson', () => {
     const fc = JSON.parse(await latestPositionsGeoJson(testDb.knex, { attributes: ['ignition', 'external_voltage'] }));
     expect(fc.type).toBe('FeatureCollection');
     const byImei = Object.fromEntries(fc.features.map((f: any) => [f.properties.imei, f]));
-    expect(Object.keys(byImei).sort()).toEqual(['111', '222', '333']);
-    expect(byImei['111'].geometry).toEqual({ type: 'Point', coordinates: [10.5, 50.25] });
-    expect(byImei['111'].properties).toMatchObject({
+    expect(Object.keys(byImei).sort()).toEqual(['356307042441111', '356307042442222', '356307042443333']);
+    expect(byImei['356307042441111'].geometry).toEqual({ type: 'Point', coordinates: [10.5, 50.25] });
+    expect(byImei['356307042441111'].properties).toMatchObject({
       name: 'Truck A',
       status: 'moving',
       speed: 42,
       heading: 90,
       attrs: { ignition: true, external_voltage: 12.6 },
     });
-    expect(byImei['111'].properties.attrs).not.toHaveProperty('secret');
-    expect(byImei['111'].properties.fix).toBe(Math.floor(hourAgo.getTime()));
-    expect(byImei['222'].properties.status).toBe('online');
+    expect(byImei['356307042441111'].properties.attrs).not.toHaveProperty('secret');
+    expect(byImei['356307042441111'].properties.fix).toBe(Math.floor(hourAgo.getTime()));
+    expect(byImei['356307042442222'].properties.status).toBe('online');
     // offline wins over speed; a device without a name shows its IMEI
-    expect(byImei['333'].properties).toMatchObject({ status: 'offline', name: '333', attrs: {} });
-    expect(byImei['111'].id).toBe(byImei['111'].properties.id);
+    expect(byImei['356307042443333'].properties).toMatchObject({
+      status: 'offline',
+      name: '356307042443333',
+      attrs: {},
+    });
+    expect(byImei['356307042441111'].id).toBe(byImei['356307042441111'].properties.id);
   });
 
   it('honours the moving threshold', async () => {
     const fc = JSON.parse(await latestPositionsGeoJson(testDb.knex, { movingSpeedKmh: 50 }));
-    const a = fc.features.find((f: any) => f.properties.imei === '111');
+    const a = fc.features.find((f: any) => f.properties.imei === '356307042441111');
     expect(a.properties.status).toBe('online');
   });
 
@@ -58,10 +62,10 @@ describe('latestPositionsGeoJson', () => {
     const before = await fleetFingerprint(testDb.knex);
     expect(before.cursorMs).toBe(hourAgo.getTime());
     await testDb.knex.raw(
-      `UPDATE devices SET last_seen_at = now(), last_location = ST_SetSRID(ST_MakePoint(11, 51), 4326) WHERE imei = '222'`,
+      `UPDATE devices SET last_seen_at = now(), last_location = ST_SetSRID(ST_MakePoint(11, 51), 4326) WHERE imei = '356307042442222'`,
     );
     const fc = JSON.parse(await latestPositionsGeoJson(testDb.knex, { sinceMs: before.cursorMs + 60_000 }));
-    expect(fc.features.map((f: any) => f.properties.imei)).toEqual(['222']);
+    expect(fc.features.map((f: any) => f.properties.imei)).toEqual(['356307042442222']);
     expect(fc.features[0].geometry.coordinates).toEqual([11, 51]);
     const after = await fleetFingerprint(testDb.knex);
     expect(after.cursorMs).toBeGreaterThan(before.cursorMs);
@@ -74,15 +78,15 @@ describe('fleetFingerprint / positionsEtag', () => {
     const e1 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
     expect(positionsEtag(await fleetFingerprint(testDb.knex), opts)).toBe(e1);
 
-    await testDb.knex.raw(`UPDATE devices SET online = NOT online WHERE imei = '111'`);
+    await testDb.knex.raw(`UPDATE devices SET online = NOT online WHERE imei = '356307042441111'`);
     const e2 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
     expect(e2).not.toBe(e1);
 
-    await testDb.knex.raw(`UPDATE devices SET name = 'Truck A2' WHERE imei = '111'`);
+    await testDb.knex.raw(`UPDATE devices SET name = 'Truck A2' WHERE imei = '356307042441111'`);
     const e3 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
     expect(e3).not.toBe(e2);
 
-    await testDb.knex.raw(`INSERT INTO devices (imei) VALUES ('555')`);
+    await testDb.knex.raw(`INSERT INTO devices (imei) VALUES ('356307042445555')`);
     const e4 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
     expect(e4).not.toBe(e3);
     // the options that shape the body are part of the tag

@@ -46,7 +46,9 @@ beforeAll(async () => {
     [device, JSON.stringify(positions.map((p) => ({ ...p, flags: p.flags ? JSON.stringify(p.flags) : '[]' })))],
   );
   // another device's positions in the same time range must not leak in
-  const [other] = (await testDb.knex('devices').insert({ imei: '1', name: 'O' }).returning('id')) as { id: number }[];
+  const [other] = (await testDb.knex('devices').insert({ imei: '356307042449999', name: 'O' }).returning('id')) as {
+    id: number;
+  }[];
   await testDb.knex.raw(
     `INSERT INTO positions (device, fix_time, location, speed) VALUES (?, ?, ST_SetSRID(ST_MakePoint(0, 0), 4326), 0)`,
     [other!.id, new Date(T0 + 60_000)],
