@@ -74,7 +74,9 @@ export interface SimulatedDeviceOptions {
   ackTimeoutMs?: number;
   /** Handshake reply timeout. Default 10 s. */
   loginTimeoutMs?: number;
-  /** First reconnect / refusal back-off; doubles up to `maxBackoffMs`. Default 1 s. */
+  /** Reconnect delay after an established link was lost (±50% jitter). Default 250 ms. */
+  reconnectDelayMs?: number;
+  /** First back-off after a refused or failed login; doubles up to `maxBackoffMs`. Default 1 s. */
   backoffMs?: number;
   maxBackoffMs?: number;
   /** Delay before resending after a wrong ack count. Default 500 ms. */
@@ -326,9 +328,13 @@ export class SimulatedDevice extends EventEmitter {
   private scheduleReconnect(): void {
     const base = this.opts.backoffMs ?? 1000;
     const max = this.opts.maxBackoffMs ?? 60_000;
-    const delay = this.failures === 0 ? 0 : Math.min(max, base * 2 ** Math.min(this.failures - 1, 16));
-    // Jitter keeps a refused fleet from reconnecting in lock-step.
-    const jittered = delay === 0 ? 0 : delay * (0.75 + 0.5 * Math.random());
+    // A link lost after a good login is retried soon; failed logins back off exponentially.
+    const delay =
+      this.failures === 0
+        ? (this.opts.reconnectDelayMs ?? 250)
+        : Math.min(max, base * 2 ** Math.min(this.failures - 1, 16));
+    // Jitter keeps a fleet (refused, or dropped by a restarting server) from reconnecting in lock-step.
+    const jittered = delay * (0.5 + Math.random());
     this.state = 'backoff';
     this.armTimer(jittered, () => {
       if (this.state === 'backoff') this.open();
