@@ -137,10 +137,9 @@ export class DeviceStateConsumer {
         attempt = 0;
       } catch (err) {
         if (this.stopping) return;
-        if (isNoGroupError(err)) {
-          needGroup = true;
-          this.historyCursor = '0-0';
-        }
+        if (isNoGroupError(err)) needGroup = true;
+        // The failed batch is still pending under our name: read it again first.
+        this.historyCursor = '0-0';
         attempt++;
         if (attempt === 1 || attempt % 20 === 0) {
           this.deps.logger.warn({ err: errorMessage(err), attempt }, 'device state update failed; retrying');

@@ -15,7 +15,7 @@ import {
   track,
   waitFor,
 } from '../../test/processor/support.js';
-import { GROUPS, redisKeys } from '../contract/index.js';
+import { encodeConnectionEvent, encodeRegistryValue, GROUPS, redisKeys } from '../contract/index.js';
 import { runProcess } from './main.js';
 
 let own: OwnPostgres;
@@ -146,6 +146,35 @@ describe('processor resilience', () => {
     } finally {
       await p.stop();
       producer.disconnect();
+    }
+  });
+
+  it('applies connection events that arrived while PostgreSQL was down', async () => {
+    const prefix = `t${Date.now().toString(36)}:`;
+    const keys = redisKeys(prefix);
+    const dev = await addDevice();
+    const redis = new Redis(redisServer.url);
+    const p = await runProcess(processorConfig(own.connection, redisServer.url, prefix), silentLogger);
+    try {
+      await redis.set(keys.heartbeat('ing-x'), '1', 'EX', 60);
+      await redis.hset(keys.connectionsRegistry, dev.imei, encodeRegistryValue({ instance: 'ing-x', connectedAt: 1 }));
+      const outage = own.restart('fast', 2000);
+      await new Promise((res) => setTimeout(res, 500));
+      await redis.xadd(
+        keys.connectionsEvents,
+        '*',
+        ...encodeConnectionEvent({ type: 'connected', imei: dev.imei, instance: 'ing-x', at: Date.now() }),
+      );
+      await outage;
+      await waitFor(
+        'device online',
+        async () => (await db.query('SELECT online FROM devices WHERE id = $1', [dev.id])).rows[0]?.online === true,
+        30_000,
+        100,
+      );
+    } finally {
+      await p.stop();
+      redis.disconnect();
     }
   });
 });
