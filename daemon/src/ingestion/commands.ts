@@ -41,6 +41,7 @@ interface Queued {
 interface InFlight extends Queued {
   session: TcpSession;
   timer: NodeJS.Timeout | null;
+  written: boolean;
 }
 
 interface DeviceQueue {
@@ -138,7 +139,10 @@ export class CommandSender {
     const q = this.queues.get(session.imei);
     if (!q) return;
     if (q.inFlight && q.inFlight.session === session) {
-      this.finish(session.imei, q.inFlight, 'failed', { error: `device disconnected (${reason}) before answering` });
+      // Never written (the socket closed first): nothing reached the device, so re-dispatch it.
+      if (q.inFlight.written)
+        this.finish(session.imei, q.inFlight, 'failed', { error: `device disconnected (${reason}) before answering` });
+      else this.finish(session.imei, q.inFlight, 'not_held', {});
     }
     // If the device is no longer held here, hand its waiting commands back for re-dispatch.
     if (this.o.registry.get(session.imei) === undefined || this.o.registry.get(session.imei) === session) {
@@ -226,7 +230,7 @@ export class CommandSender {
         this.report(item, 'expired', {}, true);
         continue;
       }
-      const flight: InFlight = { ...item, session, timer: null };
+      const flight: InFlight = { ...item, session, timer: null, written: false };
       q.inFlight = flight;
       const queued = session.enqueue(async () => {
         if (q.inFlight !== flight) return;
@@ -237,6 +241,7 @@ export class CommandSender {
           this.finish(imei, flight, 'not_held', {});
           return;
         }
+        flight.written = true;
         flight.timer = setTimeout(
           () => this.finish(imei, flight, 'failed', { error: `no reply within ${this.o.commandTimeoutMs} ms` }),
           this.o.commandTimeoutMs,

@@ -209,6 +209,35 @@ describe('frames', () => {
   });
 });
 
+describe('session edge cases', () => {
+  it('answers a repeated login of the same device on a live socket again, and refuses a different IMEI', async () => {
+    const d = await device();
+    expect(await d.login(IMEI)).toBe(0x01);
+    expect(await d.login(IMEI)).toBe(0x01);
+    d.send(avlFrame(1));
+    expect(await d.read(4)).toEqual(avlAck(1));
+    d.send(encodeImeiLogin(IMEI_2));
+    await d.whenClosed;
+    expect(d.available).toBe(0);
+  });
+
+  it('never answers a device-originated Codec 13 message with a record count', async () => {
+    const d = await device();
+    expect(await d.login(IMEI)).toBe(0x01);
+    // Codec 13 (tachograph message, from the protocol reference), then a normal frame.
+    d.send(
+      Buffer.from(
+        '00000000000000240d01060000001c642b3ad14754534c7c367c317c307c31323734393838347c317c0d0a010000ec11',
+        'hex',
+      ),
+    );
+    d.send(avlFrame(2));
+    expect(await d.read(4)).toEqual(avlAck(2));
+    expect(d.available).toBe(0);
+    d.close();
+  });
+});
+
 describe('udp', () => {
   it('writes the datagram and answers with both packet ids and the record count', async () => {
     const before = (await stream()).length;
@@ -233,6 +262,11 @@ describe('udp', () => {
     expect(entries).toHaveLength(1);
     expect(entries[0]?.transport).toBe('udp');
     expect(entries[0]?.frame.equals(datagram)).toBe(true);
+  });
+
+  it('ignores a malformed datagram and counts it', async () => {
+    expect(await udpRoundTrip(ing.udpPort as number, Buffer.from('00ffcafe01', 'hex'), 300)).toBeNull();
+    expect(await metric('fleet_ingest_invalid_frames_total')).toMatch(/transport="udp"/);
   });
 
   it('does not answer a datagram from an unknown device', async () => {
