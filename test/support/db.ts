@@ -33,18 +33,24 @@ let templatePromise: Promise<{ name: string }> | undefined;
 const MAINTENANCE = { ...TEST_PG, database: 'postgres' };
 
 export async function createTestDatabase(): Promise<TestDatabase> {
-  templatePromise ??= ensureTemplate();
-  const template = (await templatePromise).name;
   const name = `${DB_PREFIX}${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
   await withClient(MAINTENANCE, async (client) => {
-    // Two clones of one template at the same instant can collide ("source database is being
-    // accessed by other users"); retrying briefly resolves it.
     for (let attempt = 0; ; attempt++) {
+      templatePromise ??= ensureTemplate();
+      const template = (await templatePromise).name;
       try {
         await client.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`);
         return;
       } catch (err) {
-        if (attempt >= 20 || (err as { code?: string }).code !== '55006') throw err;
+        const code = (err as { code?: string }).code;
+        if (attempt >= 20) throw err;
+        if (code === '3D000') {
+          // A run on a newer tree (say, a changed seed file) replaced the template: use the current one.
+          templatePromise = undefined;
+        } else if (code !== '55006') {
+          throw err;
+        }
+        // 55006: two clones of one template at the same instant collide; retrying briefly resolves it.
         await new Promise((r) => setTimeout(r, 100 + attempt * 50));
       }
     }
