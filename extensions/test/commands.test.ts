@@ -138,13 +138,16 @@ describe('commands end to end', () => {
     expect(queued).toBeLessThanOrEqual(sent as number);
     expect(sent).toBeLessThanOrEqual(answered as number);
     expect(dev.sim.answered.map((a) => a.command)).toEqual(['getver']);
-    // The lifecycle went through Directus services: every step is a revision.
+    // The lifecycle went through Directus services: each write is a revision.
     const revisions = await api<Array<{ data: { status?: string } }>>(
       admin,
       'GET',
       `/revisions?filter[collection][_eq]=commands&filter[item][_eq]=${done.id}&sort=id&fields=data`,
     );
-    expect(revisions.data.map((r) => r.data.status)).toEqual(['pending', 'queued', 'sent', 'answered']);
+    // (`sent` and `answered` read in one batch are written as one step.)
+    const steps = revisions.data.map((r) => r.data.status);
+    expect(steps.filter((s) => s !== 'sent')).toEqual(['pending', 'queued', 'answered']);
+    expect(steps.length).toBeLessThanOrEqual(4);
   });
 
   it('keeps a command for an offline device pending, then sends it when the device connects', async () => {

@@ -9,11 +9,17 @@ import { GROUPS } from '@fleet/daemon/contract';
 import { parseCommandConfig } from '../shared/commands';
 import { startConsumer } from './lib/consumer';
 import { dispatchDeviceSafely } from './lib/dispatcher';
-import { handleConnectionEvent, handleResponse } from './lib/handlers';
+import { handleConnectionEvent, handleResponses } from './lib/handlers';
 import { closeRuntime, currentRuntime, installRuntime, type Runtime } from './lib/runtime';
 import type { Ctx } from './lib/store';
 import { sweep } from './lib/sweeper';
 import { filterCreate, filterUpdate } from './lib/validate';
+
+/** The value of one field of a flat stream entry. */
+const fieldValue = (name: string) => (fields: string[]) => {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return String(fields[i + 1]);
+  return '';
+};
 
 function startConsumers(ctx: Ctx, runtime: Runtime): void {
   if (!runtime.config.redisUrl || runtime.closed) return;
@@ -24,7 +30,10 @@ function startConsumers(ctx: Ctx, runtime: Runtime): void {
       group: GROUPS.commandResponses,
       startId: '0',
       logger: ctx.logger,
-      handle: (_id, fields) => handleResponse(ctx, runtime, fields),
+      handleGroup: (entries) => handleResponses(ctx, runtime, entries),
+      // Outcomes of one command stay in order; different commands are written side by side.
+      keyOf: fieldValue('commandId'),
+      parallel: 8,
     }),
     startConsumer(runtime, 'events', {
       stream: keys.connectionsEvents,
@@ -32,6 +41,8 @@ function startConsumers(ctx: Ctx, runtime: Runtime): void {
       startId: '$',
       logger: ctx.logger,
       handle: (_id, fields) => handleConnectionEvent(ctx, runtime, fields),
+      keyOf: fieldValue('imei'),
+      parallel: 4,
     }),
   );
 }

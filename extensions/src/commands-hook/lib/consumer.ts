@@ -19,10 +19,18 @@ export interface ConsumerOptions {
   group: string;
   /** Where a new group starts: '0' replays the stream's history, '$' only new entries. */
   startId: '0' | '$';
-  handle(id: string, fields: StreamFields): Promise<void>;
+  handle?: (id: string, fields: StreamFields) => Promise<void>;
   logger: { warn(obj: unknown, msg: string): void; error(obj: unknown, msg: string): void };
   blockMs?: number;
   count?: number;
+  /**
+   * Entries with the same key are handled one after another, in stream order; different keys run
+   * side by side (up to `parallel`). Without it everything is sequential.
+   */
+  keyOf?: (fields: StreamFields) => string;
+  parallel?: number;
+  /** Handles a whole same-key group at once (instead of `handle` per entry); all are acked after. */
+  handleGroup?: (entries: StreamFields[]) => Promise<void>;
 }
 
 type Entry = [string, string[]];
@@ -48,20 +56,55 @@ export function startConsumer(runtime: Runtime, name: string, opts: ConsumerOpti
   let stopped = false;
   let lastClaim = 0;
 
+  const handleOne = async (id: string, fields: StreamFields) => {
+    if (stopped) return;
+    try {
+      await opts.handle?.(id, fields);
+    } catch (err) {
+      if (!(err instanceof PoisonEntryError)) {
+        opts.logger.warn({ err, stream: opts.stream, id }, 'fleet commands: entry not handled; will retry');
+        return;
+      }
+      opts.logger.error({ err, stream: opts.stream, id }, 'fleet commands: unreadable entry dropped');
+    }
+    await redis.xack(opts.stream, opts.group, id);
+  };
+
   const handleAll = async (entries: Entry[]) => {
-    for (const [id, fields] of entries) {
-      if (stopped) return;
+    if (!opts.keyOf) {
+      for (const [id, fields] of entries) await handleOne(id, fields);
+      return;
+    }
+    const groups = new Map<string, Entry[]>();
+    for (const entry of entries) {
+      let key = '';
       try {
-        await opts.handle(id, fields);
-      } catch (err) {
-        if (!(err instanceof PoisonEntryError)) {
-          opts.logger.warn({ err, stream: opts.stream, id }, 'fleet commands: entry not handled; will retry');
+        key = opts.keyOf(entry[1]);
+      } catch {
+        // handled (and dropped) as unreadable by handleOne
+      }
+      const list = groups.get(key);
+      if (list) list.push(entry);
+      else groups.set(key, [entry]);
+    }
+    const queue = [...groups.values()];
+    const workers = Array.from({ length: Math.min(opts.parallel ?? 8, queue.length) }, async () => {
+      for (let group = queue.shift(); group; group = queue.shift()) {
+        if (stopped) return;
+        if (!opts.handleGroup) {
+          for (const [id, fields] of group) await handleOne(id, fields);
           continue;
         }
-        opts.logger.error({ err, stream: opts.stream, id }, 'fleet commands: unreadable entry dropped');
+        try {
+          await opts.handleGroup(group.map(([, fields]) => fields));
+        } catch (err) {
+          opts.logger.warn({ err, stream: opts.stream }, 'fleet commands: entries not handled; will retry');
+          continue;
+        }
+        await redis.xack(opts.stream, opts.group, ...group.map(([id]) => id));
       }
-      await redis.xack(opts.stream, opts.group, id);
-    }
+    });
+    await Promise.all(workers);
   };
 
   const loop = async () => {

@@ -1,6 +1,6 @@
 /** What the extension does with each entry of `commands:responses` and `connections:events`. */
-import { decodeCommandResponse, decodeConnectionEvent } from '@fleet/daemon/contract';
-import { applyResponse } from '../../shared/commands';
+import { type CommandResponse, decodeCommandResponse, decodeConnectionEvent } from '@fleet/daemon/contract';
+import { foldResponses } from '../../shared/commands';
 import { PoisonEntryError, type StreamFields } from './consumer';
 import { dispatchDeviceSafely } from './dispatcher';
 import type { Runtime } from './runtime';
@@ -14,22 +14,38 @@ function decodeOr<T>(decode: (f: StreamFields) => T, fields: StreamFields): T {
   }
 }
 
-/** Writes an outcome to its command (ignoring stale attempts and backward moves). */
-export async function handleResponse(ctx: Ctx, runtime: Runtime, fields: StreamFields): Promise<void> {
-  const r = decodeOr(decodeCommandResponse, fields);
-  if (!/^[\w-]+$/.test(r.commandId)) throw new PoisonEntryError(`bad command id ${r.commandId}`);
-  const { row, decision } = await transition(ctx, r.commandId, (row) =>
-    applyResponse(row, r, runtime.config.maxAttempts),
-  );
-  if (!row || !decision) {
-    ctx.logger.warn({ commandId: r.commandId }, 'fleet commands: response for an unknown command ignored');
+const COMMAND_KEY = /^\d{1,18}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Writes the outcomes of one command (read together, in stream order) as one transition, ignoring
+ * stale attempts and backward moves. Unreadable entries are logged and skipped.
+ */
+export async function handleResponses(ctx: Ctx, runtime: Runtime, entries: StreamFields[]): Promise<void> {
+  const responses: CommandResponse[] = [];
+  for (const fields of entries) {
+    try {
+      const r = decodeOr(decodeCommandResponse, fields);
+      // Keys are integers (or UUIDs); anything else could never match and would fail the query forever.
+      if (!COMMAND_KEY.test(r.commandId)) throw new PoisonEntryError(`bad command id ${r.commandId}`);
+      responses.push(r);
+    } catch (err) {
+      ctx.logger.error({ err }, 'fleet commands: unreadable response dropped');
+    }
+  }
+  const first = responses[0];
+  if (!first) return;
+  let redispatchNeeded = false;
+  const { row } = await transition(ctx, first.commandId, (row) => {
+    const folded = foldResponses(row, responses, runtime.config.maxAttempts);
+    if (folded.applied === 0) return { ignore: 'nothing new' };
+    redispatchNeeded = folded.redispatch;
+    return { patch: folded.patch, redispatch: folded.redispatch };
+  });
+  if (!row) {
+    ctx.logger.warn({ commandId: first.commandId }, 'fleet commands: response for an unknown command ignored');
     return;
   }
-  if ('ignore' in decision) {
-    ctx.logger.debug?.({ commandId: r.commandId, outcome: r.outcome, why: decision.ignore }, 'response ignored');
-    return;
-  }
-  if (decision.redispatch) await dispatchDeviceSafely(ctx, runtime, row.device);
+  if (redispatchNeeded) await dispatchDeviceSafely(ctx, runtime, row.device);
 }
 
 /** On connect, send the device whatever waited for it. */

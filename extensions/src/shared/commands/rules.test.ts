@@ -9,6 +9,7 @@ import {
   cancel,
   DEFAULT_DENY_PATTERNS,
   expire,
+  foldResponses,
   isTerminal,
   markQueued,
   matchDenyList,
@@ -169,6 +170,52 @@ describe('lifecycle', () => {
             else expect(canAdvance(cur.status, next.status as CommandStatus) || next.status === cur.status).toBe(true);
             cur = next;
           }
+        },
+      ),
+    );
+  });
+});
+
+describe('foldResponses', () => {
+  const r = (outcome: 'sent' | 'answered' | 'not_held' | 'failed', attempt: number, at: number, response = '') => ({
+    outcome,
+    attempt,
+    at,
+    response,
+    error: '',
+    instance: 'i1',
+  });
+
+  it('merges sent and answered into one write with both times', () => {
+    const f = foldResponses(row({ status: 'queued' }), [r('sent', 1, 1000), r('answered', 1, 2000, 'ok')], 3);
+    expect(f).toEqual({
+      patch: {
+        status: 'answered',
+        sent_at: '1970-01-01T00:00:01.000Z',
+        answered_at: '1970-01-01T00:00:02.000Z',
+        instance_id: 'i1',
+        response: 'ok',
+        error: null,
+      },
+      redispatch: false,
+      applied: 2,
+    });
+  });
+
+  it('gives the same final row as applying outcomes one by one', () => {
+    const outcome = fc.constantFrom('sent', 'answered', 'failed', 'not_held' as const);
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ outcome, attempt: fc.integer({ min: 1, max: 3 }), at: fc.nat() }), { maxLength: 8 }),
+        (events) => {
+          const rs = events.map((e) => r(e.outcome, e.attempt, e.at, 'x'));
+          let oneByOne: CommandRow = row({ status: 'queued' });
+          for (const e of rs) {
+            const d = applyResponse(oneByOne, e, 3);
+            if ('patch' in d) oneByOne = { ...oneByOne, ...d.patch } as CommandRow;
+          }
+          const f = foldResponses(row({ status: 'queued' }), rs, 3);
+          expect({ ...row({ status: 'queued' }), ...f.patch }).toEqual(oneByOne);
         },
       ),
     );

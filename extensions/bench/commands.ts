@@ -1,0 +1,182 @@
+/**
+ * `npm run bench:commands`: latency of the command path for 1,000 commands across 100 simulated
+ * devices, against a real Directus (built bundle), PostgreSQL, Redis and the ingestion server.
+ *
+ *   create → socket     REST POST /items/commands until the Codec 12 bytes reach the device
+ *   create → answered   … until the item's status is `answered` in the database
+ *
+ * Peers measured in the same run, for ratios (absolute figures vary with machine load):
+ *   direct XADD → socket   an entry written straight to the outbound stream (ingestion + device only)
+ *   REST create (devices)  a plain Directus item create with no hooks of ours
+ *
+ * Options (env): BENCH_COMMANDS (1000), BENCH_DEVICES (100), BENCH_CONCURRENCY (10).
+ */
+import knexFactory from 'knex';
+import { encodeOutboundCommand } from '../../daemon/src/contract/index.js';
+import { knexDeviceLookup } from '../../daemon/src/ingestion/devices.js';
+import { startIngestion } from '../../daemon/src/ingestion/server.js';
+import type { AnsweredCommand, SimulatedDevice } from '../../daemon/src/simulator/device.js';
+import { buildExtensionBundle, extensionBundleStale } from '../../directus/src/extension-bundle.mjs';
+import { createTestDatabase, createTestRedis, startDirectus } from '../../test/support/index.js';
+import { addDevice, restClient, simulatedDevice, waitFor } from '../test/support/commands-harness.js';
+
+const COMMANDS = Number(process.env.BENCH_COMMANDS ?? 1000);
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
+const PEER_SAMPLES = Math.min(200, COMMANDS);
+
+function pct(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN;
+}
+
+function row(name: string, values: number[]) {
+  return { name, n: values.length, p50: pct(values, 50), p99: pct(values, 99), max: Math.max(...values) };
+}
+
+/** Runs `jobs` with at most `limit` in flight. */
+async function pool<T>(items: T[], limit: number, job: (item: T) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) await job(items[next++] as T);
+    }),
+  );
+}
+
+async function main() {
+  if (extensionBundleStale()) buildExtensionBundle();
+  const db = await createTestDatabase();
+  const redis = await createTestRedis();
+  const directus = await startDirectus({ database: db, redisPrefix: redis.prefix, env: { LOG_LEVEL: 'warn' } });
+  const lookupKnex = knexFactory({ client: 'pg', connection: db.connection, pool: { min: 0, max: 4 } });
+  const ingestion = await startIngestion({
+    instanceId: 'bench-ing',
+    redisUrl: redis.url,
+    redisPrefix: redis.prefix,
+    lookup: knexDeviceLookup(lookupKnex, { unknownDevices: 'refuse' }),
+    host: '127.0.0.1',
+    tcpPort: 0,
+    udpPort: null,
+  });
+  const sims: SimulatedDevice[] = [];
+  try {
+    const api = restClient(directus.url);
+    const token = directus.adminToken;
+    const devices: Array<{ id: number; imei: string }> = [];
+    for (let i = 0; i < DEVICES; i++) devices.push(await addDevice(db.knex, `Bench ${i}`));
+
+    // Every command text is unique (`getparam <n>`), so the device side can be matched to its item.
+    const atSocket = new Map<string, number>();
+    for (const d of devices) {
+      const sim = simulatedDevice(d.imei, ingestion.tcpPort);
+      sim.on('command', (a: AnsweredCommand) => atSocket.set(a.command, a.at));
+      sims.push(sim);
+    }
+    await Promise.all(sims.map((s) => s.connect()));
+    await waitFor(
+      async () => ((await redis.redis.hlen(redis.keys.connectionsRegistry)) === DEVICES ? true : undefined),
+      'all devices registered',
+    );
+
+    // Peer 1: straight onto the outbound stream.
+    const direct: number[] = [];
+    for (let n = 0; n < PEER_SAMPLES; n++) {
+      const d = devices[n % DEVICES]!;
+      const text = `getparam ${900_000 + n}`;
+      const t0 = Date.now();
+      await redis.redis.xadd(
+        redis.keys.commandsOutbound('bench-ing'),
+        '*',
+        ...encodeOutboundCommand({
+          commandId: String(900_000_000 + n),
+          imei: d.imei,
+          text,
+          expiresAt: Date.now() + 60_000,
+        }),
+      );
+      const at = await waitFor(async () => atSocket.get(text), 'peer command on the socket', 30_000, 1);
+      direct.push(at - t0);
+    }
+
+    // Peer 2: a plain Directus create.
+    const plainCreate: number[] = [];
+    for (let n = 0; n < PEER_SAMPLES; n++) {
+      const t0 = Date.now();
+      const res = await api(token, 'POST', '/items/devices', {
+        imei: `99${String(n).padStart(13, '0')}`,
+        name: 'peer',
+      });
+      if (res.status !== 200) throw new Error(`peer create: ${res.status} ${res.message}`);
+      plainCreate.push(Date.now() - t0);
+    }
+
+    // The measured path: round-robin over devices, so each device gets its commands in order.
+    const jobs = Array.from({ length: COMMANDS }, (_, n) => ({ n, device: devices[n % DEVICES]! }));
+    const created = new Map<number, { text: string; t0: number }>();
+    const createMs: number[] = [];
+    const started = Date.now();
+    await pool(jobs, CONCURRENCY, async ({ n, device }) => {
+      const text = `getparam ${n + 1}`;
+      const t0 = Date.now();
+      const res = await api<{ id: number }>(token, 'POST', '/items/commands', { device: device.id, text });
+      if (res.status !== 200) throw new Error(`create: ${res.status} ${res.message}`);
+      createMs.push(Date.now() - t0);
+      created.set(res.data.id, { text, t0 });
+    });
+    const createdIn = Date.now() - started;
+
+    // Watch the database for `answered` (polling in bulk; first sighting time counts).
+    const answeredAt = new Map<number, number>();
+    await waitFor(
+      async () => {
+        const open = [...created.keys()].filter((id) => !answeredAt.has(id));
+        if (open.length === 0) return true;
+        const rows = await db.knex('commands').whereIn('id', open).andWhere('status', 'answered').select('id');
+        const now = Date.now();
+        for (const r of rows) answeredAt.set(Number(r.id), now);
+        return undefined;
+      },
+      'every command answered',
+      120_000,
+      5,
+    );
+    const toSocket: number[] = [];
+    const toAnswered: number[] = [];
+    for (const [id, { text, t0 }] of created) {
+      const s = atSocket.get(text);
+      if (s === undefined) throw new Error(`command ${id} (${text}) never reached its device`);
+      toSocket.push(s - t0);
+      toAnswered.push((answeredAt.get(id) as number) - t0);
+    }
+
+    const table = [
+      row('create → socket', toSocket),
+      row('create → answered', toAnswered),
+      row('REST create /items/commands', createMs),
+      row('peer: direct XADD → socket', direct),
+      row('peer: REST create /items/devices', plainCreate),
+    ];
+    console.log(
+      `\n${COMMANDS} commands, ${DEVICES} devices, ${CONCURRENCY} concurrent creates; created in ${createdIn} ms ` +
+        `(${Math.round((COMMANDS / createdIn) * 1000)}/s)\n`,
+    );
+    console.table(table);
+    const socketP99 = pct(toSocket, 99);
+    console.log(
+      `ratios: create→socket p50 / direct XADD→socket p50 = ${(pct(toSocket, 50) / Math.max(1, pct(direct, 50))).toFixed(1)}×; ` +
+        `REST create commands p50 / devices p50 = ${(pct(createMs, 50) / Math.max(1, pct(plainCreate, 50))).toFixed(2)}×`,
+    );
+    console.log(`bar: p99 create → socket ${socketP99} ms ${socketP99 < 100 ? '< 100 ms: PASS' : '≥ 100 ms: FAIL'}`);
+    process.exitCode = socketP99 < 100 ? 0 : 1;
+  } finally {
+    await Promise.allSettled(sims.map((s) => s.close()));
+    await ingestion.stop();
+    await lookupKnex.destroy();
+    await directus.stop();
+    await redis.cleanup();
+    await db.drop();
+  }
+}
+
+await main();
