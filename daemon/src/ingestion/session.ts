@@ -167,10 +167,14 @@ export class TcpSession implements Holder {
     this.clearFrameTimer();
     this.pumping = this.pump().finally(() => {
       this.pumping = null;
-      if (this.state !== 'closed' && !this.draining) {
-        this.socket.resume();
-        this.armFrameTimer();
+      if (this.state === 'closed' || this.draining) return;
+      // A task queued between the loop's last check and here must not wait for the next read.
+      if (this.tasks.length > 0) {
+        this.kick();
+        return;
       }
+      this.socket.resume();
+      this.armFrameTimer();
     });
   }
 
