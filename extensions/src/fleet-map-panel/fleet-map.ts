@@ -18,7 +18,7 @@ import {
   TRACK_SOURCE,
   trackLayers,
 } from './map-style.js';
-import { devicePopupHtml, stopPopupHtml } from './popup.js';
+import { devicePopupHtml, formatCount, stopPopupHtml } from './popup.js';
 
 /** The slice of the Studio's axios instance we use. */
 export interface ApiClient {
@@ -105,6 +105,8 @@ export class FleetMap {
     for (const layer of deviceLayers()) map.addLayer(layer);
 
     map.on('click', LAYERS.clusters, (e) => this.zoomIntoCluster(e));
+    // Cluster counts as DOM labels: a text layer would need glyph files, which offline installs lack.
+    map.on('idle', () => this.updateClusterLabels());
     map.on('click', LAYERS.devices, (e) => this.openDevicePopup(e));
     map.on('click', LAYERS.stops, (e) => {
       const f = e.features?.[0];
@@ -124,6 +126,36 @@ export class FleetMap {
         void this.loadTrack(this.track, false);
     });
     void this.poll();
+  }
+
+  private clusterLabels = new Map<number, maplibregl.Marker>();
+
+  /** One small label per cluster on screen; rebuilt when the map settles (not every frame). */
+  private updateClusterLabels(): void {
+    const seen = new Set<number>();
+    for (const f of this.map.querySourceFeatures(DEVICE_SOURCE, { filter: ['has', 'point_count'] })) {
+      const id = f.properties.cluster_id as number;
+      if (seen.has(id) || f.geometry.type !== 'Point') continue;
+      seen.add(id);
+      const lngLat = f.geometry.coordinates as [number, number];
+      const text = formatCount(f.properties.point_count as number);
+      const existing = this.clusterLabels.get(id);
+      if (existing) {
+        existing.setLngLat(lngLat);
+        existing.getElement().textContent = text;
+        continue;
+      }
+      const el = document.createElement('div');
+      el.className = 'fleet-cluster-label';
+      el.textContent = text;
+      this.clusterLabels.set(id, new maplibregl.Marker({ element: el }).setLngLat(lngLat).addTo(this.map));
+    }
+    for (const [id, marker] of this.clusterLabels) {
+      if (!seen.has(id)) {
+        marker.remove();
+        this.clusterLabels.delete(id);
+      }
+    }
   }
 
   private async zoomIntoCluster(e: MapLayerMouseEvent): Promise<void> {
@@ -250,6 +282,7 @@ export class FleetMap {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.popup.remove();
+    for (const m of this.clusterLabels.values()) m.remove();
     this.map.remove();
   }
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FleetState } from './fleet-state.js';
 import { basemapStyle, deviceLayers, STATUS_COLOURS } from './map-style.js';
-import { devicePopupHtml, escapeHtml, formatAge } from './popup.js';
+import { devicePopupHtml, escapeHtml, formatAge, formatCount } from './popup.js';
 import { fromDateTimeLocal, lastHours, toDateTimeLocal } from './time-range.js';
 
 const feature = (id: number, status = 'online', name = `D${id}`, lon = id) => ({
@@ -80,6 +80,7 @@ describe('popup', () => {
     expect(formatAge(null)).toBe('never');
     expect(formatAge(0, 30_000)).toBe('30 s ago');
     expect(formatAge(0, 7_200_000)).toBe('2 h ago');
+    expect([formatCount(999), formatCount(1234), formatCount(12_345)]).toEqual(['999', '1.2k', '12k']);
   });
 });
 

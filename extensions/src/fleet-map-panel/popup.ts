@@ -54,3 +54,9 @@ export function stopPopupHtml(p: { from: number; to: number; durationS: number }
   const t = (ms: number) => escapeHtml(new Date(ms).toISOString().replace('T', ' ').slice(0, 16));
   return `<div class="fleet-popup"><strong>Stop</strong> ${formatDuration(p.durationS)}<br>${t(p.from)} – ${t(p.to)} UTC</div>`;
 }
+
+/** 1234 → "1.2k": cluster labels stay inside their circle. */
+export function formatCount(n: number): string {
+  if (n < 1000) return String(n);
+  return n < 10_000 ? `${(n / 1000).toFixed(1)}k` : `${Math.round(n / 1000)}k`;
+}
