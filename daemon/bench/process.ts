@@ -131,6 +131,52 @@ async function main(): Promise<void> {
     const perSecond = rows1 / elapsed;
     out(`   processor: ${rows1} rows in ${elapsed.toFixed(2)} s → ${Math.round(perSecond)} rows/s (target ≥ 60000)`);
 
+    // Peer: the bare database ceiling of the method — pre-built 5000-row unnest inserts (no Redis,
+    // no decoding, no device update), two connections in parallel as the processor uses.
+    const bareRows = args.quick ? 20_000 : 100_000;
+    const bareSql = `INSERT INTO positions (device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes)
+      SELECT u.d, 'epoch'::timestamptz + u.t * interval '1 millisecond', now(), ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
+             100, 0, 40, 12, 0, 0, u.io::json, u.a::json
+        FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::float8[], $5::text[], $6::text[]) AS u(d, t, lon, lat, io, a)
+      ON CONFLICT (device, fix_time, event_io_id) DO NOTHING`;
+    const deviceIds = (await pool.query('SELECT id FROM devices ORDER BY id')).rows.map((x) => Number(x.id));
+    const ioText = JSON.stringify({ 239: 1, 240: 1, 21: 4, 66: 24079, 67: 4101, 16: 123456, 69: 1 });
+    const attrText = JSON.stringify({
+      ignition: true,
+      movement: true,
+      gsmSignal: 4,
+      externalVoltage: 24.079,
+      batteryVoltage: 4.101,
+      totalOdometer: 123456,
+      gnssStatus: 1,
+    });
+    const bareBase = Date.now() - 60 * 24 * 3_600_000;
+    const bareStart = performance.now();
+    let nextChunk = 0;
+    const worker = async () => {
+      for (;;) {
+        const c = nextChunk;
+        nextChunk += 5000;
+        if (c >= bareRows) return;
+        const n = Math.min(5000, bareRows - c);
+        const idx = Array.from({ length: n }, (_, i) => c + i);
+        await pool.query(bareSql, [
+          idx.map((i) => deviceIds[i % deviceIds.length]),
+          idx.map((i) => bareBase + i * 1000),
+          idx.map(() => 25),
+          idx.map(() => 54),
+          idx.map(() => ioText),
+          idx.map(() => attrText),
+        ]);
+      }
+    };
+    await Promise.all([worker(), worker()]);
+    const barePerSecond = bareRows / ((performance.now() - bareStart) / 1000);
+    out(
+      `   peer (bare 5000-row unnest inserts, 2 connections, no Redis/decode/device update): ${Math.round(barePerSecond)} rows/s`,
+    );
+    out(`   ratio processor / bare-insert ceiling: ${(perSecond / barePerSecond).toFixed(2)}`);
+
     // Peer: one INSERT per row, autocommit, same table and conflict rule.
     const peerRows = args.quick ? 500 : 3000;
     const peerStart = performance.now();
