@@ -44,6 +44,16 @@ interface InFlight extends Queued {
   written: boolean;
 }
 
+interface OwedReport {
+  entryId: string;
+  commandId: string;
+  outcome: CommandOutcome;
+  fields: string[];
+  final: boolean;
+  /** The response is in the stream; only the XACK is still owed. */
+  written: boolean;
+}
+
 interface DeviceQueue {
   waiting: Queued[];
   inFlight: InFlight | null;
@@ -74,6 +84,9 @@ export function replyText(payload: Buffer): string {
 export class CommandSender {
   private readonly queues = new Map<string, DeviceQueue>();
   private readonly outstanding = new Set<Promise<unknown>>();
+  /** Reports Redis refused (it was away); retried in order once it answers again. */
+  private readonly owed: OwedReport[] = [];
+  private retrying = false;
   private running = false;
   private loop: Promise<void> | null = null;
   private readonly stream: string;
@@ -82,6 +95,7 @@ export class CommandSender {
   constructor(private readonly o: CommandSenderOptions) {
     this.stream = o.keys.commandsOutbound(o.instanceId);
     this.now = o.now ?? Date.now;
+    o.redis.on('ready', () => this.retryOwed());
   }
 
   async start(): Promise<void> {
@@ -290,15 +304,53 @@ export class CommandSender {
       error: extra.error ?? '',
       at: this.now(),
     });
-    const p = this.o.writer.add(this.o.keys.commandsResponses, fields).then(async () => {
-      if (final) await this.o.redis.xack(this.stream, GROUPS.outbound, item.entryId);
-    });
+    this.deliver({ entryId: item.entryId, commandId: command.commandId, outcome, fields, final, written: false });
+  }
+
+  /** Writes the response, then (final outcomes) XACKs; a step Redis refused is owed and retried. */
+  private deliver(r: OwedReport): void {
+    if (this.owed.length > 0) {
+      // Older reports are still owed: queue behind them so each command's outcomes stay in order.
+      this.owed.push(r);
+      this.retryOwed();
+      return;
+    }
     this.track(
-      p.catch((err: unknown) => {
-        // Left pending in the group: the next start of this instance reports it again.
-        this.o.logger.error({ err, commandId: command.commandId, outcome }, 'could not report command outcome');
+      this.send(r).catch((err: unknown) => {
+        this.owed.push(r);
+        this.o.logger.error(
+          { err, commandId: r.commandId, outcome: r.outcome },
+          'could not report command outcome; retrying when Redis answers',
+        );
       }),
     );
+  }
+
+  private async send(r: OwedReport): Promise<void> {
+    if (!r.written) {
+      await this.o.writer.add(this.o.keys.commandsResponses, r.fields);
+      r.written = true;
+    }
+    if (r.final) await this.o.redis.xack(this.stream, GROUPS.outbound, r.entryId);
+  }
+
+  /** Retries owed reports in order, stopping at the first Redis still refuses (called when it is back). */
+  retryOwed(): void {
+    if (this.owed.length === 0 || this.retrying) return;
+    this.retrying = true;
+    const run = (async () => {
+      while (this.owed.length > 0) {
+        await this.send(this.owed[0] as OwedReport);
+        this.owed.shift();
+      }
+    })().finally(() => {
+      this.retrying = false;
+    });
+    this.track(run);
+  }
+
+  get owedReports(): number {
+    return this.owed.length;
   }
 
   private track(p: Promise<unknown>): void {

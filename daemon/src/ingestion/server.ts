@@ -138,6 +138,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
       onError: (err) => logger.error({ err }, 'heartbeat refresh failed'),
       onBeat: () => {
         if (devices.owedReleases > 0) void devices.retryReleases();
+        commands.retryOwed();
       },
     });
     cleanups.push(() => heartbeat.stop(false));

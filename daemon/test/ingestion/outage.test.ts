@@ -5,10 +5,16 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeTelemetryEntry, redisKeys } from '../../src/contract/index.js';
+import {
+  decodeCommandResponse,
+  decodeTelemetryEntry,
+  encodeOutboundCommand,
+  GROUPS,
+  redisKeys,
+} from '../../src/contract/index.js';
 import { knexDeviceLookup } from '../../src/ingestion/devices.js';
 import { startIngestion } from '../../src/ingestion/server.js';
-import { avlAck } from '../../src/protocol/index.js';
+import { avlAck, encodeCodec12Response } from '../../src/protocol/index.js';
 import { avlFrame, createTestDatabase, eventually, RawDevice, startOwnRedis } from './support.js';
 
 const IMEI = '356307042441013';
@@ -150,5 +156,60 @@ describe('Redis refusing writes', () => {
     const stored = await framesIn(own.url, prefix);
     expect(stored.some((s) => s.equals(lost))).toBe(true);
     expect(stored.some((s) => s.equals(first))).toBe(true);
+  });
+
+  it('a command outcome Redis refused while down is reported (and acknowledged) once it is back', async () => {
+    let own = await startOwnRedis({ persist: true });
+    const { port, dir } = own;
+    cleanups.push(() => own.stop());
+    const prefix = 'test:outage:cmd:';
+    const keys = redisKeys(prefix);
+    const ing = await startIngestion({
+      instanceId: 'outage-cmd',
+      redisUrl: own.url,
+      redisPrefix: prefix,
+      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
+      host: '127.0.0.1',
+      tcpPort: 0,
+      udpPort: null,
+      metricsPort: 0,
+      redisCommandTimeoutMs: 300,
+      shutdownTimeoutMs: 3000,
+    });
+    cleanups.push(() => ing.stop());
+    const d = await RawDevice.connect(ing.tcpPort);
+    expect(await d.login(IMEI)).toBe(1);
+    const admin = new Redis(own.url);
+    await admin.xadd(
+      keys.commandsOutbound('outage-cmd'),
+      '*',
+      ...encodeOutboundCommand({ commandId: 'k1', imei: IMEI, text: 'getinfo', expiresAt: Date.now() + 60_000 }),
+    );
+    const head = await d.read(8);
+    await d.read(head.readUInt32BE(4) + 4);
+    const outcomes = async (client: Redis) =>
+      (await client.xrange(keys.commandsResponses, '-', '+')).map(([, f]) => decodeCommandResponse(f).outcome);
+    await eventually(async () => (await outcomes(admin)).includes('sent'), 'sent reported');
+    admin.disconnect();
+
+    await own.stop(true);
+    await eventually(async () => (await healthStatus(ing.metricsPort)) === 503, 'Redis down');
+    // The device answers while Redis is away: the outcome cannot be written yet.
+    d.send(encodeCodec12Response('INI:2019/7/22'));
+    await eventually(
+      async () => (await ing.registry.metrics()).includes('fleet_ingest_commands_total{outcome="answered"'),
+      'answer received',
+    );
+
+    own = await startOwnRedis({ port, dir, persist: true });
+    const after = new Redis(own.url);
+    cleanups.push(() => after.disconnect());
+    await eventually(async () => (await outcomes(after)).includes('answered'), 'answered reported after restart');
+    expect(await outcomes(after)).toEqual(['sent', 'answered']);
+    await eventually(async () => {
+      const [n] = (await after.xpending(keys.commandsOutbound('outage-cmd'), GROUPS.outbound)) as [number];
+      return n === 0;
+    }, 'outbound entry acknowledged');
+    d.close();
   });
 });
