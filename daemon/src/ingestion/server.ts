@@ -141,7 +141,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
         commands.retryOwed();
       },
     });
-    cleanups.push(() => heartbeat.stop(false));
+    cleanups.push(() => heartbeat.stop(true));
     if (useCommands) {
       await connectIngestRedis(reader);
       await commands.start();
