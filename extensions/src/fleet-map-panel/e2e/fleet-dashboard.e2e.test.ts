@@ -219,4 +219,34 @@ describe('Fleet dashboard in the Studio', () => {
     await expect(row.locator('.reply').textContent()).resolves.not.toBe('');
     await screenshot(page, 'fleet-command.png');
   });
+
+  it('shows the pipeline health with the live ingestion instance and a level colour', async () => {
+    const { page } = studio;
+    const health = page.locator('.fleet-health');
+    await until('the health figures', async () => /1\s+ingestion instances/.test((await health.textContent()) ?? ''));
+    await expect(health.locator('.canary').getAttribute('data-level')).resolves.toMatch(/^(ok|warning|critical)$/);
+    await expect(health.textContent()).resolves.toContain(`${DEVICES} connections`);
+  });
+
+  it('keeps exactly one Fleet dashboard with its three panels when the seed runs again', async () => {
+    const seedModule = '../../../../directus/src/seed.mjs';
+    const pathsModule = '../../../../directus/src/paths.mjs';
+    const { applySeed } = (await import(seedModule)) as {
+      applySeed(conn: unknown, o: { seedDir: string }): Promise<void>;
+    };
+    const { SEED_DIR } = (await import(pathsModule)) as { SEED_DIR: string };
+    await applySeed(db.connection, { seedDir: SEED_DIR });
+    const auth = { authorization: `Bearer ${directus.adminToken}` };
+    const dashboards = (await (
+      await fetch(`${directus.url}/dashboards?filter[name][_eq]=Fleet&fields=id,panels.type`, { headers: auth })
+    ).json()) as {
+      data: { id: string; panels: { type: string }[] }[];
+    };
+    expect(dashboards.data).toHaveLength(1);
+    expect(dashboards.data[0]!.panels.map((p) => p.type).sort()).toEqual([
+      'fleet-command-console',
+      'fleet-map',
+      'fleet-pipeline-health',
+    ]);
+  });
 });
