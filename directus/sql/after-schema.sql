@@ -33,8 +33,10 @@ BEGIN
   END IF;
 END $$;
 
--- Partitioning later: when positions grows past what one table serves comfortably, convert it to
--- a table partitioned by RANGE (fix_time) (monthly). The natural key above already leads with
--- columns that include the partition key, as PostgreSQL requires for unique indexes on
--- partitioned tables. Directus only sees the parent table; do the conversion here, after
--- `schema apply`, guarded so it runs once.
+-- Partitioning later: when positions grows past what one table serves comfortably (retention by
+-- dropping old partitions, smaller indexes), convert it to a table partitioned by RANGE (fix_time),
+-- monthly. PostgreSQL requires every unique index of a partitioned table to contain the partition
+-- key: the natural key above already does; the primary key would become (id, fix_time) in the
+-- database while Directus keeps treating `id` as the key (ids come from one sequence, so they stay
+-- unique). Do the conversion here, after `schema apply`, guarded so it runs once, and keep
+-- `npm run schema:check` clean.
