@@ -150,6 +150,38 @@ describe('commands end to end', () => {
     expect(steps.length).toBeLessThanOrEqual(4);
   });
 
+  it('shows each status change to a realtime (WebSocket) subscriber', async () => {
+    const dev = await online('Van realtime');
+    const ws = new WebSocket(`${directus.url.replace(/^http/, 'ws')}/websocket?access_token=${operator}`);
+    const seen: Array<{ id: number; status: string; response: string | null }> = [];
+    let subscribed = false;
+    ws.addEventListener('message', (ev) => {
+      const msg = JSON.parse(String(ev.data)) as { type: string; event?: string; data?: Command[] };
+      if (msg.type === 'ping') ws.send(JSON.stringify({ type: 'pong' }));
+      if (msg.type === 'subscription' && msg.event === 'init') subscribed = true;
+      if (msg.type === 'subscription' && msg.event === 'update') for (const c of msg.data ?? []) seen.push(c);
+    });
+    await once(ws, 'open');
+    ws.send(
+      JSON.stringify({ type: 'subscribe', collection: 'commands', query: { fields: ['id', 'status', 'response'] } }),
+    );
+    try {
+      await waitFor(async () => (subscribed ? true : undefined), 'the subscription');
+      const res = await create(operator, { device: dev.id, text: 'getver' });
+      const last = await waitFor(
+        async () => seen.find((c) => Number(c.id) === res.data.id && c.status === 'answered'),
+        'an answered update over the WebSocket',
+      );
+      expect(last.response).toMatch(/^Ver:/);
+      // One event per write (queued, then sent/answered, possibly folded into one).
+      const steps = seen.filter((c) => Number(c.id) === res.data.id).map((c) => c.status);
+      expect(steps.length).toBeGreaterThanOrEqual(2);
+      expect(steps.at(-1)).toBe('answered');
+    } finally {
+      ws.close();
+    }
+  });
+
   it('keeps a command for an offline device pending, then sends it when the device connects', async () => {
     const dev = await addDevice(db.knex, 'Van offline');
     const res = await create(operator, { device: dev.id, text: 'getinfo' });

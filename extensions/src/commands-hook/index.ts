@@ -33,7 +33,7 @@ function startConsumers(ctx: Ctx, runtime: Runtime): void {
       handleGroup: (entries) => handleResponses(ctx, runtime, entries),
       // Outcomes of one command stay in order; different commands are written side by side.
       keyOf: fieldValue('commandId'),
-      parallel: 8,
+      parallel: 4,
     }),
     startConsumer(runtime, 'events', {
       stream: keys.connectionsEvents,
