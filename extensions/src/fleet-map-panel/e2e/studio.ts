@@ -63,12 +63,12 @@ export async function login(page: Page, url: string, email: string, password: st
   await page.locator('input[type="email"]').fill(email);
   await page.locator('input[type="password"]').fill(password);
   await page.locator('button[type="submit"]').click();
-  await page.waitForURL((u) => !u.pathname.endsWith('/login'), { timeout: 30_000 });
+  await page.waitForURL((u) => !u.pathname.endsWith('/login'), { timeout: 90_000 });
 }
 
 export async function openFleetDashboard(page: Page, url: string): Promise<void> {
   await page.goto(`${url}/admin/insights/${FLEET_DASHBOARD_ID}`);
-  await page.locator('.fleet-map-panel .map canvas').waitFor({ timeout: 60_000 });
+  await page.locator('.fleet-map-panel .map canvas').waitFor({ timeout: 120_000 });
 }
 
 export interface RenderedDevices {
