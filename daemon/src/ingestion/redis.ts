@@ -34,10 +34,18 @@ export function createIngestRedis(url: string, options: IngestRedisOptions = {})
 
 /** Connects and waits until the client is ready (start-up fails clearly if Redis is away). */
 export async function connectIngestRedis(redis: IngestRedis): Promise<void> {
-  if (redis.status === 'wait') await redis.connect();
-  else if (redis.status !== 'ready')
-    await new Promise<void>((resolve, reject) => {
-      redis.once('ready', resolve);
-      redis.once('end', () => reject(new Error('Redis connection ended')));
+  try {
+    if (redis.status === 'wait') await redis.connect();
+    else if (redis.status !== 'ready')
+      await new Promise<void>((resolve, reject) => {
+        redis.once('ready', resolve);
+        redis.once('end', () => reject(new Error('Redis connection ended')));
+      });
+  } catch (err) {
+    const { host, port } = redis.options;
+    redis.disconnect();
+    throw new Error(`Redis at ${host}:${port} is not reachable: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
     });
+  }
 }
