@@ -2,6 +2,8 @@
  * TCP and UDP ingestion against real Redis, real PostgreSQL and real sockets: handshakes, framing
  * across reads, acknowledgements only for what the stream holds, CRC errors, registry and events.
  */
+
+import fc from 'fast-check';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -167,6 +169,41 @@ describe('frames', () => {
     expect(entries.map((e) => e.records)).toEqual([1, 2, 5]);
     expect(entries.map((e) => e.frame.equals(frames[entries.indexOf(e)] as Buffer))).toEqual([true, true, true]);
     d.close();
+  });
+
+  it('acks every frame in order however the byte stream is cut into writes (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: 5 }),
+        fc.array(fc.integer({ min: 1, max: 120 }), { minLength: 1, maxLength: 30 }),
+        fc.boolean(),
+        async (counts, cuts, pings) => {
+          const before = (await stream()).length;
+          const frames = counts.map((n) => avlFrame(n));
+          const parts = [encodeImeiLogin(IMEI)];
+          for (const f of frames) {
+            if (pings) parts.push(Buffer.from([0xff]));
+            parts.push(f);
+          }
+          const bytes = Buffer.concat(parts);
+          const d = await device();
+          let at = 0;
+          for (let i = 0; at < bytes.length; i++) {
+            const size = cuts[i % cuts.length] as number;
+            d.send(bytes.subarray(at, at + size));
+            at += size;
+            await new Promise((res) => setImmediate(res));
+          }
+          expect((await d.read(1))[0]).toBe(1);
+          expect(await d.read(4 * frames.length)).toEqual(Buffer.concat(counts.map((n) => avlAck(n))));
+          const stored = (await stream()).slice(before);
+          expect(stored.map((e) => e.frame.toString('hex'))).toEqual(frames.map((f) => f.toString('hex')));
+          d.close();
+          await d.whenClosed;
+        },
+      ),
+      { numRuns: 15 },
+    );
   });
 
   it('answers a CRC mismatch with zero records and keeps the connection', async () => {
