@@ -74,6 +74,20 @@ describe('startDirectus', () => {
     expect(await portProblem('127.0.0.1', d.port)).toBeNull();
   });
 
+  it('leaves the keys of a caller-owned Redis prefix alone on stop', async () => {
+    const db = await createTestDatabase();
+    const r = await createTestRedis();
+    try {
+      await r.redis.xadd(r.keys.commandsResponses, '*', 'k', 'v');
+      const d = await startDirectus({ database: db, redisPrefix: r.prefix });
+      await d.stop();
+      expect(await r.redis.xlen(r.keys.commandsResponses)).toBe(1);
+    } finally {
+      await r.cleanup();
+      await db.drop();
+    }
+  });
+
   it('fails to start, with the log tail, when an extension cannot load', async () => {
     const broken = join(tmp, 'extensions');
     mkdirSync(join(broken, 'broken'), { recursive: true });

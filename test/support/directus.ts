@@ -8,8 +8,9 @@
  *   const token = await d.login('admin@example.com', TEST_ADMIN.password);   // access token of any user
  *   await d.stop();                                          // in afterAll, before db.drop()
  *
- * Options: `redisPrefix` (default: a fresh random prefix; Directus's bus/locks/sync keys and the
- * extension's FLEET_REDIS_PREFIX all use it; `false` runs Directus without Redis), `env` (extra
+ * Options: `redisPrefix` (default: a fresh random prefix, whose keys stop() deletes; a prefix you
+ * pass, e.g. from createTestRedis(), is left to its owner's cleanup(); Directus's bus/locks/sync keys
+ * and the extension's FLEET_REDIS_PREFIX all use it; `false` runs Directus without Redis), `env` (extra
  * Directus/extension variables, override everything). Each instance has its own TEMP_PATH,
  * uploads and CONFIG_PATH under a temp folder; its log is `logFile` (kept when start fails).
  * Processes still running when the test process exits are killed.
@@ -106,7 +107,9 @@ export async function startDirectus(opts: StartDirectusOptions): Promise<TestDir
     async stop() {
       await server.stop();
       running.delete(server);
-      if (redisPrefix !== false) {
+      // Only a prefix this instance made up is cleared: a caller's prefix (from createTestRedis)
+      // may hold streams the test still inspects, e.g. across a Directus restart.
+      if (redisPrefix !== false && opts.redisPrefix === undefined) {
         const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true });
         try {
           await redis.connect();
