@@ -87,6 +87,12 @@ describe('GET /fleet/positions', () => {
       ['Van 1', 'moving'],
       ['Van 2', 'offline'],
     ]);
+    // big enough to be sent gzipped (fetch decompresses transparently)
+    const big = await get('/fleet/positions', directus.adminToken, { 'accept-encoding': 'gzip' });
+    expect(big.headers.get('content-encoding')).toBeNull(); // two devices: below the threshold
+    const countries = await get('/fleet/basemap/countries.geojson', undefined, { 'accept-encoding': 'gzip' });
+    expect(countries.headers.get('content-encoding')).toBe('gzip');
+    expect(((await countries.json()) as { type: string }).type).toBe('FeatureCollection');
     const etag = first.headers.get('etag')!;
     expect(etag).toMatch(/^W\/"/);
     expect(Number(first.headers.get('x-fleet-cursor'))).toBeGreaterThan(0);

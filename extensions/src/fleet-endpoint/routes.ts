@@ -24,6 +24,7 @@ import {
 } from '../shared/telematics/positions.js';
 import { deviceTrack, parseTrackQuery, TrackQueryError } from '../shared/telematics/track.js';
 import { countriesGeoJson } from './basemap.js';
+import { sendBody } from './compress.js';
 import { redisUrlFromEnv, sharedRedis } from './redis-client.js';
 
 type DirectusRequest = Request & { accountability?: Accountability | null; schema?: SchemaOverview };
@@ -86,10 +87,9 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
   // Public: Natural Earth outlines, the default basemap that needs no internet.
   router.get(
     '/basemap/countries.geojson',
-    wrap(async (_req, res) => {
-      res.set('Content-Type', 'application/geo+json');
+    wrap(async (req, res) => {
       res.set('Cache-Control', 'public, max-age=86400');
-      res.send(countriesGeoJson());
+      await sendBody(req, res, countriesGeoJson(), 'application/geo+json');
     }),
   );
 
@@ -119,7 +119,7 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
       res.set('X-Fleet-Cursor', String(fp.cursorMs));
       res.set('X-Fleet-Devices', String(fp.devices));
       if (req.headers['if-none-match'] === etag) return res.status(304).end();
-      res.type('application/geo+json').send(await latestPositionsGeoJson(database, opts));
+      await sendBody(req, res, await latestPositionsGeoJson(database, opts), 'application/geo+json');
     }),
   );
 
@@ -134,7 +134,7 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
       }
       await assertCanReadDevices(req, query.device as string);
       res.set('Cache-Control', 'private, no-cache');
-      res.json(await deviceTrack(database, query));
+      await sendBody(req, res, JSON.stringify(await deviceTrack(database, query)), 'application/json');
     }),
   );
 
