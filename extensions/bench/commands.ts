@@ -7,7 +7,7 @@
  *
  * Peers measured in the same run, for ratios (absolute figures vary with machine load):
  *   direct XADD → socket   an entry written straight to the outbound stream (ingestion + device only)
- *   REST create (devices)  a plain Directus item create with no hooks of ours
+ *   REST create (devices)  a plain Directus item create with no hooks of ours, same concurrency
  *
  * Options (env): BENCH_COMMANDS (1000), BENCH_DEVICES (100), BENCH_CONCURRENCY (10).
  */
@@ -99,22 +99,41 @@ async function main() {
       direct.push(at - t0);
     }
 
-    // Peer 2: a plain Directus create.
+    // Peer 2: a plain Directus create (no hooks of ours), at the same concurrency.
     const plainCreate: number[] = [];
-    for (let n = 0; n < PEER_SAMPLES; n++) {
-      const t0 = Date.now();
-      const res = await api(token, 'POST', '/items/devices', {
-        imei: `99${String(n).padStart(13, '0')}`,
-        name: 'peer',
-      });
-      if (res.status !== 200) throw new Error(`peer create: ${res.status} ${res.message}`);
-      plainCreate.push(Date.now() - t0);
-    }
+    await pool(
+      Array.from({ length: PEER_SAMPLES }, (_, n) => n),
+      CONCURRENCY,
+      async (n) => {
+        const t0 = Date.now();
+        const res = await api(token, 'POST', '/items/devices', {
+          imei: `99${String(n).padStart(13, '0')}`,
+          name: 'peer',
+        });
+        if (res.status !== 200) throw new Error(`peer create: ${res.status} ${res.message}`);
+        plainCreate.push(Date.now() - t0);
+      },
+    );
 
     // The measured path: round-robin over devices, so each device gets its commands in order.
     const jobs = Array.from({ length: COMMANDS }, (_, n) => ({ n, device: devices[n % DEVICES]! }));
     const created = new Map<number, { text: string; t0: number }>();
     const createMs: number[] = [];
+    // Watch the database for `answered` while creating (bulk polling; first sighting counts).
+    const answeredAt = new Map<number, number>();
+    let creating = true;
+    const watcher = (async () => {
+      for (;;) {
+        const open = [...created.keys()].filter((id) => !answeredAt.has(id));
+        if (open.length === 0 && !creating) return;
+        if (open.length > 0) {
+          const rows = await db.knex('commands').whereIn('id', open).andWhere('status', 'answered').select('id');
+          const now = Date.now();
+          for (const r of rows) answeredAt.set(Number(r.id), now);
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
     const started = Date.now();
     await pool(jobs, CONCURRENCY, async ({ n, device }) => {
       const text = `getparam ${n + 1}`;
@@ -125,22 +144,13 @@ async function main() {
       created.set(res.data.id, { text, t0 });
     });
     const createdIn = Date.now() - started;
-
-    // Watch the database for `answered` (polling in bulk; first sighting time counts).
-    const answeredAt = new Map<number, number>();
-    await waitFor(
-      async () => {
-        const open = [...created.keys()].filter((id) => !answeredAt.has(id));
-        if (open.length === 0) return true;
-        const rows = await db.knex('commands').whereIn('id', open).andWhere('status', 'answered').select('id');
-        const now = Date.now();
-        for (const r of rows) answeredAt.set(Number(r.id), now);
-        return undefined;
-      },
-      'every command answered',
-      120_000,
-      5,
-    );
+    creating = false;
+    await Promise.race([
+      watcher,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error('not every command was answered in 120 s')), 120_000),
+      ),
+    ]);
     const toSocket: number[] = [];
     const toAnswered: number[] = [];
     for (const [id, { text, t0 }] of created) {
@@ -163,6 +173,9 @@ async function main() {
     );
     console.table(table);
     const socketP99 = pct(toSocket, 99);
+    console.log(
+      `overhead vs a plain create: create→socket p99 / REST create devices p99 = ${(socketP99 / Math.max(1, pct(plainCreate, 99))).toFixed(2)}×`,
+    );
     console.log(
       `ratios: create→socket p50 / direct XADD→socket p50 = ${(pct(toSocket, 50) / Math.max(1, pct(direct, 50))).toFixed(1)}×; ` +
         `REST create commands p50 / devices p50 = ${(pct(createMs, 50) / Math.max(1, pct(plainCreate, 50))).toFixed(2)}×`,
