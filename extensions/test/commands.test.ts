@@ -7,6 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -444,6 +445,23 @@ describe('commands against a protocol peer', () => {
     expect([done.response, done.attempts]).toEqual(['GPS:1 Sat:9', 2]);
   });
 
+  it('withdraws a cancelled queued command from the outbound stream', async () => {
+    const dev = await peerDevice('Peer cancel');
+    const res = await create(operator, { device: dev.id, text: 'getver' });
+    await until(res.data.id, 'queued');
+    expect((await outbound()).some((c) => c.commandId === String(res.data.id))).toBe(true);
+    const cancelled = await api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/cancel`);
+    expect(cancelled.data.status).toBe('cancelled');
+    expect((await outbound()).some((c) => c.commandId === String(res.data.id))).toBe(false);
+    // An outcome arriving anyway (the instance had read it) changes nothing.
+    await respond(res.data.id, dev.imei, 'answered', 1, 'too late');
+    const marker = await create(operator, { device: dev.id, text: 'getinfo' });
+    await until(marker.data.id, 'queued');
+    await respond(marker.data.id, dev.imei, 'failed', 1);
+    await until(marker.data.id, 'failed');
+    expect((await read(res.data.id)).status).toBe('cancelled');
+  });
+
   it('re-dispatches on not_held and fails the command once attempts are spent', async () => {
     const dev = await peerDevice('Peer not held');
     const res = await create(operator, { device: dev.id, text: 'getver' });
@@ -460,5 +478,31 @@ describe('commands against a protocol peer', () => {
     expect(retried.status).toBe(200);
     expect(retried.data.attempts).toBe(6);
     expect(['pending', 'queued']).toContain(retried.data.status);
+  });
+});
+
+describe('commands without Redis', () => {
+  it('starts, validates and keeps commands pending when Directus has no Redis', async () => {
+    const db2 = await createTestDatabase();
+    const plain = await startDirectus({ database: db2, redisPrefix: false, env: { LOG_LEVEL: 'warn' } });
+    try {
+      const api2 = restClient(plain.url);
+      const dev = await addDevice(db2.knex, 'No redis van');
+      const bad = await api2(plain.adminToken, 'POST', '/items/commands', { device: dev.id, text: '' });
+      expect(bad.status).toBe(400);
+      const res = await api2<Command>(plain.adminToken, 'POST', '/items/commands', { device: dev.id, text: 'getver' });
+      expect(res.status).toBe(200);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect((await api2<Command>(plain.adminToken, 'GET', `/items/commands/${res.data.id}`)).data.status).toBe(
+        'pending',
+      );
+      // The extension said why, and nothing crashed on a missing connection.
+      const log = readFileSync(plain.logFile, 'utf8');
+      expect(log).toMatch(/REDIS is not set; commands will stay pending/);
+      expect(log).not.toMatch(/ECONNREFUSED|Unhandled/);
+    } finally {
+      await plain.stop();
+      await db2.drop();
+    }
   });
 });
