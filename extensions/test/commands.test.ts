@@ -481,6 +481,48 @@ describe('commands against a protocol peer', () => {
   });
 });
 
+describe('commands with two Directus instances', () => {
+  it('re-dispatches an orphaned command exactly once although both run the sweeper', async () => {
+    // Same database and Redis prefix: a second API node of the same deployment. Runs last in
+    // this file because stopping it clears the shared prefix.
+    const second = await startDirectus({
+      database: db,
+      redisPrefix: redis.prefix,
+      env: { FLEET_COMMAND_SWEEP_CRON: '*/1 * * * * *', LOG_LEVEL: 'warn' },
+    });
+    try {
+      const dev = await addDevice(db.knex, 'Two nodes');
+      await redis.redis.set(redis.keys.heartbeat('peer-y'), '1', 'EX', 300);
+      await redis.redis.hset(
+        redis.keys.connectionsRegistry,
+        dev.imei,
+        encodeRegistryValue({ instance: 'peer-y', connectedAt: Date.now() }),
+      );
+      // Created through the second node, swept by both.
+      // (Its own SECRET: only the static admin token is valid on both nodes.)
+      const res = await restClient(second.url)<Command>(second.adminToken, 'POST', '/items/commands', {
+        device: dev.id,
+        text: 'getver',
+      });
+      expect(res.status).toBe(200);
+      await until(res.data.id, 'queued');
+      await redis.redis.del(redis.keys.heartbeat('peer-y'));
+      await waitFor(async () => ((await read(res.data.id)).attempts === 2 ? true : undefined), 'the re-dispatch');
+      await new Promise((r) => setTimeout(r, 3000));
+      const c = await read(res.data.id);
+      expect([c.status, c.attempts]).toEqual(['pending', 2]);
+      const revisions = await api<Array<{ data: { status?: string } }>>(
+        admin,
+        'GET',
+        `/revisions?filter[collection][_eq]=commands&filter[item][_eq]=${c.id}&sort=id&fields=data`,
+      );
+      expect(revisions.data.map((r) => r.data.status)).toEqual(['pending', 'queued', 'pending']);
+    } finally {
+      await second.stop();
+    }
+  });
+});
+
 describe('commands without Redis', () => {
   it('starts, validates and keeps commands pending when Directus has no Redis', async () => {
     const db2 = await createTestDatabase();
