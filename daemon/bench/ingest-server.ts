@@ -3,6 +3,8 @@
  * so its CPU time and memory can be measured alone). Every IMEI is allowed (the device lookup is
  * not what is measured). Answers 'mem' requests with its memory after a forced GC.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Histogram } from 'prom-client';
 import { startIngestion } from '../src/ingestion/main.js';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -20,7 +22,22 @@ const ingestion = await startIngestion({
   limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
 });
 
-type Msg = { type: 'mem' } | { type: 'stop' };
+// The daemon's own view, to tell its delays from the simulator's and the network's.
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
+
+/** Cumulative bucket counts of a prom-client histogram (le → count), summed over labels. */
+async function buckets(h: Histogram): Promise<Array<[number, number]>> {
+  const out = new Map<number, number>();
+  for (const v of (await h.get()).values) {
+    if (!v.metricName?.endsWith('_bucket')) continue;
+    const le = v.labels.le === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels.le);
+    out.set(le, (out.get(le) ?? 0) + v.value);
+  }
+  return [...out.entries()].sort((a, b) => a[0] - b[0]);
+}
+
+type Msg = { type: 'mem' } | { type: 'stop' } | { type: 'stats' };
 process.on('message', async (m: Msg) => {
   if (m.type === 'mem') {
     // Two passes: the first GC may only schedule finalisers.
@@ -29,6 +46,17 @@ process.on('message', async (m: Msg) => {
     globalThis.gc?.();
     const mem = process.memoryUsage();
     process.send?.({ type: 'mem', ...mem, sessions: ingestion.sessions.size });
+  } else if (m.type === 'stats') {
+    // Loop delay since the previous 'stats'; histograms cumulative (the caller takes differences).
+    const stats = {
+      type: 'stats',
+      loopP99Ms: loop.percentile(99) / 1e6,
+      loopMaxMs: loop.max / 1e6,
+      ack: await buckets(ingestion.metrics.ackLatency),
+      xadd: await buckets(ingestion.metrics.xaddLatency),
+    };
+    loop.reset();
+    process.send?.(stats);
   } else if (m.type === 'stop') {
     await ingestion.stop('bench done');
     process.exit(0);

@@ -93,6 +93,35 @@ function askMem(child: ChildProcess): Promise<Mem> {
   });
 }
 
+interface Stats {
+  loopP99Ms: number;
+  loopMaxMs: number;
+  ack: Array<[number, number]>;
+  xadd: Array<[number, number]>;
+}
+
+function askStats(child: ChildProcess): Promise<Stats> {
+  return new Promise((resolve) => {
+    const on = (m: { type: string } & Stats) => {
+      if (m.type !== 'stats') return;
+      child.off('message', on);
+      resolve(m);
+    };
+    child.on('message', on);
+    child.send({ type: 'stats' });
+  });
+}
+
+/** Upper bucket bound (ms) holding quantile q of the observations between two snapshots. */
+function bucketQuantile(before: Array<[number, number]>, after: Array<[number, number]>, q: number): string {
+  const base = new Map(before);
+  const diffs = after.map(([le, c]) => [le, c - (base.get(le) ?? 0)] as const);
+  const total = diffs.at(-1)?.[1] ?? 0;
+  if (total === 0) return 'n/a';
+  const hit = diffs.find(([, c]) => c >= q * total);
+  return hit && Number.isFinite(hit[0]) ? `≤${hit[0] * 1000} ms` : '>5000 ms';
+}
+
 const MiB = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 const k = (n: number) => `${(n / 1000).toFixed(1)}k`;
 
@@ -208,15 +237,19 @@ async function main(): Promise<void> {
       let tStart = 0;
       let cpuEnd = 0;
       let tEnd = 0;
+      let stats0: Promise<Stats> | null = null;
+      let stats1: Promise<Stats> | null = null;
       const summary = await runFleet({
         ...fleet,
         onConnected: () => {
           cpuStart = cpuSeconds(pid);
           tStart = performance.now();
+          stats0 = askStats(server);
           setTimeout(
             () => {
               cpuEnd = cpuSeconds(pid);
               tEnd = performance.now();
+              stats1 = askStats(server);
             },
             (fleet.duration ?? 0) * 1000,
           );
@@ -226,8 +259,15 @@ async function main(): Promise<void> {
         cpuEnd = cpuSeconds(pid);
         tEnd = performance.now();
       }
-      // Ack latency is measured in the simulator: its own event-loop lag is part of it.
+      // Ack latency is measured in the simulator: its own event-loop lag is part of it. The daemon's
+      // own histograms (frame received → ack written, XADD round trip) and loop delay tell where time goes.
       const lag = `; simulator event-loop delay p99 ${summary.simulatorLoopDelayP99Ms} ms`;
+      const s0 = await (stats0 ?? askStats(server));
+      const s1 = await (stats1 ?? askStats(server));
+      const daemonView =
+        `  daemon view: ack p50 ${bucketQuantile(s0.ack, s1.ack, 0.5)} p99 ${bucketQuantile(s0.ack, s1.ack, 0.99)} ` +
+        `(last byte received → ack written), XADD pipeline p99 ${bucketQuantile(s0.xadd, s1.xadd, 0.99)}, ` +
+        `daemon event-loop delay p99 ${s1.loopP99Ms.toFixed(1)} ms max ${s1.loopMaxMs.toFixed(1)} ms`;
       const wall = (tEnd - tStart) / 1000;
       const cpu = cpuEnd - cpuStart;
       const recPerSec = summary.counters.recordsAcked / (summary.sendMs / 1000);
@@ -240,6 +280,7 @@ async function main(): Promise<void> {
           `→ ${k(perCore)} records/s per daemon core; resent ${summary.counters.recordsResent}, ack timeouts ${summary.counters.ackTimeouts}` +
           `${lag}; load average ${loadavg()[0]!.toFixed(1)}`,
       );
+      log(daemonView);
       return { summary, recPerSec, cores, perCore };
     };
 
