@@ -3,14 +3,14 @@
  * holds its socket, oldest first. The Redis step (registry → heartbeat → XADD) is the contract's
  * `fleetDispatchCommand` script; the database step marks each queued command under a row lock.
  *
- * Rows are locked in creation order for the whole pass, so two dispatchers of the same device
- * (create action, connect event, sweeper, other Directus instances) serialise and never send a
- * command twice or out of order.
+ * The whole pass holds the device's lock, so two dispatchers of the same device (create action,
+ * connect event, sweeper, other Directus instances) serialise and never send a command twice or
+ * out of order.
  */
 import { encodeOutboundCommand } from '@fleet/daemon/contract';
 import { markQueued, toMs } from '../../shared/commands';
 import { commandClient, type Runtime } from './runtime';
-import { type Ctx, deviceImei, lockPendingForDevice, writePatch } from './store';
+import { type Ctx, deviceImei, pendingForDevice, withDeviceLock, writePatch } from './store';
 
 /** Outbound streams are trimmed near this length; the sweeper recovers anything trimmed unread. */
 export const OUTBOUND_MAXLEN = '100000';
@@ -25,10 +25,10 @@ export async function dispatchDevice(ctx: Ctx, runtime: Runtime, device: string 
   if (!runtime.config.redisUrl) return { queued: 0, instance: null };
   const redis = commandClient(runtime);
   const { keys } = runtime;
-  return ctx.database.transaction(async (trx) => {
-    const rows = await lockPendingForDevice(trx, device, new Date());
+  return withDeviceLock(ctx.database, device, async () => {
+    const rows = await pendingForDevice(ctx.database, device, new Date());
     if (rows.length === 0) return { queued: 0, instance: null };
-    const imei = await deviceImei(trx, device);
+    const imei = await deviceImei(ctx.database, device);
     if (!imei) return { queued: 0, instance: null };
     let queued = 0;
     let instance: string | null = null;
@@ -41,6 +41,8 @@ export async function dispatchDevice(ctx: Ctx, runtime: Runtime, device: string 
         expiresAt: toMs(row.expires_at) ?? Date.now() + runtime.config.ttlMs,
         attempt: row.attempts,
       });
+      // Taken before the XADD: the instance may send (and report `sent`) before the script returns.
+      const handedAt = Date.now();
       const result = await redis.fleetDispatchCommand(
         keys.connectionsRegistry,
         keys.heartbeat(''),
@@ -52,9 +54,9 @@ export async function dispatchDevice(ctx: Ctx, runtime: Runtime, device: string 
       // Offline (or its instance is dead): it and everything after it stay pending, in order.
       if (!result) break;
       instance = String(result[0]);
-      const decision = markQueued(row, row.attempts, instance, Date.now());
+      const decision = markQueued(row, row.attempts, instance, handedAt);
       if ('patch' in decision) {
-        await writePatch(ctx, trx, row.id, decision.patch);
+        await writePatch(ctx, row.id, decision.patch);
         queued++;
       }
     }

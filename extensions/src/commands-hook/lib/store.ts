@@ -1,8 +1,10 @@
 /**
- * Database side of the lifecycle. Every transition reads the row under a row lock, asks the pure
- * rules what to write, and writes through Directus's ItemsService in the same transaction, so
- * revisions, activity and realtime subscribers see each change, and two writers (a response
- * consumer and a dispatcher, maybe on different Directus instances) can never interleave.
+ * Database side of the lifecycle. Every change of a command happens while holding its device's
+ * lock (a PostgreSQL advisory lock, so every Directus instance agrees): read the row, ask the pure
+ * rules, write through Directus's ItemsService. The write commits in ItemsService's own
+ * transaction, so revisions, activity and realtime subscribers see it, and the `items.update`
+ * event (which WebSocket subscribers answer by re-reading the row) fires after the commit.
+ * Two writers (a response consumer and a dispatcher, maybe on different instances) never interleave.
  */
 import type { ApiExtensionContext } from '@directus/extensions';
 import type { Accountability } from '@directus/types';
@@ -44,9 +46,62 @@ export function normalizeRow(raw: Record<string, unknown>): StoredCommand {
   };
 }
 
-export async function lockCommand(trx: Knex, id: string | number): Promise<StoredCommand | null> {
-  const raw = await trx(COMMANDS).where('id', id).forUpdate().first(ROW_FIELDS);
+export async function readCommand(db: Knex, id: string | number): Promise<StoredCommand | null> {
+  const raw = await db(COMMANDS).where('id', id).first(ROW_FIELDS);
   return raw ? normalizeRow(raw) : null;
+}
+
+/** Advisory-lock namespace of "a device's commands" (first key of the two-int form). */
+const DEVICE_LOCK_NS = 0x666c6364; // "flcd"
+
+/**
+ * Locked sections in flight in this process. Each holds one pooled connection for the lock and
+ * uses one for its write; bounding them keeps most of Directus's pool for requests.
+ */
+const MAX_SECTIONS = 2;
+let sections = 0;
+const waiting: Array<() => void> = [];
+
+async function enterSection(): Promise<void> {
+  if (sections < MAX_SECTIONS) {
+    sections++;
+    return;
+  }
+  await new Promise<void>((resolve) => waiting.push(resolve));
+}
+
+function leaveSection(): void {
+  const next = waiting.shift();
+  if (next) next();
+  else sections--;
+}
+
+/**
+ * Runs `fn` holding the advisory lock of one device's commands. The lock lives in a transaction
+ * that does nothing else (released at its end); it is taken with try-and-back-off rather than
+ * waited for, so no waiter sits on a pooled connection.
+ */
+export async function withDeviceLock<T>(db: Knex, device: string | number, fn: () => Promise<T>): Promise<T> {
+  await enterSection();
+  try {
+    for (let backoff = 2; ; backoff = Math.min(backoff * 2, 50)) {
+      const trx = await db.transaction();
+      let locked = false;
+      try {
+        const res = await trx.raw('SELECT pg_try_advisory_xact_lock(?, hashtext(?)) AS ok', [
+          DEVICE_LOCK_NS,
+          String(device),
+        ]);
+        locked = res.rows?.[0]?.ok === true;
+        if (locked) return await fn();
+      } finally {
+        await trx.commit().catch(() => {});
+      }
+      await new Promise((r) => setTimeout(r, backoff));
+    }
+  } finally {
+    leaveSection();
+  }
 }
 
 /** Marks the extension's own writes (see `isSystemAccountability`). */
@@ -71,10 +126,14 @@ export function isSystemAccountability(a: Accountability | null | undefined): bo
   return !!a && a.user === null && a.admin === true && a.origin === SYSTEM_ORIGIN;
 }
 
-/** Writes a patch as the extension inside the caller's transaction. */
-export async function writePatch(ctx: Ctx, trx: Knex, id: string | number, patch: CommandPatch): Promise<void> {
-  const schema = await ctx.getSchema({ database: trx });
-  const items = new ctx.services.ItemsService(COMMANDS, { schema, knex: trx, accountability: SYSTEM_ACCOUNTABILITY });
+/** Writes a patch as the extension; ItemsService commits it and then emits the update event. */
+export async function writePatch(ctx: Ctx, id: string | number, patch: CommandPatch): Promise<void> {
+  const schema = await ctx.getSchema();
+  const items = new ctx.services.ItemsService(COMMANDS, {
+    schema,
+    knex: ctx.database,
+    accountability: SYSTEM_ACCOUNTABILITY,
+  });
   await items.updateOne(id, patch as Record<string, unknown>);
 }
 
@@ -83,28 +142,29 @@ export interface TransitionResult {
   decision: Decision | null;
 }
 
-/** Locks the command, decides, writes. `decision` is null when the command does not exist. */
+/** Under the device lock: read the command, decide, write. `decision` is null when it does not exist. */
 export async function transition(
   ctx: Ctx,
   id: string | number,
   decide: (row: StoredCommand) => Decision,
 ): Promise<TransitionResult> {
-  return ctx.database.transaction(async (trx) => {
-    const row = await lockCommand(trx, id);
+  const owner = await ctx.database(COMMANDS).where('id', id).first('device');
+  if (!owner) return { row: null, decision: null };
+  return withDeviceLock(ctx.database, owner.device, async () => {
+    const row = await readCommand(ctx.database, id);
     if (!row) return { row: null, decision: null };
     const decision = decide(row);
-    if ('patch' in decision) await writePatch(ctx, trx, id, decision.patch);
+    if ('patch' in decision) await writePatch(ctx, id, decision.patch);
     return { row, decision };
   });
 }
 
-/** Pending, unexpired commands of a device in creation order, locked for dispatch. */
-export async function lockPendingForDevice(trx: Knex, device: string | number, now: Date): Promise<StoredCommand[]> {
-  const rows = await trx(COMMANDS)
+/** Pending, unexpired commands of a device in creation order (read under the device lock). */
+export async function pendingForDevice(db: Knex, device: string | number, now: Date): Promise<StoredCommand[]> {
+  const rows = await db(COMMANDS)
     .where({ device, status: 'pending' })
     .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
     .orderBy([{ column: 'created_at' }, { column: 'id' }])
-    .forUpdate()
     .select(ROW_FIELDS);
   return rows.map(normalizeRow);
 }

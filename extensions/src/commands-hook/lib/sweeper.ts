@@ -58,12 +58,30 @@ export async function sweep(ctx: Ctx, runtime: Runtime, now = Date.now()): Promi
       alive.set(i, exists[n] === 1);
     });
   }
+  // Outbound entry ids start with the Redis time of the XADD, so only a window around the queue
+  // times needs reading, not the whole (long) stream. The margin absorbs clock skew between hosts.
+  const SKEW_MS = 30_000;
+  const windows = new Map<string, { from: number; to: number }>();
+  for (const r of held) {
+    const queuedAt = toMs(r.queued_at);
+    if (r.status !== 'queued' || queuedAt === null || now - queuedAt < config.lostAfterMs) continue;
+    const w = windows.get(String(r.instance_id));
+    windows.set(String(r.instance_id), {
+      from: Math.min(w?.from ?? queuedAt, queuedAt),
+      to: Math.max(w?.to ?? queuedAt, queuedAt),
+    });
+  }
   const outboundCache = new Map<string, Set<string>>();
   const outboundEntries = async (instance: string): Promise<Set<string>> => {
     let set = outboundCache.get(instance);
     if (!set) {
       set = new Set();
-      const entries = (await redis.xrange(keys.commandsOutbound(instance), '-', '+')) as Array<[string, string[]]>;
+      const w = windows.get(instance) ?? { from: 0, to: now };
+      const entries = (await redis.xrange(
+        keys.commandsOutbound(instance),
+        String(Math.max(0, w.from - SKEW_MS)),
+        String(w.to + SKEW_MS),
+      )) as Array<[string, string[]]>;
       for (const [, fields] of entries) {
         try {
           const c = decodeOutboundCommand(fields);

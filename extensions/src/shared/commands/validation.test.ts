@@ -92,6 +92,15 @@ describe('validateCreate', () => {
     const e = refusal(() => validateCreate(input({ payload })));
     expect(e.message).toMatch(/needs the Admin role/);
     expect(validateCreate(input({ payload, sender: admin })).text).toBe('setparam 2004:evil.example.com');
+    // The same command smuggled in as a hex payload (which the device gets instead of the text).
+    const hex = Buffer.from('setparam 2004:evil.example.com').toString('hex');
+    const smuggled = refusal(() =>
+      validateCreate(input({ payload: { device: 7, text: 'getinfo', payload_hex: hex } })),
+    );
+    expect(smuggled.message).toMatch(/hex payload matches the protected command "setparam 2004"/);
+    expect(
+      validateCreate(input({ payload: { device: 7, text: 'getinfo', payload_hex: hex }, sender: admin })).payload_hex,
+    ).toBe(hex);
   });
 
   it('refuses forged lifecycle fields from a sender but allows the default status', () => {

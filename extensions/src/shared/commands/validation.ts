@@ -89,6 +89,13 @@ export function deviceEnabled(row: Record<string, unknown>): boolean {
 
 const PRINTABLE = /^[\x20-\x7e]*$/;
 
+/** Bytes as characters (no Buffer: these rules may also run in the browser). */
+function hexToLatin1(hex: string): string {
+  let out = '';
+  for (let i = 0; i + 1 < hex.length; i += 2) out += String.fromCharCode(Number.parseInt(hex.slice(i, i + 2), 16));
+  return out;
+}
+
 export function normalizeText(value: unknown, maxBytes: number): string {
   if (typeof value !== 'string') throw new CommandRuleError('Command text is required.');
   const text = value.trim();
@@ -157,12 +164,17 @@ export function validateCreate({ payload, sender, device, now, config }: CreateI
   const text = normalizeText(payload.text, config.maxBytes);
   const payloadHex = normalizePayloadHex(payload.payload_hex, config.maxBytes);
   const expiresAt = normalizeExpiry(payload.expires_at, now, config.ttlMs);
-  const denied = matchDenyList(text, config.denyPatterns);
-  if (denied !== null && sender !== null && !sender.admin) {
-    throw new CommandRuleError(
-      `"${text}" matches the protected command "${denied}" and needs the Admin role.`,
-      'forbidden',
-    );
+  // The payload is what the device gets when present, so it is checked too (as the text it spells).
+  const payloadText = payloadHex === null ? null : hexToLatin1(payloadHex);
+  for (const candidate of payloadText === null ? [text] : [text, payloadText]) {
+    const denied = matchDenyList(candidate, config.denyPatterns);
+    if (denied !== null && sender !== null && !sender.admin) {
+      const shown = candidate === text ? `"${text}"` : 'The hex payload';
+      throw new CommandRuleError(
+        `${shown} matches the protected command "${denied}" and needs the Admin role.`,
+        'forbidden',
+      );
+    }
   }
   return {
     ...payload,
