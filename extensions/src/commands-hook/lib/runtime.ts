@@ -9,6 +9,7 @@
 import { type ContractCommands, defineContractScripts, type RedisKeys, redisKeys } from '@fleet/daemon/contract';
 import { Redis } from 'ioredis';
 import type { CommandConfig } from '../../shared/commands';
+import { closeDeviceLocks } from './locks';
 
 export type FleetRedis = Redis & ContractCommands;
 
@@ -75,6 +76,7 @@ export function commandClient(runtime: Runtime): FleetRedis {
 export async function closeRuntime(runtime: Runtime): Promise<void> {
   if (runtime.closed) return;
   runtime.closed = true;
+  await closeDeviceLocks();
   await Promise.allSettled(runtime.stops.map((stop) => stop()));
   await Promise.allSettled(runtime.clients.map((c) => c.quit().catch(() => c.disconnect())));
   runtime.clients = [];

@@ -1,6 +1,6 @@
 /**
  * Database side of the lifecycle. Every change of a command happens while holding its device's
- * lock (a PostgreSQL advisory lock, so every Directus instance agrees): read the row, ask the pure
+ * lock (see ./locks: every Directus instance agrees): read the row, ask the pure
  * rules, write through Directus's ItemsService. The write commits in ItemsService's own
  * transaction, so revisions, activity and realtime subscribers see it, and the `items.update`
  * event (which WebSocket subscribers answer by re-reading the row) fires after the commit.
@@ -10,6 +10,7 @@ import type { ApiExtensionContext } from '@directus/extensions';
 import type { Accountability } from '@directus/types';
 import type { Knex } from 'knex';
 import type { CommandPatch, CommandRow, CommandStatus, Decision } from '../../shared/commands';
+import { deviceLocks } from './locks';
 
 export const COMMANDS = 'commands';
 export const DEVICES = 'devices';
@@ -51,57 +52,9 @@ export async function readCommand(db: Knex, id: string | number): Promise<Stored
   return raw ? normalizeRow(raw) : null;
 }
 
-/** Advisory-lock namespace of "a device's commands" (first key of the two-int form). */
-const DEVICE_LOCK_NS = 0x666c6364; // "flcd"
-
-/**
- * Locked sections in flight in this process. Each holds one pooled connection for the lock and
- * uses one for its write; bounding them keeps most of Directus's pool for requests.
- */
-const MAX_SECTIONS = 2;
-let sections = 0;
-const waiting: Array<() => void> = [];
-
-async function enterSection(): Promise<void> {
-  if (sections < MAX_SECTIONS) {
-    sections++;
-    return;
-  }
-  await new Promise<void>((resolve) => waiting.push(resolve));
-}
-
-function leaveSection(): void {
-  const next = waiting.shift();
-  if (next) next();
-  else sections--;
-}
-
-/**
- * Runs `fn` holding the advisory lock of one device's commands. The lock lives in a transaction
- * that does nothing else (released at its end); it is taken with try-and-back-off rather than
- * waited for, so no waiter sits on a pooled connection.
- */
-export async function withDeviceLock<T>(db: Knex, device: string | number, fn: () => Promise<T>): Promise<T> {
-  await enterSection();
-  try {
-    for (let backoff = 2; ; backoff = Math.min(backoff * 2, 50)) {
-      const trx = await db.transaction();
-      let locked = false;
-      try {
-        const res = await trx.raw('SELECT pg_try_advisory_xact_lock(?, hashtext(?)) AS ok', [
-          DEVICE_LOCK_NS,
-          String(device),
-        ]);
-        locked = res.rows?.[0]?.ok === true;
-        if (locked) return await fn();
-      } finally {
-        await trx.commit().catch(() => {});
-      }
-      await new Promise((r) => setTimeout(r, backoff));
-    }
-  } finally {
-    leaveSection();
-  }
+/** Runs `fn` holding the lock of one device's commands (see ./locks). */
+export function withDeviceLock<T>(db: Knex, device: string | number, fn: () => Promise<T>): Promise<T> {
+  return deviceLocks(db).run(device, fn);
 }
 
 /** Marks the extension's own writes (see `isSystemAccountability`). */
