@@ -1,24 +1,14 @@
 /** `daemon ingest`: the ingestion role from the process configuration. */
-import knexFactory from 'knex';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { connectDatabase } from '../db.js';
 import { knexDeviceLookup } from './devices.js';
 import { startIngestion } from './server.js';
 
 export { type Ingestion, type IngestionOptions, startIngestion } from './server.js';
 
 export async function runIngest(config: Config, logger: Logger): Promise<{ stop(reason?: string): Promise<void> }> {
-  const knex = knexFactory({
-    client: 'pg',
-    connection: {
-      host: config.DB_HOST,
-      port: config.DB_PORT,
-      database: config.DB_DATABASE,
-      user: config.DB_USER,
-      password: config.DB_PASSWORD,
-    },
-    pool: { min: 0, max: 4 },
-  });
+  const knex = connectDatabase(config, { min: 0, max: 4 });
   try {
     const ingestion = await startIngestion({
       instanceId: config.INSTANCE_ID,

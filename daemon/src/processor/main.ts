@@ -7,6 +7,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import type { Config } from '../config.js';
 import { redisKeys } from '../contract/index.js';
+import { databaseConnection } from '../db.js';
 import { combineProbes, redisProbe } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetricsRegistry, type Registry, startObservabilityServer } from '../observability/metrics.js';
@@ -97,11 +98,7 @@ export async function runProcess(
   const eventsReader = connect('events');
 
   const pool = new pg.Pool({
-    host: config.DB_HOST,
-    port: config.DB_PORT,
-    database: config.DB_DATABASE,
-    user: config.DB_USER,
-    password: config.DB_PASSWORD,
+    ...databaseConnection(config),
     max: 6,
     application_name: 'fleet-processor',
     connectionTimeoutMillis: 5_000,

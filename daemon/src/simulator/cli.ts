@@ -5,9 +5,10 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.js';
+import { connectDatabase } from '../db.js';
 import { CODEC_8, CODEC_8E, CODEC_16 } from '../protocol/index.js';
 import { type FleetOptions, type FleetProgress, type FleetSummary, runFleet } from './fleet.js';
-import { connectDatabase, registerDevices } from './register.js';
+import { registerDevices } from './register.js';
 
 const USAGE = `usage: npm run simulate -- [options]
   --devices N          simulated devices (default 10)
@@ -155,7 +156,7 @@ export async function runSimulate(argv: string[]): Promise<number> {
       }
       throw err;
     }
-    const db = connectDatabase(config);
+    const db = connectDatabase(config, { min: 0, max: 2 });
     try {
       const added = await registerDevices(db, { devices: fleet.devices, seed: fleet.seed ?? 1 });
       process.stderr.write(`registered ${added} new device(s) of ${fleet.devices} in ${config.DB_DATABASE}\n`);

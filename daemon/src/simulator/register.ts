@@ -2,8 +2,7 @@
  * `--register`: creates the simulated IMEIs as enabled devices so ingestion accepts them. Uses the
  * daemon's DB_* settings; existing devices are left untouched (ON CONFLICT DO NOTHING).
  */
-import knexFactory, { type Knex } from 'knex';
-import type { Config } from '../config.js';
+import type { Knex } from 'knex';
 import { simulatedImei } from './imei.js';
 
 export interface RegisterOptions {
@@ -27,20 +26,4 @@ export async function registerDevices(db: Knex, options: RegisterOptions): Promi
     inserted += result.length;
   }
   return inserted;
-}
-
-export function connectDatabase(
-  config: Pick<Config, 'DB_HOST' | 'DB_PORT' | 'DB_DATABASE' | 'DB_USER' | 'DB_PASSWORD'>,
-) {
-  return knexFactory({
-    client: 'pg',
-    connection: {
-      host: config.DB_HOST,
-      port: config.DB_PORT,
-      database: config.DB_DATABASE,
-      user: config.DB_USER,
-      password: config.DB_PASSWORD,
-    },
-    pool: { min: 0, max: 2 },
-  });
 }
