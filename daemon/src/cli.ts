@@ -2,7 +2,7 @@
  * The daemon's single entry point: `ingest | process | all | simulate | decode`.
  * Thin on purpose: each role lives in its own folder and exports one `run*` function.
  */
-import { ConfigError, loadConfig } from './config.js';
+import { loadConfigOrExitCode } from './config.js';
 import { createLogger } from './observability/logger.js';
 
 export interface Running {
@@ -26,16 +26,8 @@ async function main(argv: string[]): Promise<number> {
     return role === undefined || role === '--help' || role === '-h' ? 0 : 2;
   }
 
-  let config: ReturnType<typeof loadConfig>;
-  try {
-    config = loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return 2;
-    }
-    throw err;
-  }
+  const config = loadConfigOrExitCode();
+  if (config === 2) return 2;
   const logger = createLogger(config.LOG_LEVEL, { instance_id: config.INSTANCE_ID });
   const running: Running[] = [];
   try {

@@ -79,3 +79,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   return parsed.data;
 }
+
+/** For command-line entries: the configuration, or exit code 2 once the reason it is invalid is on stderr. */
+export function loadConfigOrExitCode(env: Record<string, string | undefined> = process.env): Config | 2 {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

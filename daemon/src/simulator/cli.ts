@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfigOrExitCode } from '../config.js';
 import { connectDatabase } from '../db.js';
 import { CODEC_8, CODEC_8E, CODEC_16 } from '../protocol/index.js';
 import { type FleetOptions, type FleetProgress, type FleetSummary, runFleet } from './fleet.js';
@@ -146,16 +146,8 @@ export async function runSimulate(argv: string[]): Promise<number> {
   const { fleet, register, json } = parsed;
 
   if (register) {
-    let config: ReturnType<typeof loadConfig>;
-    try {
-      config = loadConfig();
-    } catch (err) {
-      if (err instanceof ConfigError) {
-        process.stderr.write(`${err.message}\n`);
-        return 2;
-      }
-      throw err;
-    }
+    const config = loadConfigOrExitCode();
+    if (config === 2) return 2;
     const db = connectDatabase(config, { min: 0, max: 2 });
     try {
       const added = await registerDevices(db, { devices: fleet.devices, seed: fleet.seed ?? 1 });
