@@ -16,8 +16,9 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import { encodeDeadLetter, GROUPS, type RedisKeys } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
+import { sleep } from '../sleep.js';
 import { decodeEntry, isFailure, protocolIoViews } from './decode.js';
-import { backoffMs, classifyWriteError, errorMessage, isForeignKeyViolation, sleep } from './errors.js';
+import { backoffMs, classifyWriteError, errorMessage, isForeignKeyViolation } from './errors.js';
 import type { ProcessorMetrics } from './metrics.js';
 import {
   countFlags,

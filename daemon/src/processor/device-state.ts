@@ -19,7 +19,8 @@ import {
   type RedisKeys,
 } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
-import { backoffMs, errorMessage, sleep } from './errors.js';
+import { sleep } from '../sleep.js';
+import { backoffMs, errorMessage } from './errors.js';
 import type { ProcessorMetrics } from './metrics.js';
 import { ensureGroup, isNoGroupError, type RawEntry, readGroup } from './stream.js';
 

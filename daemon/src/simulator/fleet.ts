@@ -10,6 +10,7 @@ import { fork } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { CODEC_8E } from '../protocol/index.js';
+import { sleep } from '../sleep.js';
 import { type DeviceCounters, emptyCounters, SimulatedDevice, type SimulatedDeviceOptions } from './device.js';
 import { Histogram } from './histogram.js';
 import { simulatedImei } from './imei.js';
@@ -117,19 +118,6 @@ function sumCounters(into: DeviceCounters, add: DeviceCounters): DeviceCounters 
 function latencySummary(h: Histogram): FleetSummary['ackLatencyMs'] {
   const ms = (us: number) => Math.round(us / 10) / 100;
   return { p50: ms(h.quantile(0.5)), p99: ms(h.quantile(0.99)), max: ms(h.max), count: h.count };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Runs a fleet and resolves with its summary (splitting into worker processes when needed). */
