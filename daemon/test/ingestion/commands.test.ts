@@ -12,8 +12,7 @@ import {
   GROUPS,
   type OutboundCommandInput,
 } from '../../src/contract/index.js';
-import { knexDeviceLookup } from '../../src/ingestion/devices.js';
-import { type Ingestion, startIngestion } from '../../src/ingestion/server.js';
+import type { Ingestion } from '../../src/ingestion/server.js';
 import { avlAck, decodeCommandFrame, encodeCodec12Response } from '../../src/protocol/index.js';
 import {
   avlFrame,
@@ -23,6 +22,7 @@ import {
   RawDevice,
   REDIS_URL,
   startOwnRedis,
+  startTestIngestion,
 } from './support.js';
 
 const IMEI = '356307042443001';
@@ -35,14 +35,10 @@ const sockets: RawDevice[] = [];
 let nextId = 1;
 
 async function start(id: string): Promise<Ingestion> {
-  const i = await startIngestion({
+  const i = await startTestIngestion(db.knex, {
     instanceId: id,
     redisUrl: REDIS_URL,
     redisPrefix: r.prefix,
-    lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-    host: '127.0.0.1',
-    tcpPort: 0,
-    udpPort: null,
     commandTimeoutMs: 400,
   });
   running.push(i);
@@ -215,14 +211,10 @@ describe('command after a pending acknowledgement', () => {
     // delivery are both held back and complete together.
     const own = await startOwnRedis({ args: ['--enable-debug-command', 'yes'] });
     const prefix = 'test:ingest:cmd-order:';
-    const orderIng = await startIngestion({
+    const orderIng = await startTestIngestion(db.knex, {
       instanceId: 'cmd-order',
       redisUrl: own.url,
       redisPrefix: prefix,
-      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-      host: '127.0.0.1',
-      tcpPort: 0,
-      udpPort: null,
     });
     const admin = new Redis(own.url);
     const sleeper = new Redis(own.url);

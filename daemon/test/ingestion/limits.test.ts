@@ -1,10 +1,17 @@
 /** Connection limits against real sockets: every refusal closes without an ack and is counted. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeConnectionEvent } from '../../src/contract/index.js';
-import { knexDeviceLookup } from '../../src/ingestion/devices.js';
-import { type Ingestion, type IngestionOptions, startIngestion } from '../../src/ingestion/server.js';
+import type { Ingestion, IngestionOptions } from '../../src/ingestion/server.js';
 import { avlAck } from '../../src/protocol/index.js';
-import { avlFrame, createTestDatabase, createTestRedis, eventually, RawDevice, REDIS_URL } from './support.js';
+import {
+  avlFrame,
+  createTestDatabase,
+  createTestRedis,
+  eventually,
+  RawDevice,
+  REDIS_URL,
+  startTestIngestion,
+} from './support.js';
 
 const IMEI = '356307042441013';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -13,14 +20,10 @@ const running: Ingestion[] = [];
 const sockets: RawDevice[] = [];
 
 async function start(id: string, limits: IngestionOptions['limits']): Promise<Ingestion> {
-  const ing = await startIngestion({
+  const ing = await startTestIngestion(db.knex, {
     instanceId: id,
     redisUrl: REDIS_URL,
     redisPrefix: r.prefix,
-    lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-    host: '127.0.0.1',
-    tcpPort: 0,
-    udpPort: null,
     limits,
     commands: false,
   });

@@ -12,10 +12,8 @@ import {
   GROUPS,
   redisKeys,
 } from '../../src/contract/index.js';
-import { knexDeviceLookup } from '../../src/ingestion/devices.js';
-import { startIngestion } from '../../src/ingestion/server.js';
 import { avlAck, encodeCodec12Response } from '../../src/protocol/index.js';
-import { avlFrame, createTestDatabase, eventually, RawDevice, startOwnRedis } from './support.js';
+import { avlFrame, createTestDatabase, eventually, RawDevice, startOwnRedis, startTestIngestion } from './support.js';
 
 const IMEI = '356307042441013';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -50,14 +48,10 @@ describe('Redis refusing writes', () => {
     const own = await startOwnRedis();
     cleanups.push(() => own.stop());
     const prefix = 'test:outage:pause:';
-    const ing = await startIngestion({
+    const ing = await startTestIngestion(db.knex, {
       instanceId: 'outage-pause',
       redisUrl: own.url,
       redisPrefix: prefix,
-      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-      host: '127.0.0.1',
-      tcpPort: 0,
-      udpPort: null,
       redisCommandTimeoutMs: 300,
       shutdownTimeoutMs: 3000,
       heartbeat: { refreshMs: 100 },
@@ -105,14 +99,10 @@ describe('Redis refusing writes', () => {
     const { port, dir } = own;
     cleanups.push(() => own.stop());
     const prefix = 'test:outage:stop:';
-    const ing = await startIngestion({
+    const ing = await startTestIngestion(db.knex, {
       instanceId: 'outage-stop',
       redisUrl: own.url,
       redisPrefix: prefix,
-      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-      host: '127.0.0.1',
-      tcpPort: 0,
-      udpPort: null,
       metricsPort: 0,
       redisCommandTimeoutMs: 300,
       shutdownTimeoutMs: 3000,
@@ -164,14 +154,10 @@ describe('Redis refusing writes', () => {
     cleanups.push(() => own.stop());
     const prefix = 'test:outage:cmd:';
     const keys = redisKeys(prefix);
-    const ing = await startIngestion({
+    const ing = await startTestIngestion(db.knex, {
       instanceId: 'outage-cmd',
       redisUrl: own.url,
       redisPrefix: prefix,
-      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-      host: '127.0.0.1',
-      tcpPort: 0,
-      udpPort: null,
       metricsPort: 0,
       redisCommandTimeoutMs: 300,
       shutdownTimeoutMs: 3000,

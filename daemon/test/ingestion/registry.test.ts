@@ -11,9 +11,15 @@ import {
   defineContractScripts,
   encodeRegistryValue,
 } from '../../src/contract/index.js';
-import { knexDeviceLookup } from '../../src/ingestion/devices.js';
-import { type Ingestion, startIngestion } from '../../src/ingestion/server.js';
-import { createTestDatabase, createTestRedis, eventually, RawDevice, REDIS_URL } from './support.js';
+import type { Ingestion, IngestionOptions } from '../../src/ingestion/server.js';
+import {
+  createTestDatabase,
+  createTestRedis,
+  eventually,
+  RawDevice,
+  REDIS_URL,
+  startTestIngestion,
+} from './support.js';
 
 const IMEI = '356307042441013';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -23,15 +29,11 @@ let b: Ingestion;
 const running: Ingestion[] = [];
 const sockets: RawDevice[] = [];
 
-async function start(id: string, extra: Partial<Parameters<typeof startIngestion>[0]> = {}): Promise<Ingestion> {
-  const ing = await startIngestion({
+async function start(id: string, extra: Partial<IngestionOptions> = {}): Promise<Ingestion> {
+  const ing = await startTestIngestion(db.knex, {
     instanceId: id,
     redisUrl: REDIS_URL,
     redisPrefix: r.prefix,
-    lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-    host: '127.0.0.1',
-    tcpPort: 0,
-    udpPort: null,
     commands: false,
     ...extra,
   });

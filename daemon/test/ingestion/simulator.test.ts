@@ -10,13 +10,12 @@ import {
   encodeOutboundCommand,
   GROUPS,
 } from '../../src/contract/index.js';
-import { knexDeviceLookup } from '../../src/ingestion/devices.js';
-import { type Ingestion, startIngestion } from '../../src/ingestion/server.js';
+import type { Ingestion } from '../../src/ingestion/server.js';
 import { decodeAvlFrame, decodeUdpDatagram } from '../../src/protocol/index.js';
 import { createSimulatedDevice, runFleet } from '../../src/simulator/fleet.js';
 import { simulatedImei } from '../../src/simulator/imei.js';
 import { registerDevices } from '../../src/simulator/register.js';
-import { createTestDatabase, createTestRedis, eventually, REDIS_URL } from './support.js';
+import { createTestDatabase, createTestRedis, eventually, REDIS_URL, startTestIngestion } from './support.js';
 
 const SEED = 4242;
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -27,13 +26,10 @@ beforeAll(async () => {
   db = await createTestDatabase();
   r = await createTestRedis();
   await registerDevices(db.knex, { devices: 40, seed: SEED });
-  ing = await startIngestion({
+  ing = await startTestIngestion(db.knex, {
     instanceId: 'sim-ingest',
     redisUrl: REDIS_URL,
     redisPrefix: r.prefix,
-    lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-    host: '127.0.0.1',
-    tcpPort: 0,
     udpPort: 0,
     commandTimeoutMs: 5000,
   });

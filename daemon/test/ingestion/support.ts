@@ -9,6 +9,9 @@ import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import type { Knex } from 'knex';
+import { knexDeviceLookup } from '../../src/ingestion/devices.js';
+import { type Ingestion, type IngestionOptions, startIngestion } from '../../src/ingestion/server.js';
 import { type EncodableRecord, encodeAvlFrame, encodeImeiLogin } from '../../src/protocol/index.js';
 
 export { TEST_REDIS_URL as REDIS_URL } from '../../../test/support/index.js';
@@ -18,6 +21,23 @@ export function uid(): string {
 }
 
 export { createTestDatabase, createTestRedis } from '../../../test/support/index.js';
+
+/**
+ * Ingestion as the tests run it: TCP on a free port of 127.0.0.1, no UDP, and only the devices in
+ * `knex` accepted; `options` may override any of these.
+ */
+export function startTestIngestion(
+  knex: Knex,
+  options: Pick<IngestionOptions, 'instanceId' | 'redisUrl'> & Partial<IngestionOptions>,
+): Promise<Ingestion> {
+  return startIngestion({
+    lookup: knexDeviceLookup(knex, { unknownDevices: 'refuse' }),
+    host: '127.0.0.1',
+    tcpPort: 0,
+    udpPort: null,
+    ...options,
+  });
+}
 
 export async function freePort(): Promise<number> {
   const srv = createServer();

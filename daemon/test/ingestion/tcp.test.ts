@@ -12,8 +12,7 @@ import {
   decodeTelemetryEntry,
   type RedisKeys,
 } from '../../src/contract/index.js';
-import { knexDeviceLookup } from '../../src/ingestion/devices.js';
-import { type Ingestion, startIngestion } from '../../src/ingestion/server.js';
+import type { Ingestion } from '../../src/ingestion/server.js';
 import { avlAck, encodeImeiLogin, encodeUdpDatagram, udpAck } from '../../src/protocol/index.js';
 import {
   avlFrame,
@@ -22,6 +21,7 @@ import {
   eventually,
   RawDevice,
   REDIS_URL,
+  startTestIngestion,
   udpRoundTrip,
 } from './support.js';
 
@@ -63,14 +63,11 @@ beforeAll(async () => {
     { imei: IMEI_2, name: 'truck 2', enabled: true },
     { imei: DISABLED, name: 'parked', enabled: false },
   ]);
-  ing = await startIngestion({
+  ing = await startTestIngestion(db.knex as Knex, {
     instanceId: 'tcp-test-a',
     redisUrl: REDIS_URL,
     redisPrefix: r.prefix,
-    lookup: knexDeviceLookup(db.knex as Knex, { unknownDevices: 'refuse' }),
     deviceCacheTtlMs: 200,
-    host: '127.0.0.1',
-    tcpPort: 0,
     udpPort: 0,
     metricsPort: 0,
   });
