@@ -6,42 +6,45 @@
  *
  * Harness API: see test/support/index.ts.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../directus/src/paths.mjs';
-import { createTestDatabase, startDirectus, type TestDatabase, type TestDirectus } from './support/index.js';
+import {
+  createTestDatabase,
+  type LaunchedChromium,
+  launchChromium,
+  startDirectus,
+  studioLogin,
+  type TestDatabase,
+  type TestDirectus,
+} from './support/index.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const LICENSE_PROMPT = 'Have a license key?';
 const OWNER_PROMPT = 'You have not set a project owner.';
 
 let db: TestDatabase;
 let directus: TestDirectus;
-let browser: Browser;
+const browsers: LaunchedChromium[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (set CHROMIUM_PATH)`);
   db = await createTestDatabase();
   directus = await startDirectus({ database: db });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
 });
 
 afterAll(async () => {
-  await browser?.close();
+  for (const b of browsers) await b.close();
   await directus?.stop();
   await db?.drop();
 });
 
 async function logIn(): Promise<Page> {
-  const context = await browser.newContext(); // fresh cookies: no "remind me later" from earlier runs
-  const page = await context.newPage();
-  await page.goto(`${directus.url}/admin/login`);
-  await page.locator('input[type="email"]').fill(directus.adminEmail);
-  await page.locator('input[type="password"]').fill(directus.adminPassword);
-  await page.locator('button[type="submit"]').click();
-  await page.waitForURL((u) => !u.pathname.endsWith('/login'), { timeout: 30_000 });
+  // A browser with a fresh profile each time: no "remind me later" from earlier runs.
+  const browser = await launchChromium();
+  browsers.push(browser);
+  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  await studioLogin(page, directus.url, { email: directus.adminEmail, password: directus.adminPassword }, 30_000);
   return page;
 }
 

@@ -2,11 +2,11 @@
  * Driving the Directus Studio in the system Chromium (playwright-core, no downloaded browsers),
  * shared by the dashboard end-to-end test and `npm run bench:ui`.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { launchChromium, studioLogin } from '../../../../test/support/browser.js';
 
 export const FLEET_DASHBOARD_ID = '6f1c1c3e-2b7a-4b52-9a55-0e5f6d1a5000';
 export const ARTIFACTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../../artifacts');
@@ -20,18 +20,7 @@ export interface Studio {
 }
 
 export async function openStudio(opts: { width?: number; height?: number } = {}): Promise<Studio> {
-  const userDataDir = mkdtempSync(join(tmpdir(), 'fleet-chromium-'));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+  const { context, close } = await launchChromium({
     viewport: { width: opts.width ?? 1600, height: opts.height ?? 1000 },
   });
   // tsx (esbuild keepNames) wraps named functions in __name(); functions we pass to
@@ -51,19 +40,13 @@ export async function openStudio(opts: { width?: number; height?: number } = {})
     context,
     page,
     problems,
-    async close() {
-      await context.close();
-      rmSync(userDataDir, { recursive: true, force: true });
-    },
+    close,
   };
 }
 
-export async function login(page: Page, url: string, email: string, password: string): Promise<void> {
-  await page.goto(`${url}/admin/login`);
-  await page.locator('input[type="email"]').fill(email);
-  await page.locator('input[type="password"]').fill(password);
-  await page.locator('button[type="submit"]').click();
-  await page.waitForURL((u) => !u.pathname.endsWith('/login'), { timeout: 90_000 });
+/** Signs in as the given user; the dashboard test and `bench:ui` give the Studio 90 s. */
+export function login(page: Page, url: string, email: string, password: string): Promise<void> {
+  return studioLogin(page, url, { email, password }, 90_000);
 }
 
 export async function openFleetDashboard(page: Page, url: string): Promise<void> {
