@@ -60,6 +60,38 @@ export function emptyCounters(): DeviceCounters {
   };
 }
 
+/** What the TCP and UDP devices keep of a packet between sending it and its acknowledgement. */
+interface AckablePacket {
+  count: number;
+  timestamps: number[];
+  records: AvlRecord[] | null;
+  attempts: number;
+  resolve: ((acked: AckedFrame) => void) | null;
+}
+
+/** Counts a packet going out (first sending or resend) as one more attempt. */
+export function countAttempt(counters: DeviceCounters, p: AckablePacket): void {
+  if (p.attempts === 0) counters.recordsSent += p.count;
+  else {
+    counters.framesResent++;
+    counters.recordsResent += p.count;
+  }
+  p.attempts++;
+}
+
+/** Counts and announces a packet the server acknowledged in full, and settles its promise. */
+export function reportAcked(device: EventEmitter, counters: DeviceCounters, p: AckablePacket, latencyUs: number): void {
+  counters.framesAcked++;
+  counters.recordsAcked += p.count;
+  device.emit('acked', { count: p.count, timestamps: p.timestamps, attempts: p.attempts, latencyUs });
+  p.resolve?.({ records: p.records ?? [], attempts: p.attempts, latencyUs });
+}
+
+/** The pause before a packet the server refused is sent again: longer with each attempt, up to 8 times the base. */
+export function resendDelayMs(opts: SimulatedDeviceOptions, attempts: number): number {
+  return (opts.resendDelayMs ?? 500) * Math.min(8, attempts);
+}
+
 export interface SimulatedDeviceOptions {
   imei: string;
   host: string;
@@ -410,17 +442,14 @@ export class SimulatedDevice extends EventEmitter {
     const latencyUs = Number(process.hrtime.bigint() - p.sentAt) / 1000;
     if (count === p.count) {
       this.queue.shift();
-      this.counters.framesAcked++;
-      this.counters.recordsAcked += p.count;
-      this.emit('acked', { count: p.count, timestamps: p.timestamps, attempts: p.attempts, latencyUs });
-      p.resolve?.({ records: p.records ?? [], attempts: p.attempts, latencyUs });
+      reportAcked(this, this.counters, p, latencyUs);
       this.pump();
       return;
     }
     // Wrong count (0 = server refused the packet): keep the records and send the frame again.
     this.counters.wrongAcks++;
     this.state = 'ready';
-    const delay = (this.opts.resendDelayMs ?? 500) * Math.min(8, p.attempts);
+    const delay = resendDelayMs(this.opts, p.attempts);
     this.armTimer(delay, () => this.pump());
   }
 
@@ -465,12 +494,7 @@ export class SimulatedDevice extends EventEmitter {
     const p = this.queue[0];
     if (!p) return;
     this.inFlight = p;
-    if (p.attempts === 0) this.counters.recordsSent += p.count;
-    else {
-      this.counters.framesResent++;
-      this.counters.recordsResent += p.count;
-    }
-    p.attempts++;
+    countAttempt(this.counters, p);
     this.counters.framesSent++;
     p.sentAt = process.hrtime.bigint();
     this.socket.write(p.frame);

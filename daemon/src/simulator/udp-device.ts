@@ -6,7 +6,15 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { type AvlRecord, CODEC_8E, encodeUdpDatagram } from '../protocol/index.js';
-import { type AckedFrame, DeviceClosedError, emptyCounters, type SimulatedDeviceOptions } from './device.js';
+import {
+  type AckedFrame,
+  countAttempt,
+  DeviceClosedError,
+  emptyCounters,
+  reportAcked,
+  resendDelayMs,
+  type SimulatedDeviceOptions,
+} from './device.js';
 import { Track } from './track.js';
 
 interface UdpPacket {
@@ -139,12 +147,7 @@ export class SimulatedUdpDevice extends EventEmitter {
     const p = this.queue[0];
     if (!p) return;
     this.inFlight = p;
-    if (p.attempts === 0) this.counters.recordsSent += p.count;
-    else {
-      this.counters.framesResent++;
-      this.counters.recordsResent += p.count;
-    }
-    p.attempts++;
+    countAttempt(this.counters, p);
     // Every transmission gets fresh ids, as real devices do on resend.
     this.packetId = (this.packetId + 1) & 0xffff;
     this.avlPacketId = (this.avlPacketId + 1) & 0xff;
@@ -175,10 +178,7 @@ export class SimulatedUdpDevice extends EventEmitter {
     const latencyUs = Number(process.hrtime.bigint() - p.sentAt) / 1000;
     if (accepted === p.count) {
       this.queue.shift();
-      this.counters.framesAcked++;
-      this.counters.recordsAcked += p.count;
-      this.emit('acked', { count: p.count, timestamps: p.timestamps, attempts: p.attempts, latencyUs });
-      p.resolve?.({ records: p.records ?? [], attempts: p.attempts, latencyUs });
+      reportAcked(this, this.counters, p, latencyUs);
       this.pump();
       return;
     }
@@ -192,7 +192,7 @@ export class SimulatedUdpDevice extends EventEmitter {
       this.counters.recordsAcked += accepted;
       this.emit('acked', { count: accepted, timestamps: done, attempts: p.attempts, latencyUs });
     }
-    const delay = (this.opts.resendDelayMs ?? 500) * Math.min(8, p.attempts);
+    const delay = resendDelayMs(this.opts, p.attempts);
     this.timer = setTimeout(() => {
       this.timer = null;
       this.pump();
