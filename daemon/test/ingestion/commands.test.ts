@@ -19,7 +19,8 @@ import {
   createTestDatabase,
   createTestRedis,
   eventually,
-  RawDevice,
+  Opened,
+  type RawDevice,
   REDIS_URL,
   startOwnRedis,
   startTestIngestion,
@@ -30,24 +31,20 @@ const IMEI_2 = '356307042443002';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let r: Awaited<ReturnType<typeof createTestRedis>>;
 let ing: Ingestion;
-const running: Ingestion[] = [];
-const sockets: RawDevice[] = [];
+const opened = new Opened();
 let nextId = 1;
 
 async function start(id: string): Promise<Ingestion> {
-  const i = await startTestIngestion(db.knex, {
+  return opened.ingestion(db.knex, {
     instanceId: id,
     redisUrl: REDIS_URL,
     redisPrefix: r.prefix,
     commandTimeoutMs: 400,
   });
-  running.push(i);
-  return i;
 }
 
 async function login(imei = IMEI): Promise<RawDevice> {
-  const d = await RawDevice.connect(ing.tcpPort);
-  sockets.push(d);
+  const d = await opened.device(ing.tcpPort);
   expect(await d.login(imei)).toBe(1);
   return d;
 }
@@ -94,8 +91,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of sockets) s.close();
-  for (const i of running) await i.stop();
+  await opened.close();
   await r?.cleanup();
   await db?.drop();
 });
@@ -219,8 +215,7 @@ describe('command after a pending acknowledgement', () => {
     const admin = new Redis(own.url);
     const sleeper = new Redis(own.url);
     try {
-      const d = await RawDevice.connect(orderIng.tcpPort);
-      sockets.push(d);
+      const d = await opened.device(orderIng.tcpPort);
       expect(await d.login(IMEI)).toBe(1);
       for (let round = 0; round < 5; round++) {
         const sleeping = sleeper.call('DEBUG', 'SLEEP', '0.3');

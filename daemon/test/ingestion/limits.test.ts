@@ -8,33 +8,28 @@ import {
   createTestDatabase,
   createTestRedis,
   eventually,
-  RawDevice,
+  Opened,
+  type RawDevice,
   REDIS_URL,
-  startTestIngestion,
 } from './support.js';
 
 const IMEI = '356307042441013';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let r: Awaited<ReturnType<typeof createTestRedis>>;
-const running: Ingestion[] = [];
-const sockets: RawDevice[] = [];
+const opened = new Opened();
 
-async function start(id: string, limits: IngestionOptions['limits']): Promise<Ingestion> {
-  const ing = await startTestIngestion(db.knex, {
+function start(id: string, limits: IngestionOptions['limits']): Promise<Ingestion> {
+  return opened.ingestion(db.knex, {
     instanceId: id,
     redisUrl: REDIS_URL,
     redisPrefix: r.prefix,
     limits,
     commands: false,
   });
-  running.push(ing);
-  return ing;
 }
 
-async function connect(ing: Ingestion): Promise<RawDevice> {
-  const d = await RawDevice.connect(ing.tcpPort);
-  sockets.push(d);
-  return d;
+function connect(ing: Ingestion): Promise<RawDevice> {
+  return opened.device(ing.tcpPort);
 }
 
 async function refusals(ing: Ingestion, reason: string): Promise<number> {
@@ -49,8 +44,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of sockets) s.close();
-  for (const ing of running) await ing.stop();
+  await opened.close();
   await r?.cleanup();
   await db?.drop();
 });

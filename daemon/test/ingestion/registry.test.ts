@@ -12,38 +12,27 @@ import {
   encodeRegistryValue,
 } from '../../src/contract/index.js';
 import type { Ingestion, IngestionOptions } from '../../src/ingestion/server.js';
-import {
-  createTestDatabase,
-  createTestRedis,
-  eventually,
-  RawDevice,
-  REDIS_URL,
-  startTestIngestion,
-} from './support.js';
+import { createTestDatabase, createTestRedis, eventually, Opened, type RawDevice, REDIS_URL } from './support.js';
 
 const IMEI = '356307042441013';
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let r: Awaited<ReturnType<typeof createTestRedis>>;
 let a: Ingestion;
 let b: Ingestion;
-const running: Ingestion[] = [];
-const sockets: RawDevice[] = [];
+const opened = new Opened();
 
-async function start(id: string, extra: Partial<IngestionOptions> = {}): Promise<Ingestion> {
-  const ing = await startTestIngestion(db.knex, {
+function start(id: string, extra: Partial<IngestionOptions> = {}): Promise<Ingestion> {
+  return opened.ingestion(db.knex, {
     instanceId: id,
     redisUrl: REDIS_URL,
     redisPrefix: r.prefix,
     commands: false,
     ...extra,
   });
-  running.push(ing);
-  return ing;
 }
 
 async function login(ing: Ingestion, imei = IMEI): Promise<RawDevice> {
-  const d = await RawDevice.connect(ing.tcpPort);
-  sockets.push(d);
+  const d = await opened.device(ing.tcpPort);
   expect(await d.login(imei)).toBe(1);
   return d;
 }
@@ -73,8 +62,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of sockets) s.close();
-  for (const ing of running) await ing.stop();
+  await opened.close();
   await r?.cleanup();
   await db?.drop();
 });
@@ -185,8 +173,7 @@ describe('heartbeat', () => {
         });
         child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
       });
-      const d = await RawDevice.connect(port);
-      sockets.push(d);
+      const d = await opened.device(port);
       expect(await d.login('356307042441005')).toBe(1);
       expect(await holder('356307042441005')).toBe('reg-crash');
       const first = await r.redis.get(r.keys.heartbeat('reg-crash'));

@@ -39,6 +39,32 @@ export function startTestIngestion(
   });
 }
 
+/** The ingestions and raw devices a test file opens, so that one afterAll closes them all. */
+export class Opened {
+  private readonly ingestions: Ingestion[] = [];
+  private readonly devices: RawDevice[] = [];
+
+  /** `startTestIngestion`, stopped by `close()`. */
+  async ingestion(knex: Knex, options: Parameters<typeof startTestIngestion>[1]): Promise<Ingestion> {
+    const ing = await startTestIngestion(knex, options);
+    this.ingestions.push(ing);
+    return ing;
+  }
+
+  /** A raw device connected to `port`, closed by `close()`. */
+  async device(port: number): Promise<RawDevice> {
+    const d = await RawDevice.connect(port);
+    this.devices.push(d);
+    return d;
+  }
+
+  /** Closes the devices, then stops the ingestions. */
+  async close(): Promise<void> {
+    for (const d of this.devices) d.close();
+    for (const ing of this.ingestions) await ing.stop();
+  }
+}
+
 export async function freePort(): Promise<number> {
   const srv = createServer();
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
