@@ -3,8 +3,7 @@
  * crash leaves). Options come as JSON in INGEST_CHILD; prints `READY <tcpPort>` when listening.
  */
 import knexFactory from 'knex';
-import { knexDeviceLookup } from '../../src/ingestion/devices.js';
-import { startIngestion } from '../../src/ingestion/server.js';
+import { startTestIngestion } from './support.js';
 
 interface ChildOptions {
   instanceId: string;
@@ -17,14 +16,10 @@ interface ChildOptions {
 
 const o = JSON.parse(process.env.INGEST_CHILD ?? '{}') as ChildOptions;
 const knex = knexFactory({ client: 'pg', connection: o.db, pool: { min: 0, max: 2 } });
-const ing = await startIngestion({
+const ing = await startTestIngestion(knex, {
   instanceId: o.instanceId,
   redisUrl: o.redisUrl,
   redisPrefix: o.prefix,
-  lookup: knexDeviceLookup(knex, { unknownDevices: 'refuse' }),
-  host: '127.0.0.1',
-  tcpPort: 0,
-  udpPort: null,
   heartbeat: { ttlSeconds: o.heartbeatTtlSeconds, refreshMs: o.heartbeatRefreshMs },
 });
 process.stdout.write(`READY ${ing.tcpPort}\n`);
