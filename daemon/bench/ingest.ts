@@ -81,17 +81,20 @@ interface Mem {
   sessions: number;
 }
 
-function askMem(child: ChildProcess): Promise<Mem> {
+/** Sends `{ type }` to the server child and resolves with its first reply of the same type. */
+function ask<T>(child: ChildProcess, type: string): Promise<T> {
   return new Promise((resolve) => {
-    const on = (m: { type: string } & Mem) => {
-      if (m.type !== 'mem') return;
+    const on = (m: { type: string } & T) => {
+      if (m.type !== type) return;
       child.off('message', on);
       resolve(m);
     };
     child.on('message', on);
-    child.send({ type: 'mem' });
+    child.send({ type });
   });
 }
+
+const askMem = (child: ChildProcess) => ask<Mem>(child, 'mem');
 
 interface Stats {
   loopP99Ms: number;
@@ -100,17 +103,7 @@ interface Stats {
   xadd: Array<[number, number]>;
 }
 
-function askStats(child: ChildProcess): Promise<Stats> {
-  return new Promise((resolve) => {
-    const on = (m: { type: string } & Stats) => {
-      if (m.type !== 'stats') return;
-      child.off('message', on);
-      resolve(m);
-    };
-    child.on('message', on);
-    child.send({ type: 'stats' });
-  });
-}
+const askStats = (child: ChildProcess) => ask<Stats>(child, 'stats');
 
 /** Upper bucket bound (ms) holding quantile q of the observations between two snapshots. */
 function bucketQuantile(before: Array<[number, number]>, after: Array<[number, number]>, q: number): string {
