@@ -12,10 +12,10 @@ import {
   type TestDirectus,
   type TestRedis,
 } from '../../../test/support/index.js';
+import { startTestIngestion } from '../../test/ingestion/support.js';
 import { processorConfig, silentLogger, waitFor } from '../../test/processor/support.js';
 import { decodeTelemetryEntry, GROUPS } from '../contract/index.js';
-import { knexDeviceLookup } from '../ingestion/devices.js';
-import { type Ingestion, startIngestion } from '../ingestion/main.js';
+import type { Ingestion } from '../ingestion/main.js';
 import { decodeAvlFrame } from '../protocol/index.js';
 import { runFleet } from '../simulator/fleet.js';
 import { registerDevices } from '../simulator/register.js';
@@ -54,14 +54,10 @@ describe('end to end', () => {
     const devices = 6;
     await registerDevices(db.knex, { devices, seed });
     processor = await runProcess(processorConfig(db.connection, r.url, r.prefix), silentLogger);
-    ingestion = await startIngestion({
+    ingestion = await startTestIngestion(db.knex, {
       instanceId: 'e2e-ingest',
       redisUrl: r.url,
       redisPrefix: r.prefix,
-      lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
-      host: '127.0.0.1',
-      tcpPort: 0,
-      udpPort: null,
       metricsPort: null,
       commands: false,
       logger: silentLogger,
