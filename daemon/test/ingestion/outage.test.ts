@@ -39,6 +39,15 @@ async function framesIn(url: string, prefix: string): Promise<Buffer[]> {
   }
 }
 
+/** The device reconnects, logs in and sends `frame` again: it must be acknowledged with `records`. */
+async function resendAcked(port: number, frame: Buffer, records: number): Promise<void> {
+  const again = await RawDevice.connect(port);
+  expect(await again.login(IMEI)).toBe(1);
+  again.send(frame);
+  expect(await again.read(4)).toEqual(avlAck(records));
+  again.close();
+}
+
 async function healthStatus(port: number | null): Promise<number> {
   return (await fetch(`http://127.0.0.1:${port}/healthz`)).status;
 }
@@ -81,12 +90,8 @@ describe('Redis refusing writes', () => {
     );
 
     // The device reconnects and resends the unacknowledged frame.
-    const again = await RawDevice.connect(ing.tcpPort);
-    expect(await again.login(IMEI)).toBe(1);
-    again.send(f2);
-    expect(await again.read(4)).toEqual(avlAck(3));
+    await resendAcked(ing.tcpPort, f2, 3);
     acked.push(f2);
-    again.close();
 
     const stored = await framesIn(own.url, prefix);
     for (const f of acked) expect(stored.some((s) => s.equals(f))).toBe(true);
@@ -138,11 +143,7 @@ describe('Redis refusing writes', () => {
       async () => (await registry.hget(redisKeys(prefix).connectionsRegistry, IMEI)) === null,
       'owed deregistration applied',
     );
-    const again = await RawDevice.connect(ing.tcpPort);
-    expect(await again.login(IMEI)).toBe(1);
-    again.send(lost);
-    expect(await again.read(4)).toEqual(avlAck(4));
-    again.close();
+    await resendAcked(ing.tcpPort, lost, 4);
     const stored = await framesIn(own.url, prefix);
     expect(stored.some((s) => s.equals(lost))).toBe(true);
     expect(stored.some((s) => s.equals(first))).toBe(true);
