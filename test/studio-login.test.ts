@@ -1,6 +1,6 @@
 /**
  * The first admin login in the real Studio (headless Chromium): it lands in the app showing
- * devices, positions and commands, with neither of Directus 12's first-login prompts ("Have a
+ * devices, positions and commands, landing on the seeded Fleet dashboard, with neither of Directus 12's first-login prompts ("Have a
  * license key?", "You have not set a project owner."), which the seed answers in advance. A control
  * run with the seeded answer removed shows the prompt, so the check can fail.
  *
@@ -22,6 +22,7 @@ import {
 } from './support/index.js';
 
 const LICENSE_PROMPT = 'Have a license key?';
+const FLEET_DASHBOARD = '/admin/insights/6f1c1c3e-2b7a-4b52-9a55-0e5f6d1a5000';
 const OWNER_PROMPT = 'You have not set a project owner.';
 
 let db: TestDatabase;
@@ -49,8 +50,11 @@ async function logIn(): Promise<Page> {
 }
 
 describe('first admin login in the Studio', () => {
-  it('shows the fleet collections and no set-up prompt', async () => {
+  it('lands on the Fleet dashboard, shows the fleet collections and no set-up prompt', async () => {
     const page = await logIn();
+    // The seed points users who never navigated at the Fleet dashboard.
+    await page.waitForURL((u) => u.pathname === FLEET_DASHBOARD, { timeout: 30_000 });
+    await page.getByText('Fleet map', { exact: true }).first().waitFor({ timeout: 30_000 });
     await page.goto(`${directus.url}/admin/content`);
     try {
       for (const name of ['Devices', 'Positions', 'Commands']) {
