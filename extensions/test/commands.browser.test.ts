@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import knexFactory from 'knex';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { knexDeviceLookup } from '../../daemon/src/ingestion/devices.js';
 import { type Ingestion, startIngestion } from '../../daemon/src/ingestion/server.js';
@@ -14,7 +14,10 @@ import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
 import {
   createTestDatabase,
   createTestRedis,
+  type LaunchedChromium,
+  launchChromium,
   startDirectus,
+  studioLogin,
   type TestDatabase,
   type TestDirectus,
   type TestRedis,
@@ -28,7 +31,7 @@ let redis: TestRedis;
 let directus: TestDirectus;
 let ingestion: Ingestion;
 let lookupKnex: ReturnType<typeof knexFactory>;
-let browser: Browser;
+let browser: LaunchedChromium;
 let device: SimulatedDevice;
 
 beforeAll(async () => {
@@ -46,17 +49,7 @@ beforeAll(async () => {
     tcpPort: 0,
     udpPort: null,
   });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium({ viewport: { width: 1400, height: 1000 } });
 });
 
 afterAll(async () => {
@@ -85,12 +78,8 @@ it('an admin sends getver from the Directus app and sees the answer', async () =
     'registry',
   );
 
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  await page.goto(`${directus.url}/admin/login`);
-  await page.fill('input[type="email"]', directus.adminEmail);
-  await page.fill('input[type="password"]', directus.adminPassword);
-  await page.click('button[type="submit"]');
-  await page.waitForURL(/\/admin\/(?!login)/);
+  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  await studioLogin(page, directus.url, { email: directus.adminEmail, password: directus.adminPassword }, 60_000);
 
   await page.goto(`${directus.url}/admin/content/commands/+`);
   await page.locator('[data-field="device"] .placeholder').click();
