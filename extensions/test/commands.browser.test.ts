@@ -5,12 +5,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import knexFactory from 'knex';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { knexDeviceLookup } from '../../daemon/src/ingestion/devices.js';
-import { type Ingestion, startIngestion } from '../../daemon/src/ingestion/server.js';
+import type { Ingestion } from '../../daemon/src/ingestion/server.js';
 import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
+import { startTestIngestion } from '../../daemon/test/ingestion/support.js';
 import {
   createTestDatabase,
   createTestRedis,
@@ -30,7 +29,6 @@ let db: TestDatabase;
 let redis: TestRedis;
 let directus: TestDirectus;
 let ingestion: Ingestion;
-let lookupKnex: ReturnType<typeof knexFactory>;
 let browser: LaunchedChromium;
 let device: SimulatedDevice;
 
@@ -38,16 +36,11 @@ beforeAll(async () => {
   db = await createTestDatabase();
   redis = await createTestRedis();
   directus = await startDirectus({ database: db, redisPrefix: redis.prefix, env: { LOG_LEVEL: 'warn' } });
-  lookupKnex = knexFactory({ client: 'pg', connection: db.connection, pool: { min: 0, max: 2 } });
-  ingestion = await startIngestion({
+  ingestion = await startTestIngestion(db.knex, {
     instanceId: 'ing-browser',
     redisUrl: redis.url,
     redisPrefix: redis.prefix,
-    lookup: knexDeviceLookup(lookupKnex, { unknownDevices: 'refuse' }),
     deviceCacheTtlMs: 0,
-    host: '127.0.0.1',
-    tcpPort: 0,
-    udpPort: null,
   });
   browser = await launchChromium({ viewport: { width: 1400, height: 1000 } });
 });
@@ -56,7 +49,6 @@ afterAll(async () => {
   await browser?.close();
   await device?.close();
   await ingestion?.stop();
-  await lookupKnex?.destroy();
   await directus?.stop();
   await redis?.cleanup();
   await db?.drop();

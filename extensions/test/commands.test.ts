@@ -9,12 +9,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOutboundCommand, encodeCommandResponse, encodeRegistryValue } from '../../daemon/src/contract/index.js';
-import { knexDeviceLookup } from '../../daemon/src/ingestion/devices.js';
-import { type Ingestion, startIngestion } from '../../daemon/src/ingestion/server.js';
+import type { Ingestion } from '../../daemon/src/ingestion/server.js';
 import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
+import { startTestIngestion } from '../../daemon/test/ingestion/support.js';
 import {
   createTestDatabase,
   createTestRedis,
@@ -45,7 +44,6 @@ let db: TestDatabase;
 let redis: TestRedis;
 let directus: TestDirectus;
 let ingestion: Ingestion;
-let lookupKnex: ReturnType<typeof knexFactory>;
 let api: ReturnType<typeof restClient>;
 let admin: string;
 let operator: string;
@@ -67,16 +65,11 @@ beforeAll(async () => {
       LOG_LEVEL: 'warn',
     },
   });
-  lookupKnex = knexFactory({ client: 'pg', connection: db.connection, pool: { min: 0, max: 2 } });
-  ingestion = await startIngestion({
+  ingestion = await startTestIngestion(db.knex, {
     instanceId: 'ing-b',
     redisUrl: redis.url,
     redisPrefix: redis.prefix,
-    lookup: knexDeviceLookup(lookupKnex, { unknownDevices: 'refuse' }),
     deviceCacheTtlMs: 0,
-    host: '127.0.0.1',
-    tcpPort: 0,
-    udpPort: null,
     commandTimeoutMs: 20_000,
   });
   api = restClient(directus.url);
@@ -89,7 +82,6 @@ afterAll(async () => {
   await Promise.allSettled(devices.map((d) => d.close()));
   for (const c of children) c.kill('SIGKILL');
   await ingestion?.stop();
-  await lookupKnex?.destroy();
   await directus?.stop();
   await redis?.cleanup();
   await db?.drop();
@@ -316,24 +308,27 @@ describe('commands end to end', () => {
     // Node itself (not the tsx wrapper, which would leave its own child running after a SIGKILL).
     const child = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        join(process.cwd(), 'extensions/test/support/ingestion-child.ts'),
-        JSON.stringify({
-          instanceId: 'ing-a',
-          redisUrl: redis.url,
-          redisPrefix: redis.prefix,
-          connection: db.connection,
-          heartbeatTtlSeconds: 2,
-          commandTimeoutMs: 60_000,
-        }),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
+      ['--import', 'tsx', join(process.cwd(), 'daemon/test/ingestion/child-ingest.ts')],
+      {
+        env: {
+          ...process.env,
+          INGEST_CHILD: JSON.stringify({
+            instanceId: 'ing-a',
+            redisUrl: redis.url,
+            prefix: redis.prefix,
+            db: db.connection,
+            heartbeatTtlSeconds: 2,
+            heartbeatRefreshMs: 500,
+            commandTimeoutMs: 60_000,
+            deviceCacheTtlMs: 0,
+          }),
+        },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
     );
     children.push(child);
     const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-    const { tcpPort } = JSON.parse(line.toString()) as { tcpPort: number };
+    const tcpPort = Number(/READY (\d+)/.exec(line.toString())?.[1]);
 
     // The device is on instance A and never answers there: the command stays `sent`.
     const dev = await online('Van crash', tcpPort, false);

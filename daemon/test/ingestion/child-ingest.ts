@@ -12,6 +12,8 @@ interface ChildOptions {
   db: { host: string; port: number; user: string; password: string; database: string };
   heartbeatTtlSeconds: number;
   heartbeatRefreshMs: number;
+  commandTimeoutMs?: number;
+  deviceCacheTtlMs?: number;
 }
 
 const o = JSON.parse(process.env.INGEST_CHILD ?? '{}') as ChildOptions;
@@ -21,5 +23,7 @@ const ing = await startTestIngestion(knex, {
   redisUrl: o.redisUrl,
   redisPrefix: o.prefix,
   heartbeat: { ttlSeconds: o.heartbeatTtlSeconds, refreshMs: o.heartbeatRefreshMs },
+  ...(o.commandTimeoutMs === undefined ? {} : { commandTimeoutMs: o.commandTimeoutMs }),
+  ...(o.deviceCacheTtlMs === undefined ? {} : { deviceCacheTtlMs: o.deviceCacheTtlMs }),
 });
 process.stdout.write(`READY ${ing.tcpPort}\n`);
