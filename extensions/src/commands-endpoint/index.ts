@@ -95,16 +95,27 @@ export default defineEndpoint({
       }),
     );
 
+    /** A sender who may read the command: the common check before cancel and retry. Returns its id. */
+    const authorizeChange = async (req: DirectusRequest): Promise<string> => {
+      const acc = accountabilityOf(req);
+      const id = String(req.params.id);
+      assertMaySend(await senderOf(acc, context.database), config);
+      await readAsCaller(req, acc, id);
+      return id;
+    };
+
+    /** The row a transition changed, or the error that says why it did not. */
+    const applied = (id: string, { row, decision }: Awaited<ReturnType<typeof transition>>) => {
+      if (!row || !decision) throw new CommandNotFoundError({ reason: `Command ${id} not found.` });
+      if ('ignore' in decision) throw new CommandConflictError({ reason: decision.ignore });
+      return row;
+    };
+
     router.post(
       '/:id/cancel',
       route(async (req, res) => {
-        const acc = accountabilityOf(req);
-        const id = String(req.params.id);
-        assertMaySend(await senderOf(acc, context.database), config);
-        await readAsCaller(req, acc, id);
-        const { row, decision } = await transition(ctx, id, cancel);
-        if (!row || !decision) throw new CommandNotFoundError({ reason: `Command ${id} not found.` });
-        if ('ignore' in decision) throw new CommandConflictError({ reason: decision.ignore });
+        const id = await authorizeChange(req);
+        const row = applied(id, await transition(ctx, id, cancel));
         const runtime = await runtimeNow();
         if (row.status === 'queued' && row.instance_id && runtime.config.redisUrl) {
           await withdrawOutbound(runtime, row.instance_id, String(row.id)).catch((err) =>
@@ -118,14 +129,9 @@ export default defineEndpoint({
     router.post(
       '/:id/retry',
       route(async (req, res) => {
-        const acc = accountabilityOf(req);
-        const id = String(req.params.id);
-        assertMaySend(await senderOf(acc, context.database), config);
-        await readAsCaller(req, acc, id);
+        const id = await authorizeChange(req);
         const runtime = await runtimeNow();
-        const { row, decision } = await transition(ctx, id, (r) => retry(r, Date.now(), runtime.config.ttlMs));
-        if (!row || !decision) throw new CommandNotFoundError({ reason: `Command ${id} not found.` });
-        if ('ignore' in decision) throw new CommandConflictError({ reason: decision.ignore });
+        const row = applied(id, await transition(ctx, id, (r) => retry(r, Date.now(), runtime.config.ttlMs)));
         await dispatchDeviceSafely(ctx, runtime, row.device);
         res.json({ data: await readBack(id) });
       }),
