@@ -72,7 +72,8 @@ export async function ensureTemplate(log: (msg: string) => void = () => {}): Pro
       }
       await client.query(`ALTER DATABASE "${name}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false`);
       rmSync(stateDir, { recursive: true, force: true });
-      await dropStaleTemplates(client, name);
+      // Several checkouts (git worktrees) on one machine each have their own template: let them keep theirs.
+      if (process.env.FLEET_TEST_KEEP_TEMPLATES !== '1') await dropStaleTemplates(client, name);
       return { name, built: true };
     } finally {
       await client.query('SELECT pg_advisory_unlock($1)', [LOCK_KEY]);
