@@ -1,6 +1,8 @@
 /**
  * Vitest global setup (runs once per `vitest run`, before any test file):
- *  1. checks that PostgreSQL (with PostGIS) and Redis are reachable, failing with one clear message;
+ *  1. installs PostGIS and Chromium when missing and it can (root on Debian/Ubuntu, unless
+ *     FLEET_NO_SYSTEM_INSTALL=1; see directus/src/preflight.mjs), and checks that PostgreSQL (with
+ *     PostGIS), Redis and Chromium are there, failing with one clear message and the command to run;
  *  2. builds the extension bundle when `extensions/dist` is missing or older than its sources, so
  *     startDirectus() loads what is in the tree;
  *  3. builds (or reuses) the template database the test databases are cloned from;
@@ -33,9 +35,14 @@ async function dropLeftoverDatabases(): Promise<void> {
 }
 
 export default async function setup(): Promise<void> {
-  const problems = await preflight({ connection: { ...TEST_PG, database: 'postgres' }, redisUrl: TEST_REDIS_URL });
+  const problems = await preflight({
+    connection: { ...TEST_PG, database: 'postgres' },
+    redisUrl: TEST_REDIS_URL,
+    needs: ['postgis', 'chromium'],
+    log: (m) => console.log(`[global-setup] ${m}`),
+  });
   if (problems.length) {
-    throw new Error(`The tests need PostgreSQL with PostGIS and Redis:\n  - ${problems.join('\n  - ')}`);
+    throw new Error(`The tests need PostgreSQL with PostGIS, Redis and Chromium:\n  - ${problems.join('\n  - ')}`);
   }
   // Several vitest runs (engineers working in parallel) must not write extensions/dist at once.
   await withClient({ ...TEST_PG, database: 'postgres' }, async (client) => {

@@ -2,7 +2,8 @@
 /**
  * `npm start`: the whole stack on one machine, in the foreground.
  *
- *   .env (created from .env.example with a fresh SECRET) → check PostgreSQL/PostGIS/Redis →
+ *   .env (created from .env.example with a fresh SECRET) → check PostgreSQL/PostGIS/Redis (installing
+ *   PostGIS when it can, see preflight.mjs) →
  *   build the extension bundle if stale → deploy (database, PostGIS, bootstrap, schema, indexes,
  *   seed) → Directus (Node 22) + daemon (`daemon/src/cli.ts all`) with prefixed logs.
  *
@@ -90,7 +91,7 @@ export async function startDevStack(opts = {}) {
   const connection = connectionFromEnv(env);
   const redisUrl = env.REDIS || 'redis://127.0.0.1:6379';
 
-  const problems = await preflight({ connection, redisUrl });
+  const problems = await preflight({ connection, redisUrl, needs: ['postgis'], log });
   const { role } = daemonRole();
   const ports = [{ what: 'Directus', host: env.HOST || '0.0.0.0', port: Number(env.PORT || 8055), variable: 'PORT' }];
   if (role && role !== 'process') {

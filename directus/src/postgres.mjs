@@ -110,33 +110,51 @@ export async function runSqlFile(conn, file) {
 }
 
 /**
- * What is missing for a deploy, as human sentences (empty when PostgreSQL is reachable and PostGIS
- * is installed). Never throws.
+ * What the deploy needs to know about the server: its major version and whether the PostGIS
+ * extension is available to it, or why it could not be reached. Never throws.
  * @param {Connection} conn
- * @returns {Promise<string[]>}
+ * @returns {Promise<{ reachable: true, major: number, postgis: boolean } | { reachable: false, error: string }>}
  */
-export async function checkPostgres(conn) {
+export async function postgresFacts(conn) {
   try {
     return await withClient(maintenanceConnection(conn), async (client) => {
-      const problems = [];
       const version = await client.query('SHOW server_version_num');
-      if (Number(version.rows[0].server_version_num) < 140000) {
-        problems.push(`PostgreSQL ${conn.host}:${conn.port} is older than 14: upgrade PostgreSQL.`);
-      }
       const postgis = await client.query("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'");
-      if (!postgis.rowCount) {
-        problems.push(
-          `PostGIS is not installed on the PostgreSQL server at ${conn.host}:${conn.port}. ` +
-            'Install it (Debian/Ubuntu: `apt-get install postgresql-<version>-postgis-3`; macOS: `brew install postgis`).',
-        );
-      }
-      return problems;
+      return {
+        reachable: /** @type {const} */ (true),
+        major: Math.floor(Number(version.rows[0].server_version_num) / 10000),
+        postgis: Boolean(postgis.rowCount),
+      };
     });
   } catch (err) {
     const e = /** @type {Error & {code?: string}} */ (err);
+    return { reachable: false, error: e.code ?? e.message };
+  }
+}
+
+/**
+ * What is missing for a deploy, as human sentences (empty when PostgreSQL is reachable and PostGIS
+ * is installed). Never throws.
+ * @param {Connection} conn
+ * @param {{ postgis?: boolean }} [opts] `postgis: false` leaves PostGIS out (the preflight reports
+ *   it with this machine's install command)
+ * @returns {Promise<string[]>}
+ */
+export async function checkPostgres(conn, opts = {}) {
+  const facts = await postgresFacts(conn);
+  if (!facts.reachable) {
     return [
-      `PostgreSQL is not reachable at ${conn.host}:${conn.port} as user "${conn.user}" (${e.code ?? e.message}). ` +
+      `PostgreSQL is not reachable at ${conn.host}:${conn.port} as user "${conn.user}" (${facts.error}). ` +
         'Install and start PostgreSQL >= 14 with PostGIS, or set DB_HOST/DB_PORT/DB_USER/DB_PASSWORD in .env.',
     ];
   }
+  const problems = [];
+  if (facts.major < 14) problems.push(`PostgreSQL ${conn.host}:${conn.port} is older than 14: upgrade PostgreSQL.`);
+  if (!facts.postgis && opts.postgis !== false) {
+    problems.push(
+      `PostGIS is not installed on the PostgreSQL server at ${conn.host}:${conn.port}. ` +
+        'Install it (Debian/Ubuntu: `apt-get install postgresql-<version>-postgis-3`; macOS: `brew install postgis`).',
+    );
+  }
+  return problems;
 }
