@@ -89,7 +89,83 @@ const deviceM2o = (field, note) => ({
   schema: { is_nullable: false },
 });
 
+/** @param {string} field @param {string} type @param {string} note @param {Record<string, unknown>} [meta] */
+const geometry = (field, type, note, meta = {}) => ({
+  field,
+  type,
+  meta: { interface: 'map', note, ...meta },
+  schema: { is_nullable: true },
+});
+
+/** @param {string} field @param {string} note @param {Record<string, unknown>} [meta] */
+const number = (field, note, meta = {}) => ({
+  field,
+  type: 'float',
+  meta: { interface: 'input', width: 'half', note, ...meta },
+  schema: { is_nullable: true },
+});
+
+/** A JSON list of strings edited as tags. @param {string} field @param {string} note @param {string} placeholder */
+const tags = (field, note, placeholder) => ({
+  field,
+  type: 'json',
+  meta: { interface: 'tags', special: ['cast-json'], options: { placeholder }, width: 'half', note },
+  schema: { is_nullable: true },
+});
+
+/** @param {string} field @param {readonly string[]} values @param {string} dflt @param {string} note @param {Record<string, unknown>} [meta] */
+const choice = (field, values, dflt, note, meta = {}) => ({
+  field,
+  type: 'string',
+  meta: {
+    interface: 'select-dropdown',
+    options: { choices: values.map((v) => ({ text: v, value: v })) },
+    display: 'labels',
+    width: 'half',
+    note,
+    ...meta,
+  },
+  schema: { is_nullable: false, default_value: dflt, max_length: 64 },
+});
+
+/**
+ * @param {string} field @param {string} related @param {string} template @param {string} note
+ * @param {boolean} required @param {Record<string, unknown>} [meta]
+ */
+const m2o = (field, related, template, note, required, meta = {}) => ({
+  field,
+  type: related === 'directus_users' ? 'uuid' : related === 'alerts' ? 'bigInteger' : 'integer',
+  meta: {
+    interface: 'select-dropdown-m2o',
+    special: ['m2o'],
+    options: { template },
+    display: 'related-values',
+    display_options: { template },
+    required,
+    width: 'half',
+    note,
+    ...meta,
+  },
+  schema: { is_nullable: !required },
+});
+
 export const COMMAND_STATUSES = ['pending', 'queued', 'sent', 'answered', 'failed', 'expired', 'cancelled'];
+
+/** Rule types with a meaning of their own; any other event type name is also accepted. */
+export const ALERT_RULE_TYPES = [
+  'geofence_enter',
+  'geofence_exit',
+  'overspeed',
+  'ignition_on',
+  'ignition_off',
+  'offline',
+  'no_fix',
+  'alarm',
+  'low_power',
+];
+export const ALERT_STATES = ['open', 'acknowledged', 'resolved'];
+export const DELIVERY_CHANNELS = ['app', 'email', 'webhook'];
+export const DELIVERY_STATUSES = ['pending', 'sending', 'delivered', 'failed'];
 
 export const collections = [
   {
@@ -224,30 +300,251 @@ export const collections = [
       string('instance_id', 'Ingestion instance the command was queued to.', { readonly: true }),
     ],
   },
+  {
+    collection: 'geofences',
+    meta: {
+      icon: 'fence',
+      note: 'Areas that raise geofence_enter / geofence_exit events (and zone overspeed when a speed limit is set).',
+      display_template: '{{name}}',
+      sort: 20,
+    },
+    schema: {},
+    fields: [
+      pk('integer'),
+      string('name', 'Shown in alerts and reports.', { required: true }, { is_nullable: false, max_length: 255 }),
+      geometry(
+        'area',
+        'geometry',
+        'Polygon or MultiPolygon. Left empty (or replaced) when a circle or corridor below is given: the database computes it.',
+        { width: 'full' },
+      ),
+      geometry('center', 'geometry.Point', 'Circle form: centre (with radius_m).', {
+        options: { geometryType: 'Point' },
+        width: 'half',
+      }),
+      number('radius_m', 'Circle form: radius in metres.'),
+      geometry('corridor', 'geometry.LineString', 'Corridor form: the route (with width_m).', {
+        options: { geometryType: 'LineString' },
+        width: 'half',
+      }),
+      number('width_m', 'Corridor form: total width in metres.'),
+      integer('speed_limit', 'km/h inside this zone; faster fixes raise overspeed events naming the zone.'),
+      {
+        field: 'color',
+        type: 'string',
+        meta: { interface: 'select-color', display: 'color', width: 'half', note: 'Colour on the fleet map.' },
+        schema: { is_nullable: true, default_value: '#e35169', max_length: 16 },
+      },
+      boolean('active', true, 'Inactive geofences raise no events.'),
+    ],
+  },
+  {
+    collection: 'alert_rules',
+    meta: {
+      icon: 'notification_important',
+      note: 'When to raise an alert and whom to tell. Evaluated by the daemon on derived events.',
+      display_template: '{{name}} ({{type}})',
+      sort: 21,
+    },
+    schema: {},
+    fields: [
+      pk('integer'),
+      string('name', 'Shown in notifications.', { required: true }, { is_nullable: false, max_length: 255 }),
+      boolean('enabled', true, 'Disabled rules raise nothing.'),
+      {
+        field: 'type',
+        type: 'string',
+        meta: {
+          interface: 'select-dropdown',
+          options: { allowOther: true, choices: ALERT_RULE_TYPES.map((t) => ({ text: t, value: t })) },
+          display: 'labels',
+          required: true,
+          width: 'half',
+          note: 'Event type to alert on (or any other event type name).',
+        },
+        schema: { is_nullable: false, max_length: 64 },
+      },
+      m2o('geofence', 'geofences', '{{name}}', 'For geofence and zone overspeed rules (empty = any geofence).', false),
+      tags('devices', 'IMEIs or device ids this rule watches (empty = all devices).', 'IMEI or id'),
+      integer('after_minutes', 'offline / no_fix: minutes of silence (no connection / no valid fix).', {
+        readonly: false,
+      }),
+      integer('min_duration_s', 'The condition must last this long (e.g. inside the zone, speeding).', {
+        is_nullable: false,
+        default_value: 0,
+      }),
+      integer('cooldown_s', 'After an alert, the same rule stays quiet for this device this long.', {
+        is_nullable: false,
+        default_value: 0,
+      }),
+      {
+        field: 'schedule',
+        type: 'json',
+        meta: {
+          interface: 'list',
+          special: ['cast-json'],
+          options: {
+            template: '{{days}} {{from}}–{{to}}',
+            fields: [
+              {
+                field: 'days',
+                name: 'Days',
+                type: 'json',
+                meta: {
+                  interface: 'select-multiple-checkbox',
+                  width: 'full',
+                  options: {
+                    choices: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].map((d, i) => ({
+                      text: d,
+                      value: i + 1,
+                    })),
+                  },
+                },
+              },
+              {
+                field: 'from',
+                name: 'From',
+                type: 'string',
+                meta: { interface: 'input', width: 'half', options: { placeholder: '22:00' } },
+              },
+              {
+                field: 'to',
+                name: 'To',
+                type: 'string',
+                meta: { interface: 'input', width: 'half', options: { placeholder: '06:00' } },
+              },
+            ],
+          },
+          note: 'Only alert inside these time-of-week windows, in the fleet time zone (empty = always). A window whose end is before its start runs past midnight.',
+        },
+        schema: { is_nullable: true },
+      },
+      boolean('notify_stale', false, 'Also notify for stale data (a device flushing an old buffer).'),
+      tags(
+        'notify_users',
+        'Users (email or id) who get an in-app notification (and e-mail if they enabled it).',
+        'user email or id',
+      ),
+      tags('notify_roles', 'Roles (name or id) whose users get an in-app notification.', 'role name or id'),
+      tags('email_to', 'Addresses that get an e-mail.', 'name@example.com'),
+      string(
+        'webhook_url',
+        'POSTed as JSON, signed with the secret (X-Fleet-Signature).',
+        { width: 'full' },
+        { max_length: 2048 },
+      ),
+      string('webhook_secret', 'HMAC-SHA256 key for X-Fleet-Signature.', { options: { masked: true } }),
+    ],
+  },
+  {
+    collection: 'alerts',
+    meta: {
+      icon: 'campaign',
+      note: 'One row per fired alert (rule, device, event). Written by the daemon; acknowledged in the Alerts panel.',
+      display_template: '{{message}}',
+      sort: 22,
+      archive_field: null,
+    },
+    schema: {},
+    fields: [
+      pk('bigInteger'),
+      m2o('rule', 'alert_rules', '{{name}}', 'The rule that fired.', true),
+      m2o('device', 'devices', '{{name}} ({{imei}})', 'Device the event belongs to.', true),
+      string(
+        'event_type',
+        'Type of the event that fired the rule.',
+        { readonly: true },
+        { is_nullable: false, max_length: 64 },
+      ),
+      { ...timestamp('event_time', 'Time of the event (fix time).'), schema: { is_nullable: false } },
+      string(
+        'event_key',
+        'Event discriminator (e.g. the geofence id).',
+        { readonly: true, hidden: true },
+        {
+          is_nullable: false,
+          default_value: '',
+          max_length: 255,
+        },
+      ),
+      point('location', 'Where the event happened.'),
+      json('attributes', 'Event attributes (geofence name, speed, limit, ...).'),
+      string('message', 'Human-readable summary.', { readonly: true, width: 'full' }, { max_length: 1024 }),
+      choice('state', ALERT_STATES, 'open', 'open → acknowledged → resolved.'),
+      boolean('stale', false, 'The event was older than the stale age when evaluated: recorded, not notified.', {
+        readonly: true,
+      }),
+      timestamp('created_at', 'When the alert fired.'),
+      m2o('acknowledged_by', 'directus_users', '{{first_name}} {{last_name}}', 'Who acknowledged.', false, {
+        readonly: true,
+        display: 'user',
+      }),
+      timestamp('acknowledged_at', 'When it was acknowledged.'),
+      timestamp('resolved_at', 'When the condition ended (offline / no_fix) or someone resolved it.'),
+    ],
+  },
+  {
+    collection: 'alert_deliveries',
+    meta: {
+      icon: 'outbox',
+      note: 'Outbox: one row per alert, channel and target; senders claim, retry and mark them.',
+      display_template: '{{channel}} {{target}} ({{status}})',
+      sort: 23,
+      accountability: null,
+    },
+    schema: {},
+    fields: [
+      pk('bigInteger'),
+      m2o('alert', 'alerts', '{{message}}', 'The alert delivered.', true),
+      choice('channel', DELIVERY_CHANNELS, 'app', 'app (in-app notification), email or webhook.', { readonly: true }),
+      string(
+        'target',
+        'User id, e-mail address or URL.',
+        { readonly: true, width: 'full' },
+        {
+          is_nullable: false,
+          max_length: 2048,
+        },
+      ),
+      choice(
+        'status',
+        DELIVERY_STATUSES,
+        'pending',
+        'pending → sending (leased) → delivered, or failed after the last attempt.',
+        {
+          readonly: true,
+        },
+      ),
+      integer('attempts', 'Attempts so far.', { is_nullable: false, default_value: 0 }),
+      timestamp('next_attempt_at', 'Due time of the next attempt, or lease expiry while sending.'),
+      text('last_error', 'Error of the last failed attempt.', { readonly: true }),
+      timestamp('delivered_at', 'When the channel accepted it.'),
+      timestamp('created_at', 'Created with the alert.'),
+    ],
+  },
 ];
 
+/**
+ * A many-to-one relation. @param {string} collection @param {string} field @param {string} related
+ * @param {'CASCADE' | 'SET NULL'} onDelete
+ */
+const relation = (collection, field, related, onDelete) => ({
+  collection,
+  field,
+  related_collection: related,
+  meta: { one_field: null, sort_field: null, one_deselect_action: 'nullify' },
+  schema: { on_delete: onDelete },
+});
+
 export const relations = [
-  {
-    collection: 'positions',
-    field: 'device',
-    related_collection: 'devices',
-    meta: { one_field: null, sort_field: null, one_deselect_action: 'nullify' },
-    schema: { on_delete: 'CASCADE' },
-  },
-  {
-    collection: 'commands',
-    field: 'device',
-    related_collection: 'devices',
-    meta: { one_field: null, sort_field: null, one_deselect_action: 'nullify' },
-    schema: { on_delete: 'CASCADE' },
-  },
-  {
-    collection: 'commands',
-    field: 'user_created',
-    related_collection: 'directus_users',
-    meta: { one_field: null, sort_field: null, one_deselect_action: 'nullify' },
-    schema: { on_delete: 'SET NULL' },
-  },
+  relation('positions', 'device', 'devices', 'CASCADE'),
+  relation('commands', 'device', 'devices', 'CASCADE'),
+  relation('commands', 'user_created', 'directus_users', 'SET NULL'),
+  relation('alert_rules', 'geofence', 'geofences', 'SET NULL'),
+  relation('alerts', 'rule', 'alert_rules', 'CASCADE'),
+  relation('alerts', 'device', 'devices', 'CASCADE'),
+  relation('alerts', 'acknowledged_by', 'directus_users', 'SET NULL'),
+  relation('alert_deliveries', 'alert', 'alerts', 'CASCADE'),
 ];
 
 export const SNAPSHOT_COLLECTIONS = collections.map((c) => c.collection);

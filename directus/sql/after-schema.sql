@@ -40,3 +40,73 @@ END $$;
 -- database while Directus keeps treating `id` as the key (ids come from one sequence, so they stay
 -- unique). Do the conversion here, after `schema apply`, guarded so it runs once, and keep
 -- `npm run schema:check` clean.
+
+-- ---------------------------------------------------------------------------------------------
+-- Geofences and alerts
+-- ---------------------------------------------------------------------------------------------
+
+-- One shape per geofence, always a MultiPolygon in WGS 84: the circle (centre + radius_m) and the
+-- corridor (route + width_m) forms are buffered on the geography (metres, not degrees) into
+-- `area`, a drawn Polygon becomes a MultiPolygon, an invalid ring is repaired. In the database,
+-- not in the extension, so rows written by any client (Studio, REST, import, daemon) agree.
+CREATE OR REPLACE FUNCTION geofences_normalise() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.center IS NOT NULL AND NEW.radius_m IS NOT NULL THEN
+    IF NEW.radius_m <= 0 THEN
+      RAISE EXCEPTION 'geofence radius_m must be positive' USING ERRCODE = '22023';
+    END IF;
+    NEW.area := ST_Buffer(ST_SetSRID(NEW.center, 4326)::geography, NEW.radius_m, 'quad_segs=16')::geometry;
+  ELSIF NEW.corridor IS NOT NULL AND NEW.width_m IS NOT NULL THEN
+    IF NEW.width_m <= 0 THEN
+      RAISE EXCEPTION 'geofence width_m must be positive' USING ERRCODE = '22023';
+    END IF;
+    NEW.area := ST_Buffer(ST_SetSRID(NEW.corridor, 4326)::geography, NEW.width_m / 2)::geometry;
+  END IF;
+  IF NEW.area IS NULL THEN
+    RAISE EXCEPTION 'a geofence needs an area (Polygon or MultiPolygon), a center with radius_m, or a corridor with width_m'
+      USING ERRCODE = '22023';
+  END IF;
+  NEW.area := ST_SetSRID(NEW.area, 4326);
+  IF NOT ST_IsValid(NEW.area) THEN
+    NEW.area := ST_CollectionExtract(ST_MakeValid(NEW.area), 3);
+  END IF;
+  IF GeometryType(NEW.area) NOT IN ('POLYGON', 'MULTIPOLYGON') OR ST_IsEmpty(NEW.area) THEN
+    RAISE EXCEPTION 'geofence area must be a Polygon or MultiPolygon, not %', GeometryType(NEW.area)
+      USING ERRCODE = '22023';
+  END IF;
+  NEW.area := ST_Multi(NEW.area);
+  RETURN NEW;
+END $$;
+
+DROP TRIGGER IF EXISTS geofences_normalise ON geofences;
+CREATE TRIGGER geofences_normalise BEFORE INSERT OR UPDATE ON geofences
+  FOR EACH ROW EXECUTE FUNCTION geofences_normalise();
+
+-- The spatial index of the geofence check. An expression index (ST_Multi(area) is a no-op on the
+-- normalised column), because Directus reads any index on the bare column as the field's
+-- `is_indexed` and would try to drop it on the next `schema apply`; queries must use the same
+-- expression (see daemon/src/alerts/geofence-sql.ts).
+CREATE INDEX IF NOT EXISTS geofences_area_gist ON geofences USING gist ((ST_Multi(area)));
+
+-- Natural key of an alert: a rule fires at most once per qualifying event, whatever re-derives,
+-- replays or restarts. The daemon inserts with ON CONFLICT DO NOTHING and creates deliveries only
+-- for the rows it really inserted. Also serves the cooldown lookup (rule, device, time range).
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_natural_key
+  ON alerts (rule, device, event_time, event_type, event_key);
+-- The Alerts panel: open alerts, newest first.
+CREATE INDEX IF NOT EXISTS alerts_state_time ON alerts (state, event_time);
+
+-- One delivery per alert, channel and target; senders claim due rows by (status, next_attempt_at).
+CREATE UNIQUE INDEX IF NOT EXISTS alert_deliveries_identity ON alert_deliveries (alert, channel, target);
+CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (status, next_attempt_at);
+
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'alerts_state_known') THEN
+    ALTER TABLE alerts ADD CONSTRAINT alerts_state_known CHECK (state IN ('open', 'acknowledged', 'resolved'));
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'alert_deliveries_known') THEN
+    ALTER TABLE alert_deliveries ADD CONSTRAINT alert_deliveries_known
+      CHECK (channel IN ('app', 'email', 'webhook') AND status IN ('pending', 'sending', 'delivered', 'failed'));
+  END IF;
+END $$;

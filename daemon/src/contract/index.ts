@@ -1,4 +1,8 @@
-/** The Redis contract between the daemon and the Directus extension: key names, groups, messages, scripts. */
+/**
+ * The contract between the daemon and the Directus extension: Redis key names, groups, messages,
+ * scripts, and the alerting names and wire formats.
+ */
+export * from './alerts.js';
 export * from './keys.js';
 export * from './messages.js';
 export * from './scripts.js';
