@@ -1,5 +1,5 @@
 /**
- * The daemon's single entry point: `ingest | process | all | simulate | decode`.
+ * The daemon's single entry point: `ingest | process | alerts | all | simulate | decode`.
  * Thin on purpose: each role lives in its own folder and exports one `run*` function.
  */
 import { loadConfigOrExitCode } from './config.js';
@@ -13,7 +13,8 @@ export interface Running {
 const USAGE = `usage: daemon <role> [options]
   ingest     TCP/UDP server for devices (port 5027)
   process    stream consumer writing positions and device state
-  all        ingest + process in one process
+  alerts     webhook sender and periodic alert checks (offline, no_fix, min durations)
+  all        ingest + process + alerts in one process
   simulate   device simulator (see: daemon simulate --help)
   decode     decode hex or raw Teltonika bytes to JSON (see: daemon decode --help)`;
 
@@ -21,7 +22,7 @@ async function main(argv: string[]): Promise<number> {
   const [role, ...rest] = argv;
   if (role === 'decode') return (await import('./protocol/decode-cli.js')).runDecode(rest);
   if (role === 'simulate') return (await import('./simulator/cli.js')).runSimulate(rest);
-  if (role !== 'ingest' && role !== 'process' && role !== 'all') {
+  if (role !== 'ingest' && role !== 'process' && role !== 'alerts' && role !== 'all') {
     process.stderr.write(`${USAGE}\n`);
     return role === undefined || role === '--help' || role === '-h' ? 0 : 2;
   }
@@ -36,6 +37,9 @@ async function main(argv: string[]): Promise<number> {
     }
     if (role === 'process' || role === 'all') {
       running.push(await (await import('./processor/main.js')).runProcess(config, logger));
+    }
+    if (role === 'alerts' || role === 'all') {
+      running.push(await (await import('./alerts/main.js')).runAlerts(config, logger));
     }
   } catch (err) {
     logger.fatal({ err }, 'start-up failed');

@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { OutboxSettings } from './alerts/outbox.js';
 
 const bool = z
   .union([z.boolean(), z.string()])
@@ -61,6 +62,26 @@ export const ConfigSchema = z.object({
   FUTURE_MARGIN_HOURS: int(24, 0),
   /** A jump implying more than this speed from the previous fix is flagged. */
   MAX_PLAUSIBLE_SPEED_KMH: int(500, 1),
+
+  // --- geofences and alerts (the extension's in-app / e-mail sender reads the ALERT_* ones too) ---
+  /** A fix must be this far inside (outside) a geofence's boundary to count as inside (outside). */
+  GEOFENCE_MARGIN_M: int(15, 0),
+  /** A change of side needs this many consecutive clear fixes... */
+  GEOFENCE_DWELL_FIXES: int(2, 1),
+  /** ...spanning at least this many seconds. */
+  GEOFENCE_DWELL_S: int(0, 0),
+  /** Events older than this when evaluated are recorded as stale alerts and not notified. */
+  ALERT_STALE_AFTER_S: int(15 * 60, 0),
+  /** Time zone of alert rule schedules for the periodic checks (derivation uses the device's zone). */
+  ALERT_TIME_ZONE: z.string().default('UTC'),
+  /** Outbox retry policy (timeouts, attempts, backoff, per-target cap): see alerts/outbox.ts. */
+  ...OutboxSettings.shape,
+  /** Webhooks in flight at once. */
+  ALERT_CONCURRENCY: int(16, 1),
+  /** Safety-net poll of the outbox; commits wake the sender at once through LISTEN/NOTIFY. */
+  ALERT_POLL_MS: int(1000, 10),
+  /** offline / no_fix / min-duration checks. */
+  ALERT_SWEEP_INTERVAL_MS: int(30_000, 100),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -189,14 +189,17 @@ export interface Evaluation {
 }
 
 /**
- * Alerts for `events` (one or many devices, any order). `context.recorded` must hold the alerts
- * recorded within the largest cooldown around these events; identities already recorded are
- * returned again only when no cooldown applies (the insert ignores them).
+ * Alerts for `events` (one or many devices, any order). `related` are the events around them
+ * (default: the same) in which a start event's end is looked up for the min duration.
+ * `context.recorded` must hold the alerts recorded within the largest cooldown around these events;
+ * identities already recorded are returned again only when no cooldown applies (the insert
+ * ignores them).
  */
 export function evaluateRules(
   events: readonly RuleEvent[],
   rules: readonly Rule[],
   context: EvaluationContext,
+  related: readonly RuleEvent[] = events,
 ): Evaluation {
   const sorted = [...events].sort((a, b) => a.time - b.time || a.device - b.device);
   const cooldowns = new Cooldowns(context.recorded);
@@ -208,7 +211,7 @@ export function evaluateRules(
       if (!ruleMatchesEvent(rule, e)) continue;
       if (!ruleWatchesDevice(rule, context.devices.get(e.device), e.device)) continue;
       if (!inSchedule(rule.schedule, e.time, context.timeZone)) continue;
-      const duration = lasted(rule, e, sorted, context.now);
+      const duration = lasted(rule, e, related, context.now);
       if (duration === 'too_short') continue;
       if (duration === 'pending') {
         pending++;

@@ -57,8 +57,9 @@ export const AlertPayload = z.object({
 });
 export type AlertPayload = z.infer<typeof AlertPayload>;
 
-/** Event types the `alarm` rule type stands for (the Teltonika alarm events of the history module). */
+/** Event types the `alarm` rule type stands for (the Teltonika alarm events of the history derivation). */
 export const ALARM_EVENT_TYPES = [
+  'alarm',
   'crash',
   'towing',
   'jamming',
@@ -66,11 +67,10 @@ export const ALARM_EVENT_TYPES = [
   'harsh_acceleration',
   'harsh_braking',
   'harsh_cornering',
-  'panic',
 ] as const;
 
 /** Event types the `low_power` rule type stands for. */
-export const LOW_POWER_EVENT_TYPES = ['low_power', 'power_lost', 'external_power_low', 'external_power_lost'] as const;
+export const LOW_POWER_EVENT_TYPES = ['power_low', 'power_lost'] as const;
 
 /** Event types the geofence and zone-speed check derives. */
 export const GEOFENCE_EVENT_TYPES = {

@@ -1,0 +1,222 @@
+/**
+ * Where rule evaluation meets the database, in two places:
+ *
+ * - `alertsAfterEvents`: the history derivation's after-events hook. It runs in the transaction
+ *   that stored a window's events, evaluates the rules on the events that are new in that window
+ *   (re-derivations that yield the same events bring none) and records alerts + deliveries in the
+ *   same transaction: the events, their alerts and the outbox commit together or not at all.
+ * - `sweepAlerts`: periodic, for what only time can decide: `offline` / `no_fix` silences, events
+ *   that had to last `min_duration_s`, and resolving silences that ended.
+ */
+import type { Knex } from 'knex';
+import {
+  type AlertCandidate,
+  type DeviceActivity,
+  evaluateRules,
+  type Rule,
+  type RuleEvent,
+  silenceAlerts,
+} from './rules.js';
+import { cooldownContext, loadDevices, loadRules, type RecordResult, recordAlerts, recordedAlerts } from './store.js';
+
+export interface AlertingOptions {
+  /** Events older than this when evaluated are recorded as stale and not notified. */
+  staleAfterS: number;
+  /** Rules are re-read at most this often (a changed rule applies within it). */
+  rulesTtlMs: number;
+  now?: () => number;
+}
+
+export const DEFAULT_ALERTING: AlertingOptions = { staleAfterS: 15 * 60, rulesTtlMs: 1000 };
+
+/** An event as the history derivation stores it (see daemon/src/history/hooks.ts). */
+export interface StoredEventLike {
+  id: number | string;
+  device: number;
+  type: string;
+  time: number;
+  key: string;
+  location: { lat: number; lon: number } | null;
+  attributes: Record<string, unknown> | null;
+  position: number | string | null;
+}
+
+export interface EventsChangeLike {
+  device: number;
+  settings: { timeZone: string };
+  events: readonly StoredEventLike[];
+  inserted: readonly StoredEventLike[];
+}
+
+export const toRuleEvent = (e: StoredEventLike): RuleEvent => ({
+  device: e.device,
+  type: e.type,
+  time: e.time,
+  key: e.key,
+  lon: e.location?.lon ?? null,
+  lat: e.location?.lat ?? null,
+  position: e.position,
+  attributes: e.attributes,
+});
+
+/** Enabled rules, re-read at most every `ttlMs`. */
+export function cachedRules(ttlMs: number, onInvalid?: (invalid: Array<{ id: unknown; error: string }>) => void) {
+  let rules: Rule[] | null = null;
+  let at = 0;
+  return async (db: Knex | Knex.Transaction, now: number): Promise<Rule[]> => {
+    if (rules === null || now - at >= ttlMs) {
+      const loaded = await loadRules(db);
+      if (loaded.invalid.length > 0) onInvalid?.(loaded.invalid);
+      rules = loaded.rules;
+      at = now;
+    }
+    return rules;
+  };
+}
+
+async function evaluateAndRecord(
+  db: Knex | Knex.Transaction,
+  candidates: readonly RuleEvent[],
+  related: readonly RuleEvent[],
+  rules: readonly Rule[],
+  timeZone: string,
+  options: AlertingOptions,
+  now: number,
+): Promise<RecordResult & { pending: number }> {
+  const devices = await loadDevices(
+    db,
+    candidates.map((e) => e.device),
+  );
+  const recorded = await cooldownContext(db, candidates, rules);
+  const { alerts, pending } = evaluateRules(
+    candidates,
+    rules,
+    { now, timeZone, staleAfterS: options.staleAfterS, devices, recorded },
+    related,
+  );
+  const result = await recordAlerts(db, alerts, new Map(rules.map((r) => [r.id, r])), devices);
+  return { ...result, pending };
+}
+
+/** The after-events hook for the history derivation. */
+export function alertsAfterEvents(
+  options: AlertingOptions = DEFAULT_ALERTING,
+  onInvalid?: (invalid: Array<{ id: unknown; error: string }>) => void,
+) {
+  const rulesOf = cachedRules(options.rulesTtlMs, onInvalid);
+  return async (trx: Knex.Transaction, change: EventsChangeLike): Promise<void> => {
+    if (change.inserted.length === 0) return;
+    const now = options.now?.() ?? Date.now();
+    const rules = await rulesOf(trx, now);
+    if (rules.length === 0) return;
+    await evaluateAndRecord(
+      trx,
+      change.inserted.map(toRuleEvent),
+      change.events.map(toRuleEvent),
+      rules,
+      change.settings.timeZone,
+      options,
+      now,
+    );
+  };
+}
+
+export interface SweepReport {
+  silences: number;
+  delayed: number;
+  resolved: number;
+}
+
+/** How far back the sweep looks for events still waiting for their min duration, beyond it. */
+const MIN_DURATION_SLACK_MS = 10 * 60_000;
+
+export async function sweepAlerts(
+  knex: Knex,
+  timeZone: string,
+  options: AlertingOptions = DEFAULT_ALERTING,
+): Promise<SweepReport> {
+  const now = options.now?.() ?? Date.now();
+  const { rules } = await loadRules(knex);
+  const report: SweepReport = { silences: 0, delayed: 0, resolved: 0 };
+
+  const silenceRules = rules.filter((r) => r.type === 'offline' || r.type === 'no_fix');
+  if (silenceRules.length > 0) {
+    const res = await knex.raw<{ rows: Array<Record<string, unknown>> }>(
+      `SELECT id, imei, name, (extract(epoch FROM last_seen_at) * 1000)::float8 AS seen,
+              (extract(epoch FROM last_fix_at) * 1000)::float8 AS fix, ST_X(last_location) AS lon, ST_Y(last_location) AS lat
+         FROM devices WHERE enabled`,
+    );
+    const activity: DeviceActivity[] = res.rows.map((r) => ({
+      id: Number(r.id),
+      imei: String(r.imei),
+      name: (r.name as string | null) ?? null,
+      lastSeenAt: r.seen === null ? null : Number(r.seen),
+      lastFixAt: r.fix === null ? null : Number(r.fix),
+      lon: r.lon === null ? null : Number(r.lon),
+      lat: r.lat === null ? null : Number(r.lat),
+    }));
+    const maxCooldown = Math.max(0, ...silenceRules.map((r) => r.cooldown_s)) * 1000;
+    const oldest = Math.min(now, ...activity.flatMap((a) => [a.lastSeenAt ?? now, a.lastFixAt ?? now]));
+    const recorded =
+      maxCooldown > 0
+        ? await recordedAlerts(
+            knex,
+            silenceRules.map((r) => r.id),
+            activity.map((a) => a.id),
+            oldest - maxCooldown,
+            now + maxCooldown,
+          )
+        : new Map<string, number[]>();
+    const candidates: AlertCandidate[] = silenceAlerts(activity, silenceRules, {
+      now,
+      timeZone,
+      staleAfterS: options.staleAfterS,
+      recorded,
+    });
+    const devices = new Map(activity.map((a) => [a.id, a]));
+    const result = await knex.transaction((trx) =>
+      recordAlerts(trx, candidates, new Map(silenceRules.map((r) => [r.id, r])), devices),
+    );
+    report.silences = result.inserted;
+  }
+
+  const delayedRules = rules.filter((r) => r.min_duration_s > 0 && r.type !== 'offline' && r.type !== 'no_fix');
+  if (delayedRules.length > 0) {
+    const lookback = Math.max(...delayedRules.map((r) => r.min_duration_s)) * 1000 + MIN_DURATION_SLACK_MS;
+    const res = await knex.raw<{ rows: Array<Record<string, unknown>> }>(
+      `SELECT id, device, type, key, (extract(epoch FROM time) * 1000)::float8 AS ms, ST_X(location) AS lon,
+              ST_Y(location) AS lat, attributes, position
+         FROM events WHERE time > ? ORDER BY time`,
+      [new Date(now - lookback).toISOString()],
+    );
+    const events: RuleEvent[] = res.rows.map((r) => ({
+      device: Number(r.device),
+      type: String(r.type),
+      time: Number(r.ms),
+      key: String(r.key),
+      lon: r.lon === null ? null : Number(r.lon),
+      lat: r.lat === null ? null : Number(r.lat),
+      position: (r.position as string | number | null) ?? null,
+      attributes: (typeof r.attributes === 'string' ? JSON.parse(r.attributes) : r.attributes) as Record<
+        string,
+        unknown
+      > | null,
+    }));
+    if (events.length > 0) {
+      const result = await knex.transaction((trx) =>
+        evaluateAndRecord(trx, events, events, delayedRules, timeZone, options, now),
+      );
+      report.delayed = result.inserted;
+    }
+  }
+
+  const resolved = await knex.raw<{ rowCount: number }>(
+    `UPDATE alerts a SET state = 'resolved', resolved_at = now()
+       FROM devices d
+      WHERE a.device = d.id AND a.state <> 'resolved' AND (
+            (a.event_type = 'offline' AND d.last_seen_at > a.event_time)
+         OR (a.event_type = 'no_fix' AND d.last_fix_at > a.event_time))`,
+  );
+  report.resolved = resolved.rowCount ?? 0;
+  return report;
+}
