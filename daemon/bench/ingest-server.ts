@@ -1,11 +1,13 @@
 /**
  * Child process of `npm run bench:ingest`: one ingestion server (the real one, in its own process
  * so its CPU time and memory can be measured alone). Every IMEI is allowed (the device lookup is
- * not what is measured). Answers 'mem' requests with its memory after a forced GC.
+ * not what is measured). Answers 'mem' requests with its memory after a forced GC, and profiles its
+ * CPU between 'profile-start' and 'profile-stop' (see cpu-profile.ts).
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
 import { startIngestion } from '../src/ingestion/main.js';
+import { type CpuBreakdown, startCpuProfile } from './cpu-profile.js';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ingestion = await startIngestion({
@@ -37,7 +39,13 @@ async function buckets(h: Histogram): Promise<Array<[number, number]>> {
   return [...out.entries()].sort((a, b) => a[0] - b[0]);
 }
 
-type Msg = { type: 'mem' } | { type: 'stop' } | { type: 'stats' };
+type Msg =
+  | { type: 'mem' }
+  | { type: 'stop' }
+  | { type: 'stats' }
+  | { type: 'profile-start' }
+  | { type: 'profile-stop' };
+let stopProfile: (() => Promise<CpuBreakdown>) | null = null;
 process.on('message', async (m: Msg) => {
   if (m.type === 'mem') {
     // Two passes: the first GC may only schedule finalisers.
@@ -57,6 +65,13 @@ process.on('message', async (m: Msg) => {
     };
     loop.reset();
     process.send?.(stats);
+  } else if (m.type === 'profile-start') {
+    stopProfile = await startCpuProfile();
+    process.send?.({ type: 'profile-start' });
+  } else if (m.type === 'profile-stop') {
+    const breakdown = await stopProfile?.();
+    stopProfile = null;
+    process.send?.({ type: 'profile-stop', breakdown });
   } else if (m.type === 'stop') {
     await ingestion.stop('bench done');
     process.exit(0);

@@ -9,12 +9,19 @@
  *  4. overload: raw clients pipelining frames without waiting for acks → the daemon's memory must
  *     stay bounded (it stops reading sockets instead of buffering).
  *
+ *  5. peers, same run, same simulated fleet (sustained and saturation again): a naive Node server
+ *     (`net` + complete-teltonika-parser + one awaited XADD per packet, ack after the reply) and the
+ *     bare ceiling (framing + CRC + ack, no Redis) — see ingest-peers.ts; ours is printed as ratios;
+ *  6. where the time goes: a CPU profile + GC trace of the daemon over a short sustained run.
+ *
  * Redis is a private `redis-server` started here (no persistence); a stand-in consumer trims the
  * stream so Redis memory stays flat, as processors keeping up would. Figures are noisy on a shared
- * 2-core machine where the simulator, Redis and the daemon compete for the same cores.
+ * 2-core machine where the simulator, Redis and the daemon compete for the same cores: read the
+ * ratios.
  *
  * Options: --quick (small, for a smoke run), --sustained-devices N, --rate R, --seconds S,
- * --idle-devices N, --saturation-devices N.
+ * --idle-devices N, --saturation-devices N, --phases idle,sustained,saturation,overload,peers,profile
+ * (default all).
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -29,6 +36,7 @@ import { CODEC_8E, encodeAvlFrame, encodeImeiLogin } from '../src/protocol/index
 import { runFleet } from '../src/simulator/fleet.js';
 import { simulatedImei } from '../src/simulator/imei.js';
 import { Track } from '../src/simulator/track.js';
+import { type CpuBreakdown, formatBreakdown } from './cpu-profile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -38,8 +46,10 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     'idle-devices': { type: 'string' },
     'saturation-devices': { type: 'string' },
+    phases: { type: 'string' },
   },
 });
+const PHASES = new Set((args.phases ?? 'idle,sustained,saturation,overload,peers,profile').split(','));
 const quick = args.quick === true;
 const SUSTAINED_DEVICES = Number(args['sustained-devices'] ?? (quick ? 500 : 8000));
 const RATE = Number(args.rate ?? 1);
@@ -150,82 +160,116 @@ async function main(): Promise<void> {
     redis.xtrim(keys.telemetryAvl, 'MAXLEN', '~', 20_000).catch(() => {});
   }, 250);
 
-  // --- one ingestion process --------------------------------------------------------------------
-  const serverFile = fileURLToPath(new URL('./ingest-server.ts', import.meta.url));
-  const server = fork(serverFile, [], {
-    execArgv: ['--expose-gc', '--import', 'tsx'],
-    env: { ...process.env, BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: PREFIX },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const [ready] = (await once(server, 'message')) as [{ type: string; tcpPort: number }];
-  const port = ready.tcpPort;
-  const pid = server.pid!;
   const host = '127.0.0.1';
+  type Kind = 'ours' | 'naive' | 'bare';
+  interface Target {
+    kind: Kind;
+    child: ChildProcess;
+    pid: number;
+    port: number;
+    stop(): Promise<void>;
+  }
+  /** One server process: ours (the real ingestion) or one of the peers (ingest-peers.ts). */
+  const spawnTarget = async (kind: Kind): Promise<Target> => {
+    const file = fileURLToPath(new URL(kind === 'ours' ? './ingest-server.ts' : './ingest-peers.ts', import.meta.url));
+    const child = fork(file, [], {
+      execArgv: ['--expose-gc', '--import', 'tsx'],
+      env: { ...process.env, BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: PREFIX, BENCH_PEER: kind },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const [ready] = (await once(child, 'message')) as [{ type: string; tcpPort: number }];
+    const stop = async () => {
+      if (child.exitCode !== null) return;
+      child.send({ type: 'stop' });
+      await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    };
+    return { kind, child, pid: child.pid!, port: ready.tcpPort, stop };
+  };
+  const targets: Target[] = [];
   const cleanup = async () => {
     clearInterval(trimmer);
-    server.send({ type: 'stop' });
-    await Promise.race([once(server, 'exit'), new Promise((r) => setTimeout(r, 5000))]);
-    if (server.exitCode === null) server.kill('SIGKILL');
+    for (const t of targets) await t.stop();
     redis.disconnect();
     redisProc.kill('SIGTERM');
   };
 
   try {
+    const ours = await spawnTarget('ours');
+    targets.push(ours);
+    const { child: server, pid, port } = ours;
     log(
       `# bench:ingest — one ingestion process (pid ${pid}), private redis-server :${redisPort}, ${new Date().toISOString()}`,
     );
     log(
       `# machine: ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? '?'} cores, open files per process: ${
         readFileSync('/proc/self/limits', 'utf8').match(/Max open files\s+(\d+)/)?.[1] ?? '?'
-      }; shared with other work: expect ±2× noise`,
+      }; load average at start ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}; shared with other work: expect ±2× noise, read the same-run ratios`,
     );
 
     // Warm-up (JIT, caches).
-    await runFleet({ host, port, devices: 100, rate: 0, records: RECORDS, duration: 2, seed: 900, codec: CODEC_8E });
+    const warmUp = (t: Target) =>
+      runFleet({
+        host,
+        port: t.port,
+        devices: 100,
+        rate: 0,
+        records: RECORDS,
+        duration: 2,
+        seed: 900,
+        codec: CODEC_8E,
+      });
+    await warmUp(ours);
 
     // --- 1. idle connections (first: the heap has not grown yet, so RSS deltas mean something) --
-    const before = await askMem(server);
-    let during: Mem | null = null;
-    let connectedIdle = 0;
-    const idle = await runFleet({
-      host,
-      port,
-      devices: IDLE_DEVICES,
-      processes: Math.max(2, Math.ceil(IDLE_DEVICES / 10_000)),
-      idle: true,
-      rate: 0,
-      records: RECORDS,
-      duration: 4,
-      seed: 3,
-      connectConcurrency: 300,
-      onConnected: (p) => {
-        connectedIdle = p.connected;
-        // Let the registry writes and connection events settle, then measure.
-        setTimeout(() => {
-          askMem(server).then((m) => {
-            during = m;
-          });
-        }, 1500);
-      },
-    });
-    await new Promise((r) => setTimeout(r, 200));
-    const d = during as Mem | null;
-    const sessions = d?.sessions ?? 0;
-    const perConnRss = d && sessions > 0 ? (d.rss - before.rss) / sessions : Number.NaN;
-    const perConnHeap =
-      d && sessions > 0 ? (d.heapUsed + d.external - before.heapUsed - before.external) / sessions : Number.NaN;
-    // RSS can hide growth in memory the heap already had; count whichever is larger.
-    const perConn = Math.max(perConnRss, perConnHeap);
-    log(
-      `idle connections: ${sessions} sessions held by the daemon (${connectedIdle} simulated, ${idle.processes} simulator processes, ` +
-        `ramp-up ${(idle.rampMs / 1000).toFixed(1)} s): RSS ${MiB(before.rss)} → ${MiB(d?.rss ?? 0)}, ` +
-        `${(perConnRss / 1024).toFixed(2)} KiB RSS and ${(perConnHeap / 1024).toFixed(2)} KiB JS heap+external per connection ` +
-        `(kernel socket buffers not included); simulator: ${MiB(idle.simulatorMemory.rss)} RSS for ${IDLE_DEVICES} devices ` +
-        `(${(idle.simulatorMemory.rss / IDLE_DEVICES / 1024).toFixed(1)} KiB each, incl. Node baseline per process)`,
-    );
+    let perConn = Number.NaN;
+    if (PHASES.has('idle')) {
+      const before = await askMem(server);
+      let during: Mem | null = null;
+      let connectedIdle = 0;
+      const idle = await runFleet({
+        host,
+        port,
+        devices: IDLE_DEVICES,
+        processes: Math.max(2, Math.ceil(IDLE_DEVICES / 10_000)),
+        idle: true,
+        rate: 0,
+        records: RECORDS,
+        duration: 4,
+        seed: 3,
+        connectConcurrency: 300,
+        onConnected: (p) => {
+          connectedIdle = p.connected;
+          // Let the registry writes and connection events settle, then measure.
+          setTimeout(() => {
+            askMem(server).then((m) => {
+              during = m;
+            });
+          }, 1500);
+        },
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      const d = during as Mem | null;
+      const sessions = d?.sessions ?? 0;
+      const perConnRss = d && sessions > 0 ? (d.rss - before.rss) / sessions : Number.NaN;
+      const perConnHeap =
+        d && sessions > 0 ? (d.heapUsed + d.external - before.heapUsed - before.external) / sessions : Number.NaN;
+      // RSS can hide growth in memory the heap already had; count whichever is larger.
+      perConn = Math.max(perConnRss, perConnHeap);
+      log(
+        `idle connections: ${sessions} sessions held by the daemon (${connectedIdle} simulated, ${idle.processes} simulator processes, ` +
+          `ramp-up ${(idle.rampMs / 1000).toFixed(1)} s): RSS ${MiB(before.rss)} → ${MiB(d?.rss ?? 0)}, ` +
+          `${(perConnRss / 1024).toFixed(2)} KiB RSS and ${(perConnHeap / 1024).toFixed(2)} KiB JS heap+external per connection ` +
+          `(kernel socket buffers not included); simulator: ${MiB(idle.simulatorMemory.rss)} RSS for ${IDLE_DEVICES} devices ` +
+          `(${(idle.simulatorMemory.rss / IDLE_DEVICES / 1024).toFixed(1)} KiB each, incl. Node baseline per process)`,
+      );
+    }
 
     // --- 2. sustained ---------------------------------------------------------------------------
-    const phase = async (name: string, fleet: Parameters<typeof runFleet>[0]) => {
+    const phase = async (name: string, t: Target, fleet: Parameters<typeof runFleet>[0], profile = false) => {
+      let breakdown: Promise<CpuBreakdown> | undefined;
       let cpuStart = 0;
       let tStart = 0;
       let cpuEnd = 0;
@@ -234,50 +278,66 @@ async function main(): Promise<void> {
       let stats1: Promise<Stats> | null = null;
       const summary = await runFleet({
         ...fleet,
+        host,
+        port: t.port,
         onConnected: () => {
-          cpuStart = cpuSeconds(pid);
+          cpuStart = cpuSeconds(t.pid);
           tStart = performance.now();
-          stats0 = askStats(server);
+          stats0 = askStats(t.child);
+          if (profile) void ask(t.child, 'profile-start');
           setTimeout(
             () => {
-              cpuEnd = cpuSeconds(pid);
+              cpuEnd = cpuSeconds(t.pid);
               tEnd = performance.now();
-              stats1 = askStats(server);
+              stats1 = askStats(t.child);
+              if (profile)
+                breakdown = ask<{ breakdown: CpuBreakdown }>(t.child, 'profile-stop').then((m) => m.breakdown);
             },
             (fleet.duration ?? 0) * 1000,
           );
         },
       });
       if (tEnd === 0) {
-        cpuEnd = cpuSeconds(pid);
+        cpuEnd = cpuSeconds(t.pid);
         tEnd = performance.now();
       }
       // Ack latency is measured in the simulator: its own event-loop lag is part of it. The daemon's
       // own histograms (frame received → ack written, XADD round trip) and loop delay tell where time goes.
       const lag = `; simulator event-loop delay p99 ${summary.simulatorLoopDelayP99Ms} ms`;
-      const s0 = await (stats0 ?? askStats(server));
-      const s1 = await (stats1 ?? askStats(server));
+      const s0 = await (stats0 ?? askStats(t.child));
+      const s1 = await (stats1 ?? askStats(t.child));
       const daemonView =
-        `  daemon view: ack p50 ${bucketQuantile(s0.ack, s1.ack, 0.5)} p99 ${bucketQuantile(s0.ack, s1.ack, 0.99)} ` +
-        `(last byte received → ack written), XADD pipeline p99 ${bucketQuantile(s0.xadd, s1.xadd, 0.99)}, ` +
-        `daemon event-loop delay p99 ${s1.loopP99Ms.toFixed(1)} ms max ${s1.loopMaxMs.toFixed(1)} ms`;
+        (t.kind === 'ours'
+          ? `  daemon view: ack p50 ${bucketQuantile(s0.ack, s1.ack, 0.5)} p99 ${bucketQuantile(s0.ack, s1.ack, 0.99)} ` +
+            `(last byte received → ack written), XADD pipeline p99 ${bucketQuantile(s0.xadd, s1.xadd, 0.99)}, `
+          : `  ${t.kind} peer view: `) +
+        `event-loop delay p99 ${s1.loopP99Ms.toFixed(1)} ms max ${s1.loopMaxMs.toFixed(1)} ms`;
       const wall = (tEnd - tStart) / 1000;
       const cpu = cpuEnd - cpuStart;
       const recPerSec = summary.counters.recordsAcked / (summary.sendMs / 1000);
       const cores = cpu / wall;
       const perCore = recPerSec / Math.max(cores, 0.01);
       log(
-        `${name}: ${summary.devices} devices, ${k(recPerSec)} acked records/s sustained ` +
+        `${name}${t.kind === 'ours' ? '' : ` [${t.kind} peer]`}: ${summary.devices} devices, ${k(recPerSec)} acked records/s sustained ` +
           `(${summary.counters.recordsAcked} in ${(summary.sendMs / 1000).toFixed(1)} s), ack p50 ${summary.ackLatencyMs.p50} ms ` +
-          `p99 ${summary.ackLatencyMs.p99} ms max ${summary.ackLatencyMs.max} ms; daemon CPU ${(cores * 100).toFixed(0)}% ` +
-          `→ ${k(perCore)} records/s per daemon core; resent ${summary.counters.recordsResent}, ack timeouts ${summary.counters.ackTimeouts}` +
+          `p99 ${summary.ackLatencyMs.p99} ms max ${summary.ackLatencyMs.max} ms; ${t.kind === 'ours' ? 'daemon' : 'server'} CPU ${(cores * 100).toFixed(0)}% ` +
+          `→ ${k(perCore)} records/s per core; resent ${summary.counters.recordsResent}, ack timeouts ${summary.counters.ackTimeouts}` +
           `${lag}; load average ${loadavg()[0]!.toFixed(1)}`,
       );
       log(daemonView);
-      return { summary, recPerSec, cores, perCore };
+      return {
+        summary,
+        recPerSec,
+        cores,
+        perCore,
+        loopMaxMs: s1.loopMaxMs,
+        p99: summary.ackLatencyMs.p99,
+        breakdown: await breakdown,
+      };
     };
+    type PhaseResult = Awaited<ReturnType<typeof phase>>;
 
-    const sustained = await phase(`sustained (${RATE} frame/s/device × ${RECORDS} records)`, {
+    const sustainedFleet: Parameters<typeof runFleet>[0] = {
       host,
       port,
       devices: SUSTAINED_DEVICES,
@@ -289,10 +349,8 @@ async function main(): Promise<void> {
       connectConcurrency: 500,
       // Two simulator processes: generating and encoding ~80k records/s would load one core fully.
       processes: SUSTAINED_DEVICES >= 2000 ? 2 : 1,
-    });
-
-    // --- 3. saturation ----------------------------------------------------------------------------
-    const saturation = await phase('saturation (next frame right after the ack)', {
+    };
+    const saturationFleet: Parameters<typeof runFleet>[0] = {
       host,
       port,
       devices: SATURATION_DEVICES,
@@ -303,29 +361,131 @@ async function main(): Promise<void> {
       codec: CODEC_8E,
       // Two simulator processes: one would saturate before the daemon does.
       processes: 2,
-    });
+    };
+    const sustainedName = `sustained (${RATE} frame/s/device × ${RECORDS} records)`;
+    const saturationName = 'saturation (next frame right after the ack)';
+    const results = new Map<Kind, { sustained?: PhaseResult; saturation?: PhaseResult }>();
+    const runPhases = async (t: Target) => {
+      const r: { sustained?: PhaseResult; saturation?: PhaseResult } = {};
+      if (PHASES.has('sustained')) r.sustained = await phase(sustainedName, t, sustainedFleet);
+      if (PHASES.has('saturation')) r.saturation = await phase(saturationName, t, saturationFleet);
+      results.set(t.kind, r);
+    };
+    // --- 2 + 3. sustained and saturation -------------------------------------------------------------
+    await runPhases(ours);
 
     // --- 4. overload --------------------------------------------------------------------------------
-    const overload = await floodPhase(host, port, pid, server);
+    const overload = PHASES.has('overload') ? await floodPhase(host, port, pid, server) : null;
+
+    // --- 6. where the daemon's time goes (a short profiled sustained run; profiling costs a few %) ----
+    const profiled = PHASES.has('profile')
+      ? await phase(
+          `profiled ${sustainedName}`,
+          ours,
+          { ...sustainedFleet, duration: Math.min(SECONDS, 8), seed: 4 },
+          true,
+        )
+      : undefined;
+    await ours.stop();
+
+    // --- 5. peers, same fleet ---------------------------------------------------------------------------
+    if (PHASES.has('peers')) {
+      for (const kind of ['naive', 'bare'] as const) {
+        const t = await spawnTarget(kind);
+        targets.push(t);
+        await warmUp(t);
+        await runPhases(t);
+        await t.stop();
+      }
+    }
 
     // --- verdict -----------------------------------------------------------------------------------
-    const best = Math.max(sustained.perCore, saturation.perCore, overload.perCore);
-    const p99 = sustained.summary.ackLatencyMs.p99;
-    const pass = (ok: boolean) => (ok ? 'PASS' : 'MISS');
     log('');
-    log(
-      `bars: ≥100k records/s per core: ${k(best)} (${pass(best >= 100_000)}); ` +
-        `ack p99 ≤ 20 ms at ${k(sustained.recPerSec)} rec/s sustained: ${p99} ms (${pass(p99 <= 20)}); ` +
-        `≤ 10 KiB per idle connection: ${(perConn / 1024).toFixed(2)} KiB (${pass(perConn <= 10 * 1024)}); ` +
+    const o = results.get('ours');
+    if (PHASES.has('peers') && o) {
+      const row = (
+        which: 'sustained' | 'saturation',
+        label: string,
+        pick: (r: PhaseResult) => number,
+        fmt: (n: number) => string,
+      ) => {
+        const [a, b, c] = (['ours', 'naive', 'bare'] as const).map((kind) => {
+          const r = results.get(kind)?.[which];
+          return r ? pick(r) : Number.NaN;
+        }) as [number, number, number];
+        log(
+          `  ${`${which}: ${label}`.padEnd(46)} ours ${fmt(a).padStart(8)}   naive ${fmt(b).padStart(8)}   bare ${fmt(c).padStart(8)}   ` +
+            `ours/naive ${(a / b).toFixed(2)}×   ours/bare ${(a / c).toFixed(2)}×`,
+        );
+      };
+      log(
+        'peers, same simulated fleet, same run (naive: net + complete-teltonika-parser + one awaited XADD per packet; bare: framing + CRC + ack, no Redis):',
+      );
+      if (o.sustained) {
+        row('sustained', 'acked records/s', (r) => r.recPerSec, k);
+        row(
+          'sustained',
+          'ack p99 ms (simulator view)',
+          (r) => r.p99,
+          (n) => `${n}`,
+        );
+        row(
+          'sustained',
+          'server event-loop delay max ms',
+          (r) => r.loopMaxMs,
+          (n) => n.toFixed(1),
+        );
+        row('sustained', 'records/s per server core', (r) => r.perCore, k);
+      }
+      if (o.saturation) {
+        row('saturation', 'acked records/s', (r) => r.recPerSec, k);
+        row('saturation', 'records/s per server core', (r) => r.perCore, k);
+        row(
+          'saturation',
+          'ack p99 ms',
+          (r) => r.p99,
+          (n) => `${n}`,
+        );
+      }
+    }
+    const breakdown = profiled?.breakdown;
+    if (breakdown && profiled) {
+      log(
+        `where the daemon's time goes (profiled sustained run, ${k(profiled.recPerSec)} rec/s, ack p99 ${profiled.p99} ms, loop delay max ${profiled.loopMaxMs.toFixed(1)} ms):`,
+      );
+      log(formatBreakdown(breakdown));
+    }
+    const pass = (ok: boolean) => (ok ? 'PASS' : 'MISS');
+    const sustained = o?.sustained;
+    const best = Math.max(sustained?.perCore ?? 0, o?.saturation?.perCore ?? 0, overload?.perCore ?? 0);
+    const bars = [`≥200k records/s per daemon core: ${k(best)} (${pass(best >= 200_000)})`];
+    if (sustained) {
+      bars.push(
+        `ack p99 ≤ 20 ms at ${k(sustained.recPerSec)} rec/s sustained: ${sustained.p99} ms (${pass(sustained.p99 <= 20)})`,
+        `loop delay max ≤ 20 ms: ${sustained.loopMaxMs.toFixed(1)} ms (${pass(sustained.loopMaxMs <= 20)})`,
+      );
+    }
+    if (Number.isFinite(perConn))
+      bars.push(`≤ 10 KiB per idle connection: ${(perConn / 1024).toFixed(2)} KiB (${pass(perConn <= 10 * 1024)})`);
+    if (overload) {
+      bars.push(
         `bounded memory under overload: ${MiB(overload.retained)} held by ${overload.clients} flooding clients, RSS peak ` +
-        `+${MiB(overload.growth)} and flat in the second half (${pass(overload.bounded)})`,
-    );
+          `+${MiB(overload.growth)} and flat in the second half (${pass(overload.bounded)})`,
+      );
+    }
+    log(`bars: ${bars.join('; ')}`);
+    if (Number.isFinite(perConn)) {
+      log(
+        `open files: this machine allows 20,000 per process (≈19.5k device sockets per ingestion process); a production ` +
+          `host sets LimitNOFILE/ulimit -n up to fs.nr_open (${readFileSync('/proc/sys/fs/nr_open', 'utf8').trim()} here), ` +
+          `i.e. ~1M sockets ≈ ${((perConn * 1_000_000) / 1024 ** 3).toFixed(1)} GiB daemon RSS + kernel buffers at the measured cost`,
+      );
+    }
     log(
-      `open files: this machine allows 20,000 per process (≈19.5k device sockets per ingestion process); a production ` +
-        `host sets LimitNOFILE/ulimit -n up to fs.nr_open (${readFileSync('/proc/sys/fs/nr_open', 'utf8').trim()} here), ` +
-        `i.e. ~1M sockets ≈ ${((perConn * 1_000_000) / 1024 ** 3).toFixed(1)} GiB daemon RSS + kernel buffers at the measured cost`,
+      `# total bench time ${((Date.now() - started) / 1000).toFixed(0)} s; load average at end ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
     );
-    log(`# total bench time ${((Date.now() - started) / 1000).toFixed(0)} s`);
   } finally {
     await cleanup();
   }

@@ -10,8 +10,11 @@ import { type ContractCommands, defineContractScripts } from '../contract/index.
 export type IngestRedis = Redis & ContractCommands;
 
 export interface IngestRedisOptions {
-  /** A command without an answer after this long fails (the frame is then not acknowledged). */
-  commandTimeoutMs?: number;
+  /**
+   * A command without an answer after this long fails (the frame is then not acknowledged). null:
+   * no per-command timer, for a client whose user times out whole batches (the stream writer).
+   */
+  commandTimeoutMs?: number | null;
   /** Lets callers tag the connection (`CLIENT LIST` shows it). */
   connectionName?: string;
 }
@@ -20,7 +23,7 @@ export function createIngestRedis(url: string, options: IngestRedisOptions = {})
   const redis = new Redis(url, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    commandTimeout: options.commandTimeoutMs ?? 5000,
+    commandTimeout: options.commandTimeoutMs === null ? undefined : (options.commandTimeoutMs ?? 5000),
     connectTimeout: 5000,
     // Keep trying to come back; each attempt waits a little longer, capped at 2 s.
     retryStrategy: (times) => Math.min(100 * times, 2000),

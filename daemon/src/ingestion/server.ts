@@ -96,7 +96,17 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
     commandTimeoutMs: commandTimeout + 2000,
     connectionName: `${instanceId}:commands`,
   });
-  const cleanups: (() => unknown)[] = [() => redis.disconnect(), () => reader.disconnect()];
+  // The XADDs of every frame: its own connection (registry scripts never queue ahead of a frame)
+  // and one timeout per pipeline instead of one timer per command.
+  const streamRedis = createIngestRedis(options.redisUrl, {
+    commandTimeoutMs: null,
+    connectionName: `${instanceId}:stream`,
+  });
+  const cleanups: (() => unknown)[] = [
+    () => redis.disconnect(),
+    () => reader.disconnect(),
+    () => streamRedis.disconnect(),
+  ];
   const fail = async (err: unknown): Promise<never> => {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
     throw err;
@@ -108,7 +118,8 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
   let obs: ObservabilityServer | null = null;
   let heartbeat: Awaited<ReturnType<typeof startHeartbeat>>;
   const sessions = new Set<TcpSession>();
-  const writer = new StreamWriter(redis, {
+  const writer = new StreamWriter(streamRedis, {
+    timeoutMs: commandTimeout,
     onBatch: (n, s) => {
       metrics.xaddLatency.observe(s);
       metrics.xaddBatchSize.observe(n);
@@ -131,6 +142,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
 
   try {
     await connectIngestRedis(redis);
+    await connectIngestRedis(streamRedis);
     const reaped = await reapOwnEntries(redis, keys, instanceId);
     if (reaped > 0) logger.warn({ reaped }, 'cleared registry entries left by a previous run of this instance');
     heartbeat = await startHeartbeat(redis, keys, instanceId, {
@@ -218,7 +230,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
         port: options.metricsPort,
         host: options.host,
         registry,
-        health: combineProbes({ redis: redisProbe(redis) }),
+        health: combineProbes({ redis: redisProbe(redis), redisStream: redisProbe(streamRedis) }),
       });
     }
 
@@ -265,6 +277,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
       await obs?.close();
       reader.disconnect();
       await redis.quit().catch(() => redis.disconnect());
+      await streamRedis.quit().catch(() => streamRedis.disconnect());
       logger.info({ reason }, 'ingestion stopped');
     };
 

@@ -1,9 +1,10 @@
 /**
  * One TCP device connection: a small state machine (awaiting-imei → active → closed) fed by the
  * framer. Work runs strictly in order on one queue per socket: a frame's acknowledgement is written
- * only after its XADD was confirmed, and a command is written only after the ack before it. While
- * that queue is busy the socket is paused (devices are stop-and-wait anyway), so one socket never
- * buffers more than a read or two.
+ * only after its XADD was confirmed, and a command is written only after the ack before it. Bytes
+ * arriving while that queue is busy pause the socket until it is done, so one socket never buffers
+ * more than a read or two; a stop-and-wait device (the normal case) sends nothing while it waits for
+ * its ack, so its socket is never paused and resumed (two stream-state changes per frame otherwise).
  */
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -54,6 +55,9 @@ export interface SessionDeps {
 export type SessionState = 'awaiting-imei' | 'checking' | 'active' | 'closed';
 
 type Task = () => Promise<void>;
+
+/** Every possible AVL ack (the record count is one byte), allocated once instead of per frame. */
+const AVL_ACKS: readonly Buffer[] = Array.from({ length: 256 }, (_, n) => avlAck(n));
 
 export class TcpSession implements Holder {
   state: SessionState = 'awaiting-imei';
@@ -156,14 +160,14 @@ export class TcpSession implements Holder {
       return;
     }
     for (const f of frames) this.tasks.push(() => this.handle(f, receivedAt, t0));
+    // Still busy with earlier work: stop reading until it is done (resumed when the queue empties).
+    if (this.pumping) this.socket.pause();
     this.kick();
     this.armFrameTimer();
   }
 
   private kick(): void {
     if (this.pumping || this.tasks.length === 0) return;
-    // Stop reading while work is queued: the device waits for our answer anyway.
-    this.socket.pause();
     this.clearFrameTimer();
     this.pumping = this.pump().finally(() => {
       this.pumping = null;
@@ -173,7 +177,7 @@ export class TcpSession implements Holder {
         this.kick();
         return;
       }
-      this.socket.resume();
+      if (this.socket.isPaused()) this.socket.resume();
       this.armFrameTimer();
     });
   }
@@ -309,7 +313,7 @@ export class TcpSession implements Holder {
       this.close('stream_write_failed');
       return;
     }
-    if (!this.write(avlAck(info.records))) return;
+    if (!this.write(AVL_ACKS[info.records] ?? avlAck(info.records))) return;
     metrics.frames.inc({ transport: 'tcp' });
     metrics.records.inc({ transport: 'tcp' }, info.records);
     metrics.ackLatency.observe({ transport: 'tcp' }, Number(process.hrtime.bigint() - t0) / 1e9);

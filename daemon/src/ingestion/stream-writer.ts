@@ -2,6 +2,10 @@
  * Batches XADDs from every socket into one pipeline per event-loop turn, so throughput does not
  * depend on one round trip per frame. Each caller gets a promise that settles with the reply to its
  * own entry: an entry rejected by Redis (or lost with the connection) rejects only its own frame.
+ *
+ * A pipeline Redis does not answer within `timeoutMs` fails all its entries (their frames are not
+ * acknowledged; the devices resend). That is one timer per pipeline: give the writer a client
+ * without ioredis' `commandTimeout`, which would arm and clear one timer per XADD.
  */
 import type { Redis } from 'ioredis';
 
@@ -17,6 +21,8 @@ export interface StreamWriterOptions {
   maxBatch?: number;
   /** Called once per pipeline with its size and how long Redis took to answer it. */
   onBatch?: (entries: number, seconds: number) => void;
+  /** A pipeline unanswered this long fails all its entries. Default: none (the client's own timeout). */
+  timeoutMs?: number;
 }
 
 export class StreamWriter {
@@ -68,7 +74,11 @@ export class StreamWriter {
     const started = process.hrtime.bigint();
     const pipeline = this.redis.pipeline();
     for (const p of batch) pipeline.xaddBuffer(p.key, '*', ...p.fields);
+    let settled = false;
     const settle = (results: [Error | null, unknown][] | null, failure?: unknown) => {
+      if (settled) return;
+      settled = true;
+      if (timer) clearTimeout(timer);
       this.options.onBatch?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
       batch.forEach((p, i) => {
         const r = results?.[i];
@@ -78,6 +88,14 @@ export class StreamWriter {
       this.inFlight -= batch.length;
       if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
+    const { timeoutMs } = this.options;
+    const timer =
+      timeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => settle(null, new Error(`Redis did not answer ${batch.length} XADDs within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
     pipeline.exec().then(
       (results) => settle(results),
       (err: unknown) => settle(null, err),

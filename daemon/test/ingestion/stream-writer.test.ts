@@ -1,5 +1,8 @@
-/** The batched XADD writer against real Redis: one pipeline per tick, per-entry results. */
+/** The batched XADD writer against real Redis: one pipeline per tick, per-entry results, batch timeout. */
+import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createIngestRedis } from '../../src/ingestion/redis.js';
 import { StreamWriter } from '../../src/ingestion/stream-writer.js';
 import { createTestRedis } from './support.js';
 
@@ -50,5 +53,39 @@ describe('StreamWriter', () => {
     expect(results.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
     expect(await r.redis.xlen(`${r.prefix}writer:c`)).toBe(2);
+  });
+});
+
+describe('StreamWriter against a Redis that does not answer', () => {
+  it('fails every entry of a pipeline left unanswered for timeoutMs, with one timer per pipeline', async () => {
+    // A TCP server that answers the client's connection handshake (CLIENT SETINFO …) and then
+    // nothing more: a Redis that stopped answering.
+    const silent = createServer((s) => {
+      s.on('error', () => {});
+      s.on('data', (d) => {
+        for (const _ of d.toString('latin1').matchAll(/SETINFO/gi)) s.write('+OK\r\n');
+      });
+    });
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const port = (silent.address() as AddressInfo).port;
+    const client = createIngestRedis(`redis://127.0.0.1:${port}`, { commandTimeoutMs: null });
+    try {
+      // The ready check would wait for INFO's answer; this server never sends one.
+      client.options.enableReadyCheck = false;
+      await client.connect();
+      const batches: number[] = [];
+      const writer = new StreamWriter(client, { timeoutMs: 200, onBatch: (n) => batches.push(n) });
+      const started = Date.now();
+      const results = await Promise.allSettled(Array.from({ length: 3 }, (_, i) => writer.add('k', ['n', String(i)])));
+      expect(results.map((x) => x.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(/did not answer 3 XADDs within 200 ms/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(190);
+      expect(batches).toEqual([3]);
+      expect(writer.pending).toBe(0);
+    } finally {
+      client.disconnect();
+      silent.close();
+    }
   });
 });

@@ -1,0 +1,118 @@
+/**
+ * Where a bench child's CPU time goes: a V8 CPU profile (inspector, started and stopped around one
+ * phase) folded into a few named parts of the ingestion path, plus garbage-collection pauses seen
+ * by a PerformanceObserver over the same window. Used by ingest-server.ts; printed by ingest.ts.
+ */
+import { Session } from 'node:inspector/promises';
+import { PerformanceObserver } from 'node:perf_hooks';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount?: number;
+  children?: number[];
+}
+
+export interface CpuBreakdown {
+  /** Samples per part, busy time only (idle excluded), largest first. */
+  parts: Array<[string, number]>;
+  /** Busiest functions by self time: "name (file:line)", samples. */
+  top: Array<[string, number]>;
+  /** Busy samples, and all samples (idle included) of the profiled window. */
+  busy: number;
+  samples: number;
+  wallMs: number;
+  gc: { count: number; totalMs: number; maxMs: number; majorCount: number; majorMs: number };
+}
+
+/** The part of the path a profile node's own time belongs to. */
+export function partOf(functionName: string, url: string): string | null {
+  if (functionName === '(idle)') return null;
+  if (functionName === '(garbage collector)') return 'garbage collection';
+  if (functionName === '(program)') return 'V8/native (program)';
+  if (/ioredis|redis-parser|denque|cluster-key-slot/.test(url)) return 'ioredis (commands, replies)';
+  if (/prom-client/.test(url)) return 'metrics (prom-client)';
+  if (/pino|sonic-boom/.test(url)) return 'logging (pino)';
+  if (/\/ingestion\/stream-writer/.test(url)) return 'stream writer (batching)';
+  if (/\/ingestion\//.test(url)) return 'session (per-socket queue, timers)';
+  if (/\/protocol\//.test(url)) return 'framing + CRC';
+  if (/\/contract\//.test(url)) return 'entry encoding';
+  if (/node:(net|stream|internal\/stream|internal\/net|internal\/streams|_stream)/.test(url))
+    return 'socket I/O (node net/streams)';
+  if (/node:internal\/(timers|process\/task_queues|process\/promises)|node:timers/.test(url))
+    return 'timers, promises, ticks';
+  if (url.startsWith('node:')) return 'other node internals';
+  if (url === '') return `native: ${functionName || '(anonymous)'}`;
+  return 'other JS';
+}
+
+/** Folds a profile's self times into parts (native functions under 2% are merged). */
+export function foldProfile(nodes: ProfileNode[]): Pick<CpuBreakdown, 'parts' | 'top' | 'busy' | 'samples'> {
+  const parts = new Map<string, number>();
+  const fns = new Map<string, number>();
+  let busy = 0;
+  let samples = 0;
+  for (const n of nodes) {
+    const ms = n.hitCount ?? 0;
+    samples += ms;
+    if (!ms) continue;
+    const part = partOf(n.callFrame.functionName, n.callFrame.url);
+    if (part === null) continue;
+    busy += ms;
+    parts.set(part, (parts.get(part) ?? 0) + ms);
+    const file = n.callFrame.url.replace(/^.*\/(node_modules\/)?/, '');
+    const name = `${n.callFrame.functionName || '(anonymous)'} (${file || 'native'}${file ? `:${n.callFrame.lineNumber + 1}` : ''})`;
+    fns.set(name, (fns.get(name) ?? 0) + ms);
+  }
+  const merged = new Map<string, number>();
+  for (const [p, ms] of parts) {
+    const key = p.startsWith('native: ') && ms < busy * 0.02 ? 'native: other' : p;
+    merged.set(key, (merged.get(key) ?? 0) + ms);
+  }
+  const sort = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]);
+  return { parts: sort(merged), top: sort(fns).slice(0, Number(process.env.BENCH_TOP ?? 8)), busy, samples };
+}
+
+/** Starts profiling this process; the returned function stops and folds. */
+export async function startCpuProfile(): Promise<() => Promise<CpuBreakdown>> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  const gc = { count: 0, totalMs: 0, maxMs: 0, majorCount: 0, majorMs: 0 };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.count++;
+      gc.totalMs += e.duration;
+      gc.maxMs = Math.max(gc.maxMs, e.duration);
+      // NODE_PERFORMANCE_GC_MAJOR = 4
+      if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === 4) {
+        gc.majorCount++;
+        gc.majorMs += e.duration;
+      }
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const t0 = performance.now();
+  return async () => {
+    const { profile } = (await session.post('Profiler.stop')) as { profile: { nodes: ProfileNode[] } };
+    obs.disconnect();
+    session.disconnect();
+    return { ...foldProfile(profile.nodes), wallMs: performance.now() - t0, gc };
+  };
+}
+
+/** One line per part plus the top functions, for the bench log. */
+export function formatBreakdown(b: CpuBreakdown, indent = '    '): string {
+  // Shares of the profiled wall time (samples are taken at a fixed interval, idle ones included).
+  const pct = (n: number) => `${((n / Math.max(1, b.samples)) * 100).toFixed(1)}%`;
+  const parts = b.parts.map(([p, n]) => `${p} ${pct(n)}`).join(', ');
+  const top = b.top.map(([f, n]) => `${f} ${pct(n)}`).join('; ');
+  return (
+    `${indent}CPU, share of the daemon's wall time over ${(b.wallMs / 1000).toFixed(1)} s (busy ${pct(b.busy)}, idle ${pct(b.samples - b.busy)}): ${parts}\n` +
+    `${indent}GC: ${b.gc.count} pauses, ${b.gc.totalMs.toFixed(0)} ms total, max ${b.gc.maxMs.toFixed(1)} ms ` +
+    `(${b.gc.majorCount} major, ${b.gc.majorMs.toFixed(0)} ms)\n` +
+    `${indent}busiest functions (self time): ${top}`
+  );
+}
