@@ -54,6 +54,8 @@ export const ConfigSchema = z.object({
   PROCESS_METRICS_PORT: int(9465),
   PROCESS_BATCH_SIZE: int(500, 1),
   PROCESS_BLOCK_MS: int(1000, 1),
+  /** How a batch's rows reach PostgreSQL: array parameters + unnest, or COPY into a staging table. */
+  PROCESS_WRITE_METHOD: z.enum(['unnest', 'copy']).default('copy'),
   /** Pending entries idle longer than this are claimed from (presumably dead) consumers. */
   PROCESS_CLAIM_IDLE_MS: int(30_000, 100),
   /** An entry delivered more often than this goes to the dead-letter stream. */

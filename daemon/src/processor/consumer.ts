@@ -33,7 +33,7 @@ import {
   type TrackState,
 } from './rows.js';
 import { autoClaim, ensureGroup, fillDeliveryCounts, isNoGroupError, type RawEntry, readGroup } from './stream.js';
-import { type DeviceId, PositionWriter } from './writer.js';
+import { type DeviceId, PositionWriter, type WriteMethod } from './writer.js';
 
 export interface TelemetryConsumerOptions {
   keys: RedisKeys;
@@ -46,6 +46,8 @@ export interface TelemetryConsumerOptions {
   claimIntervalMs: number;
   /** Batches written concurrently (each on its own database connection). */
   maxInFlight: number;
+  /** How rows reach PostgreSQL (see writer.ts). Default unnest (the daemon's config defaults to copy). */
+  writeMethod?: WriteMethod;
   maxDeliveries: number;
   futureMarginMs: number;
   maxSpeedKmh: number;
@@ -97,7 +99,7 @@ export class TelemetryConsumer {
     private readonly opts: TelemetryConsumerOptions,
     private readonly deps: TelemetryConsumerDeps,
   ) {
-    this.writer = new PositionWriter(deps.pool);
+    this.writer = new PositionWriter(deps.pool, opts.writeMethod);
     this.views = deps.views ?? protocolIoViews;
   }
 

@@ -116,6 +116,7 @@ export async function runProcess(
       claimIdleMs: config.PROCESS_CLAIM_IDLE_MS,
       claimIntervalMs: tuning.claimIntervalMs,
       maxInFlight: tuning.maxInFlight,
+      writeMethod: config.PROCESS_WRITE_METHOD,
       maxDeliveries: config.PROCESS_MAX_DELIVERIES,
       futureMarginMs: config.FUTURE_MARGIN_HOURS * 3_600_000,
       maxSpeedKmh: config.MAX_PLAUSIBLE_SPEED_KMH,

@@ -13,8 +13,15 @@
  * "Latest" only moves forward: the update changes `last_fix_at`/`last_location`/... only when the
  * batch's best good fix is newer than the stored one, and `last_seen_at` only grows. Both rules are
  * evaluated against the row as locked by the UPDATE, so concurrent processors cannot rewind it.
+ *
+ * Two ways to hand the rows over (`PositionWriter` method): `unnest` (the rows as array parameters
+ * of the one statement) or `copy` (the rows COPYed in text format into a temporary staging table
+ * of the connection, then the same statement reads them from there; BEGIN … COMMIT around both, so
+ * the batch is still one transaction). bench:process measures both side by side.
  */
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Fix } from './flags.js';
 import type { PositionRow } from './rows.js';
 
@@ -37,9 +44,31 @@ export interface WriteResult {
 /** Allowed SQL types for devices.id (read from the catalogue, then spliced into casts). */
 const ID_TYPES = new Set(['integer', 'bigint', 'smallint', 'uuid', 'text', 'character varying']);
 
-export function writeStatement(idType: string): string {
+/** How the batch's rows reach the statement. */
+export type WriteMethod = 'unnest' | 'copy';
+
+/** The staging table of the `copy` method: per connection, emptied at each commit. */
+const STAGE = 'fleet_positions_stage';
+const STAGE_COLUMNS =
+  'device, fix_ms, recv_ms, lon, lat, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags';
+
+export function stageTableStatement(idType: string): string {
+  if (!ID_TYPES.has(idType)) throw new Error(`unsupported devices.id type: ${idType}`);
+  return `CREATE TEMP TABLE IF NOT EXISTS ${STAGE} (device ${idType}, fix_ms bigint, recv_ms bigint, lon float8,
+    lat float8, altitude int, heading int, speed int, satellites int, priority int, event_io_id int, io text,
+    attributes text, flags text) ON COMMIT DELETE ROWS`;
+}
+
+export function writeStatement(idType: string, method: WriteMethod = 'unnest'): string {
   if (!ID_TYPES.has(idType)) throw new Error(`unsupported devices.id type: ${idType}`);
   const ms = (col: string) => `('epoch'::timestamptz + ${col} * interval '1 millisecond')`;
+  // The device update's parameters come first so both methods number them the same.
+  const rowsSource =
+    method === 'copy'
+      ? `${STAGE} AS u`
+      : `unnest($9::${idType}[], $10::bigint[], $11::bigint[], $12::float8[], $13::float8[], $14::int[], $15::int[],
+              $16::int[], $17::int[], $18::int[], $19::int[], $20::text[], $21::text[], $22::text[])
+    AS u(${STAGE_COLUMNS})`;
   // Evaluated against the target row itself (never a joined copy of devices): under concurrent
   // processors the UPDATE re-checks it on the latest row version, so a newer fix is never rewound.
   const fresh = '(v.fix_at IS NOT NULL AND (d.last_fix_at IS NULL OR d.last_fix_at < v.fix_at))';
@@ -50,9 +79,7 @@ WITH ins AS (
   SELECT u.device, ${ms('u.fix_ms')}, ${ms('u.recv_ms')}, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
          u.altitude, u.heading, u.speed, u.satellites, u.priority, u.event_io_id,
          u.io::json, u.attributes::json, u.flags::json
-  FROM unnest($1::${idType}[], $2::bigint[], $3::bigint[], $4::float8[], $5::float8[], $6::int[], $7::int[],
-              $8::int[], $9::int[], $10::int[], $11::int[], $12::text[], $13::text[], $14::text[])
-    AS u(device, fix_ms, recv_ms, lon, lat, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags)
+  FROM ${rowsSource}
   ON CONFLICT (device, fix_time, event_io_id) DO NOTHING
   RETURNING 1
 ), upd AS (
@@ -66,8 +93,8 @@ WITH ins AS (
   FROM (
     SELECT x.id, x.lon, x.lat, x.speed, x.heading, x.attributes,
            ${ms('x.seen_ms')} AS seen_at, ${ms('x.fix_ms')} AS fix_at
-    FROM unnest($15::${idType}[], $16::bigint[], $17::bigint[], $18::float8[], $19::float8[], $20::int[], $21::int[],
-                $22::text[])
+    FROM unnest($1::${idType}[], $2::bigint[], $3::bigint[], $4::float8[], $5::float8[], $6::int[], $7::int[],
+                $8::text[])
       AS x(id, seen_ms, fix_ms, lon, lat, speed, heading, attributes)
   ) AS v
   WHERE d.id = v.id AND (${fresh} OR d.last_seen_at IS NULL OR d.last_seen_at < v.seen_at)
@@ -78,14 +105,27 @@ SELECT (SELECT count(*) FROM ins)::int AS inserted`;
 
 /**
  * Statement parameters for a batch. `latest` holds each device's best good row in the batch,
- * `seen` each device's latest receive time; `ids` maps IMEI → devices.id for every row.
+ * `seen` each device's latest receive time; `ids` maps IMEI → devices.id for every row. The
+ * `copy` method passes only the device update's ($1-$8); the rows go through COPY (copyText).
  */
 export function writeParams(
   rows: readonly PositionRow[],
   latest: ReadonlyMap<string, PositionRow>,
   seen: ReadonlyMap<string, number>,
   ids: ReadonlyMap<string, DeviceId>,
+  method: WriteMethod = 'unnest',
 ): unknown[] {
+  const devices = deviceParams(latest, seen, ids);
+  return method === 'copy' ? devices : [...devices, ...rowParams(rows, ids)];
+}
+
+function deviceId(ids: ReadonlyMap<string, DeviceId>, imei: string): DeviceId {
+  const id = ids.get(imei);
+  if (id === undefined) throw new Error(`no device id for IMEI ${imei}`);
+  return id;
+}
+
+function rowParams(rows: readonly PositionRow[], ids: ReadonlyMap<string, DeviceId>): unknown[] {
   const n = rows.length;
   const device: DeviceId[] = new Array(n);
   const fix: number[] = new Array(n);
@@ -103,9 +143,7 @@ export function writeParams(
   const flags: (string | null)[] = new Array(n);
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
-    const id = ids.get(r.imei);
-    if (id === undefined) throw new Error(`no device id for IMEI ${r.imei}`);
-    device[i] = id;
+    device[i] = deviceId(ids, r.imei);
     fix[i] = r.fixTime;
     recv[i] = r.receivedAt;
     lon[i] = r.longitude;
@@ -120,7 +158,31 @@ export function writeParams(
     attrs[i] = r.attributes;
     flags[i] = r.flags.length > 0 ? JSON.stringify(r.flags) : null;
   }
+  return [device, fix, recv, lon, lat, alt, heading, speed, sats, prio, event, io, attrs, flags];
+}
 
+/** COPY text format: tab-separated, \N for null; backslashes in JSON text are doubled (JSON has no raw tab/newline). */
+function copyField(v: string | null): string {
+  return v === null ? '\\N' : v.replaceAll('\\', '\\\\');
+}
+
+/** The rows as COPY text lines, in STAGE_COLUMNS order. */
+export function copyText(rows: readonly PositionRow[], ids: ReadonlyMap<string, DeviceId>): string {
+  let out = '';
+  for (const r of rows) {
+    out +=
+      `${deviceId(ids, r.imei)}\t${r.fixTime}\t${r.receivedAt}\t${r.longitude}\t${r.latitude}\t${r.altitude}\t` +
+      `${r.heading}\t${r.speed}\t${r.satellites}\t${r.priority}\t${r.eventIoId}\t${copyField(r.io)}\t` +
+      `${copyField(r.attributes)}\t${copyField(r.flags.length > 0 ? JSON.stringify(r.flags) : null)}\n`;
+  }
+  return out;
+}
+
+function deviceParams(
+  latest: ReadonlyMap<string, PositionRow>,
+  seen: ReadonlyMap<string, number>,
+  ids: ReadonlyMap<string, DeviceId>,
+): unknown[] {
   // Device updates sorted by id: concurrent processors then lock device rows in the same order.
   const devs = [...seen.keys()]
     .map((imei) => ({ imei, id: ids.get(imei) }))
@@ -147,36 +209,18 @@ export function writeParams(
     dHeading[i] = best ? best.heading : null;
     dAttrs[i] = best ? best.attributes : null;
   }
-  return [
-    device,
-    fix,
-    recv,
-    lon,
-    lat,
-    alt,
-    heading,
-    speed,
-    sats,
-    prio,
-    event,
-    io,
-    attrs,
-    flags,
-    dId,
-    dSeen,
-    dFix,
-    dLon,
-    dLat,
-    dSpeed,
-    dHeading,
-    dAttrs,
-  ];
+  return [dId, dSeen, dFix, dLon, dLat, dSpeed, dHeading, dAttrs];
 }
 
 export class PositionWriter {
   private idType: string | undefined;
+  /** Connections whose staging table exists (temporary tables live as long as the connection). */
+  private readonly staged = new WeakSet<pg.PoolClient>();
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly method: WriteMethod = 'unnest',
+  ) {}
 
   /** devices.id's SQL type, read once from the catalogue (Directus may use integer or uuid keys). */
   private async deviceIdType(): Promise<string> {
@@ -222,9 +266,41 @@ export class PositionWriter {
     ids: ReadonlyMap<string, DeviceId>,
   ): Promise<WriteResult> {
     if (seen.size === 0) return { inserted: 0, conflicts: 0 };
-    const sql = writeStatement(await this.deviceIdType());
-    const res = await this.pool.query<{ inserted: number }>(sql, writeParams(rows, latest, seen, ids));
+    const idType = await this.deviceIdType();
+    const sql = writeStatement(idType, this.method);
+    const params = writeParams(rows, latest, seen, ids, this.method);
+    const res =
+      this.method === 'copy'
+        ? await this.viaCopy(idType, copyText(rows, ids), sql, params)
+        : await this.pool.query<{ inserted: number }>(sql, params);
     const inserted = res.rows[0]?.inserted ?? 0;
     return { inserted, conflicts: rows.length - inserted };
+  }
+
+  /** BEGIN; COPY the rows into the staging table; the statement; COMMIT (which empties the stage). */
+  private async viaCopy(idType: string, text: string, sql: string, params: unknown[]) {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      if (!this.staged.has(client)) {
+        await client.query(stageTableStatement(idType));
+        this.staged.add(client);
+      }
+      await client.query('BEGIN');
+      try {
+        if (text) await pipeline([text], client.query(copyFrom(`COPY ${STAGE} (${STAGE_COLUMNS}) FROM STDIN`)));
+        const res = await client.query<{ inserted: number }>(sql, params);
+        await client.query('COMMIT');
+        return res;
+      } catch (err) {
+        await client.query('ROLLBACK').catch((e: Error) => {
+          broken = e;
+        });
+        throw err;
+      }
+    } finally {
+      // A connection that could not even roll back is not given back to the pool.
+      client.release(broken);
+    }
   }
 }
