@@ -233,7 +233,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await expect(health.textContent()).resolves.toContain(`${DEVICES} connections`);
   });
 
-  it('keeps exactly one Fleet dashboard with its three panels when the seed runs again', async () => {
+  it('keeps exactly one Fleet dashboard with its panels when the seed runs again', async () => {
     const seedModule = '../../../../directus/src/seed.mjs';
     const pathsModule = '../../../../directus/src/paths.mjs';
     const { applySeed } = (await import(seedModule)) as {
@@ -249,6 +249,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     };
     expect(dashboards.data).toHaveLength(1);
     expect(dashboards.data[0]!.panels.map((p) => p.type).sort()).toEqual([
+      'fleet-alerts',
       'fleet-command-console',
       'fleet-map',
       'fleet-pipeline-health',
