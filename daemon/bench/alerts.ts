@@ -14,6 +14,7 @@
 import { parseArgs } from 'node:util';
 import { createTestDatabase } from '../../test/support/index.js';
 import { measureFixes, scanEveryFence } from '../src/alerts/geofence-sql.js';
+import { Rng } from '../src/simulator/rng.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,18 +29,6 @@ const FENCES = Number(args.fences);
 const MARGIN_M = 15;
 const BATCH = 500;
 
-/** Deterministic pseudo-random numbers (mulberry32), so runs compare like with like. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // A 40 × 40 km area around Vilnius.
 const LON0 = 25.0;
 const LAT0 = 54.5;
@@ -48,7 +37,8 @@ const SPAN_LAT = 0.36;
 
 const db = await createTestDatabase();
 try {
-  const rand = rng(12);
+  const r = new Rng(12);
+  const rand = () => r.next();
   const fences = Array.from({ length: FENCES }, (_, i) => ({
     name: `fence ${i + 1}`,
     center: { type: 'Point', coordinates: [LON0 + rand() * SPAN_LON, LAT0 + rand() * SPAN_LAT] },
