@@ -26,10 +26,12 @@ export async function dispatchDevice(ctx: Ctx, runtime: Runtime, device: string 
   const redis = commandClient(runtime);
   const { keys } = runtime;
   return withDeviceLock(ctx.database, device, async () => {
-    const rows = await pendingForDevice(ctx.database, device, new Date());
-    if (rows.length === 0) return { queued: 0, instance: null };
-    const imei = await deviceImei(ctx.database, device);
-    if (!imei) return { queued: 0, instance: null };
+    // Both reads at once: each is a round trip between the create's commit and the device's socket.
+    const [rows, imei] = await Promise.all([
+      pendingForDevice(ctx.database, device, new Date()),
+      deviceImei(ctx.database, device),
+    ]);
+    if (rows.length === 0 || !imei) return { queued: 0, instance: null };
     let queued = 0;
     let instance: string | null = null;
     for (const row of rows) {

@@ -33,8 +33,8 @@ export async function filterCreate(
   config: CommandConfig,
 ): Promise<Record<string, unknown>> {
   try {
-    const sender = await senderOf(accountability, db);
-    const device = await deviceFacts(db, payload);
+    // Independent reads: one round trip of the request's time instead of two.
+    const [sender, device] = await Promise.all([senderOf(accountability, db), deviceFacts(db, payload)]);
     return validateCreate({ payload, sender, device, now: Date.now(), config });
   } catch (err) {
     throw toDirectusError(err);
