@@ -8,6 +8,8 @@
  * snapshots. Indexes a snapshot cannot express live in `directus/sql/after-schema.sql`.
  */
 
+import STATUS_COLOUR_FILE from '../../extensions/src/shared/commands/status-colours.json' with { type: 'json' };
+
 const pk = (/** @type {'integer' | 'bigInteger'} */ type) => ({
   field: 'id',
   type,
@@ -20,7 +22,17 @@ const timestamp = (field, note, meta = {}) => ({
   field,
   // `timestamp` = timestamptz(6) on PostgreSQL: microsecond resolution, so milliseconds survive.
   type: 'timestamp',
-  meta: { interface: 'datetime', display: 'datetime', readonly: true, width: 'half', note, ...meta },
+  meta: {
+    interface: 'datetime',
+    options: { includeSeconds: true, use24: true },
+    display: 'datetime',
+    // one time format with seconds, as the dashboard panels write it
+    display_options: { format: 'yyyy-MM-dd HH:mm:ss' },
+    readonly: true,
+    width: 'half',
+    note,
+    ...meta,
+  },
   schema: { is_nullable: true },
 });
 
@@ -150,6 +162,33 @@ const m2o = (field, related, template, note, required, meta = {}) => ({
 });
 
 export const COMMAND_STATUSES = ['pending', 'queued', 'sent', 'answered', 'failed', 'expired', 'cancelled'];
+/** Status colours, the same as the command console's. */
+const STATUS_COLOURS = /** @type {Record<string, string>} */ (STATUS_COLOUR_FILE);
+/**
+ * Fields the system sets are hidden in the create form, which then shows only what a sender sets
+ * (device, text, expiry), and shown read-only once the command exists. Conditions can only test
+ * values the form has, and a new item has no id: so these fields are hidden by default and a
+ * condition on the id shows them.
+ */
+const SHOWN_ONCE_CREATED = {
+  name: 'Set by the system',
+  rule: { _and: [{ id: { _nnull: true } }] },
+  hidden: false,
+  readonly: true,
+};
+/** @param {Record<string, any>} field */
+const systemSet = (field) => ({ ...field, meta: { ...field.meta, hidden: true, conditions: [SHOWN_ONCE_CREATED] } });
+/**
+ * A created command is never edited (the commands hook refuses it: cancel and create a new one, or
+ * retry), so once it exists its form is read-only instead of offering a Save that must fail.
+ */
+const READONLY_ONCE_CREATED = {
+  name: 'Sent commands are not edited',
+  rule: { _and: [{ id: { _nnull: true } }] },
+  readonly: true,
+};
+/** @param {Record<string, any>} field @param {Record<string, unknown>[]} conditions */
+const withConditions = (field, ...conditions) => ({ ...field, meta: { ...field.meta, conditions } });
 
 /** Rule types with a meaning of their own; any other event type name is also accepted. */
 export const ALERT_RULE_TYPES = [
@@ -192,9 +231,12 @@ export const collections = [
       ),
       string('name', 'Display name.'),
       string('model', 'e.g. FMC130.'),
-      boolean('enabled', true, 'Disabled devices are refused at handshake.'),
+      boolean('enabled', true, 'Disabled devices are refused at handshake.', { options: { label: 'Enabled' } }),
       boolean('online', false, 'Connected to an ingestion instance right now (maintained by the daemon).', {
         readonly: true,
+        options: { label: 'Online' },
+        display: 'boolean',
+        display_options: { labelOn: 'Online', labelOff: 'Offline', colorOn: '#2ecc71', colorOff: '#95a5a6' },
       }),
       string('instance_id', 'Ingestion instance holding the connection.', { readonly: true }),
       timestamp('last_seen_at', 'Last packet of any kind.'),
@@ -254,32 +296,55 @@ export const collections = [
     schema: {},
     fields: [
       pk('integer'),
-      deviceM2o('device', 'Device to send the command to.'),
-      string(
-        'text',
-        'Command text, e.g. getinfo or setdigout 1.',
-        { required: true, width: 'full' },
-        { is_nullable: false, max_length: 1024 },
+      systemSet({
+        // no column: the live status, reply and Cancel / Retry on the item page (the bundle's interface)
+        field: 'live_status',
+        type: 'alias',
+        meta: {
+          interface: 'fleet-command-live',
+          special: ['alias', 'no-data'],
+          width: 'full',
+          note: 'Updates while the page is open.',
+        },
+      }),
+      withConditions(deviceM2o('device', 'Device to send the command to.'), READONLY_ONCE_CREATED),
+      withConditions(
+        string(
+          'text',
+          'Command text, e.g. getinfo or setdigout 1.',
+          { required: true, width: 'full' },
+          { is_nullable: false, max_length: 1024 },
+        ),
+        READONLY_ONCE_CREATED,
       ),
-      text('payload_hex', 'Raw Codec 12 payload in hex (optional; overrides text).'),
-      {
+      systemSet(text('payload_hex', 'Raw Codec 12 payload in hex (optional; overrides text).')),
+      systemSet({
         field: 'status',
         type: 'string',
         meta: {
           interface: 'select-dropdown',
           options: { choices: COMMAND_STATUSES.map((s) => ({ text: s, value: s })) },
           display: 'labels',
+          display_options: {
+            showAsDot: false,
+            choices: COMMAND_STATUSES.map((s) => ({
+              text: s,
+              value: s,
+              foreground: '#ffffff',
+              background: STATUS_COLOURS[s],
+            })),
+          },
           width: 'half',
           readonly: true,
           note: 'Lifecycle: pending → queued → sent → answered, or failed / expired / cancelled.',
         },
         schema: { is_nullable: false, default_value: 'pending', max_length: 32 },
-      },
-      integer('attempts', 'Delivery attempts so far.', { is_nullable: false, default_value: 0 }),
-      text('response', 'Device reply.', { readonly: true }),
-      text('error', 'Why the command failed or expired.', { readonly: true }),
-      timestamp('created_at', 'Created', { special: ['date-created'] }),
-      {
+      }),
+      systemSet(integer('attempts', 'Delivery attempts so far.', { is_nullable: false, default_value: 0 })),
+      systemSet(text('response', 'Device reply.', { readonly: true, width: 'full' })),
+      systemSet(text('error', 'Why the command failed or expired.', { readonly: true, width: 'full' })),
+      systemSet(timestamp('created_at', 'Created', { special: ['date-created'] })),
+      systemSet({
         field: 'user_created',
         type: 'uuid',
         meta: {
@@ -292,12 +357,12 @@ export const collections = [
           note: 'Who created the command.',
         },
         schema: { is_nullable: true },
-      },
-      timestamp('queued_at', 'Handed to the ingestion instance holding the device.'),
-      timestamp('sent_at', 'Written to the device socket.'),
-      timestamp('answered_at', 'Device reply received.'),
-      timestamp('expires_at', 'Not sent after this time.', { readonly: false }),
-      string('instance_id', 'Ingestion instance the command was queued to.', { readonly: true }),
+      }),
+      systemSet(timestamp('queued_at', 'Handed to the ingestion instance holding the device.')),
+      systemSet(timestamp('sent_at', 'Written to the device socket.')),
+      systemSet(timestamp('answered_at', 'Device reply received.')),
+      withConditions(timestamp('expires_at', 'Not sent after this time.', { readonly: false }), READONLY_ONCE_CREATED),
+      systemSet(string('instance_id', 'Ingestion instance the command was queued to.', { readonly: true })),
     ],
   },
   {

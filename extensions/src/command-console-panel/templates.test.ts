@@ -2,9 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   actionPath,
   actionsFor,
+  describeCommand,
   deviceSearchParams,
   isFinal,
+  needsConfirmation,
   recentCommandsParams,
+  replyLooksLikeError,
   TEMPLATES,
   validateCommandText,
 } from './templates.js';
@@ -39,5 +42,27 @@ describe('command templates', () => {
     expect(actionsFor('expired')).toEqual(['retry']);
     expect(actionsFor('answered')).toEqual([]);
     expect(actionPath(12, 'retry')).toBe('/fleet-commands/12/retry');
+  });
+});
+
+describe('honest command feedback', () => {
+  const t = (v: string) => v.slice(0, 10);
+  it('says an offline device queues the command until it connects, with the expiry, never "sent"', () => {
+    const text = describeCommand({ status: 'pending', expires_at: '2026-12-01T10:00:00Z' }, false, t);
+    expect(text).toBe('Queued until the device connects; expires 2026-12-01.');
+    expect(describeCommand({ status: 'pending' }, true, t)).not.toMatch(/sent/i);
+  });
+
+  it('shows an error-looking reply as an error', () => {
+    expect(replyLooksLikeError('Unknown command')).toBe(true);
+    expect(replyLooksLikeError('Param ID:2004 error')).toBe(true);
+    expect(replyLooksLikeError('DOUT1:1 DOUT2:0')).toBe(false);
+    expect(describeCommand({ status: 'answered', response: 'Unknown command' }, true, t)).toMatch(/error/);
+  });
+
+  it('asks before outputs and resets, not before reads', () => {
+    expect(needsConfirmation('setdigout 1')).toMatch(/outputs/);
+    expect(needsConfirmation('cpureset')).toMatch(/restarts/);
+    expect(needsConfirmation('getinfo')).toBeNull();
   });
 });

@@ -3,6 +3,8 @@
  * what an operator typed. The commands hook validates again on create; this only gives early,
  * friendly feedback in the console.
  */
+import statusColours from '../shared/commands/status-colours.json';
+
 export interface CommandTemplate {
   label: string;
   text: string;
@@ -39,15 +41,8 @@ export function validateCommandText(text: string): string | null {
 
 export type CommandStatus = 'pending' | 'queued' | 'sent' | 'answered' | 'failed' | 'expired' | 'cancelled';
 
-export const STATUS_COLOURS: Record<string, string> = {
-  pending: '#95a5a6',
-  queued: '#3498db',
-  sent: '#8e44ad',
-  answered: '#27ae60',
-  failed: '#c0392b',
-  expired: '#e67e22',
-  cancelled: '#7f8c8d',
-};
+/** One colour per status, shared with the Content module's status labels (directus/schema). */
+export const STATUS_COLOURS: Record<string, string> = statusColours;
 
 /** A command in one of these states will not change any more: stop highlighting it as live. */
 export function isFinal(status: string): boolean {
@@ -76,4 +71,62 @@ export function deviceSearchParams(q: string, limit = 20): Record<string, unknow
   const params: Record<string, unknown> = { fields: 'id,name,imei,online', limit, sort: 'name' };
   if (q.trim()) params.search = q.trim();
   return params;
+}
+
+/** Commands that change the device (outputs, parameters, resets): the console asks before sending. */
+export function needsConfirmation(text: string): string | null {
+  const t = text.trim().toLowerCase();
+  if (/^setdigout\b/.test(t)) return "This switches the device's digital outputs (e.g. a relay or immobiliser).";
+  if (/^(cpureset|reset|defaultcfg|deleterecords|fwupdate)\b/.test(t)) return 'This restarts or resets the device.';
+  if (/^(setparam|flush|setkey|sms)\b/.test(t)) return "This changes the device's configuration.";
+  return null;
+}
+
+/**
+ * Device replies that report a problem ("Unknown command", "Param ID error", "Wrong parameter") are
+ * shown as such, not as a green success: Teltonika answers a bad command with text, not an error code.
+ */
+export function replyLooksLikeError(reply: string | null | undefined): boolean {
+  return Boolean(
+    reply && /\b(unknown|error|invalid|wrong|fail(ed|ure)?|not (supported|allowed|found)|denied)\b/i.test(reply),
+  );
+}
+
+export interface CommandView {
+  status: string;
+  response?: string | null;
+  error?: string | null;
+  expires_at?: string | null;
+}
+
+/**
+ * What happened to a command, in words: an offline device's command is queued until it connects
+ * (never "sent"), with its expiry; a reply that reads as an error says so.
+ */
+export function describeCommand(
+  c: CommandView,
+  deviceOnline: boolean | undefined,
+  formatTime: (v: string) => string,
+): string {
+  const expires = c.expires_at ? `; expires ${formatTime(c.expires_at)}` : '';
+  switch (c.status) {
+    case 'pending':
+      return deviceOnline === false
+        ? `Queued until the device connects${expires}.`
+        : `Waiting to be handed to the device's connection${expires}.`;
+    case 'queued':
+      return `Queued on the device's connection, about to be written${expires}.`;
+    case 'sent':
+      return `Written to the device; waiting for its reply${expires}.`;
+    case 'answered':
+      return replyLooksLikeError(c.response) ? 'The device answered with an error.' : 'The device answered.';
+    case 'failed':
+      return `Failed: ${c.error || 'no reason given'}.`;
+    case 'expired':
+      return 'Expired before the device could be reached.';
+    case 'cancelled':
+      return 'Cancelled before it was sent.';
+    default:
+      return c.status;
+  }
 }

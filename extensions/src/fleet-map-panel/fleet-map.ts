@@ -1,24 +1,33 @@
 /**
  * The map: one maplibre instance, a clustered GeoJSON source fed by polling `/fleet/positions`,
- * and an optional track overlay. Vue only mounts it and wires the toolbar; this file owns the
- * maplibre objects so the panel component stays thin.
+ * the selected device's ring, and an optional track overlay with replay. Vue only mounts it and
+ * wires the toolbar; this file owns the maplibre objects so the panel component stays thin.
+ * Nothing here is reactive: 10k features behind Vue proxies cost seconds (see README, Performance).
  */
 
-import type { GeoJSONSource, MapLayerMouseEvent } from 'maplibre-gl';
+import type { FeatureCollection, Point } from 'geojson';
+import type { GeoJSONSource, IControl, MapLayerMouseEvent } from 'maplibre-gl';
 import * as maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
-import type { FeatureCollection } from 'geojson';
-import { type DeviceProps, FleetState } from './fleet-state.js';
+import { formatClock } from '../shared/format/index.js';
+import type { TrackSample } from '../shared/telematics/track.js';
+import { provideClusterImages } from './cluster-images.js';
+import { type DeviceProps, FleetState, type StatusCounts } from './fleet-state.js';
 import {
+  BASEMAP_SOURCE,
+  type Basemap,
   basemapStyle,
   CLUSTER_PROPERTIES,
   DEVICE_SOURCE,
   deviceLayers,
+  HIGHLIGHT_SOURCE,
   LAYERS,
+  REPLAY_SOURCE,
   TRACK_SOURCE,
   trackLayers,
 } from './map-style.js';
-import { devicePopupHtml, formatCount, stopPopupHtml } from './popup.js';
+import { devicePopupHtml, stopPopupHtml } from './popup.js';
+import { type Replay, replayAt } from './replay.js';
 
 /** The slice of the Studio's axios instance we use. */
 export interface ApiClient {
@@ -33,20 +42,53 @@ export interface ApiClient {
   defaults: { baseURL?: string };
 }
 
+export type DeviceAction = 'open-device' | 'send-command' | 'show-track';
+
+export interface MapView {
+  center: [number, number];
+  zoom: number;
+}
+
 export interface FleetMapOptions {
   api: ApiClient;
-  basemap?: string | null;
-  attribution?: string | null;
+  basemap: Basemap | null;
   pollSeconds?: number;
   movingSpeedKmh?: number;
   attributes?: string | null;
   clusterMaxZoom?: number;
-  onAction?: (action: 'open-device' | 'send-command' | 'show-track', device: DeviceProps) => void;
-  onStatus?: (text: string) => void;
+  /** Where the user left the map last time; without it the map fits the fleet on first data. */
+  initialView?: MapView | null;
+  /** Studio URL of a device item (for the popup's "new tab" link). */
+  deviceUrl: (id: string | number) => string;
+  onAction?: (action: DeviceAction, device: DeviceProps) => void;
+  onUpdate?: (u: { counts: StatusCounts; total: number; at: number }) => void;
+  onError?: (text: string) => void;
+  /** The user moved the map (to remember the view). */
+  onViewChange?: (view: MapView) => void;
+  /** Street tiles failed and none loaded: the outlines are what is visible. */
+  onBasemapFailed?: () => void;
+  /** The device the user clicked on the map. */
+  onSelect?: (device: DeviceProps) => void;
+}
+
+export interface TrackResponse extends FeatureCollection {
+  meta?: { positions: number; stops: number; sampled: boolean; segments: number };
+  samples?: TrackSample[];
+}
+
+/** Where the time to a drawn fleet goes (ms since the map was created); read by `npm run bench:ui`. */
+export interface LoadTimings {
+  styleLoaded?: number;
+  firstResponse?: number;
+  firstSetData?: number;
+  firstDrawn?: number;
+  /** Main-thread time spent in the first response: state update + setData call. */
+  applyMs?: number;
 }
 
 /** Every Nth poll is a full one, so devices whose state changed without a new `last_seen_at` catch up. */
 const FULL_POLL_EVERY = 6;
+const SAMPLES = 3000;
 let workerUrlSet = false;
 
 /** An absolute same-origin URL under the API root (the Studio may live under a sub-path). */
@@ -56,17 +98,52 @@ export function apiUrl(api: ApiClient, path: string): string {
   return new URL(path.replace(/^\//, ''), base).href;
 }
 
+/** A map button that frames every device. */
+class FitAllControl implements IControl {
+  private el: HTMLDivElement | null = null;
+  constructor(private readonly onClick: () => void) {}
+  onAdd(): HTMLElement {
+    const el = document.createElement('div');
+    el.className = 'maplibregl-ctrl maplibregl-ctrl-group';
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'fleet-fit-all';
+    b.title = 'Show all devices';
+    b.setAttribute('aria-label', 'Show all devices');
+    // corner brackets: "frame everything"
+    b.innerHTML =
+      '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" style="display:block;margin:auto"><path fill="none" stroke="#333" stroke-width="2" d="M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5"/></svg>';
+    b.addEventListener('click', this.onClick);
+    el.appendChild(b);
+    this.el = el;
+    return el;
+  }
+  onRemove(): void {
+    this.el?.remove();
+  }
+}
+
 export class FleetMap {
   readonly map: maplibregl.Map;
   readonly state = new FleetState();
+  readonly timings: LoadTimings = {};
+  private readonly t0 = performance.now();
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private ticker: ReturnType<typeof setInterval> | null = null;
   private polls = 0;
   private etag: string | null = null;
   private stopped = false;
-  private popup = new maplibregl.Popup({ closeButton: true, maxWidth: '320px' });
+  private popup = new maplibregl.Popup({ closeButton: true, maxWidth: '340px' });
+  private popupDevice: string | null = null;
+  private popupHtml = '';
+  private selectedId: string | null = null;
   private track: { device: string | number; fromMs: number; toMs: number; zoom: number } | null = null;
+  private replay: Replay | null = null;
   private loaded: Promise<void>;
-  private fitted = false;
+  private isLoaded = false;
+  private fitted: boolean;
+  private tilesOk = 0;
+  private basemapFailed = false;
   lastPollMs = 0;
 
   constructor(
@@ -78,39 +155,81 @@ export class FleetMap {
       maplibregl.setWorkerUrl(apiUrl(opts.api, 'fleet/maplibre-gl-worker.mjs'));
       workerUrlSet = true;
     }
+    this.fitted = Boolean(opts.initialView);
     this.map = new maplibregl.Map({
       container,
-      style: basemapStyle(opts.basemap, apiUrl(opts.api, 'fleet/basemap/countries.geojson'), opts.attribution ?? ''),
-      center: [10, 30],
-      zoom: 1.3,
+      style: basemapStyle(opts.basemap, apiUrl(opts.api, 'fleet/basemap/countries.geojson')),
+      center: opts.initialView?.center ?? [10, 30],
+      zoom: opts.initialView?.zoom ?? 1.3,
       attributionControl: { compact: true },
     });
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
-    this.loaded = new Promise((resolve) => this.map.once('load', () => resolve()));
-    this.loaded.then(() => this.setup());
+    this.map.addControl(new FitAllControl(() => this.fitFleet(300)), 'top-right');
+    this.watchBasemap();
+    provideClusterImages(this.map);
+    this.loaded = new Promise((resolve) =>
+      this.map.once('load', () => {
+        this.timings.styleLoaded = this.elapsed();
+        this.isLoaded = true;
+        this.setup();
+        resolve();
+      }),
+    );
+    // The first poll runs while the style loads instead of after it.
+    void this.poll();
+    this.ticker = setInterval(() => this.refreshPopup(), 1000);
+  }
+
+  private elapsed(): number {
+    return Math.round(performance.now() - this.t0);
+  }
+
+  /** Street tiles that all fail (offline, blocked host) leave the outlines: say so once. */
+  private watchBasemap(): void {
+    if (!this.opts.basemap) return;
+    this.map.on('sourcedata', (e) => {
+      if (e.sourceId === BASEMAP_SOURCE && e.tile) this.tilesOk++;
+    });
+    this.map.on('error', (ev) => {
+      const e = ev as unknown as { sourceId?: string; error?: { message?: string } };
+      const raster = e.sourceId === BASEMAP_SOURCE || /tile|style/i.test(e.error?.message ?? '');
+      if (!raster) return;
+      if (this.tilesOk === 0 && !this.basemapFailed) {
+        this.basemapFailed = true;
+        this.opts.onBasemapFailed?.();
+      }
+    });
   }
 
   private setup(): void {
     const map = this.map;
     map.addSource(DEVICE_SOURCE, {
       type: 'geojson',
-      data: this.state.collection(),
+      data: emptyCollection(),
       cluster: true,
       clusterRadius: 50,
       clusterMaxZoom: this.opts.clusterMaxZoom ?? 12,
       clusterProperties: CLUSTER_PROPERTIES,
     });
-    map.addSource(TRACK_SOURCE, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    map.addSource(HIGHLIGHT_SOURCE, { type: 'geojson', data: emptyCollection() });
+    map.addSource(TRACK_SOURCE, { type: 'geojson', data: emptyCollection() });
+    map.addSource(REPLAY_SOURCE, { type: 'geojson', data: emptyCollection() });
     for (const layer of trackLayers()) map.addLayer(layer);
     for (const layer of deviceLayers()) map.addLayer(layer);
+    if (this.state.size > 0) this.pushData();
 
-    map.on('click', LAYERS.clusters, (e) => this.zoomIntoCluster(e));
-    // Cluster counts as DOM labels: a text layer would need glyph files, which offline installs lack.
-    map.on('idle', () => this.updateClusterLabels());
-    map.on('click', LAYERS.devices, (e) => this.openDevicePopup(e));
+    map.on('click', LAYERS.clusters, (e) => void this.zoomIntoCluster(e));
+    map.on('click', LAYERS.devices, (e) => {
+      const id = e.features?.[0]?.properties.id as string | number | undefined;
+      if (id === undefined) return;
+      const device = this.state.get(id)?.properties;
+      if (device) this.opts.onSelect?.(device);
+      this.openPopup(id);
+    });
     map.on('click', LAYERS.stops, (e) => {
       const f = e.features?.[0];
       if (f?.geometry.type !== 'Point') return;
+      this.closePopup();
       this.popup
         .setLngLat(f.geometry.coordinates as [number, number])
         .setHTML(stopPopupHtml(f.properties as { from: number; to: number; durationS: number }))
@@ -120,67 +239,74 @@ export class FleetMap {
       map.on('mouseenter', layer, () => (map.getCanvas().style.cursor = 'pointer'));
       map.on('mouseleave', layer, () => (map.getCanvas().style.cursor = ''));
     }
+    // Only moves the user made are remembered (fits and flights on first data are ours).
+    map.on('moveend', (e: { originalEvent?: Event; fleetUser?: boolean }) => {
+      if (e.originalEvent || e.fleetUser) {
+        const c = map.getCenter();
+        this.opts.onViewChange?.({ center: [c.lng, c.lat], zoom: map.getZoom() });
+      }
+    });
     // Tracks are simplified for the zoom they were fetched at: refetch when the zoom moved a lot.
     map.on('zoomend', () => {
       if (this.track && Math.abs(Math.round(map.getZoom()) - this.track.zoom) >= 2)
         void this.loadTrack(this.track, false);
     });
-    void this.poll();
+    this.popup.on('close', () => {
+      this.popupDevice = null;
+    });
   }
 
-  private clusterLabels = new Map<number, maplibregl.Marker>();
-
-  /** One small label per cluster on screen; rebuilt when the map settles (not every frame). */
-  private updateClusterLabels(): void {
-    const seen = new Set<number>();
-    for (const f of this.map.querySourceFeatures(DEVICE_SOURCE, { filter: ['has', 'point_count'] })) {
-      const id = f.properties.cluster_id as number;
-      if (seen.has(id) || f.geometry.type !== 'Point') continue;
-      seen.add(id);
-      const lngLat = f.geometry.coordinates as [number, number];
-      const text = formatCount(f.properties.point_count as number);
-      const existing = this.clusterLabels.get(id);
-      if (existing) {
-        existing.setLngLat(lngLat);
-        existing.getElement().textContent = text;
-        continue;
-      }
-      const el = document.createElement('div');
-      el.className = 'fleet-cluster-label';
-      el.textContent = text;
-      this.clusterLabels.set(id, new maplibregl.Marker({ element: el }).setLngLat(lngLat).addTo(this.map));
-    }
-    for (const [id, marker] of this.clusterLabels) {
-      if (!seen.has(id)) {
-        marker.remove();
-        this.clusterLabels.delete(id);
-      }
-    }
-  }
-
+  /** A click on a cluster frames its members (not just the next zoom level). */
   private async zoomIntoCluster(e: MapLayerMouseEvent): Promise<void> {
     const f = e.features?.[0];
     if (f?.geometry.type !== 'Point') return;
     const source = this.map.getSource(DEVICE_SOURCE) as GeoJSONSource;
-    const zoom = await source.getClusterExpansionZoom(f.properties.cluster_id as number);
-    this.map.easeTo({ center: f.geometry.coordinates as [number, number], zoom });
+    const id = f.properties.cluster_id as number;
+    const leaves = await source.getClusterLeaves(id, Number.POSITIVE_INFINITY, 0);
+    const bounds = new maplibregl.LngLatBounds();
+    for (const l of leaves) if (l.geometry.type === 'Point') bounds.extend(l.geometry.coordinates as [number, number]);
+    const maxZoom = Math.max((this.opts.clusterMaxZoom ?? 12) + 1, 14);
+    if (bounds.isEmpty() || bounds.getNorthEast().distanceTo(bounds.getSouthWest()) < 1) {
+      const zoom = await source.getClusterExpansionZoom(id);
+      this.map.easeTo(
+        { center: f.geometry.coordinates as [number, number], zoom: Math.max(zoom, maxZoom) },
+        { fleetUser: true },
+      );
+      return;
+    }
+    this.map.fitBounds(bounds, { padding: 60, maxZoom, duration: 400 }, { fleetUser: true });
   }
 
-  private openDevicePopup(e: MapLayerMouseEvent): void {
-    const f = e.features?.[0];
-    if (f?.geometry.type !== 'Point') return;
-    // Rendered features carry flattened properties; use the full record from our state.
-    const device = this.state.get(f.properties.id as string)?.properties;
-    if (!device) return;
-    this.popup
-      .setLngLat(f.geometry.coordinates as [number, number])
-      .setHTML(devicePopupHtml(device))
-      .addTo(this.map);
-    const el = this.popup.getElement();
-    for (const a of el?.querySelectorAll<HTMLAnchorElement>('[data-action]') ?? []) {
+  private openPopup(id: string | number): void {
+    const f = this.state.get(id);
+    if (!f) return;
+    this.popupDevice = String(id);
+    this.popupHtml = '';
+    this.popup.setLngLat(f.geometry.coordinates as [number, number]);
+    this.refreshPopup();
+    this.popup.addTo(this.map);
+  }
+
+  private closePopup(): void {
+    this.popupDevice = null;
+    this.popup.remove();
+  }
+
+  /** Re-renders the open device popup from the latest poll: the dot moves, the text follows. */
+  private refreshPopup(): void {
+    if (this.popupDevice === null) return;
+    const f = this.state.get(this.popupDevice);
+    if (!f) return;
+    const html = devicePopupHtml(f.properties, this.opts.deviceUrl(f.properties.id));
+    this.popup.setLngLat(f.geometry.coordinates as [number, number]);
+    if (html === this.popupHtml) return;
+    this.popupHtml = html;
+    this.popup.setHTML(html);
+    const device = f.properties;
+    for (const a of this.popup.getElement()?.querySelectorAll<HTMLAnchorElement>('[data-action]') ?? []) {
       a.addEventListener('click', (ev) => {
         ev.preventDefault();
-        this.opts.onAction?.(a.dataset.action as 'open-device', device);
+        this.opts.onAction?.(a.dataset.action as DeviceAction, device);
       });
     }
   }
@@ -200,6 +326,9 @@ export class FleetMap {
         headers: full && this.etag ? { 'If-None-Match': this.etag } : {},
         validateStatus: (s) => s === 200 || s === 304,
       });
+      const first = this.timings.firstResponse === undefined;
+      if (first) this.timings.firstResponse = this.elapsed();
+      const a0 = performance.now();
       const cursor = Number(res.headers['x-fleet-cursor']);
       if (res.status === 200) {
         if (full) {
@@ -208,70 +337,161 @@ export class FleetMap {
         } else {
           this.state.patch(res.data);
         }
-        if (full || res.data.features.length > 0) {
-          (this.map.getSource(DEVICE_SOURCE) as GeoJSONSource | undefined)?.setData(this.state.collection());
-        }
-        if (!this.fitted && this.state.size > 0) this.fitFleet();
+        if (full || res.data.features.length > 0) this.pushData();
       }
+      if (first) this.timings.applyMs = Math.round(performance.now() - a0);
       if (Number.isFinite(cursor)) this.state.cursor = cursor;
       this.lastPollMs = performance.now() - t0;
-      this.opts.onStatus?.(`${this.state.size} devices · updated ${new Date().toLocaleTimeString()}`);
+      this.opts.onUpdate?.({ counts: this.state.counts(), total: this.state.size, at: Date.now() });
+      this.refreshPopup();
+      this.moveHighlight();
     } catch (err) {
-      this.opts.onStatus?.(`update failed: ${(err as Error).message}`);
+      this.opts.onError?.(`update failed: ${(err as Error).message}`);
     }
     if (!this.stopped) this.timer = setTimeout(() => void this.poll(), (this.opts.pollSeconds ?? 5) * 1000);
   }
 
-  /** Frames the whole fleet once, on the first data; after that the user owns the view. */
-  private fitFleet(): void {
+  /** Hands the fleet to the worker (which clusters it); before the style loaded, setup() does. */
+  private pushData(): void {
+    if (!this.isLoaded) return;
+    const source = this.map.getSource(DEVICE_SOURCE) as GeoJSONSource | undefined;
+    if (!source) return;
+    source.setData(this.state.collection());
+    if (this.timings.firstSetData === undefined) {
+      this.timings.firstSetData = this.elapsed();
+      this.map.once('idle', () => {
+        this.timings.firstDrawn = this.elapsed();
+      });
+    }
+    if (!this.fitted && this.state.size > 0) this.fitFleet(0);
+  }
+
+  /** Frames every device; on first data (no remembered view) and from the "fit all" button. */
+  fitFleet(duration: number): void {
+    if (this.state.size === 0) return;
     const bounds = new maplibregl.LngLatBounds();
     for (const f of this.state.collection().features) bounds.extend(f.geometry.coordinates as [number, number]);
-    this.map.fitBounds(bounds, { padding: 40, maxZoom: 10, duration: 0 });
+    this.map.fitBounds(bounds, { padding: 40, maxZoom: 12, duration }, { fleetUser: duration > 0 });
     this.fitted = true;
   }
 
-  async showTrack(
-    device: string | number,
-    fromMs: number,
-    toMs: number,
-  ): Promise<FeatureCollection & { meta?: unknown }> {
+  /** Centres on a device (zoomed in past clustering), rings it and opens its popup. */
+  focusDevice(id: string | number): boolean {
+    const f = this.state.get(id);
+    if (!f) return false;
+    this.select(id);
+    const zoom = Math.max(this.map.getZoom(), (this.opts.clusterMaxZoom ?? 12) + 1);
+    this.map.easeTo({ center: f.geometry.coordinates as [number, number], zoom, duration: 500 }, { fleetUser: true });
+    this.openPopup(id);
+    return true;
+  }
+
+  /** Rings the device (or nobody). */
+  select(id: string | number | null): void {
+    this.selectedId = id === null ? null : String(id);
+    this.moveHighlight();
+  }
+
+  private moveHighlight(): void {
+    const source = this.map.getSource(HIGHLIGHT_SOURCE) as GeoJSONSource | undefined;
+    if (!source) return;
+    const f = this.selectedId === null ? undefined : this.state.get(this.selectedId);
+    source.setData(f ? { type: 'FeatureCollection', features: [f] } : emptyCollection());
+  }
+
+  centreOn(lng: number, lat: number, zoom?: number): void {
+    this.map.easeTo({ center: [lng, lat], zoom: zoom ?? Math.max(this.map.getZoom(), 14) }, { fleetUser: true });
+  }
+
+  async showTrack(device: string | number, fromMs: number, toMs: number): Promise<TrackResponse> {
     await this.loaded;
+    this.closePopup();
     return this.loadTrack({ device, fromMs, toMs, zoom: Math.round(this.map.getZoom()) }, true);
   }
 
   private async loadTrack(
     t: { device: string | number; fromMs: number; toMs: number; zoom: number },
     fit: boolean,
-  ): Promise<FeatureCollection & { meta?: unknown }> {
-    const res = await this.opts.api.get<FeatureCollection & { meta?: unknown }>(
-      `/fleet/devices/${encodeURIComponent(String(t.device))}/track`,
-      { params: { from: t.fromMs, to: t.toMs, zoom: t.zoom } },
-    );
+  ): Promise<TrackResponse> {
+    const res = await this.opts.api.get<TrackResponse>(`/fleet/devices/${encodeURIComponent(String(t.device))}/track`, {
+      params: { from: t.fromMs, to: t.toMs, zoom: t.zoom, ...(fit ? { samples: SAMPLES } : {}) },
+    });
     const fc = res.data;
-    if (fit) this.track = null; // no zoomend-triggered refetch while fitting
-    (this.map.getSource(TRACK_SOURCE) as GeoJSONSource).setData(fc);
+    if (fit) {
+      this.track = null; // no zoomend-triggered refetch while fitting
+      this.replay = fc.samples && fc.samples.length > 0 ? { samples: fc.samples } : null;
+      this.setReplayMarker(null);
+    }
+    (this.map.getSource(TRACK_SOURCE) as GeoJSONSource).setData({ type: 'FeatureCollection', features: fc.features });
     if (fit && fc.features.length > 0) {
+      // Every vertex and every timed position: the whole track is in view, not just the lines.
       const bounds = new maplibregl.LngLatBounds();
       for (const f of fc.features) {
         if (f.geometry.type === 'Point') bounds.extend(f.geometry.coordinates as [number, number]);
         if (f.geometry.type === 'LineString')
           for (const c of f.geometry.coordinates) bounds.extend(c as [number, number]);
       }
-      this.map.fitBounds(bounds, { padding: 40, maxZoom: 16, duration: 0 });
+      for (const s of fc.samples ?? []) bounds.extend([s[1], s[2]]);
+      // the replay bar covers the bottom of the map: keep the track above it
+      this.map.fitBounds(bounds, { padding: { top: 50, left: 50, right: 60, bottom: 110 }, maxZoom: 16, duration: 0 });
       // After fitting, the zoom differs: fetch once more at the new zoom without fitting again.
-      this.track = { ...t, zoom: Math.round(this.map.getZoom()) };
-      if (this.track.zoom !== t.zoom) return this.loadTrack(this.track, false);
+      const again = { ...t, zoom: Math.round(this.map.getZoom()) };
+      if (again.zoom !== t.zoom) {
+        const refetched = await this.loadTrack(again, false);
+        return { ...refetched, samples: fc.samples };
+      }
     }
     this.track = t;
     return fc;
   }
 
+  /** The timed positions of the drawn track (for the replay timeline and hover). */
+  get replaySamples(): TrackSample[] {
+    return this.replay?.samples ?? [];
+  }
+
+  /** Puts the replay marker where the device was at `ms` (interpolated); returns that state. */
+  replayTo(ms: number): { lng: number; lat: number; speed: number | null; t: number } | null {
+    if (!this.replay) return null;
+    const at = replayAt(this.replay.samples, ms);
+    this.setReplayMarker(at ? [at.lng, at.lat] : null);
+    return at;
+  }
+
+  private setReplayMarker(c: [number, number] | null): void {
+    const source = this.map.getSource(REPLAY_SOURCE) as GeoJSONSource | undefined;
+    source?.setData(
+      c
+        ? {
+            type: 'FeatureCollection',
+            features: [{ type: 'Feature', geometry: { type: 'Point', coordinates: c }, properties: {} }],
+          }
+        : emptyCollection(),
+    );
+  }
+
+  /** The timed position nearest to a screen point, if the pointer is within `px` of it. */
+  sampleNear(x: number, y: number, px = 12): { t: number; speed: number | null; label: string } | null {
+    let best: TrackSample | null = null;
+    let bestD = px * px;
+    for (const s of this.replaySamples) {
+      const p = this.map.project([s[1], s[2]]);
+      const d = (p.x - x) ** 2 + (p.y - y) ** 2;
+      if (d <= bestD) {
+        best = s;
+        bestD = d;
+      }
+    }
+    if (!best) return null;
+    const speed = best[3];
+    return { t: best[0], speed, label: `${formatClock(best[0])} · ${speed ?? '–'} km/h` };
+  }
+
   clearTrack(): void {
     this.track = null;
-    (this.map.getSource(TRACK_SOURCE) as GeoJSONSource | undefined)?.setData({
-      type: 'FeatureCollection',
-      features: [],
-    });
+    this.replay = null;
+    this.setReplayMarker(null);
+    (this.map.getSource(TRACK_SOURCE) as GeoJSONSource | undefined)?.setData(emptyCollection());
   }
 
   resize(): void {
@@ -281,8 +501,12 @@ export class FleetMap {
   destroy(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.ticker) clearInterval(this.ticker);
     this.popup.remove();
-    for (const m of this.clusterLabels.values()) m.remove();
     this.map.remove();
   }
+}
+
+function emptyCollection(): FeatureCollection<Point> {
+  return { type: 'FeatureCollection', features: [] };
 }

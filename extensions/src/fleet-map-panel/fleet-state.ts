@@ -1,14 +1,16 @@
 /**
  * The panel's copy of the fleet: full polls replace it, delta polls (`since` cursor) patch it.
  * setData() then gets one FeatureCollection; the map's worker re-clusters it off the main thread.
+ * Plain objects only: never put these in Vue reactive state (10k features deep-proxied cost seconds).
  */
 import type { Feature, FeatureCollection, Point } from 'geojson';
+import type { DeviceStatus } from './map-style.js';
 
 export interface DeviceProps {
   id: number | string;
   name: string;
   imei: string;
-  status: 'moving' | 'online' | 'offline';
+  status: DeviceStatus;
   speed: number | null;
   heading: number | null;
   fix: number | null;
@@ -16,6 +18,13 @@ export interface DeviceProps {
   attrs: Record<string, unknown>;
 }
 export type DeviceFeature = Feature<Point, DeviceProps>;
+
+export type StatusCounts = Record<DeviceStatus, number>;
+
+export type DeviceSort = 'name' | 'seen' | 'status';
+
+const collator = new Intl.Collator(undefined, { numeric: true });
+const STATUS_ORDER: Record<DeviceStatus, number> = { moving: 0, online: 1, offline: 2 };
 
 export class FleetState {
   private byId = new Map<string, DeviceFeature>();
@@ -50,15 +59,35 @@ export class FleetState {
     return { type: 'FeatureCollection', features: [...this.byId.values()] };
   }
 
-  /** Devices matching a name/IMEI search, for the track picker. */
-  search(q: string, limit = 20): DeviceProps[] {
+  counts(): StatusCounts {
+    const c: StatusCounts = { moving: 0, online: 0, offline: 0 };
+    for (const f of this.byId.values()) c[f.properties.status]++;
+    return c;
+  }
+
+  /**
+   * Devices matching a name/IMEI search, sorted, at most `limit` (a list of 10k rows would cost
+   * more to render than it helps); `total` is how many matched.
+   */
+  list(q: string, sort: DeviceSort = 'name', limit = 200): { rows: DeviceProps[]; total: number } {
     const needle = q.trim().toLowerCase();
-    const out: DeviceProps[] = [];
+    const all: DeviceProps[] = [];
     for (const f of this.byId.values()) {
       const p = f.properties;
-      if (!needle || p.name.toLowerCase().includes(needle) || p.imei.includes(needle)) out.push(p);
-      if (out.length >= limit) break;
+      if (!needle || p.name.toLowerCase().includes(needle) || p.imei.includes(needle)) all.push(p);
     }
-    return out;
+    const byName = (a: DeviceProps, b: DeviceProps) => collator.compare(a.name, b.name);
+    const compare: Record<DeviceSort, (a: DeviceProps, b: DeviceProps) => number> = {
+      name: byName,
+      seen: (a, b) => (b.seen ?? 0) - (a.seen ?? 0) || byName(a, b),
+      status: (a, b) => STATUS_ORDER[a.status] - STATUS_ORDER[b.status] || byName(a, b),
+    };
+    all.sort(compare[sort]);
+    return { rows: all.slice(0, limit), total: all.length };
+  }
+
+  /** Devices matching a name/IMEI search, for the track picker. */
+  search(q: string, limit = 20): DeviceProps[] {
+    return this.list(q, 'name', limit).rows;
   }
 }

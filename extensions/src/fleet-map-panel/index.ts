@@ -5,7 +5,7 @@ export default definePanel({
   id: 'fleet-map',
   name: 'Fleet map',
   icon: 'map',
-  description: 'Live positions of every device (clustered), popups, and a device track for a time range.',
+  description: 'Live positions of every device (clustered) on the street map, a device list, popups, and track replay.',
   component: PanelComponent,
   minWidth: 16,
   minHeight: 12,
@@ -18,9 +18,10 @@ export default definePanel({
         width: 'full',
         interface: 'input',
         options: {
-          placeholder: 'empty = offline country outlines; or https://tiles.example/{z}/{x}/{y}.png or a style.json URL',
+          placeholder:
+            'empty = the Studio basemap (Settings → Maps); a basemap name; offline; or a tile / style.json URL',
         },
-        note: 'The Directus content-security policy must allow the host (see docs: CONTENT_SECURITY_POLICY_DIRECTIVES__CONNECT_SRC / IMG_SRC).',
+        note: 'Empty uses the project basemaps (OpenStreetMap by default); "offline" draws country outlines only. Other hosts must be allowed by the content-security policy (CONTENT_SECURITY_POLICY_DIRECTIVES__CONNECT_SRC / IMG_SRC).',
       },
     },
     { field: 'attribution', name: 'Attribution', type: 'string', meta: { width: 'full', interface: 'input' } },

@@ -1,64 +1,162 @@
 /**
- * Basemap style and the layers drawn on top of it. No symbol/text layers anywhere: they need
- * glyph files, which an offline deployment does not have.
+ * Basemap style and the layers drawn on top of it. No layer has text: text needs glyph files,
+ * which an offline deployment does not have (cluster counts are small images, see cluster-images.ts).
  */
-import type { CircleLayerSpecification, LineLayerSpecification, StyleSpecification } from 'maplibre-gl';
+import type {
+  CircleLayerSpecification,
+  ExpressionSpecification,
+  LayerSpecification,
+  LineLayerSpecification,
+  SourceSpecification,
+  StyleSpecification,
+  SymbolLayerSpecification,
+} from 'maplibre-gl';
+import { CLUSTER_IMAGE_PREFIX } from './cluster-images.js';
 
 export const STATUS_COLOURS = { moving: '#2ecc71', online: '#3498db', offline: '#95a5a6' } as const;
+export type DeviceStatus = keyof typeof STATUS_COLOURS;
+
+/** A basemap as Directus describes one (project settings → Maps, `directus_settings.basemaps`). */
+export interface Basemap {
+  name: string;
+  type: 'raster' | 'tile' | 'style';
+  url: string;
+  tileSize?: number | null;
+  attribution?: string | null;
+}
+
+/** The Studio's own default, as its map layout and map interface use it. */
+export const DIRECTUS_DEFAULT_BASEMAP: Basemap = {
+  name: 'OpenStreetMap',
+  type: 'raster',
+  url: 'https://{a-c}.tile.openstreetmap.org/{z}/{x}/{y}.png',
+  tileSize: 256,
+  attribution: '© OpenStreetMap contributors',
+};
+
+/** Panel option value meaning "country outlines only, never ask a tile server". */
+export const OFFLINE_BASEMAP = 'offline';
 
 /**
- * The style for the panel's basemap option:
- * - empty: country outlines served by our endpoint (works with no internet);
- * - a URL containing `{z}`: raster tiles (XYZ);
- * - anything else: a maplibre style JSON URL.
+ * Which basemap the panel draws:
+ * - option empty: the basemap the Studio uses (the one picked in the map layout, from the project's
+ *   basemaps, OpenStreetMap by default), so the panel matches the rest of the app;
+ * - `offline`: none (outlines only);
+ * - the name of one of the project's basemaps;
+ * - a URL: with `{z}` raster XYZ tiles, otherwise a MapLibre style JSON.
  */
-export function basemapStyle(
+export function resolveBasemap(
   option: string | null | undefined,
-  countriesUrl: string,
+  project: { basemaps?: Basemap[] | null; current?: string | null },
   attribution = '',
-): string | StyleSpecification {
-  const url = (option ?? '').trim();
-  if (url && !url.includes('{z}')) return url;
-  const style: StyleSpecification = {
-    version: 8,
-    sources: {},
-    layers: [{ id: 'background', type: 'background', paint: { 'background-color': '#dfe9f0' } }],
+): Basemap | null {
+  const value = (option ?? '').trim();
+  if (value === OFFLINE_BASEMAP) return null;
+  const all = [DIRECTUS_DEFAULT_BASEMAP, ...(project.basemaps ?? [])];
+  if (!value) return all.find((b) => b.name === project.current) ?? all[0]!;
+  const named = all.find((b) => b.name === value);
+  if (named) return named;
+  return {
+    name: 'Custom',
+    type: value.includes('{z}') ? 'raster' : 'style',
+    url: value,
+    tileSize: 256,
+    attribution,
   };
-  if (url) {
-    style.sources.basemap = { type: 'raster', tiles: [url], tileSize: 256, attribution, maxzoom: 19 };
-    style.layers.push({ id: 'basemap', type: 'raster', source: 'basemap' });
-  } else {
-    style.sources.countries = { type: 'geojson', data: countriesUrl, attribution: attribution || 'Natural Earth' };
-    style.layers.push(
-      { id: 'countries-fill', type: 'fill', source: 'countries', paint: { 'fill-color': '#f7f5f0' } },
-      {
-        id: 'countries-line',
-        type: 'line',
-        source: 'countries',
-        paint: { 'line-color': '#a9b4bc', 'line-width': 0.6 },
-      },
-    );
+}
+
+/** `https://{a-c}.tile…` → three URLs, as the Studio expands them (also `{1-4}`). */
+export function expandTileUrl(url: string): string[] {
+  const letters = /\{([a-z])-([a-z])\}/.exec(url);
+  if (letters) {
+    const out: string[] = [];
+    for (let c = letters[1]!.charCodeAt(0); c <= letters[2]!.charCodeAt(0); c++)
+      out.push(url.replace(letters[0], String.fromCharCode(c)));
+    return out;
   }
-  return style;
+  const digits = /\{(\d+)-(\d+)\}/.exec(url);
+  if (digits) {
+    const out: string[] = [];
+    for (let i = Number(digits[1]); i <= Number(digits[2]); i++) out.push(url.replace(digits[0], String(i)));
+    return out;
+  }
+  return [url];
+}
+
+export const BASEMAP_SOURCE = 'basemap';
+export const OUTLINE_LAYERS = ['countries-fill', 'countries-line'] as const;
+
+/**
+ * The map's style. Country outlines (served by our endpoint) always sit under the street tiles:
+ * when no tile loads (no internet, blocked host) the outlines are what remains visible. A style-URL
+ * basemap brings its own layers, so it is returned as the URL.
+ */
+export function basemapStyle(basemap: Basemap | null, countriesUrl: string): string | StyleSpecification {
+  if (basemap?.type === 'style') return basemap.url;
+  const sources: Record<string, SourceSpecification> = {
+    countries: { type: 'geojson', data: countriesUrl, attribution: basemap ? '' : 'Natural Earth' },
+  };
+  const layers: LayerSpecification[] = [
+    { id: 'background', type: 'background', paint: { 'background-color': '#dfe9f0' } },
+    { id: OUTLINE_LAYERS[0], type: 'fill', source: 'countries', paint: { 'fill-color': '#f7f5f0' } },
+    {
+      id: OUTLINE_LAYERS[1],
+      type: 'line',
+      source: 'countries',
+      paint: { 'line-color': '#a9b4bc', 'line-width': 0.6 },
+    },
+  ];
+  if (basemap?.type === 'raster') {
+    sources[BASEMAP_SOURCE] = {
+      type: 'raster',
+      tiles: expandTileUrl(basemap.url),
+      tileSize: basemap.tileSize || 256,
+      attribution: basemap.attribution ?? '',
+      maxzoom: 19,
+    };
+  } else if (basemap?.type === 'tile') {
+    sources[BASEMAP_SOURCE] = { type: 'raster', url: basemap.url, attribution: basemap.attribution ?? '' };
+  }
+  if (sources[BASEMAP_SOURCE]) layers.push({ id: BASEMAP_SOURCE, type: 'raster', source: BASEMAP_SOURCE });
+  return { version: 8, sources, layers };
 }
 
 export const DEVICE_SOURCE = 'fleet-devices';
+export const HIGHLIGHT_SOURCE = 'fleet-highlight';
 export const TRACK_SOURCE = 'fleet-track';
+export const REPLAY_SOURCE = 'fleet-replay';
 export const LAYERS = {
   clusters: 'fleet-clusters',
+  clusterCounts: 'fleet-cluster-counts',
   devices: 'fleet-devices',
+  highlight: 'fleet-highlight',
   track: 'fleet-track-line',
   stops: 'fleet-track-stops',
   ends: 'fleet-track-ends',
+  replay: 'fleet-replay-marker',
 } as const;
 
-/** Counts per status inside each cluster, so a cluster can take the colour of its liveliest member. */
+/** Members per status inside each cluster (computed in the worker by maplibre's clustering). */
 export const CLUSTER_PROPERTIES = {
   moving: ['+', ['case', ['==', ['get', 'status'], 'moving'], 1, 0]],
   online: ['+', ['case', ['==', ['get', 'status'], 'online'], 1, 0]],
+  offline: ['+', ['case', ['==', ['get', 'status'], 'offline'], 1, 0]],
 };
 
-export function deviceLayers(): CircleLayerSpecification[] {
+/**
+ * A cluster takes the colour of the status most of its members have (ties go to the livelier),
+ * and a green ring when any member is moving: a cluster of 172 parked devices reads grey.
+ */
+export const CLUSTER_COLOUR: ExpressionSpecification = [
+  'case',
+  ['all', ['>=', ['get', 'moving'], ['get', 'online']], ['>=', ['get', 'moving'], ['get', 'offline']]],
+  STATUS_COLOURS.moving,
+  ['>=', ['get', 'online'], ['get', 'offline']],
+  STATUS_COLOURS.online,
+  STATUS_COLOURS.offline,
+];
+
+export function deviceLayers(): (CircleLayerSpecification | SymbolLayerSpecification)[] {
   return [
     {
       id: LAYERS.clusters,
@@ -66,19 +164,25 @@ export function deviceLayers(): CircleLayerSpecification[] {
       source: DEVICE_SOURCE,
       filter: ['has', 'point_count'],
       paint: {
-        'circle-color': [
-          'case',
-          ['>', ['get', 'moving'], 0],
-          STATUS_COLOURS.moving,
-          ['>', ['get', 'online'], 0],
-          STATUS_COLOURS.online,
-          STATUS_COLOURS.offline,
-        ],
-        'circle-opacity': 0.75,
-        // size grows with the number of devices: 10 px for a few, 30 px for 1000+
-        'circle-radius': ['interpolate', ['linear'], ['sqrt', ['get', 'point_count']], 1, 10, 32, 30],
-        'circle-stroke-color': '#ffffff',
-        'circle-stroke-width': 2,
+        'circle-color': CLUSTER_COLOUR,
+        'circle-opacity': 0.85,
+        // size grows with the number of devices: 12 px for a few, 30 px for 1000+
+        'circle-radius': ['interpolate', ['linear'], ['sqrt', ['get', 'point_count']], 1, 12, 32, 30],
+        'circle-stroke-color': ['case', ['>', ['get', 'moving'], 0], STATUS_COLOURS.moving, '#ffffff'],
+        'circle-stroke-width': ['case', ['>', ['get', 'moving'], 0], 3, 2],
+      },
+    },
+    {
+      // The count as a small image made on demand (no glyphs needed), drawn by the GPU like the
+      // circles: no DOM element per cluster to move on every frame.
+      id: LAYERS.clusterCounts,
+      type: 'symbol',
+      source: DEVICE_SOURCE,
+      filter: ['has', 'point_count'],
+      layout: {
+        'icon-image': ['concat', CLUSTER_IMAGE_PREFIX, ['get', 'point_count_abbreviated']],
+        'icon-allow-overlap': true,
+        'icon-ignore-placement': true,
       },
     },
     {
@@ -99,6 +203,18 @@ export function deviceLayers(): CircleLayerSpecification[] {
         'circle-radius': 6,
         'circle-stroke-color': '#ffffff',
         'circle-stroke-width': 1.5,
+      },
+    },
+    {
+      // The selected device: a ring drawn above clusters, so it shows even when its dot is clustered.
+      id: LAYERS.highlight,
+      type: 'circle',
+      source: HIGHLIGHT_SOURCE,
+      paint: {
+        'circle-color': 'rgba(0,0,0,0)',
+        'circle-radius': 12,
+        'circle-stroke-color': '#e67e22',
+        'circle-stroke-width': 3,
       },
     },
   ];
@@ -132,6 +248,12 @@ export function trackLayers(): (LineLayerSpecification | CircleLayerSpecificatio
         'circle-stroke-color': '#fff',
         'circle-stroke-width': 2,
       },
+    },
+    {
+      id: LAYERS.replay,
+      type: 'circle',
+      source: REPLAY_SOURCE,
+      paint: { 'circle-color': '#e67e22', 'circle-radius': 8, 'circle-stroke-color': '#fff', 'circle-stroke-width': 3 },
     },
   ];
 }

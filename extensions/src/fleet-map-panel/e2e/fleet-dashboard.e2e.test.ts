@@ -1,8 +1,11 @@
 /**
  * End to end, in the system Chromium: Directus with the bundle, the daemon (ingestion + processor)
- * and the simulator with a few hundred devices. Logs in, opens the seeded Fleet dashboard, checks
- * the map really drew the fleet (maplibre's rendered features), draws a track, sends a command from
- * the console and watches it get answered. Screenshots go to artifacts/.
+ * and the simulator with a few hundred devices. Logs in at 1600 × 1000, opens the seeded Fleet
+ * dashboard, checks the map asked for street tiles (served here by the test: no internet) and drew
+ * the fleet fitted to the view (maplibre's rendered features), the popup follows the device, Enter
+ * draws a track that replays, the console sends commands (an offline device's stays queued) and
+ * the health panel speaks plainly. A second browser with failing tiles sees the outlines and the
+ * note. Screenshots go to artifacts/.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
@@ -24,10 +27,12 @@ import {
   renderedDevices,
   type Studio,
   screenshot,
+  serveTiles,
 } from './studio.js';
 
 const REPO = join(import.meta.dirname, '../../../..');
 const DEVICES = 300;
+let tileRequests: string[] = [];
 let db: TestDatabase;
 let directus: TestDirectus;
 let studio: Studio;
@@ -54,6 +59,14 @@ function daemon(args: string[], env: Record<string, string>, log: string): Child
   child.stderr?.pipe(out);
   children.push(child);
   return child;
+}
+
+/** Moves the Studio to another page without reloading the app (a reload costs most of a minute here). */
+async function studioGo(page: Studio['page'], path: string): Promise<void> {
+  await page.evaluate((p) => {
+    history.pushState({}, '', p);
+    dispatchEvent(new PopStateEvent('popstate'));
+  }, `/admin${path}`);
 }
 
 async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
@@ -119,7 +132,8 @@ beforeAll(async () => {
     },
     120_000,
   );
-  studio = await openStudio({ width: 1920, height: 1200 });
+  studio = await openStudio({ width: 1600, height: 1000 });
+  tileRequests = await serveTiles(studio.context);
 }, 240_000);
 
 afterAll(async () => {
@@ -146,10 +160,45 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     );
     await page.waitForTimeout(500);
     await screenshot(page, 'fleet-dashboard.png');
-    // zoomed out over Europe: clusters, and every device is either in a cluster or drawn alone
+    // clusters, and every device is either in a cluster or drawn alone
     expect(drawn.clusters).toBeGreaterThan(0);
     expect(drawn.clustered + drawn.singles).toBeGreaterThan(DEVICES * 0.9);
     expect(studio.problems.filter((p) => /worker|Content Security Policy/i.test(p))).toEqual([]);
+    // the Studio's default basemap (OpenStreetMap) was asked for and drawn: no fallback note
+    expect(tileRequests.length).toBeGreaterThan(0);
+    await expect(page.locator('.fleet-map-panel .basemap-note').count()).resolves.toBe(0);
+    // opened fitted to the fleet (a 600 km disc), not the world at zoom 1
+    const view = await page.evaluate(() => {
+      const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
+        fleetMap: {
+          map: { getZoom(): number; getBounds(): { contains(c: [number, number]): boolean } };
+          state: { collection(): { features: { geometry: { coordinates: [number, number] } }[] } };
+        };
+      };
+      const fm = el.fleetMap;
+      const features = fm.state.collection().features;
+      return {
+        zoom: fm.map.getZoom(),
+        outside: features.filter((f) => !fm.map.getBounds().contains(f.geometry.coordinates)).length,
+      };
+    });
+    expect(view.outside).toBe(0);
+    expect(view.zoom).toBeGreaterThan(3);
+    // the legend counts every device by status, including those that never sent a position
+    const legend = await page.locator('.fleet-legend').textContent();
+    expect(legend).toMatch(/moving\s*[\d,]+/);
+    expect(legend).toMatch(/offline\s*[\d,]+/);
+    expect(legend).toMatch(/no position yet\s*\d+/);
+  });
+
+  it('has no horizontal scrollbar on the dashboard at 1600 × 1000', async () => {
+    const { page } = studio;
+    const overflow = await page.evaluate(() => {
+      const main = document.querySelector('main') as HTMLElement;
+      return { scroll: main.scrollWidth, client: main.clientWidth, doc: document.documentElement.scrollWidth };
+    });
+    expect(overflow.scroll).toBeLessThanOrEqual(overflow.client);
+    expect(overflow.doc).toBeLessThanOrEqual(1600);
   });
 
   it("draws a moving device's track, then opens its popup and hands it to the console", async () => {
@@ -164,8 +213,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
       return r.rows[0] as { id: number; imei: string; name: string } | undefined;
     });
     await page.locator('.fleet-map-panel .device-input').fill(device.imei);
-    await page.locator('.fleet-map-panel .device-input').dispatchEvent('change');
-    await page.locator('.fleet-map-panel .show-track').click();
+    await page.locator('.fleet-map-panel .device-input').press('Enter');
     await until('a track drawn', async () =>
       page.evaluate(() => {
         const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
@@ -185,6 +233,16 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await page.waitForTimeout(500);
     await screenshot(page, 'fleet-track.png');
 
+    // replay: play moves the time and the marker along the track
+    const replayTime = page.locator('.fleet-map-panel .replay-time');
+    const before = await replayTime.textContent();
+    await page.locator('.fleet-map-panel .replay-speed').selectOption('1200');
+    await page.locator('.fleet-map-panel .replay-play').click();
+    await until('the replay to advance', async () => (await replayTime.textContent()) !== before, 20_000);
+    expect(await replayTime.textContent()).toMatch(/^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} · /);
+    await screenshot(page, 'fleet-replay.png');
+    await page.locator('.fleet-map-panel .replay-play').click(); // pause
+
     // click the device's live marker: its popup has the details and the "Send command" link
     const point = await page.evaluate((id) => {
       const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
@@ -202,6 +260,13 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     const popup = page.locator('.fleet-popup');
     await popup.waitFor({ timeout: 10_000 });
     await expect(popup.textContent()).resolves.toContain(device.imei);
+    // the popup follows the device while open: its last fix changes with the next report
+    const fix = await popup.locator('.fleet-popup-fix').textContent();
+    await until(
+      'the popup to update',
+      async () => (await popup.locator('.fleet-popup-fix').textContent()) !== fix,
+      60_000,
+    );
     await screenshot(page, 'fleet-popup.png');
     await popup.locator('[data-action="send-command"]').click();
     await expect(page.locator('.fleet-console .chosen').textContent()).resolves.toContain(device.imei);
@@ -225,12 +290,111 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await screenshot(page, 'fleet-command.png');
   });
 
+  it("says an offline device's command is queued until it connects, and asks before switching outputs", async () => {
+    const { page } = studio;
+    const [offline] = (await db
+      .knex('devices')
+      .insert({ imei: '356307099999990', name: 'Parked van', enabled: true })
+      .returning(['id', 'imei'])) as { id: number; imei: string }[];
+    const consolePanel = page.locator('.fleet-console');
+    await consolePanel.locator('.device-search').fill(offline!.imei);
+    await consolePanel.locator('.result').first().click();
+    await consolePanel.locator('.command-text').fill('setdigout 1');
+    await consolePanel.locator('button.send').click();
+    // an output switch is confirmed first; nothing is stored before that
+    await consolePanel.locator('.confirm').waitFor({ timeout: 10_000 });
+    expect(await db.knex('commands').where({ device: offline!.id }).count({ n: '*' })).toEqual([{ n: '0' }]);
+    await consolePanel.locator('.confirm-send').click();
+    const message = consolePanel.locator('.message');
+    await until('the queued wording', async () =>
+      /Queued until the device connects/.test((await message.textContent()) ?? ''),
+    );
+    expect(await message.textContent()).not.toMatch(/\bsent\b/i);
+    await screenshot(page, 'fleet-command-offline.png');
+  });
+
   it('shows the pipeline health with the live ingestion instance and a level colour', async () => {
     const { page } = studio;
     const health = page.locator('.fleet-health');
     await until('the health figures', async () => /1\s+ingestion instances/.test((await health.textContent()) ?? ''));
+    await until('a processing rate', async () =>
+      /[\d.]+\s+data packets processed per second/.test((await health.textContent()) ?? ''),
+    );
+    await expect(health.locator('.headline').textContent()).resolves.toMatch(/\w+/);
     await expect(health.locator('.canary').getAttribute('data-level')).resolves.toMatch(/^(ok|warning|critical)$/);
     await expect(health.textContent()).resolves.toContain(`${DEVICES} connections`);
+  });
+
+  it("finds a device's positions by IMEI in the Content module, newest first", async () => {
+    const { page } = studio;
+    const device = (await db.knex('devices').whereNotNull('last_location').orderBy('id').first()) as {
+      imei: string;
+      name: string;
+    };
+    await studioGo(page, '/content/positions');
+    const search = page.locator('.search-input');
+    await search.click({ timeout: 60_000 });
+    await search.locator('input').fill(device.imei);
+    const rows = page.locator('.v-table tbody .table-row');
+    await until('positions of the device', async () => (await rows.count()) > 0, 60_000);
+    const texts = await rows.allTextContents();
+    for (const t of texts) expect(t).toContain(device.name);
+    // the first column is the fix time with seconds, newest first
+    const times = texts.map((t) => /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/.exec(t)?.[0] ?? '');
+    expect(times[0]).not.toBe('');
+    expect(times).toEqual([...times].sort().reverse());
+    await screenshot(page, 'content-positions-search.png');
+  });
+
+  it('creates commands with only device, text and expiry, and shows a created command read-only', async () => {
+    const { page } = studio;
+    await studioGo(page, '/content/commands/+');
+    await page.locator('.field[data-field="text"]').waitFor({ timeout: 60_000 });
+    const shown = await page
+      .locator('.field[data-field]')
+      .evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.field));
+    expect(shown.sort()).toEqual(['device', 'expires_at', 'text']);
+    await expect(page.locator('.fleet-command-live').count()).resolves.toBe(0);
+    await screenshot(page, 'content-command-create.png');
+
+    const answered = (await db.knex('commands').where({ status: 'answered' }).first()) as { id: number };
+    await studioGo(page, `/content/commands/${answered.id}`);
+    const text = page.locator('.field[data-field="text"] input');
+    await text.waitFor({ timeout: 60_000 });
+    await expect(text.isDisabled()).resolves.toBe(true);
+    await expect(page.locator('.field[data-field="status"]').textContent()).resolves.toContain('answered');
+    // the live box on the item: status in words and the reply
+    const live = page.locator('.fleet-command-live');
+    await until('the live status', async () => (await live.getAttribute('data-status')) === 'answered');
+    await expect(live.textContent()).resolves.toMatch(/The device answered/);
+    await screenshot(page, 'content-command-item.png');
+  });
+
+  it('falls back to the country outlines, and says so, when no street tile loads', async () => {
+    const offline = await openStudio({ width: 1600, height: 1000 });
+    // a second browser loads the whole Studio cold: give it time on a busy machine
+    offline.page.setDefaultNavigationTimeout(180_000);
+    offline.page.setDefaultTimeout(120_000);
+    try {
+      const asked = await serveTiles(offline.context, { fail: true });
+      await login(offline.page, directus.url, directus.adminEmail, directus.adminPassword);
+      await openFleetDashboard(offline.page, directus.url);
+      const note = offline.page.locator('.fleet-map-panel .basemap-note');
+      await note.waitFor({ timeout: 60_000 });
+      expect(await note.textContent()).toMatch(/could not be loaded: showing country outlines/);
+      expect(asked.length).toBeGreaterThan(0);
+      // the outlines are there to be seen
+      const outlines = await offline.page.evaluate(() => {
+        const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
+          fleetMap: { map: { queryRenderedFeatures(o: { layers: string[] }): unknown[] } };
+        };
+        return el.fleetMap.map.queryRenderedFeatures({ layers: ['countries-fill'] }).length;
+      });
+      expect(outlines).toBeGreaterThan(0);
+      await screenshot(offline.page, 'fleet-offline-basemap.png');
+    } finally {
+      await offline.close();
+    }
   });
 
   it('keeps exactly one Fleet dashboard with its panels when the seed runs again', async () => {

@@ -2,7 +2,7 @@
  * Driving the Directus Studio in the system Chromium (playwright-core, no downloaded browsers),
  * shared by the dashboard end-to-end test and `npm run bench:ui`.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -99,4 +99,24 @@ export function renderedDevices(page: Page): Promise<RenderedDevices | null> {
 export function screenshot(page: Page, name: string): Promise<Buffer> {
   mkdirSync(ARTIFACTS_DIR, { recursive: true });
   return page.screenshot({ path: join(ARTIFACTS_DIR, name) });
+}
+
+/** OpenStreetMap tile URLs, as the Studio's default basemap asks for them. */
+export const OSM_TILES = /^https:\/\/[abc]\.tile\.openstreetmap\.org\/\d+\/\d+\/\d+\.png$/;
+/** A 256 × 256 PNG standing in for a street tile (there is no network here). */
+const TILE = readFileSync(join(dirname(fileURLToPath(import.meta.url)), 'tile.png'));
+
+/**
+ * Answers the browser's tile requests locally: with the stand-in tile, or as failed when `fail`.
+ * Returns the URLs asked for, so a test can check the map requested the configured tiles.
+ */
+export async function serveTiles(context: BrowserContext, opts: { fail?: boolean } = {}): Promise<string[]> {
+  const asked: string[] = [];
+  await context.route(OSM_TILES, (route) => {
+    asked.push(route.request().url());
+    return opts.fail
+      ? route.abort('internetdisconnected')
+      : route.fulfill({ status: 200, contentType: 'image/png', body: TILE });
+  });
+  return asked;
 }

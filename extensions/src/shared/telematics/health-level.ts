@@ -26,3 +26,38 @@ export function healthLevel(h: HealthFigures, opts: HealthThresholds): HealthLev
   if (h.telemetryBacklog >= opts.lagWarning || h.deadLetters.total >= (opts.deadLetterWarning ?? 1)) return 'warning';
   return 'ok';
 }
+
+/** What the panel needs of one reading to speak plainly. */
+export interface HealthReading {
+  at: number;
+  telemetryBacklog: number;
+  /** The processors group on the telemetry stream: entries read so far and the newest entry id. */
+  processors: { entriesRead: number | null; lastDeliveredId: string } | null;
+}
+
+export interface HealthSummary {
+  /** Telemetry packets processed per second between the two readings (null on the first one). */
+  packetsPerSecond: number | null;
+  /** Seconds since the newest packet the processors took was received (null: none yet). */
+  newestAgeSeconds: number | null;
+  backlog: number;
+}
+
+/** Stream ids start with the millisecond the entry was added. */
+function idTime(id: string): number | null {
+  const ms = Number(id.split('-')[0]);
+  return id && Number.isFinite(ms) && ms > 0 ? ms : null;
+}
+
+export function healthSummary(prev: HealthReading | null, cur: HealthReading): HealthSummary {
+  const read = cur.processors?.entriesRead ?? null;
+  const before = prev?.processors?.entriesRead ?? null;
+  const dt = prev ? (cur.at - prev.at) / 1000 : 0;
+  const packetsPerSecond = read !== null && before !== null && dt > 0 ? Math.max(0, (read - before) / dt) : null;
+  const newest = idTime(cur.processors?.lastDeliveredId ?? '');
+  return {
+    packetsPerSecond,
+    newestAgeSeconds: newest === null ? null : Math.max(0, Math.round((cur.at - newest) / 1000)),
+    backlog: cur.telemetryBacklog,
+  };
+}

@@ -99,9 +99,10 @@ describe('pipelineHealth', () => {
     const avl = h.streams[0]!;
     expect(avl.length).toBe(7);
     expect(avl.groups).toEqual([
-      expect.objectContaining({ group: GROUPS.processors, consumers: 1, pending: 2, lag: 4 }),
+      expect.objectContaining({ group: GROUPS.processors, consumers: 1, pending: 2, lag: 4, entriesRead: 3 }),
     ]);
     expect(h.telemetryBacklog).toBe(6);
+    expect(h.telemetryProcessors).toMatchObject({ entriesRead: 3 });
     expect(h.deadLetters.total).toBe(1);
     expect(h.deadLetters.recent[0]).toMatchObject({
       imei: '356307042441013',

@@ -14,6 +14,8 @@ export interface GroupHealth {
   /** Entries not yet delivered to the group; null when Redis cannot tell (after XDEL/XTRIM). */
   lag: number | null;
   lastDeliveredId: string;
+  /** Entries the group has read since it was created (null when Redis cannot tell). */
+  entriesRead: number | null;
 }
 
 export interface StreamHealth {
@@ -46,6 +48,8 @@ export interface PipelineHealth {
   streams: StreamHealth[];
   /** The canary: lag + pending of the processors group on telemetry:avl. */
   telemetryBacklog: number;
+  /** The processors group on telemetry:avl (null before it exists): rate and freshness come from it. */
+  telemetryProcessors: { entriesRead: number | null; lastDeliveredId: string } | null;
   deadLetters: { total: number; recent: DeadLetterSummary[] };
   instances: InstanceHealth[];
   /** Registry entries naming an instance without a live heartbeat (orphaned sockets). */
@@ -77,6 +81,8 @@ async function groupsOf(redis: Redis, key: string, stream: string): Promise<{ le
       pending: Number(r.pending ?? 0),
       lag: r.lag === null || r.lag === undefined ? null : Number(r.lag),
       lastDeliveredId: String(r['last-delivered-id'] ?? ''),
+      // Redis 7 counts what the group has read: two readings make a rate for the health panel.
+      entriesRead: r['entries-read'] === null || r['entries-read'] === undefined ? null : Number(r['entries-read']),
     };
   });
   return { length, groups };
@@ -157,6 +163,9 @@ export async function pipelineHealth(redis: Redis, keys: RedisKeys, recentDead =
     ],
     // No processors group yet means nothing has ever been consumed: everything in the stream is backlog.
     telemetryBacklog: processors ? (processors.lag ?? 0) + processors.pending : telemetry.length,
+    telemetryProcessors: processors
+      ? { entriesRead: processors.entriesRead, lastDeliveredId: processors.lastDeliveredId }
+      : null,
     deadLetters: {
       total: deadLen,
       recent: deadRecent.map(([id, flat]) => {

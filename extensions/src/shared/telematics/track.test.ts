@@ -116,6 +116,24 @@ describe('deviceTrack', () => {
   });
 });
 
+describe('track samples (replay and hover)', () => {
+  it('returns timed positions in order with speed, evenly sampled, first and last kept, no flagged ones', async () => {
+    const all = await deviceTrack(testDb.knex, { device, fromMs: T0, toMs: T0 + 86_400_000, samples: 5000 });
+    expect(all.samples).toHaveLength(good.length);
+    expect(all.samples![0]).toEqual([good[0]!.t, good[0]!.lon, good[0]!.lat, 40, null]);
+    expect(all.samples!.some(([, lon]) => lon === 100)).toBe(false);
+    const times = all.samples!.map(([t]) => t);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+
+    const few = await deviceTrack(testDb.knex, { device, fromMs: T0, toMs: T0 + 86_400_000, samples: 20 });
+    expect(few.samples!.length).toBeLessThanOrEqual(21);
+    expect(few.samples!.at(-1)![0]).toBe(good.at(-1)!.t);
+    const none = await deviceTrack(testDb.knex, { device, fromMs: T0, toMs: T0 + 86_400_000 });
+    expect(none.samples).toBeUndefined();
+    expect(() => parseTrackQuery('7', { from: '0', to: '1', samples: '99999' })).toThrow(/samples/);
+  });
+});
+
 describe('parseTrackQuery', () => {
   it('accepts ISO and epoch times and rejects inverted, huge or missing ranges', () => {
     expect(parseTrackQuery('7', { from: '2026-11-20T08:00:00Z', to: String(T0 + 1000), zoom: '12' })).toEqual({

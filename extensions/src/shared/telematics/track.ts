@@ -23,7 +23,12 @@ export interface TrackQuery {
   minStopSeconds?: number;
   maxInputPoints?: number;
   maxStops?: number;
+  /** Also return up to this many timed positions (evenly sampled) for replay and hover; 0 = none. */
+  samples?: number;
 }
+
+/** One timed position of a track: `[epoch ms, lng, lat, speed km/h | null, heading | null]`. */
+export type TrackSample = [number, number, number, number | null, number | null];
 
 export const TRACK_DEFAULTS = {
   gapSeconds: 600,
@@ -31,7 +36,11 @@ export const TRACK_DEFAULTS = {
   minStopSeconds: 180,
   maxInputPoints: 10_000,
   maxStops: 200,
+  samples: 0,
 } as const;
+
+/** Most timed positions one track request may ask for. */
+export const MAX_TRACK_SAMPLES = 5000;
 
 /** Longest range one request may ask for; longer ranges are an error rather than a slow scan. */
 export const MAX_TRACK_RANGE_MS = 366 * 24 * 3600 * 1000;
@@ -64,7 +73,13 @@ export function parseTrackQuery(device: string, q: Record<string, unknown>): Tra
     zoom = Number(q.zoom);
     if (!Number.isFinite(zoom) || zoom < 0 || zoom > 24) throw new TrackQueryError('zoom must be 0-24');
   }
-  return { device, fromMs, toMs, zoom };
+  let samples: number | undefined;
+  if (q.samples !== undefined && q.samples !== '') {
+    samples = Number(q.samples);
+    if (!Number.isInteger(samples) || samples < 0 || samples > MAX_TRACK_SAMPLES)
+      throw new TrackQueryError(`samples must be an integer 0-${MAX_TRACK_SAMPLES}`);
+  }
+  return { device, fromMs, toMs, zoom, samples };
 }
 
 export interface TrackResult {
@@ -72,6 +87,8 @@ export interface TrackResult {
   features: Feature[];
   /** What was drawn: positions in range, whether they were sampled, the tolerance used. */
   meta: { positions: number; sampled: boolean; tolerance: number; segments: number; stops: number };
+  /** Timed positions in time order, when asked for (`samples`): replay and hover read these. */
+  samples?: TrackSample[];
 }
 
 const GOOD_DATA = `(p.flags IS NULL OR jsonb_typeof(p.flags::jsonb) <> 'array' OR jsonb_array_length(p.flags::jsonb) = 0)`;
@@ -187,9 +204,11 @@ export async function deviceTrack(db: Knex, query: TrackQuery): Promise<TrackRes
     });
   }
   const positions = firstRow?.n ?? 0;
+  const samples = o.samples > 0 ? await trackSamples(db, query, o.samples) : undefined;
   return {
     type: 'FeatureCollection',
     features,
+    ...(samples ? { samples } : {}),
     meta: {
       positions,
       sampled: positions > o.maxInputPoints,
@@ -198,6 +217,32 @@ export async function deviceTrack(db: Knex, query: TrackQuery): Promise<TrackRes
       stops: stopRows.length,
     },
   };
+}
+
+/** Up to `max` positions of the range, evenly spread, first and last kept. */
+async function trackSamples(db: Knex, query: TrackQuery, max: number): Promise<TrackSample[]> {
+  const r = await db.raw(
+    `
+    WITH pts AS (
+      SELECT p.fix_time, p.location, p.speed, p.heading,
+             row_number() OVER (ORDER BY p.fix_time) AS rn, count(*) OVER () AS n
+      FROM positions p
+      WHERE p.device = ? AND p.fix_time >= ? AND p.fix_time <= ? AND p.location IS NOT NULL AND ${GOOD_DATA}
+    )
+    SELECT floor(extract(epoch FROM fix_time) * 1000)::bigint AS t,
+           round(ST_X(location)::numeric, 6)::float8 AS x, round(ST_Y(location)::numeric, 6)::float8 AS y,
+           speed, heading
+    FROM pts WHERE n <= ? OR (rn - 1) % ceil(n::numeric / ?)::bigint = 0 OR rn = n
+    ORDER BY fix_time`,
+    [query.device, new Date(query.fromMs), new Date(query.toMs), max, max],
+  );
+  return (r.rows as { t: string; x: number; y: number; speed: number | null; heading: number | null }[]).map((p) => [
+    Number(p.t),
+    p.x,
+    p.y,
+    p.speed,
+    p.heading,
+  ]);
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

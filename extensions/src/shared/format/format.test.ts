@@ -1,0 +1,21 @@
+import { describe, expect, it } from 'vitest';
+import { formatAge, formatClock, formatDuration, formatInt, formatTime } from './index.js';
+
+describe('time format shared by the panels', () => {
+  it('writes local date and time with seconds, and nothing for no time', () => {
+    const ms = new Date(2026, 10, 30, 9, 5, 7).getTime();
+    expect(formatTime(ms)).toBe('2026-11-30 09:05:07');
+    expect(formatTime(new Date(ms).toISOString())).toBe('2026-11-30 09:05:07');
+    expect(formatClock(ms)).toBe('09:05:07');
+    expect(formatTime(null)).toBe('');
+    expect(formatTime('not a time')).toBe('');
+  });
+
+  it('writes ages, durations and counts', () => {
+    expect(formatAge(null)).toBe('never');
+    expect(formatAge(0, 30_000)).toBe('30 s ago');
+    expect(formatAge(0, 7_200_000)).toBe('2 h ago');
+    expect([formatDuration(40), formatDuration(720), formatDuration(3900)]).toEqual(['40 s', '12 min', '1 h 05 min']);
+    expect([formatInt(999), formatInt(12_345), formatInt(1_234_567)]).toEqual(['999', '12,345', '1,234,567']);
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * How every panel writes times and durations: one format, local time with seconds
+ * (`2026-11-30 14:05:09`), so the map, console, health panel and reports read alike.
+ */
+
+type TimeInput = number | string | Date | null | undefined;
+
+function toDate(v: TimeInput): Date | null {
+  if (v === null || v === undefined || v === '') return null;
+  const d = v instanceof Date ? v : new Date(v);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** `2026-11-30 14:05:09` in the browser's time zone; '' for no time. */
+export function formatTime(v: TimeInput): string {
+  const d = toDate(v);
+  if (!d) return '';
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
+
+/** `14:05:09`: for times on a timeline whose day is shown elsewhere. */
+export function formatClock(v: TimeInput): string {
+  const d = toDate(v);
+  return d ? `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}` : '';
+}
+
+/** `12 s ago`, `3 min ago`, `2 h ago`, `4 d ago`; `never` for no time. */
+export function formatAge(v: TimeInput, now = Date.now()): string {
+  const d = toDate(v);
+  if (!d) return 'never';
+  const s = Math.max(0, Math.round((now - d.getTime()) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86_400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86_400)} d ago`;
+}
+
+/** `1 h 05 min`, `12 min`, `40 s`. */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return h > 0 ? `${h} h ${pad(m)} min` : `${m} min`;
+}
+
+/** 12345 → `12,345` (grouping that does not depend on the browser's locale). */
+export function formatInt(n: number): string {
+  return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
