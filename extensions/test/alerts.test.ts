@@ -139,6 +139,21 @@ describe('alerts in Directus', () => {
     expect(ack.status).toBe(200);
     expect(ack.data).toMatchObject({ state: 'acknowledged', acknowledged_by: me.data.id });
     expect((await api(admin, 'POST', '/fleet-alerts/999999/acknowledge')).status).toBe(404);
+
+    // Webhook secrets are for administrators only.
+    await addRule(db.knex, { name: 'hook', type: 'crash', webhook_url: 'http://127.0.0.1:9/x', webhook_secret: 'top' });
+    const asOperator = await api<Array<{ webhook_secret: string | null }>>(
+      operator,
+      'GET',
+      '/items/alert_rules?fields=webhook_secret&filter[name][_eq]=hook',
+    );
+    expect(asOperator.data).toEqual([{ webhook_secret: '********' }]);
+    const asAdmin = await api<Array<{ webhook_secret: string | null }>>(
+      admin,
+      'GET',
+      '/items/alert_rules?fields=webhook_secret&filter[name][_eq]=hook',
+    );
+    expect(asAdmin.data).toEqual([{ webhook_secret: 'top' }]);
   });
 
   it('imports GeoJSON, GPX and KML geofences (admins only); circles and corridors get their area from PostGIS', async () => {

@@ -11,6 +11,16 @@ import { geofenceShapeProblem } from '../shared/geofences/import';
 import { AlertsForbiddenError, AlertsInvalidError } from './lib/errors';
 import { type SenderContext, sendDueNotifications } from './lib/sender';
 
+/** Rows with `webhook_secret` replaced by a mask (set or not), for non-admin readers. */
+function maskSecrets(items: unknown): unknown {
+  if (!Array.isArray(items)) return items;
+  return items.map((row) =>
+    row && typeof row === 'object' && 'webhook_secret' in row
+      ? { ...row, webhook_secret: (row as { webhook_secret: unknown }).webhook_secret ? '********' : null }
+      : row,
+  );
+}
+
 function checkShape(payload: unknown, creating: boolean): unknown {
   const problem = geofenceShapeProblem(payload as Record<string, unknown>, creating);
   if (problem) throw new AlertsInvalidError({ reason: problem });
@@ -36,6 +46,11 @@ export default defineHook(({ filter, schedule }, ctx) => {
       });
     }
   }
+
+  // Core tier permissions are whole-collection: readers of alert_rules would see webhook secrets.
+  filter('alert_rules.items.read', (items, _meta, { accountability }) =>
+    accountability && !accountability.admin ? maskSecrets(items) : items,
+  );
 
   filter('geofences.items.create', (payload) => checkShape(payload, true));
   filter('geofences.items.update', (payload) => checkShape(payload, false));
