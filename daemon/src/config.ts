@@ -12,43 +12,55 @@ const bool = z
   .transform((v) => (typeof v === 'boolean' ? v : ['1', 'true', 'yes', 'on'].includes(v.toLowerCase())));
 const int = (def: number, min = 0) => z.coerce.number().int().min(min).default(def);
 
-export const ConfigSchema = z.object({
-  // --- shared -----------------------------------------------------------------------------
-  INSTANCE_ID: z
-    .string()
-    .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only')
-    .default(`${hostname()}-${process.pid}`),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Redis URL (same variable as Directus). */
-  REDIS: z.string().default('redis://127.0.0.1:6379'),
-  /** Prefix for every Redis key of the contract ('' in production; tests use their own). */
-  FLEET_REDIS_PREFIX: z.string().default(''),
-  DB_HOST: z.string().default('127.0.0.1'),
-  DB_PORT: int(5432, 1),
-  DB_DATABASE: z.string().default('fleet'),
-  DB_USER: z.string().default('postgres'),
-  DB_PASSWORD: z.string().default(''),
+export const ConfigSchema = z
+  .object({
+    // --- shared -----------------------------------------------------------------------------
+    INSTANCE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]+$/, 'letters, digits and . _ : - only')
+      .default(`${hostname()}-${process.pid}`),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Redis URL (same variable as Directus). */
+    REDIS: z.string().default('redis://127.0.0.1:6379'),
+    /** Prefix for every Redis key of the contract ('' in production; tests use their own). */
+    FLEET_REDIS_PREFIX: z.string().default(''),
+    DB_HOST: z.string().default('127.0.0.1'),
+    DB_PORT: int(5432, 1),
+    DB_DATABASE: z.string().default('fleet'),
+    DB_USER: z.string().default('postgres'),
+    DB_PASSWORD: z.string().default(''),
 
-  // --- ingestion ---------------------------------------------------------------------------
-  INGEST_HOST: z.string().default('0.0.0.0'),
-  /** TCP and UDP port for devices. */
-  INGEST_PORT: int(5027),
-  INGEST_UDP: bool.default(true),
-  INGEST_METRICS_PORT: int(9464),
-  /** Largest accepted AVL/command data length (bytes); above it the connection is closed. */
-  MAX_FRAME_BYTES: int(65536, 64),
-  HANDSHAKE_TIMEOUT_MS: int(15_000, 100),
-  /** Teltonika devices may stay silent for minutes between packets. */
-  IDLE_TIMEOUT_MS: int(15 * 60_000, 1000),
-  MAX_CONNECTIONS: int(100_000, 1),
-  MAX_CONNECTIONS_PER_IP: int(5_000, 1),
-  /** Unparsed bytes buffered per socket before it stops being read (backpressure). */
-  MAX_BUFFERED_BYTES: int(256 * 1024, 1024),
-  /** `refuse`: unknown IMEIs get 0x00. `register`: they are created disabled, then refused. */
-  UNKNOWN_DEVICES: z.enum(['refuse', 'register']).default('refuse'),
-  DEVICE_CACHE_TTL_MS: int(10_000, 0),
-  /** How long a sent Codec 12 command waits for the device's reply. */
-  COMMAND_TIMEOUT_MS: int(30_000, 100),
+    // --- ingestion ---------------------------------------------------------------------------
+    INGEST_HOST: z.string().default('0.0.0.0'),
+    /** TCP (and, when enabled, UDP) port for devices. */
+    INGEST_PORT: int(5027),
+    /** UDP has no login and a spoofable source: off unless a fleet needs it. */
+    INGEST_UDP: bool.default(false),
+    /** A TLS listener for devices (same protocol inside); needs INGEST_TLS_CERT and INGEST_TLS_KEY. */
+    INGEST_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+    INGEST_TLS_CERT: z.string().optional(),
+    INGEST_TLS_KEY: z.string().optional(),
+    /** Address /metrics and /healthz listen on (both roles): loopback unless a scraper needs more. */
+    METRICS_HOST: z.string().default('127.0.0.1'),
+    INGEST_METRICS_PORT: int(9464),
+    /** Largest accepted AVL/command data length (bytes); above it the connection is closed. */
+    MAX_FRAME_BYTES: int(65536, 64),
+    /** Connect → login answered (and the TLS handshake, on the TLS port). */
+    HANDSHAKE_TIMEOUT_MS: int(5_000, 100),
+    /** A frame that has started must be complete within this long. */
+    FRAME_TIMEOUT_MS: int(15_000, 100),
+    /** Teltonika devices may stay silent for minutes between packets. */
+    IDLE_TIMEOUT_MS: int(15 * 60_000, 1000),
+    MAX_CONNECTIONS: int(100_000, 1),
+    /** See DEFAULT_LIMITS in ingestion/server.ts for why 1000. */
+    MAX_CONNECTIONS_PER_IP: int(1_000, 1),
+    /** Unparsed bytes buffered per socket before it stops being read (backpressure). */
+    MAX_BUFFERED_BYTES: int(256 * 1024, 1024),
+    /** `refuse`: unknown IMEIs get 0x00. `register`: they are created disabled, then refused. */
+    UNKNOWN_DEVICES: z.enum(['refuse', 'register']).default('refuse'),
+    DEVICE_CACHE_TTL_MS: int(10_000, 0),
+    /** How long a sent Codec 12 command waits for the device's reply. */
+    COMMAND_TIMEOUT_MS: int(30_000, 100),
 
   // --- processor ---------------------------------------------------------------------------
   PROCESS_METRICS_PORT: int(9465),
@@ -84,7 +96,13 @@ export const ConfigSchema = z.object({
   ALERT_POLL_MS: int(1000, 10),
   /** offline / no_fix / min-duration checks. */
   ALERT_SWEEP_INTERVAL_MS: int(30_000, 100),
-});
+})
+  .superRefine((c, ctx) => {
+    if (c.INGEST_TLS_PORT === undefined) return;
+    for (const name of ['INGEST_TLS_CERT', 'INGEST_TLS_KEY'] as const) {
+      if (!c[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when INGEST_TLS_PORT is set' });
+    }
+  });
 
 export type Config = z.infer<typeof ConfigSchema>;
 

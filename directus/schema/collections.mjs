@@ -231,7 +231,21 @@ export const collections = [
       ),
       string('name', 'Display name.'),
       string('model', 'e.g. FMC130.'),
-      boolean('enabled', true, 'Disabled devices are refused at handshake.', { options: { label: 'Enabled' } }),
+      boolean('enabled', true, 'Disabled devices are refused at handshake; disabling one closes its live session.', {
+        options: { label: 'Enabled' },
+      }),
+      {
+        field: 'allowed_networks',
+        type: 'csv',
+        meta: {
+          interface: 'tags',
+          special: ['cast-csv'],
+          options: { placeholder: 'e.g. 10.20.0.0/16 (Enter after each)', alphabetize: false },
+          width: 'full',
+          note: 'Source networks (CIDR) this device may connect from; empty = any. Logins from elsewhere are refused.',
+        },
+        schema: { is_nullable: true },
+      },
       boolean('online', false, 'Connected to an ingestion instance right now (maintained by the daemon).', {
         readonly: true,
         options: { label: 'Online' },
@@ -340,7 +354,9 @@ export const collections = [
         },
         schema: { is_nullable: false, default_value: 'pending', max_length: 32 },
       }),
-      systemSet(integer('attempts', 'Delivery attempts so far.', { is_nullable: false, default_value: 0 })),
+      // Default 1, not 0: Directus's GraphQL makes a non-nullable field with a falsy default a
+      // required input, which broke GraphQL creates (the hook sets the real value anyway).
+      systemSet(integer('attempts', 'Delivery attempts so far.', { is_nullable: false, default_value: 1 })),
       systemSet(text('response', 'Device reply.', { readonly: true, width: 'full' })),
       systemSet(text('error', 'Why the command failed or expired.', { readonly: true, width: 'full' })),
       systemSet(timestamp('created_at', 'Created', { special: ['date-created'] })),
@@ -358,6 +374,26 @@ export const collections = [
         },
         schema: { is_nullable: true },
       }),
+      systemSet(
+        m2o(
+          'cancelled_by',
+          'directus_users',
+          '{{avatar}} {{first_name}} {{last_name}}',
+          'Who cancelled the command.',
+          false,
+          { readonly: true, display: 'user' },
+        ),
+      ),
+      systemSet(
+        m2o(
+          'retried_by',
+          'directus_users',
+          '{{avatar}} {{first_name}} {{last_name}}',
+          'Who last retried the command.',
+          false,
+          { readonly: true, display: 'user' },
+        ),
+      ),
       systemSet(timestamp('queued_at', 'Handed to the ingestion instance holding the device.')),
       systemSet(timestamp('sent_at', 'Written to the device socket.')),
       systemSet(timestamp('answered_at', 'Device reply received.')),
@@ -605,6 +641,8 @@ export const relations = [
   relation('positions', 'device', 'devices', 'CASCADE'),
   relation('commands', 'device', 'devices', 'CASCADE'),
   relation('commands', 'user_created', 'directus_users', 'SET NULL'),
+  relation('commands', 'cancelled_by', 'directus_users', 'SET NULL'),
+  relation('commands', 'retried_by', 'directus_users', 'SET NULL'),
   relation('alert_rules', 'geofence', 'geofences', 'SET NULL'),
   relation('alerts', 'rule', 'alert_rules', 'CASCADE'),
   relation('alerts', 'device', 'devices', 'CASCADE'),

@@ -17,6 +17,11 @@ export interface RedisKeys {
   readonly connectionsEvents: string;
   /** Stream: command outcomes written by ingestion, consumed by the extension. */
   readonly commandsResponses: string;
+  /**
+   * Stream: a device's admission changed (disabled, allowed networks); written by the extension,
+   * read by every ingestion instance (plain XREAD, no group: each instance needs every entry).
+   */
+  readonly devicesControl: string;
   /** String with a TTL: the instance is alive. */
   heartbeat(instanceId: string): string;
   /** Stream: commands for the devices held by one ingestion instance. */
@@ -35,6 +40,7 @@ export function redisKeys(prefix = ''): RedisKeys {
     connectionsRegistry: `${prefix}connections:registry`,
     connectionsEvents: `${prefix}connections:events`,
     commandsResponses: `${prefix}commands:responses`,
+    devicesControl: `${prefix}devices:control`,
     heartbeat: (instanceId) => `${prefix}instance:heartbeat:${instanceId}`,
     commandsOutbound: (instanceId) => `${prefix}commands:outbound:${instanceId}`,
     heartbeatPattern: `${prefix}instance:heartbeat:*`,
@@ -56,5 +62,8 @@ export const GROUPS = {
 
 /** Heartbeat lifetime: an instance whose key is gone for this long is treated as dead. */
 export const HEARTBEAT_TTL_SECONDS = 90;
+/** `devices:control` keeps this many entries (readers only need the ones since they started). */
+export const DEVICES_CONTROL_MAXLEN = 10_000;
+
 /** How often an instance refreshes its heartbeat; well within the TTL. */
 export const HEARTBEAT_REFRESH_SECONDS = 30;

@@ -182,6 +182,31 @@ export function decodeConnectionEvent(fields: StreamFields): ConnectionEvent {
 }
 
 // ---------------------------------------------------------------------------------------------
+// devices:control
+
+/**
+ * A device's admission changed in Directus: the instance holding it checks it again (and closes
+ * its session if it is now refused); every instance forgets its cached answer for the IMEI.
+ */
+export const DeviceControl = z.object({
+  imei,
+  /** `disabled`: enabled became false; `changed`: anything else that decides admission. */
+  change: z.enum(['disabled', 'changed']),
+  at: epochMs,
+});
+export type DeviceControl = z.infer<typeof DeviceControl>;
+
+export function encodeDeviceControl(c: DeviceControl): string[] {
+  const v = DeviceControl.parse(c);
+  return ['imei', v.imei, 'change', v.change, 'at', String(v.at)];
+}
+
+export function decodeDeviceControl(fields: StreamFields): DeviceControl {
+  const r = toRecord(fields);
+  return DeviceControl.parse({ imei: text(r.imei), change: text(r.change), at: text(r.at) });
+}
+
+// ---------------------------------------------------------------------------------------------
 // connections:registry values
 
 export const RegistryValue = z.object({

@@ -15,18 +15,20 @@ export interface ContractScript {
 }
 
 /**
- * fleetRegister(registry, events; imei, value, instance, at, remote, transport) → 1
- * Point the registry at this instance and record a `connected` event, in one step.
+ * fleetRegister(registry, events; imei, value, instance, at, remote, transport) → the previous
+ * registry value ('' if none). Point the registry at this instance and record a `connected`
+ * event, in one step; the previous value says whether a live session elsewhere was taken over.
  */
 export const REGISTER: ContractScript = {
   name: 'fleetRegister',
   numberOfKeys: 2,
   lua: `
+local previous = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', '1000000', '*',
   'type', 'connected', 'imei', ARGV[1], 'instance', ARGV[3], 'at', ARGV[4],
   'reason', 'handshake', 'remote', ARGV[5], 'transport', ARGV[6])
-return 1
+return previous or ''
 `,
 };
 
@@ -110,7 +112,7 @@ export interface ContractCommands {
     at: string,
     remote: string,
     transport: string,
-  ): Promise<number>;
+  ): Promise<string>;
   fleetDeregister(
     registry: string,
     events: string,

@@ -1,4 +1,5 @@
 /** `daemon ingest`: the ingestion role from the process configuration. */
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import { connectDatabase } from '../db.js';
@@ -19,11 +20,20 @@ export async function runIngest(config: Config, logger: Logger): Promise<{ stop(
       host: config.INGEST_HOST,
       tcpPort: config.INGEST_PORT,
       udpPort: config.INGEST_UDP ? config.INGEST_PORT : null,
+      tls:
+        config.INGEST_TLS_PORT === undefined
+          ? null
+          : {
+              port: config.INGEST_TLS_PORT,
+              cert: readFileSync(config.INGEST_TLS_CERT as string),
+              key: readFileSync(config.INGEST_TLS_KEY as string),
+            },
+      metricsHost: config.METRICS_HOST,
       metricsPort: config.INGEST_METRICS_PORT,
       limits: {
         maxFrameBytes: config.MAX_FRAME_BYTES,
         handshakeTimeoutMs: config.HANDSHAKE_TIMEOUT_MS,
-        frameTimeoutMs: config.HANDSHAKE_TIMEOUT_MS,
+        frameTimeoutMs: config.FRAME_TIMEOUT_MS,
         idleTimeoutMs: config.IDLE_TIMEOUT_MS,
         maxConnections: config.MAX_CONNECTIONS,
         maxConnectionsPerIp: config.MAX_CONNECTIONS_PER_IP,

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export type RefusalReason =
   | 'unknown_device'
   | 'disabled_device'
+  | 'network_not_allowed'
   | 'lookup_failed'
   | 'registry_failed'
   | 'bad_imei'
@@ -15,7 +16,8 @@ export type RefusalReason =
   | 'frame_too_large'
   | 'desynchronised'
   | 'buffer_overflow'
-  | 'udp_overloaded';
+  | 'udp_overloaded'
+  | 'tls_handshake_failed';
 
 export interface IngestMetrics {
   openConnections: Gauge;
@@ -31,11 +33,25 @@ export interface IngestMetrics {
   ackLatency: Histogram<'transport'>;
   writeFailures: Counter;
   commands: Counter<'outcome'>;
+  takeovers: Counter<'holder'>;
+  closedByControl: Counter<'reason'>;
 }
 
 export function createIngestMetrics(registry: Registry): IngestMetrics {
   const registers = [registry];
   return {
+    takeovers: new Counter({
+      name: 'fleet_ingest_session_takeovers_total',
+      help: 'Logins that replaced a live session of the same IMEI from another address (holder: this_instance / other_instance)',
+      labelNames: ['holder'],
+      registers,
+    }),
+    closedByControl: new Counter({
+      name: 'fleet_ingest_sessions_closed_by_control_total',
+      help: 'Live sessions closed because their device was disabled or its allowed networks changed',
+      labelNames: ['reason'],
+      registers,
+    }),
     openConnections: new Gauge({
       name: 'fleet_ingest_open_connections',
       help: 'TCP connections currently open (any state)',

@@ -8,6 +8,7 @@
  * compare-and-delete script gives the same guarantee.
  */
 import {
+  decodeRegistryValue,
   encodeRegistryValue,
   HEARTBEAT_REFRESH_SECONDS,
   HEARTBEAT_TTL_SECONDS,
@@ -23,6 +24,14 @@ export interface Holder {
   /** Closes the holder's socket because a newer connection took its place. */
   replaced(): void;
 }
+
+/**
+ * A login that replaced a live session: one this process held (its remote is known) or one
+ * another instance held, as the registry said at the moment of the takeover.
+ */
+export type Takeover = { holder: 'this_instance'; remote: string } | { holder: 'other_instance'; instance: string };
+
+export type ClaimResult = { held: false } | { held: true; takeover: Takeover | null };
 
 export class DeviceRegistry<H extends Holder = Holder> {
   private readonly holders = new Map<string, H>();
@@ -62,17 +71,19 @@ export class DeviceRegistry<H extends Holder = Holder> {
    * writes the registry entry and the `connected` event. `stillWanted` is re-checked inside the
    * serialised section (the socket may have closed while waiting). Rejects if Redis refused.
    */
-  claim(holder: H, stillWanted: () => boolean): Promise<boolean> {
-    return this.serial(holder.imei, async () => {
-      if (!stillWanted()) return false;
+  claim(holder: H, stillWanted: () => boolean): Promise<ClaimResult> {
+    return this.serial(holder.imei, async (): Promise<ClaimResult> => {
+      if (!stillWanted()) return { held: false };
       const old = this.holders.get(holder.imei);
+      let takeover: Takeover | null = null;
       if (old && old !== holder) {
         this.holders.delete(holder.imei);
+        takeover = { holder: 'this_instance', remote: old.remote };
         old.replaced();
         await this.deregisterRemote(old, 'replaced').catch(() => {});
       }
       const at = Date.now();
-      await this.redis.fleetRegister(
+      const previous = await this.redis.fleetRegister(
         this.keys.connectionsRegistry,
         this.keys.connectionsEvents,
         holder.imei,
@@ -87,10 +98,14 @@ export class DeviceRegistry<H extends Holder = Holder> {
       if (!stillWanted()) {
         // Closed while we registered: undo, so the registry never names a dead socket.
         await this.deregisterRemote(holder, 'closed').catch(() => {});
-        return false;
+        return { held: false };
       }
       this.holders.set(holder.imei, holder);
-      return true;
+      if (takeover === null && previous) {
+        const other = decodeRegistryValue(previous).instance;
+        if (other !== this.instanceId) takeover = { holder: 'other_instance', instance: other };
+      }
+      return { held: true, takeover };
     });
   }
 

@@ -5,13 +5,15 @@
  */
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { once } from 'node:events';
-import { type AddressInfo, createServer, type Server } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
 import { type RedisKeys, redisKeys } from '../contract/index.js';
 import { combineProbes, redisProbe } from '../observability/health.js';
 import { createMetricsRegistry, type ObservabilityServer, startObservabilityServer } from '../observability/metrics.js';
 import { CommandSender } from './commands.js';
+import { startDeviceControl } from './device-control.js';
 import { cachedDeviceLookup, type DeviceLookup } from './devices.js';
 import { ConnectionLimiter } from './limits.js';
 import { createIngestMetrics, type IngestMetrics } from './metrics.js';
@@ -29,12 +31,17 @@ export interface IngestionLimits extends SessionLimits {
 
 export const DEFAULT_LIMITS: IngestionLimits = {
   maxFrameBytes: 65536,
-  handshakeTimeoutMs: 15_000,
+  // A device sends its IMEI as soon as the connection is up; 5 s also covers a TLS handshake
+  // on a slow mobile link, and bounds how long a silent client holds a slot.
+  handshakeTimeoutMs: 5_000,
   idleTimeoutMs: 15 * 60_000,
   maxBufferedBytes: 256 * 1024,
   frameTimeoutMs: 15_000,
   maxConnections: 100_000,
-  maxConnectionsPerIp: 5_000,
+  // Before login a connection holds at most 19 bytes of ours plus the socket itself (a few KiB),
+  // so 1000 costs an address a few MB; mobile carriers' NAT spreads a fleet over many public
+  // addresses. A fleet behind one NAT (a private APN) raises MAX_CONNECTIONS_PER_IP.
+  maxConnectionsPerIp: 1_000,
   maxUdpInFlight: 10_000,
 };
 
@@ -49,10 +56,14 @@ export interface IngestionOptions {
   host?: string;
   /** 0 picks a free port. */
   tcpPort?: number;
-  /** 0 picks a free port; null disables UDP. */
+  /** 0 picks a free port; null (default) disables UDP. */
   udpPort?: number | null;
+  /** A TLS listener (same protocol inside); null/absent: none. Port 0 picks a free one. */
+  tls?: { port: number; cert: string | Buffer; key: string | Buffer } | null;
   /** Port for /metrics and /healthz; null (default) serves none. */
   metricsPort?: number | null;
+  /** Address /metrics and /healthz listen on (default 127.0.0.1). */
+  metricsHost?: string;
   limits?: Partial<IngestionLimits>;
   logger?: Logger;
   /** Metrics registry (a fresh one by default). */
@@ -71,6 +82,7 @@ export interface Ingestion {
   readonly instanceId: string;
   readonly tcpPort: number;
   readonly udpPort: number | null;
+  readonly tlsPort: number | null;
   readonly metricsPort: number | null;
   readonly registry: Registry;
   readonly metrics: IngestMetrics;
@@ -102,10 +114,15 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
     commandTimeoutMs: null,
     connectionName: `${instanceId}:stream`,
   });
+  const controlRedis = createIngestRedis(options.redisUrl, {
+    commandTimeoutMs: commandTimeout + 2000,
+    connectionName: `${instanceId}:control`,
+  });
   const cleanups: (() => unknown)[] = [
     () => redis.disconnect(),
     () => reader.disconnect(),
     () => streamRedis.disconnect(),
+    () => controlRedis.disconnect(),
   ];
   const fail = async (err: unknown): Promise<never> => {
     for (const c of cleanups.reverse()) await Promise.resolve(c()).catch(() => {});
@@ -113,6 +130,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
   };
 
   let tcp: Server;
+  let tlsServer: TlsServer | null = null;
   let udp: UdpSocket | null = null;
   let udpIngest: UdpIngest | null = null;
   let obs: ObservabilityServer | null = null;
@@ -154,6 +172,17 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
       },
     });
     cleanups.push(() => heartbeat.stop(true));
+    await connectIngestRedis(controlRedis);
+    const control = startDeviceControl({
+      redis: controlRedis,
+      keys,
+      lookup,
+      devices,
+      logger,
+      metrics,
+      blockMs: Math.min(1000, Math.max(100, commandTimeout - 500)),
+    });
+    cleanups.push(() => control.stop());
     if (useCommands) {
       await connectIngestRedis(reader);
       await commands.start();
@@ -179,34 +208,72 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
           }
         : {},
     };
-    tcp = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
+    /** Connection admission (limits), counted from the raw TCP accept, also for TLS. */
+    const admit = (socket: Socket, transport: 'tcp' | 'tls'): boolean => {
       const address = socket.remoteAddress ?? 'unknown';
       if (stopping) {
         socket.destroy();
-        return;
+        return false;
       }
       const refusal = limiter.tryAcquire(address);
       if (refusal) {
-        metrics.refusals.inc({ reason: refusal, transport: 'tcp' });
-        logger.warn({ remote: `${address}:${socket.remotePort}`, reason: refusal }, 'connection refused');
+        metrics.refusals.inc({ reason: refusal, transport });
+        logger.warn({ remote: `${address}:${socket.remotePort}`, reason: refusal, transport }, 'connection refused');
         socket.destroy();
-        return;
+        return false;
       }
       metrics.openConnections.inc();
-      const session = new TcpSession(socket, sessionDeps);
-      sessions.add(session);
       socket.once('close', () => {
         limiter.release(address);
         metrics.openConnections.dec();
-        sessions.delete(session);
       });
+      return true;
+    };
+    const startSession = (socket: Socket): void => {
+      const session = new TcpSession(socket, sessionDeps);
+      sessions.add(session);
+      socket.once('close', () => sessions.delete(session));
+    };
+    tcp = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
+      if (admit(socket, 'tcp')) startSession(socket);
     });
     tcp.on('error', (err) => logger.error({ err }, 'TCP server error'));
     tcp.listen(options.tcpPort ?? 5027, options.host ?? '0.0.0.0');
     await once(tcp, 'listening');
     cleanups.push(() => new Promise((r) => tcp.close(r)));
 
-    if (options.udpPort !== null) {
+    if (options.tls) {
+      const t = createTlsServer(
+        {
+          cert: options.tls.cert,
+          key: options.tls.key,
+          minVersion: 'TLSv1.2',
+          handshakeTimeout: limits.handshakeTimeoutMs,
+        },
+        (socket) => {
+          if (stopping) socket.destroy();
+          else startSession(socket);
+        },
+      );
+      // The raw accept (before the TLS handshake) takes the slot, so slow handshakes count too.
+      t.on('connection', (raw: Socket) => {
+        admit(raw, 'tls');
+      });
+      t.on('tlsClientError', (err, socket) => {
+        metrics.refusals.inc({ reason: 'tls_handshake_failed', transport: 'tls' });
+        logger.warn(
+          { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: err.message },
+          'TLS handshake failed',
+        );
+      });
+      t.on('error', (err) => logger.error({ err }, 'TLS server error'));
+      t.listen(options.tls.port, options.host ?? '0.0.0.0');
+      await once(t, 'listening');
+      tlsServer = t;
+      cleanups.push(() => new Promise((r) => t.close(r)));
+    }
+
+    if (options.udpPort != null) {
       udp = createSocket({ type: 'udp4', reuseAddr: false });
       udp.on('error', (err) => logger.error({ err }, 'UDP socket error'));
       udpIngest = new UdpIngest(udp, {
@@ -219,7 +286,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
         maxFrameBytes: limits.maxFrameBytes,
         maxInFlight: limits.maxUdpInFlight,
       });
-      udp.bind(options.udpPort ?? 5027, options.host ?? '0.0.0.0');
+      udp.bind(options.udpPort, options.host ?? '0.0.0.0');
       await once(udp, 'listening');
       const u = udp;
       cleanups.push(() => new Promise<void>((r) => u.close(() => r())));
@@ -228,7 +295,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
     if (options.metricsPort != null) {
       obs = await startObservabilityServer({
         port: options.metricsPort,
-        host: options.host,
+        host: options.metricsHost ?? '127.0.0.1',
         registry,
         health: combineProbes({ redis: redisProbe(redis), redisStream: redisProbe(streamRedis) }),
       });
@@ -236,7 +303,8 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
 
     const tcpPort = (tcp.address() as AddressInfo).port;
     const udpPort = udp ? udp.address().port : null;
-    logger.info({ tcpPort, udpPort, metricsPort: obs?.port ?? null }, 'ingestion listening');
+    const tlsPort = tlsServer ? (tlsServer.address() as AddressInfo).port : null;
+    logger.info({ tcpPort, tlsPort, udpPort, metricsPort: obs?.port ?? null }, 'ingestion listening');
 
     let stopped: Promise<void> | null = null;
     const stop = (reason = 'stop'): Promise<void> => {
@@ -248,9 +316,13 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
 
     const gracefulStop = async (reason: string): Promise<void> => {
       logger.info({ reason, sessions: sessions.size }, 'ingestion stopping');
-      const closeTcp = new Promise<void>((r) => tcp.close(() => r()));
+      const closeTcp = Promise.all([
+        new Promise<void>((r) => tcp.close(() => r())),
+        new Promise<void>((r) => (tlsServer ? tlsServer.close(() => r()) : r())),
+      ]);
       const orderly = (async () => {
         if (useCommands) await commands.stopReading();
+        await control.stop();
         await udpIngest?.drain();
         // Each session finishes the frame it is writing (and acks it), then closes and deregisters.
         await Promise.all([...sessions].map((s) => s.shutdown()));
@@ -285,6 +357,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
       instanceId,
       tcpPort,
       udpPort,
+      tlsPort,
       metricsPort: obs?.port ?? null,
       registry,
       metrics,

@@ -18,9 +18,9 @@ import {
   type TcpFrame,
   TcpFramer,
 } from '../protocol/index.js';
-import type { DeviceLookup } from './devices.js';
+import { admitDevice, type DeviceLookup } from './devices.js';
 import type { IngestMetrics, RefusalReason } from './metrics.js';
-import type { DeviceRegistry, Holder } from './registry.js';
+import type { DeviceRegistry, Holder, Takeover } from './registry.js';
 import type { StreamWriter } from './stream-writer.js';
 
 export interface SessionLimits {
@@ -50,6 +50,18 @@ export interface SessionDeps {
   writer: StreamWriter;
   limits: SessionLimits;
   hooks: SessionHooks;
+}
+
+/** Protocol errors that close a connection, as refusal reasons (others: `desynchronised`). */
+const PROTOCOL_REFUSALS: Partial<Record<string, RefusalReason>> = {
+  LENGTH_EXCEEDED: 'frame_too_large',
+  EXPECTED_LOGIN: 'frame_before_handshake',
+  BAD_IMEI: 'bad_imei',
+};
+
+/** The address part of `address:port` (IPv6 addresses contain colons too). */
+function addressOf(remote: string): string {
+  return remote.slice(0, remote.lastIndexOf(':'));
 }
 
 export type SessionState = 'awaiting-imei' | 'checking' | 'active' | 'closed';
@@ -84,7 +96,7 @@ export class TcpSession implements Holder {
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
     this.remote = `${this.remoteAddress}:${socket.remotePort ?? 0}`;
     this.log = deps.logger.child({ remote: this.remote });
-    this.framer = new TcpFramer({ maxFrameBytes: deps.limits.maxFrameBytes });
+    this.framer = new TcpFramer({ maxFrameBytes: deps.limits.maxFrameBytes, loginFirst: true });
     this.closed = new Promise((r) => {
       this.resolveClosed = r;
     });
@@ -127,16 +139,17 @@ export class TcpSession implements Holder {
   }
 
   /**
-   * Graceful stop: read nothing more, let the task already running (a frame awaiting its XADD
+   * Graceful stop (of the server, or of this device's session when it is no longer admitted):
+   * read nothing more, let the task already running (a frame awaiting its XADD
    * and ack) finish, drop frames not yet started (they were never acked; the device resends), close.
    */
-  async shutdown(): Promise<void> {
+  async shutdown(reason = 'shutdown'): Promise<void> {
     if (this.state === 'closed') return this.closed;
     this.draining = true;
     this.socket.pause();
     this.tasks.length = 0;
     if (this.pumping) await this.pumping;
-    this.close('shutdown');
+    this.close(reason);
     return this.closed;
   }
 
@@ -150,10 +163,16 @@ export class TcpSession implements Holder {
       frames = this.framer.push(chunk);
     } catch (err) {
       if (isProtocolError(err)) {
-        this.refuse(err.code === 'LENGTH_EXCEEDED' ? 'frame_too_large' : 'desynchronised', { error: err.message });
+        this.refuse(PROTOCOL_REFUSALS[err.code] ?? 'desynchronised', { error: err.message });
         return;
       }
       throw err;
+    }
+    // Before its login is answered a device sends nothing else (it waits for 01/00): anything
+    // past the login is a client that does not speak the protocol, refused before it is buffered.
+    if (this.state !== 'active' && this.framer.buffered > 0 && (frames.length > 0 || this.state === 'checking')) {
+      this.refuse('frame_before_handshake', { buffered: this.framer.buffered });
+      return;
     }
     if (this.framer.buffered > this.deps.limits.maxBufferedBytes) {
       this.refuse('buffer_overflow', { buffered: this.framer.buffered });
@@ -255,27 +274,51 @@ export class TcpSession implements Holder {
       return;
     }
     if (this.isClosed()) return;
-    if (!status.known || !status.enabled) {
-      this.refuse(status.known ? 'disabled_device' : 'unknown_device', {}, handshakeAck(false));
+    const admission = admitDevice(status, this.remoteAddress);
+    if (!admission.admitted) {
+      this.refuse(admission.reason, {}, handshakeAck(false));
       return;
     }
     if (this.state !== 'active') {
-      let held: boolean;
+      let claim: Awaited<ReturnType<DeviceRegistry['claim']>>;
       try {
-        held = await this.deps.registry.claim(this, () => this.state === 'checking');
+        claim = await this.deps.registry.claim(this, () => this.state === 'checking');
       } catch (err) {
         this.refuse('registry_failed', { err });
         return;
       }
-      if (!held) return;
+      if (!claim.held) return;
       this.state = 'active';
+      this.framer.loginAccepted();
       if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
       this.handshakeTimer = null;
+      if (claim.takeover) this.reportTakeover(claim.takeover);
     }
     metrics.handshakes.inc({ result: 'accepted' });
     this.socket.write(handshakeAck(true));
-    this.log.info({ deviceId: status.id, registered: status.registered === true }, 'device connected');
+    this.log.info(
+      { deviceId: admission.device.id, registered: admission.device.registered === true },
+      'device connected',
+    );
     this.deps.hooks.onActive?.(this);
+  }
+
+  /**
+   * Teltonika's login is the IMEI alone, so whoever knows it can take a session over (and
+   * receive its commands). A reconnect from the same address is routine; from another address it
+   * is logged and counted (also legitimate when a device changed networks while its old
+   * connection was half-open, hence not refused: `allowed_networks` is the refusal).
+   */
+  private reportTakeover(t: Takeover): void {
+    if (t.holder === 'this_instance' && addressOf(t.remote) === this.remoteAddress) return;
+    this.deps.metrics.takeovers.inc({ holder: t.holder });
+    this.log.warn(
+      {
+        takeover: true,
+        ...(t.holder === 'this_instance' ? { previousRemote: t.remote } : { previousInstance: t.instance }),
+      },
+      'login took over a live session of this IMEI from another address',
+    );
   }
 
   private async avl(bytes: Buffer, receivedAt: number, t0: bigint): Promise<void> {

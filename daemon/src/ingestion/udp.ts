@@ -7,7 +7,7 @@ import type { RemoteInfo, Socket } from 'node:dgram';
 import type { Logger } from 'pino';
 import { encodeTelemetryEntry, type RedisKeys } from '../contract/index.js';
 import { isProtocolError, parseUdpDatagram, type UdpHeader, udpAck } from '../protocol/index.js';
-import type { DeviceLookup } from './devices.js';
+import { admitDevice, type DeviceLookup } from './devices.js';
 import type { IngestMetrics } from './metrics.js';
 import type { StreamWriter } from './stream-writer.js';
 
@@ -81,8 +81,9 @@ export class UdpIngest {
       log.warn({ err }, 'datagram refused: device lookup failed');
       return;
     }
-    if (!status.known || !status.enabled) {
-      const reason = status.known ? 'disabled_device' : 'unknown_device';
+    const admission = admitDevice(status, rinfo.address);
+    if (!admission.admitted) {
+      const reason = admission.reason;
       metrics.refusals.inc({ reason, transport: 'udp' });
       log.warn({ reason }, 'datagram refused');
       return;

@@ -149,6 +149,7 @@ export async function runProcess(
   try {
     server = await startObservabilityServer({
       port: config.PROCESS_METRICS_PORT,
+      host: config.METRICS_HOST,
       registry,
       health: combineProbes({ redis: redisProbe(redis), postgres: () => pool.query('SELECT 1') }),
     });

@@ -26,12 +26,24 @@ export class TcpFramer {
   private failed: ProtocolError | null = null;
   /** Bytes consumed since the start of the stream (error offsets are stream positions). */
   private consumed = 0;
+  /**
+   * With `loginFirst`, until the caller accepted a login (`loginAccepted`) the only valid bytes
+   * are one IMEI login: anything else fails at its first byte and nothing after the login is
+   * parsed, so a connection that has not logged in never holds more than a login's 19 bytes.
+   */
+  private awaitingLogin: boolean;
 
   constructor(opts: TcpFramerOptions) {
     if (!Number.isInteger(opts.maxFrameBytes) || opts.maxFrameBytes < 3) {
       throw new RangeError(`maxFrameBytes must be an integer >= 3, got ${opts.maxFrameBytes}`);
     }
     this.maxFrameBytes = opts.maxFrameBytes;
+    this.awaitingLogin = opts.loginFirst === true;
+  }
+
+  /** The login was accepted: from now on frames, pings and repeated logins are parsed. */
+  loginAccepted(): void {
+    this.awaitingLogin = false;
   }
 
   /** Bytes received but not yet returned as a frame. */
@@ -51,6 +63,8 @@ export class TcpFramer {
         const frame = this.next();
         if (frame === null) break;
         out.push(frame);
+        // Before the answer to a login nothing else may be parsed (the device waits for it).
+        if (this.awaitingLogin) break;
       }
     } catch (err) {
       if (err instanceof ProtocolError) this.failed = err;
@@ -71,6 +85,7 @@ export class TcpFramer {
 
   private next(): TcpFrame | null {
     const b0 = this.peek(0);
+    if (this.awaitingLogin) return this.nextFirstLogin(b0);
     if (b0 === 0xff) {
       this.take(1);
       return PING;
@@ -102,6 +117,17 @@ export class TcpFramer {
     if (this.total < size) return null;
     const bytes = this.take(size);
     return { kind: 'frame', codec: bytes[8]!, bytes };
+  }
+
+  /** Before the login was accepted: exactly one login (2-byte length 1..17, then ASCII digits). */
+  private nextFirstLogin(b0: number): TcpFrame | null {
+    if (b0 !== 0) throw this.err('EXPECTED_LOGIN', 0, 'expected an IMEI login (length 00 01..00 11) first');
+    if (this.total < 2) return null;
+    const len = this.peek(1);
+    if (len === 0 || len > MAX_IMEI_LENGTH) {
+      throw this.err('EXPECTED_LOGIN', 1, `expected an IMEI login first; length ${len} is not 1..${MAX_IMEI_LENGTH}`);
+    }
+    return this.nextLogin(len);
   }
 
   private nextLogin(len: number): TcpFrame | null {

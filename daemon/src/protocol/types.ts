@@ -60,7 +60,8 @@ export type ProtocolErrorCode =
   | 'UNSUPPORTED_CODEC'
   | 'BAD_UDP_HEADER'
   | 'TRAILING_BYTES'
-  | 'BAD_COMMAND';
+  | 'BAD_COMMAND'
+  | 'EXPECTED_LOGIN';
 
 /** What the TCP framer yields, in stream order. */
 export type TcpFrame =
@@ -72,6 +73,8 @@ export type TcpFrame =
 export interface TcpFramerOptions {
   /** Largest accepted data field length D; larger → LENGTH_EXCEEDED before allocating. */
   maxFrameBytes: number;
+  /** Accept only one IMEI login until `loginAccepted()` (a server's view of a new connection). */
+  loginFirst?: boolean;
 }
 
 /** Options for AVL decoding. */

@@ -1,13 +1,14 @@
 /**
  * Test helpers for ingestion (on top of the shared harness): a private redis-server (for outage tests), and a raw-socket "device" that reads exact byte counts.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { knexDeviceLookup } from '../../src/ingestion/devices.js';
@@ -52,8 +53,8 @@ export class Opened {
   }
 
   /** A raw device connected to `port`, closed by `close()`. */
-  async device(port: number): Promise<RawDevice> {
-    const d = await RawDevice.connect(port);
+  async device(port: number, opts?: Parameters<typeof RawDevice.connect>[1]): Promise<RawDevice> {
+    const d = await RawDevice.connect(port, opts);
     this.devices.push(d);
     return d;
   }
@@ -62,6 +63,30 @@ export class Opened {
   async close(): Promise<void> {
     for (const d of this.devices) d.close();
     for (const ing of this.ingestions) await ing.stop();
+  }
+}
+
+/** A self-signed certificate for `localhost` made by openssl in a temporary directory. */
+export function selfSignedCertificate(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'ingest-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'].concat([
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ]),
+      { stdio: 'ignore' },
+    );
+    return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -150,10 +175,16 @@ export class RawDevice {
     );
   }
 
-  static async connect(port: number): Promise<RawDevice> {
-    const socket = tcpConnect({ host: '127.0.0.1', port });
+  /**
+   * `localAddress` (any of 127.0.0.0/8) lets one machine play devices at several addresses;
+   * `tls` connects through TLS, trusting `ca`.
+   */
+  static async connect(port: number, opts: { localAddress?: string; tls?: { ca: string } } = {}): Promise<RawDevice> {
+    const socket = opts.tls
+      ? tlsConnect({ host: '127.0.0.1', port, ca: opts.tls.ca, servername: 'localhost' })
+      : tcpConnect({ host: '127.0.0.1', port, localAddress: opts.localAddress });
     await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
+      socket.once(opts.tls ? 'secureConnect' : 'connect', resolve);
       socket.once('error', reject);
     });
     return new RawDevice(socket);

@@ -120,4 +120,36 @@ describe('TcpFramer', () => {
     f.push(encodeAvlFrame(0x08, []));
     expect(frame!.bytes.equals(CODEC8)).toBe(true);
   });
+
+  describe('loginFirst (a server before it answered the login)', () => {
+    const server = () => new TcpFramer({ maxFrameBytes: 65536, loginFirst: true });
+
+    it.each([
+      ['an AVL frame', CODEC8, 1],
+      ['a ping', Buffer.from([0xff]), 0],
+      ['text', Buffer.from('GET / HTTP/1.1\r\n'), 0],
+      ['a zero login length', Buffer.from('0000', 'hex'), 1],
+      ['an oversized login length', Buffer.from('0012', 'hex'), 1],
+    ])('refuses %s at once, before buffering it', (_name, bytes, offset) => {
+      const err = catchError(() => server().push(bytes));
+      expect(err.code).toBe('EXPECTED_LOGIN');
+      expect(err.offset).toBe(offset);
+    });
+
+    it('returns the login and parses nothing after it until the login is accepted', () => {
+      const f = server();
+      const login = encodeImeiLogin('356307042441013');
+      expect(f.push(Buffer.concat([login, CODEC8]))).toEqual([{ kind: 'imei', imei: '356307042441013' }]);
+      expect(f.buffered).toBe(CODEC8.length);
+      f.loginAccepted();
+      expect(f.push(Buffer.alloc(0))).toMatchObject([{ kind: 'frame', codec: 8 }]);
+    });
+
+    it('holds at most a partial login byte by byte', () => {
+      const f = server();
+      const login = encodeImeiLogin('356307042441013');
+      for (let i = 0; i < login.length - 1; i++) expect(f.push(login.subarray(i, i + 1))).toEqual([]);
+      expect(f.buffered).toBe(login.length - 1);
+    });
+  });
 });

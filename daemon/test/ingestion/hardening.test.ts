@@ -1,0 +1,177 @@
+/**
+ * The ingestion port against a hostile network, with real sockets, Redis and PostgreSQL: only a
+ * login before login, session takeovers counted, per-device source networks, TLS, and a disabled
+ * device's live session closed through `devices:control` with what it was acked still stored.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeDeviceControl } from '../../src/contract/index.js';
+import type { Ingestion } from '../../src/ingestion/server.js';
+import { type RunningProcessor, runProcess } from '../../src/processor/main.js';
+import { avlAck, encodeImeiLogin } from '../../src/protocol/index.js';
+import { processorConfig, silentLogger } from '../processor/support.js';
+import {
+  avlFrame,
+  createTestDatabase,
+  createTestRedis,
+  eventually,
+  Opened,
+  REDIS_URL,
+  selfSignedCertificate,
+} from './support.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let r: Awaited<ReturnType<typeof createTestRedis>>;
+const opened = new Opened();
+let ing: Ingestion;
+const tls = selfSignedCertificate();
+
+const IMEI = '356307042441101';
+const FENCED = '356307042441102';
+const BAD_LIST = '356307042441103';
+const TO_DISABLE = '356307042441104';
+
+async function counter(name: string, label: string, value: string): Promise<number> {
+  const m = (await ing.registry.getSingleMetric(name)?.get())?.values ?? [];
+  return m.filter((v) => v.labels[label] === value).reduce((a, v) => a + v.value, 0);
+}
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  r = await createTestRedis();
+  await db.knex('devices').insert([
+    { imei: IMEI, name: 'plain', enabled: true },
+    { imei: FENCED, name: 'fenced', enabled: true, allowed_networks: '10.0.0.0/8,127.0.0.2/32' },
+    { imei: BAD_LIST, name: 'typo', enabled: true, allowed_networks: '127.0.0.0/8,not-a-network' },
+    { imei: TO_DISABLE, name: 'to disable', enabled: true },
+  ]);
+  ing = await opened.ingestion(db.knex, {
+    instanceId: 'hard-a',
+    redisUrl: REDIS_URL,
+    redisPrefix: r.prefix,
+    tls: { port: 0, ...tls },
+    deviceCacheTtlMs: 60_000,
+    commands: false,
+  });
+});
+
+afterAll(async () => {
+  await opened.close();
+  await r?.cleanup();
+  await db?.drop();
+});
+
+describe('before login, only a login', () => {
+  it('closes a connection whose first bytes are an AVL frame, with no answer and nothing stored', async () => {
+    const d = await opened.device(ing.tcpPort);
+    d.send(avlFrame(2));
+    await d.whenClosed;
+    expect(d.available).toBe(0);
+    expect(await counter('fleet_ingest_refusals_total', 'reason', 'frame_before_handshake')).toBeGreaterThanOrEqual(1);
+    expect(await r.redis.xlen(r.keys.telemetryAvl)).toBe(0);
+  });
+
+  it('closes a client that sends anything after its login before the answer', async () => {
+    const d = await opened.device(ing.tcpPort);
+    d.send(Buffer.concat([encodeImeiLogin(IMEI), avlFrame(1)]));
+    await d.whenClosed;
+    expect(d.available).toBe(0);
+    expect(await r.redis.xlen(r.keys.telemetryAvl)).toBe(0);
+  });
+
+  it('closes an oversized length announced before login after its first two bytes', async () => {
+    const d = await opened.device(ing.tcpPort);
+    d.send(Buffer.from('00000000ffffffff', 'hex'));
+    await d.whenClosed;
+    expect(d.available).toBe(0);
+  });
+});
+
+describe('identity', () => {
+  it('counts a login that takes over a live session from another address, not a reconnect from the same one', async () => {
+    const first = await opened.device(ing.tcpPort, { localAddress: '127.0.0.1' });
+    expect(await first.login(IMEI)).toBe(1);
+    const again = await opened.device(ing.tcpPort, { localAddress: '127.0.0.1' });
+    expect(await again.login(IMEI)).toBe(1);
+    await first.whenClosed;
+    expect(await counter('fleet_ingest_session_takeovers_total', 'holder', 'this_instance')).toBe(0);
+
+    const intruder = await opened.device(ing.tcpPort, { localAddress: '127.0.0.3' });
+    expect(await intruder.login(IMEI)).toBe(1);
+    await again.whenClosed;
+    expect(await counter('fleet_ingest_session_takeovers_total', 'holder', 'this_instance')).toBe(1);
+    intruder.close();
+  });
+
+  it('refuses a device outside its allowed networks with 00, and accepts it from inside', async () => {
+    const outside = await opened.device(ing.tcpPort, { localAddress: '127.0.0.1' });
+    expect(await outside.login(FENCED)).toBe(0);
+    await outside.whenClosed;
+    const inside = await opened.device(ing.tcpPort, { localAddress: '127.0.0.2' });
+    expect(await inside.login(FENCED)).toBe(1);
+    inside.close();
+    expect(await counter('fleet_ingest_refusals_total', 'reason', 'network_not_allowed')).toBe(1);
+  });
+
+  it('refuses everyone when the allowed networks hold an entry that is not a network (fail closed)', async () => {
+    const d = await opened.device(ing.tcpPort);
+    expect(await d.login(BAD_LIST)).toBe(0);
+  });
+
+  it('speaks the same protocol inside TLS: login, frame, ack, stored in the stream', async () => {
+    const before = await r.redis.xlen(r.keys.telemetryAvl);
+    const d = await opened.device(ing.tlsPort as number, { tls: { ca: tls.cert } });
+    expect(await d.login(IMEI)).toBe(1);
+    d.send(avlFrame(3));
+    expect((await d.read(4)).equals(avlAck(3))).toBe(true);
+    expect(await r.redis.xlen(r.keys.telemetryAvl)).toBe(before + 1);
+    d.close();
+  });
+});
+
+describe('disabling a device', () => {
+  let processor: RunningProcessor | undefined;
+  afterAll(async () => {
+    await processor?.stop();
+  });
+
+  it('closes its live session on the instance holding it; what was acknowledged is stored', async () => {
+    const d = await opened.device(ing.tcpPort);
+    expect(await d.login(TO_DISABLE)).toBe(1);
+    const frames = [avlFrame(2), avlFrame(3)];
+    for (const f of frames) {
+      d.send(f);
+      expect((await d.read(4)).readUInt32BE(0)).toBeGreaterThan(0);
+    }
+    await db.knex('devices').where({ imei: TO_DISABLE }).update({ enabled: false });
+    await r.redis.xadd(
+      r.keys.devicesControl,
+      '*',
+      ...encodeDeviceControl({ imei: TO_DISABLE, change: 'disabled', at: Date.now() }),
+    );
+    await d.whenClosed;
+    expect(await counter('fleet_ingest_sessions_closed_by_control_total', 'reason', 'disabled_device')).toBe(1);
+    // The cached "enabled" answer was forgotten: a reconnect is refused at once.
+    const back = await opened.device(ing.tcpPort);
+    expect(await back.login(TO_DISABLE)).toBe(0);
+
+    processor = await runProcess(processorConfig(db.connection, REDIS_URL, r.prefix), silentLogger);
+    const device = await db.knex('devices').where({ imei: TO_DISABLE }).first('id');
+    await eventually(async () => {
+      const rows = await db.knex('positions').where({ device: device.id }).count({ n: '*' });
+      return Number(rows[0]?.n) === 5;
+    }, 'the 5 acknowledged records of the disabled device are stored');
+  });
+
+  it('closes a session whose device left its allowed networks ("changed" signal re-checks)', async () => {
+    const d = await opened.device(ing.tcpPort, { localAddress: '127.0.0.2' });
+    expect(await d.login(FENCED)).toBe(1);
+    await db.knex('devices').where({ imei: FENCED }).update({ allowed_networks: '10.0.0.0/8' });
+    await r.redis.xadd(
+      r.keys.devicesControl,
+      '*',
+      ...encodeDeviceControl({ imei: FENCED, change: 'changed', at: Date.now() }),
+    );
+    await d.whenClosed;
+    expect(await counter('fleet_ingest_sessions_closed_by_control_total', 'reason', 'network_not_allowed')).toBe(1);
+  });
+});
