@@ -1,8 +1,12 @@
 /**
  * /fleet-commands: cancel a pending/queued command, retry a failed/expired one, list a device's
  * recent commands. Every route needs a signed-in user; reads go through ItemsService with the
- * caller's accountability (so Directus permissions decide visibility), and the sender rules decide
- * who may cancel or retry.
+ * caller's accountability (so Directus permissions decide visibility).
+ *
+ * Who may cancel or retry a command (also one someone else created): a sender (Admin or
+ * FLEET_COMMAND_SENDER_ROLES) who may read it and who could create it now with their own rights —
+ * the same role and allow-list checks as create. The item records who (`cancelled_by`,
+ * `retried_by`) and the Directus activity of the write names them.
  */
 import { defineEndpoint } from '@directus/extensions-sdk';
 import type { Accountability, SchemaOverview } from '@directus/types';
@@ -11,15 +15,25 @@ import { dispatchDeviceSafely } from '../commands-hook/lib/dispatcher';
 import {
   CommandConflictError,
   CommandForbiddenError,
+  CommandInvalidError,
   CommandNotFoundError,
   toDirectusError,
 } from '../commands-hook/lib/errors';
 import { commandClient, currentRuntime, installRuntime, type Runtime } from '../commands-hook/lib/runtime';
 import { senderOf } from '../commands-hook/lib/sender';
-import { COMMANDS, type Ctx, transition } from '../commands-hook/lib/store';
-import { assertMaySend, cancel, parseCommandConfig, retry } from '../shared/commands';
+import { COMMANDS, type Ctx, readCommand, transition } from '../commands-hook/lib/store';
+import { assertMayCommand, assertMaySend, cancel, parseCommandConfig, retry } from '../shared/commands';
 
 type DirectusRequest = Request & { accountability?: Accountability; schema?: SchemaOverview };
+
+/** A key as the collections hold it (integer); anything else is a 400, never a database error. */
+function integerKey(raw: unknown, what: string): string {
+  const text = String(raw);
+  if (!/^\d{1,10}$/.test(text) || Number(text) > 2_147_483_647) {
+    throw new CommandInvalidError({ reason: `"${text.slice(0, 40)}" is not a ${what} id.` });
+  }
+  return text;
+}
 
 export const LIST_FIELDS = [
   'id',
@@ -36,6 +50,8 @@ export const LIST_FIELDS = [
   'expires_at',
   'attempts',
   'instance_id',
+  'cancelled_by',
+  'retried_by',
 ];
 
 export default defineEndpoint({
@@ -80,13 +96,14 @@ export default defineEndpoint({
       '/devices/:device/commands',
       route(async (req, res) => {
         const acc = accountabilityOf(req);
+        const device = integerKey(req.params.device, 'device');
         const limit = Math.min(Math.max(Number(req.query.limit ?? 20) || 20, 1), 200);
         const items = new context.services.ItemsService(COMMANDS, {
           schema: req.schema ?? (await context.getSchema()),
           accountability: acc,
         });
         const data = await items.readByQuery({
-          filter: { device: { _eq: req.params.device } },
+          filter: { device: { _eq: device } },
           sort: ['-created_at', '-id'],
           fields: LIST_FIELDS,
           limit,
@@ -95,13 +112,20 @@ export default defineEndpoint({
       }),
     );
 
-    /** A sender who may read the command: the common check before cancel and retry. Returns its id. */
-    const authorizeChange = async (req: DirectusRequest): Promise<string> => {
+    /**
+     * The common check before cancel and retry: a sender who may read the command and could
+     * create it with their own rights. Returns its id and the acting user.
+     */
+    const authorizeChange = async (req: DirectusRequest): Promise<{ id: string; user: string }> => {
       const acc = accountabilityOf(req);
-      const id = String(req.params.id);
-      assertMaySend(await senderOf(acc, context.database), config);
+      const sender = await senderOf(acc, context.database);
+      assertMaySend(sender, config);
+      const id = integerKey(req.params.id, 'command');
       await readAsCaller(req, acc, id);
-      return id;
+      const row = await readCommand(context.database, id);
+      if (!row) throw new CommandNotFoundError({ reason: `Command ${id} not found.` });
+      assertMayCommand(row.text, row.payload_hex, sender, config);
+      return { id, user: acc.user as string };
     };
 
     /** The row a transition changed, or the error that says why it did not. */
@@ -114,8 +138,8 @@ export default defineEndpoint({
     router.post(
       '/:id/cancel',
       route(async (req, res) => {
-        const id = await authorizeChange(req);
-        const row = applied(id, await transition(ctx, id, cancel));
+        const { id, user } = await authorizeChange(req);
+        const row = applied(id, await transition(ctx, id, (r) => cancel(r, user), user));
         const runtime = await runtimeNow();
         if (row.status === 'queued' && row.instance_id && runtime.config.redisUrl) {
           await withdrawOutbound(runtime, row.instance_id, String(row.id)).catch((err) =>
@@ -129,9 +153,12 @@ export default defineEndpoint({
     router.post(
       '/:id/retry',
       route(async (req, res) => {
-        const id = await authorizeChange(req);
+        const { id, user } = await authorizeChange(req);
         const runtime = await runtimeNow();
-        const row = applied(id, await transition(ctx, id, (r) => retry(r, Date.now(), runtime.config.ttlMs)));
+        const row = applied(
+          id,
+          await transition(ctx, id, (r) => retry(r, Date.now(), runtime.config.ttlMs, user), user),
+        );
         await dispatchDeviceSafely(ctx, runtime, row.device);
         res.json({ data: await readBack(id) });
       }),

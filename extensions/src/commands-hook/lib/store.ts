@@ -57,35 +57,54 @@ export function withDeviceLock<T>(db: Knex, device: string | number, fn: () => P
   return deviceLocks(db).run(device, fn);
 }
 
-/** Marks the extension's own writes (see `isSystemAccountability`). */
+/** Shown as the origin of the extension's own writes (informative only: clients can set it too). */
 export const SYSTEM_ORIGIN = 'fleet-commands';
 
 /**
- * An admin accountability without a user: Directus records activity and revisions only for writes
- * that carry an accountability, and the lifecycle history should be visible in the item's revisions.
+ * Accountabilities this module made. Directus hands a service's accountability object to the
+ * filters it runs, so membership (an object identity no request can forge) marks a system write —
+ * not `origin`, which any client sets with a header.
  */
-export const SYSTEM_ACCOUNTABILITY: Accountability = {
-  role: null,
-  user: null,
-  roles: [],
-  admin: true,
-  app: false,
-  ip: null,
-  origin: SYSTEM_ORIGIN,
-};
+const SYSTEM_WRITES = new WeakSet<Accountability>();
 
-/** Only code inside the API can produce an admin accountability without a user. */
-export function isSystemAccountability(a: Accountability | null | undefined): boolean {
-  return !!a && a.user === null && a.admin === true && a.origin === SYSTEM_ORIGIN;
+/**
+ * An admin accountability for the extension's lifecycle writes: Directus records activity and
+ * revisions only for writes that carry one. `actingUser` is the user a cancel or retry acts for,
+ * so the activity names them; null for the extension's own transitions.
+ */
+export function systemAccountability(actingUser: string | null = null): Accountability {
+  const a: Accountability = {
+    role: null,
+    user: actingUser,
+    roles: [],
+    admin: true,
+    app: false,
+    ip: null,
+    origin: SYSTEM_ORIGIN,
+  };
+  SYSTEM_WRITES.add(a);
+  return a;
 }
 
-/** Writes a patch as the extension; ItemsService commits it and then emits the update event. */
-export async function writePatch(ctx: Ctx, id: string | number, patch: CommandPatch): Promise<void> {
+export const SYSTEM_ACCOUNTABILITY: Accountability = systemAccountability();
+
+/** Only code in this module can produce one. */
+export function isSystemAccountability(a: Accountability | null | undefined): boolean {
+  return !!a && SYSTEM_WRITES.has(a);
+}
+
+/** Writes a patch as the extension (for `actingUser`, if any); ItemsService commits it, then emits the update event. */
+export async function writePatch(
+  ctx: Ctx,
+  id: string | number,
+  patch: CommandPatch,
+  actingUser: string | null = null,
+): Promise<void> {
   const schema = await ctx.getSchema();
   const items = new ctx.services.ItemsService(COMMANDS, {
     schema,
     knex: ctx.database,
-    accountability: SYSTEM_ACCOUNTABILITY,
+    accountability: actingUser === null ? SYSTEM_ACCOUNTABILITY : systemAccountability(actingUser),
   });
   await items.updateOne(id, patch as Record<string, unknown>);
 }
@@ -100,6 +119,7 @@ export async function transition(
   ctx: Ctx,
   id: string | number,
   decide: (row: StoredCommand) => Decision,
+  actingUser: string | null = null,
 ): Promise<TransitionResult> {
   const owner = await ctx.database(COMMANDS).where('id', id).first('device');
   if (!owner) return { row: null, decision: null };
@@ -107,7 +127,7 @@ export async function transition(
     const row = await readCommand(ctx.database, id);
     if (!row) return { row: null, decision: null };
     const decision = decide(row);
-    if ('patch' in decision) await writePatch(ctx, id, decision.patch);
+    if ('patch' in decision) await writePatch(ctx, id, decision.patch, actingUser);
     return { row, decision };
   });
 }

@@ -3,26 +3,7 @@
  * ("24" → 24, "true" → true), so every field accepts numbers and strings alike.
  */
 import { z } from 'zod';
-
-/**
- * Commands that can re-point or wipe a device need the Admin role. `setparam <id>` patterns match any
- * setparam touching that parameter id (also inside `setparam 2001:a;2004:b`); `*` is a wildcard.
- * 2001-2003 APN, 2004-2006 server address/port/protocol, 2007-2010 backup server.
- */
-export const DEFAULT_DENY_PATTERNS = [
-  'setparam 2001',
-  'setparam 2002',
-  'setparam 2003',
-  'setparam 2004',
-  'setparam 2005',
-  'setparam 2006',
-  'setparam 2007',
-  'setparam 2008',
-  'setparam 2009',
-  'setparam 2010',
-  'flush',
-  'defaultcfg',
-] as const;
+import { type AllowRule, DEFAULT_ALLOW, parseAllowRule } from './parse';
 
 /**
  * Largest command (text or binary payload) accepted. Codec 12's size field is 4 bytes, but FMB
@@ -47,8 +28,11 @@ export const CommandConfigSchema = z.object({
   FLEET_REDIS_PREFIX: z.coerce.string().default(''),
   /** Default lifetime of a new command. */
   FLEET_COMMAND_TTL_HOURS: positive(24),
-  /** Comma-separated deny-list (commands that need the Admin role). */
-  FLEET_COMMAND_DENY: list.default([...DEFAULT_DENY_PATTERNS]),
+  /**
+   * Comma-separated allow-list: what non-admins may send (`name`, or `setparam 11000-11999|2`
+   * for some parameter ids). Everything else needs an Administrator.
+   */
+  FLEET_COMMAND_ALLOW: list.default([...DEFAULT_ALLOW]),
   /** Dispatch attempts before a command whose instance keeps vanishing is marked failed. */
   FLEET_COMMAND_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(5),
   FLEET_COMMAND_MAX_BYTES: z.coerce.number().int().min(1).max(65_536).default(DEFAULT_MAX_COMMAND_BYTES),
@@ -66,7 +50,7 @@ export interface CommandConfig {
   redisUrl: string | null;
   prefix: string;
   ttlMs: number;
-  denyPatterns: string[];
+  allowRules: AllowRule[];
   maxAttempts: number;
   maxBytes: number;
   senderRoles: string[];
@@ -87,6 +71,12 @@ export function parseCommandConfig(env: Record<string, unknown>): CommandConfig 
     throw new CommandConfigError(`Invalid command configuration: ${lines.join('; ')}`);
   }
   const c = parsed.data;
+  let allowRules: AllowRule[];
+  try {
+    allowRules = c.FLEET_COMMAND_ALLOW.map(parseAllowRule);
+  } catch (err) {
+    throw new CommandConfigError(`Invalid command configuration: FLEET_COMMAND_ALLOW: ${(err as Error).message}`);
+  }
   let redisUrl: string | null = c.REDIS ?? null;
   if (!redisUrl && c.REDIS_HOST) {
     const auth = c.REDIS_PASSWORD
@@ -99,7 +89,7 @@ export function parseCommandConfig(env: Record<string, unknown>): CommandConfig 
     redisUrl,
     prefix: c.FLEET_REDIS_PREFIX,
     ttlMs: c.FLEET_COMMAND_TTL_HOURS * 3_600_000,
-    denyPatterns: c.FLEET_COMMAND_DENY,
+    allowRules,
     maxAttempts: c.FLEET_COMMAND_MAX_ATTEMPTS,
     maxBytes: c.FLEET_COMMAND_MAX_BYTES,
     senderRoles: c.FLEET_COMMAND_SENDER_ROLES,

@@ -55,6 +55,8 @@ export interface CommandPatch {
   response?: string | null;
   error?: string | null;
   expires_at?: string;
+  cancelled_by?: string | null;
+  retried_by?: string | null;
 }
 
 export type Decision = { patch: CommandPatch; redispatch: boolean } | { ignore: string };
@@ -130,15 +132,16 @@ export function applyResponse(
   }
 }
 
-export function cancel(row: CommandRow): Decision {
+/** `by`: the user who cancels (recorded on the item). */
+export function cancel(row: CommandRow, by: string | null = null): Decision {
   if (row.status !== 'pending' && row.status !== 'queued') {
     return { ignore: `only pending or queued commands can be cancelled (this one is ${row.status})` };
   }
-  return { patch: { status: 'cancelled', error: null }, redispatch: false };
+  return { patch: { status: 'cancelled', error: null, cancelled_by: by }, redispatch: false };
 }
 
 /** Retry a failed or expired command: a fresh attempt with a fresh lifetime if the old one passed. */
-export function retry(row: CommandRow, now: number, ttlMs: number): Decision {
+export function retry(row: CommandRow, now: number, ttlMs: number, by: string | null = null): Decision {
   if (row.status !== 'failed' && row.status !== 'expired') {
     return { ignore: `only failed or expired commands can be retried (this one is ${row.status})` };
   }
@@ -153,6 +156,7 @@ export function retry(row: CommandRow, now: number, ttlMs: number): Decision {
       answered_at: null,
       response: null,
       error: null,
+      retried_by: by,
       ...(expires === null || expires <= now ? { expires_at: iso(now + ttlMs) } : {}),
     },
     redispatch: true,

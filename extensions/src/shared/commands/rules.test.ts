@@ -7,12 +7,11 @@ import {
   type CommandStatus,
   canAdvance,
   cancel,
-  DEFAULT_DENY_PATTERNS,
+  DEFAULT_ALLOW,
   expire,
   foldResponses,
   isTerminal,
   markQueued,
-  matchDenyList,
   parseCommandConfig,
   redispatch,
   retry,
@@ -37,7 +36,7 @@ describe('config', () => {
     expect(c.ttlMs).toBe(7_200_000);
     expect(c.maxAttempts).toBe(5);
     expect(parseCommandConfig({}).maxAttempts).toBe(5);
-    expect(c.denyPatterns).toEqual([...DEFAULT_DENY_PATTERNS]);
+    expect(c.allowRules.map((r) => r.name)).toEqual([...DEFAULT_ALLOW]);
     expect(c.prefix).toBe('');
   });
   it('builds a URL from REDIS_HOST and turns dispatch off without Redis', () => {
@@ -45,37 +44,26 @@ describe('config', () => {
     expect(parseCommandConfig({}).redisUrl).toBeNull();
     expect(parseCommandConfig({ REDIS: 'redis://x', REDIS_ENABLED: false }).redisUrl).toBeNull();
   });
-  it('splits the deny-list and keeps a numeric-looking prefix a string', () => {
-    const c = parseCommandConfig({ FLEET_COMMAND_DENY: 'flush, setparam 2004 ,', FLEET_REDIS_PREFIX: 1234 });
-    expect(c.denyPatterns).toEqual(['flush', 'setparam 2004']);
+  it('parses the allow-list and keeps a numeric-looking prefix a string', () => {
+    const c = parseCommandConfig({
+      FLEET_COMMAND_ALLOW: 'getinfo, setparam 11000-11999|2 ,',
+      FLEET_REDIS_PREFIX: 1234,
+    });
+    expect(c.allowRules).toEqual([
+      { name: 'getinfo', ids: null },
+      {
+        name: 'setparam',
+        ids: [
+          [11000, 11999],
+          [2, 2],
+        ],
+      },
+    ]);
     expect(c.prefix).toBe('1234');
+    expect(() => parseCommandConfig({ FLEET_COMMAND_ALLOW: 'getinfo 5' })).toThrow(/FLEET_COMMAND_ALLOW/);
   });
   it('names the bad variable', () => {
     expect(() => parseCommandConfig({ FLEET_COMMAND_MAX_ATTEMPTS: 'lots' })).toThrow(/FLEET_COMMAND_MAX_ATTEMPTS/);
-  });
-});
-
-describe('deny-list', () => {
-  const patterns = [...DEFAULT_DENY_PATTERNS];
-  it.each([
-    ['setparam 2004:evil.example.com', 'setparam 2004'],
-    ['SETPARAM 2004 evil.example.com', 'setparam 2004'],
-    ['setparam 1000:0;2005:7000', 'setparam 2005'],
-    ['  flush 352093081452251,,,internet,,,evil.example.com,5027,0', 'flush'],
-    ['defaultcfg', 'defaultcfg'],
-  ])('protects %s', (text, pattern) => {
-    expect(matchDenyList(text, patterns)).toBe(pattern);
-  });
-  it.each(['getinfo', 'setdigout 1', 'setparam 1000:0', 'getparam 20040', 'setparam 12004:1', 'flushx'])(
-    'lets %s through',
-    (text) => {
-      expect(matchDenyList(text, patterns)).toBeNull();
-    },
-  );
-  it('supports wildcards in names and parameter ids', () => {
-    expect(matchDenyList('setparam 2012:1', ['setparam 20*'])).toBe('setparam 20*');
-    expect(matchDenyList('setparam 1012:1', ['setparam 20*'])).toBeNull();
-    expect(matchDenyList('cpureset', ['cpu*'])).toBe('cpu*');
   });
 });
 

@@ -3,12 +3,18 @@ import {
   assertUpdateAllowed,
   CommandRuleError,
   type CreateInput,
-  DEFAULT_DENY_PATTERNS,
+  DEFAULT_ALLOW,
   deviceEnabled,
+  parseAllowRule,
   validateCreate,
 } from './index';
 
-const config = { senderRoles: ['Operator'], maxBytes: 64, ttlMs: 3_600_000, denyPatterns: [...DEFAULT_DENY_PATTERNS] };
+const config = {
+  senderRoles: ['Operator'],
+  maxBytes: 64,
+  ttlMs: 3_600_000,
+  allowRules: DEFAULT_ALLOW.map(parseAllowRule),
+};
 const operator = { user: 'u1', admin: false, roleNames: ['Operator'] };
 const admin = { user: 'u0', admin: true, roleNames: ['Administrator'] };
 const viewer = { user: 'u2', admin: false, roleNames: ['Viewer'] };
@@ -37,7 +43,7 @@ function refusal(fn: () => unknown): CommandRuleError {
 describe('validateCreate', () => {
   it('normalizes a good command and fills the lifecycle defaults', () => {
     const out = validateCreate(
-      input({ payload: { device: { id: 7 }, text: '  setdigout 1 ', payload_hex: '03 03 0A' } }),
+      input({ payload: { device: { id: 7 }, text: '  setdigout 1 ', payload_hex: '03 03 0A' }, sender: admin }),
     );
     expect(out).toEqual({
       device: 7,
@@ -50,6 +56,16 @@ describe('validateCreate', () => {
       error: null,
       instance_id: null,
     });
+    // Binary (control bytes) is for admins only: an Operator's payload must spell an allowed command.
+    const binary = refusal(() =>
+      validateCreate(input({ payload: { device: 7, text: 'getinfo', payload_hex: '03030a' } })),
+    );
+    expect(binary.kind).toBe('forbidden');
+    expect(binary.message).toMatch(/hex payload is not a command a non-admin may send/);
+    const spelled = Buffer.from('getver').toString('hex');
+    expect(validateCreate(input({ payload: { device: 7, text: 'getver', payload_hex: spelled } })).payload_hex).toBe(
+      spelled,
+    );
   });
 
   it.each([
@@ -87,7 +103,7 @@ describe('validateCreate', () => {
     expect(validateCreate(input({ sender: admin })).status).toBe('pending');
   });
 
-  it('keeps deny-listed commands for admins', () => {
+  it('keeps commands off the allow-list for admins', () => {
     const payload = { device: 7, text: 'setparam 2004:evil.example.com' };
     const e = refusal(() => validateCreate(input({ payload })));
     expect(e.message).toMatch(/needs the Admin role/);
@@ -97,7 +113,7 @@ describe('validateCreate', () => {
     const smuggled = refusal(() =>
       validateCreate(input({ payload: { device: 7, text: 'getinfo', payload_hex: hex } })),
     );
-    expect(smuggled.message).toMatch(/hex payload matches the protected command "setparam 2004"/);
+    expect(smuggled.message).toMatch(/hex payload needs the Admin role: "setparam" is not on the allow-list/);
     expect(
       validateCreate(input({ payload: { device: 7, text: 'getinfo', payload_hex: hex }, sender: admin })).payload_hex,
     ).toBe(hex);

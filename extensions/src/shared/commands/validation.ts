@@ -7,7 +7,7 @@
  * the lifecycle and is written only by the extension itself (no accountability).
  */
 import type { CommandConfig } from './config';
-import { matchDenyList } from './deny-list';
+import { allowedFor, parseCommand } from './parse';
 
 export class CommandRuleError extends Error {
   override name = 'CommandRuleError';
@@ -41,6 +41,8 @@ export const LIFECYCLE_FIELDS = [
   'instance_id',
   'created_at',
   'user_created',
+  'cancelled_by',
+  'retried_by',
 ] as const;
 
 export function isSender(sender: Sender, config: Pick<CommandConfig, 'senderRoles'>): boolean {
@@ -150,7 +152,32 @@ export interface CreateInput {
   sender: Sender | null;
   device: DeviceFacts;
   now: number;
-  config: Pick<CommandConfig, 'senderRoles' | 'maxBytes' | 'ttlMs' | 'denyPatterns'>;
+  config: Pick<CommandConfig, 'senderRoles' | 'maxBytes' | 'ttlMs' | 'allowRules'>;
+}
+
+/**
+ * What the command will make the device do, checked against the sender's rights: the text must
+ * parse (for everyone), and a non-admin's text — and hex payload, which is what the device gets
+ * when present — must be a printable command on the allow-list. Used on create, retry and cancel.
+ */
+export function assertMayCommand(
+  text: string,
+  payloadHex: string | null,
+  sender: Sender | null,
+  config: Pick<CommandConfig, 'allowRules'>,
+): void {
+  const parsed = parseCommand(text);
+  if (!parsed.ok) throw new CommandRuleError(`"${text}" is not a command: ${parsed.error}.`);
+  if (sender === null || sender.admin) return;
+  const candidates: Array<[string, ReturnType<typeof parseCommand>]> = [[`"${text}"`, parsed]];
+  if (payloadHex !== null) candidates.push(['The hex payload', parseCommand(hexToLatin1(payloadHex))]);
+  for (const [shown, p] of candidates) {
+    if (!p.ok) throw new CommandRuleError(`${shown} is not a command a non-admin may send (${p.error}).`, 'forbidden');
+    const permission = allowedFor(p.command, config.allowRules);
+    if (!permission.allowed) {
+      throw new CommandRuleError(`${shown} needs the Admin role: ${permission.reason}.`, 'forbidden');
+    }
+  }
 }
 
 /** Validates a create payload and returns it normalized, with the lifecycle's initial values. */
@@ -164,18 +191,7 @@ export function validateCreate({ payload, sender, device, now, config }: CreateI
   const text = normalizeText(payload.text, config.maxBytes);
   const payloadHex = normalizePayloadHex(payload.payload_hex, config.maxBytes);
   const expiresAt = normalizeExpiry(payload.expires_at, now, config.ttlMs);
-  // The payload is what the device gets when present, so it is checked too (as the text it spells).
-  const payloadText = payloadHex === null ? null : hexToLatin1(payloadHex);
-  for (const candidate of payloadText === null ? [text] : [text, payloadText]) {
-    const denied = matchDenyList(candidate, config.denyPatterns);
-    if (denied !== null && sender !== null && !sender.admin) {
-      const shown = candidate === text ? `"${text}"` : 'The hex payload';
-      throw new CommandRuleError(
-        `${shown} matches the protected command "${denied}" and needs the Admin role.`,
-        'forbidden',
-      );
-    }
-  }
+  assertMayCommand(text, payloadHex, sender, config);
   return {
     ...payload,
     device: deviceKey(payload.device),
