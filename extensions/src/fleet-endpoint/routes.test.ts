@@ -109,6 +109,16 @@ describe('GET /fleet/positions', () => {
     expect((await get('/fleet/positions?attributes=a%27b', directus.adminToken)).status).toBe(400);
     expect((await get('/fleet/positions?since=yesterday', directus.adminToken)).status).toBe(400);
   });
+
+  it('answers 400 with a message, never 500, for parameters that used to reach the database', async () => {
+    for (const q of ['since=1e300', 'since=99999999999999999', 'moving=Infinity', 'since=1&since=2']) {
+      const res = await get(`/fleet/positions?${q}`, viewerToken);
+      expect(res.status, q).toBe(400);
+      const body = (await res.json()) as { errors: { message: string }[] };
+      expect(body.errors[0]?.message, q).toMatch(/since|moving/);
+    }
+    expect((await get('/fleet/positions?moving=1.5', viewerToken)).status).toBe(200);
+  });
 });
 
 describe('GET /fleet/devices/:id/track', () => {
@@ -127,6 +137,20 @@ describe('GET /fleet/devices/:id/track', () => {
     expect(fc.meta.positions).toBe(50);
     expect(fc.features.map((f) => f.properties.kind).sort()).toEqual(['end', 'start', 'track']);
     expect((await get(`/fleet/devices/${deviceId}/track?from=${to}&to=${from}`, viewerToken)).status).toBe(400);
+  });
+
+  it('answers 400 for ids and times the database cannot hold, and 403 before parsing for others', async () => {
+    const cases = [
+      [`/fleet/devices/2147483648/track?from=0&to=1`, /device id/],
+      [`/fleet/devices/${deviceId}/track?from=8640000000000001&to=8640000000000002`, /from is not a time/],
+      [`/fleet/devices/${deviceId}/track?from=0&to=${Date.UTC(2026, 0, 1)}`, /92 days/],
+    ] as const;
+    for (const [path, message] of cases) {
+      const res = await get(path, viewerToken);
+      expect(res.status, path).toBe(400);
+      expect(((await res.json()) as { errors: { message: string }[] }).errors[0]?.message).toMatch(message);
+      expect((await get(path, nobodyToken)).status, path).toBe(403);
+    }
   });
 });
 

@@ -15,14 +15,13 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import type { Knex } from 'knex';
 import { pipelineHealth } from '../shared/telematics/health.js';
 import {
-  DEFAULT_MOVING_SPEED_KMH,
   fleetFingerprint,
   latestPositionsGeoJson,
   PositionsQueryError,
-  parseAttributeList,
+  parsePositionsQuery,
   positionsEtag,
 } from '../shared/telematics/positions.js';
-import { deviceTrack, parseTrackQuery, TrackQueryError } from '../shared/telematics/track.js';
+import { deviceTrack, parseTrackQuery, TrackQueryError, TrackTimeoutError } from '../shared/telematics/track.js';
 import { countriesGeoJson } from './basemap.js';
 import { sendBody } from './compress.js';
 import { redisUrlFromEnv, sharedRedis } from './redis-client.js';
@@ -97,17 +96,9 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
     '/positions',
     wrap(async (req, res) => {
       await assertCanReadDevices(req);
-      let opts: { attributes: string[]; movingSpeedKmh: number; sinceMs?: number };
+      let opts: ReturnType<typeof parsePositionsQuery>;
       try {
-        const moving = req.query.moving === undefined ? DEFAULT_MOVING_SPEED_KMH : Number(req.query.moving);
-        if (!Number.isFinite(moving) || moving < 0) throw new PositionsQueryError('moving must be a speed in km/h');
-        opts = { attributes: parseAttributeList(req.query.attributes), movingSpeedKmh: moving };
-        if (req.query.since !== undefined) {
-          const since = Number(req.query.since);
-          if (!Number.isInteger(since) || since < 0)
-            throw new PositionsQueryError('since must be a cursor from a previous response');
-          opts.sinceMs = since;
-        }
+        opts = parsePositionsQuery(req.query as Record<string, unknown>);
       } catch (err) {
         return badQuery(err);
       }
@@ -126,15 +117,25 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
   router.get(
     '/devices/:id/track',
     wrap(async (req, res) => {
+      // Authorise before parsing: a caller who may not read devices learns nothing from errors.
+      await assertCanReadDevices(req);
       let query: ReturnType<typeof parseTrackQuery>;
       try {
         query = parseTrackQuery(String(req.params.id), req.query as Record<string, unknown>);
       } catch (err) {
         return badQuery(err);
       }
-      await assertCanReadDevices(req, query.device as string);
+      await assertCanReadDevices(req, String(query.device));
       res.set('Cache-Control', 'private, no-cache');
-      await sendBody(req, res, JSON.stringify(await deviceTrack(database, query)), 'application/json');
+      let track: Awaited<ReturnType<typeof deviceTrack>>;
+      try {
+        track = await deviceTrack(database, query);
+      } catch (err) {
+        if (err instanceof TrackTimeoutError)
+          throw new ServiceUnavailableError({ service: 'database', reason: err.message });
+        throw err;
+      }
+      await sendBody(req, res, JSON.stringify(track), 'application/json');
     }),
   );
 

@@ -6,6 +6,7 @@ import {
   latestPositionsGeoJson,
   PositionsQueryError,
   parseAttributeList,
+  parsePositionsQuery,
   positionsEtag,
 } from './positions.js';
 
@@ -102,5 +103,27 @@ describe('parseAttributeList', () => {
     expect(() => parseAttributeList(Array.from({ length: 13 }, (_, i) => `a${i}`).join(','))).toThrow(
       PositionsQueryError,
     );
+  });
+});
+
+describe('parsePositionsQuery', () => {
+  it('reads defaults, decimals and cursors', () => {
+    expect(parsePositionsQuery({})).toMatchObject({ movingSpeedKmh: 5 });
+    expect(parsePositionsQuery({ moving: '1.5', since: '1700000000000' })).toMatchObject({
+      movingSpeedKmh: 1.5,
+      sinceMs: 1_700_000_000_000,
+    });
+  });
+  it.each([
+    [{ since: '1e300' }, /since must be a cursor/],
+    [{ since: '99999999999999999' }, /since must be a cursor/],
+    [{ since: '-1' }, /since must be a cursor/],
+    [{ since: ['1', '2'] }, /expected string|since/],
+    [{ moving: 'fast' }, /moving must be a speed/],
+    [{ moving: 'Infinity' }, /moving must be a speed/],
+    [{ moving: '-1' }, /moving must be a speed/],
+  ])('refuses %j with a message', (q, message) => {
+    expect(() => parsePositionsQuery(q)).toThrow(PositionsQueryError);
+    expect(() => parsePositionsQuery(q)).toThrow(message);
   });
 });

@@ -9,6 +9,8 @@
  *   instead of materialising 10k row objects and serialising them again.
  */
 import type { Knex } from 'knex';
+import { z } from 'zod';
+import { numberParam } from './query.js';
 
 export type DeviceStatus = 'moving' | 'online' | 'offline';
 
@@ -32,6 +34,32 @@ const ATTRIBUTE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export class PositionsQueryError extends Error {
   override name = 'PositionsQueryError';
+}
+
+/** The /fleet/positions query string: `moving` (km/h), `since` (a cursor: epoch ms), `attributes`. */
+const PositionsParams = z.object({
+  moving: numberParam(0, 1000, 'moving must be a speed in km/h (0-1000)', DEFAULT_MOVING_SPEED_KMH),
+  since: z
+    .string()
+    .optional()
+    .refine(
+      (v) => v === undefined || (/^\d{1,16}$/.test(v) && Number(v) <= MAX_CURSOR_MS),
+      'since must be a cursor from a previous response',
+    )
+    .transform((v) => (v === undefined ? undefined : Number(v))),
+  attributes: z.unknown().optional(),
+});
+
+/** Latest cursor accepted (the year 9999; a Date holds far more, PostgreSQL does not). */
+const MAX_CURSOR_MS = Date.UTC(9999, 11, 31);
+
+/** Reads the query string of /fleet/positions; anything malformed is a PositionsQueryError (400). */
+export function parsePositionsQuery(q: Record<string, unknown>): PositionsOptions {
+  const p = PositionsParams.safeParse(q);
+  if (!p.success) throw new PositionsQueryError(p.error.issues[0]?.message ?? 'invalid query');
+  const opts: PositionsOptions = { attributes: parseAttributeList(p.data.attributes), movingSpeedKmh: p.data.moving };
+  if (p.data.since !== undefined) opts.sinceMs = p.data.since;
+  return opts;
 }
 
 /** Validates the attribute list from a query string (`a,b,c`); bad names are an error, not ignored. */
@@ -114,7 +142,7 @@ export async function latestPositionsGeoJson(db: Knex, opts: PositionsOptions = 
           'name', coalesce(d.name, d.imei),
           'imei', d.imei,
           'status', CASE WHEN NOT coalesce(d.online, false) THEN 'offline'
-                         WHEN coalesce(d.last_speed, 0) >= ? THEN 'moving'
+                         WHEN coalesce(d.last_speed, 0) >= ?::double precision THEN 'moving'
                          ELSE 'online' END,
           'speed', d.last_speed,
           'heading', d.last_heading,

@@ -137,16 +137,27 @@ describe('track samples (replay and hover)', () => {
 describe('parseTrackQuery', () => {
   it('accepts ISO and epoch times and rejects inverted, huge or missing ranges', () => {
     expect(parseTrackQuery('7', { from: '2026-11-20T08:00:00Z', to: String(T0 + 1000), zoom: '12' })).toEqual({
-      device: '7',
+      device: 7,
       fromMs: T0,
       toMs: T0 + 1000,
       zoom: 12,
     });
     expect(() => parseTrackQuery('7', { from: String(T0), to: String(T0) })).toThrow(TrackQueryError);
-    expect(() => parseTrackQuery('7', { from: '0', to: String(T0) })).toThrow(/366 days/);
+    expect(() => parseTrackQuery('7', { from: '0', to: String(T0) })).toThrow(/92 days/);
     expect(() => parseTrackQuery('7', { to: String(T0) })).toThrow(/from is required/);
     expect(() => parseTrackQuery("7'--", { from: '0', to: '1' })).toThrow(/device/);
     expect(() => parseTrackQuery('7', { from: '0', to: '1', zoom: 'x' })).toThrow(/zoom/);
+  });
+
+  it.each([
+    ['2147483648', { from: '0', to: '1' }, /device id/],
+    ['99999999999999999999', { from: '0', to: '1' }, /device id/],
+    ['7', { from: '99999999999999999999', to: '1' }, /from is not a time between 1970 and 9999/],
+    ['7', { from: '0', to: '8640000000000001' }, /to is not a time/],
+    ['7', { from: '+275760-09-13T00:00:00.000Z', to: '1' }, /from is not a time/],
+    ['7', { from: ['0', '1'], to: '1' }, /from/],
+  ])('refuses device %s with %j as a TrackQueryError (a 400), never a database error', (device, q, message) => {
+    expect(() => parseTrackQuery(device, q)).toThrow(message);
   });
 
   it('uses about one 512-px tile pixel as tolerance', () => {

@@ -8,6 +8,8 @@
  */
 import type { Feature, Geometry, Point } from 'geojson';
 import type { Knex } from 'knex';
+import { z } from 'zod';
+import { numberParam } from './query.js';
 
 export interface TrackQuery {
   device: string | number;
@@ -42,8 +44,13 @@ export const TRACK_DEFAULTS = {
 /** Most timed positions one track request may ask for. */
 export const MAX_TRACK_SAMPLES = 5000;
 
-/** Longest range one request may ask for; longer ranges are an error rather than a slow scan. */
-export const MAX_TRACK_RANGE_MS = 366 * 24 * 3600 * 1000;
+/**
+ * Longest range one request may ask for (a quarter): longer is an error rather than a long scan.
+ * With sampling the answer stays small; this bounds the rows PostgreSQL reads.
+ */
+export const MAX_TRACK_RANGE_MS = 92 * 24 * 3600 * 1000;
+/** The track's queries are cancelled by PostgreSQL after this long (a 503 with a reason). */
+export const TRACK_STATEMENT_TIMEOUT_MS = 10_000;
 
 export class TrackQueryError extends Error {
   override name = 'TrackQueryError';
@@ -55,31 +62,55 @@ export function toleranceForZoom(zoom: number): number {
   return 360 / (512 * 2 ** z);
 }
 
+/** Latest time accepted (the year 9999): past it, Dates and timestamptz stop agreeing. */
+const MAX_TIME_MS = Date.UTC(9999, 11, 31);
+
+/** A time as ISO text or epoch ms, within 1970..9999. */
+const time = (name: string) =>
+  z
+    .string({ error: `${name} is required` })
+    .min(1, `${name} is required`)
+    .transform((v, ctx) => {
+      const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+      if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIME_MS) {
+        ctx.addIssue({ code: 'custom', message: `${name} is not a time between 1970 and 9999: ${v.slice(0, 40)}` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+/** A primary key of `devices` (PostgreSQL integer). */
+export const DeviceKey = z
+  .string()
+  .regex(/^\d{1,10}$/, 'invalid device id')
+  .refine((v) => Number(v) <= 2_147_483_647, 'invalid device id')
+  .transform(Number);
+
+const TrackParams = z
+  .object({
+    from: time('from'),
+    to: time('to'),
+    zoom: numberParam(0, 24, 'zoom must be 0-24', undefined),
+    samples: numberParam(0, MAX_TRACK_SAMPLES, `samples must be an integer 0-${MAX_TRACK_SAMPLES}`, undefined).refine(
+      (v) => v === undefined || Number.isInteger(v),
+      `samples must be an integer 0-${MAX_TRACK_SAMPLES}`,
+    ),
+  })
+  .refine((q) => q.to > q.from, 'to must be after from')
+  .refine((q) => q.to - q.from <= MAX_TRACK_RANGE_MS, 'range longer than 92 days');
+
+/** The first problem of a failed parse as one sentence. */
+export function firstIssue(error: z.ZodError): string {
+  return error.issues[0]?.message ?? 'invalid query';
+}
+
 /** Reads `from`, `to` (ISO or ms) and `zoom` from a query string; rejects what would be nonsense. */
 export function parseTrackQuery(device: string, q: Record<string, unknown>): TrackQuery {
-  const time = (name: string, v: unknown): number => {
-    if (typeof v !== 'string' || v === '') throw new TrackQueryError(`${name} is required`);
-    const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-    if (!Number.isFinite(ms)) throw new TrackQueryError(`${name} is not a time: ${v}`);
-    return ms;
-  };
-  if (!/^[A-Za-z0-9-]{1,64}$/.test(device)) throw new TrackQueryError('invalid device id');
-  const fromMs = time('from', q.from);
-  const toMs = time('to', q.to);
-  if (toMs <= fromMs) throw new TrackQueryError('to must be after from');
-  if (toMs - fromMs > MAX_TRACK_RANGE_MS) throw new TrackQueryError('range longer than 366 days');
-  let zoom: number | undefined;
-  if (q.zoom !== undefined && q.zoom !== '') {
-    zoom = Number(q.zoom);
-    if (!Number.isFinite(zoom) || zoom < 0 || zoom > 24) throw new TrackQueryError('zoom must be 0-24');
-  }
-  let samples: number | undefined;
-  if (q.samples !== undefined && q.samples !== '') {
-    samples = Number(q.samples);
-    if (!Number.isInteger(samples) || samples < 0 || samples > MAX_TRACK_SAMPLES)
-      throw new TrackQueryError(`samples must be an integer 0-${MAX_TRACK_SAMPLES}`);
-  }
-  return { device, fromMs, toMs, zoom, samples };
+  const key = DeviceKey.safeParse(device);
+  if (!key.success) throw new TrackQueryError(firstIssue(key.error));
+  const p = TrackParams.safeParse(q);
+  if (!p.success) throw new TrackQueryError(firstIssue(p.error));
+  return { device: key.data, fromMs: p.data.from, toMs: p.data.to, zoom: p.data.zoom, samples: p.data.samples };
 }
 
 export interface TrackResult {
@@ -93,7 +124,33 @@ export interface TrackResult {
 
 const GOOD_DATA = `(p.flags IS NULL OR jsonb_typeof(p.flags::jsonb) <> 'array' OR jsonb_array_length(p.flags::jsonb) = 0)`;
 
-export async function deviceTrack(db: Knex, query: TrackQuery): Promise<TrackResult> {
+export class TrackTimeoutError extends Error {
+  override name = 'TrackTimeoutError';
+}
+
+/** `trackOf` in a read-only transaction whose statements PostgreSQL cancels after `timeoutMs`. */
+export async function deviceTrack(
+  db: Knex,
+  query: TrackQuery,
+  timeoutMs: number = TRACK_STATEMENT_TIMEOUT_MS,
+): Promise<TrackResult> {
+  try {
+    return await db.transaction(
+      async (trx) => {
+        await trx.raw(`SELECT set_config('statement_timeout', ?, true)`, [String(Math.max(1, Math.round(timeoutMs)))]);
+        return trackOf(trx, query);
+      },
+      { readOnly: true },
+    );
+  } catch (err) {
+    if ((err as { code?: string }).code === '57014') {
+      throw new TrackTimeoutError(`the track took longer than ${timeoutMs} ms to read; ask for a shorter range`);
+    }
+    throw err;
+  }
+}
+
+async function trackOf(db: Knex, query: TrackQuery): Promise<TrackResult> {
   const o = { ...TRACK_DEFAULTS, ...stripUndefined(query) };
   const from = new Date(query.fromMs);
   const to = new Date(query.toMs);
