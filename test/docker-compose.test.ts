@@ -30,7 +30,7 @@ const directusVersion = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/di
 describe('docker-compose.yml', () => {
   it('has the stack and the deploy steps', () => {
     expect(Object.keys(s).sort()).toEqual(
-      ['daemon', 'deploy-db', 'deploy-finish', 'deploy-schema', 'directus', 'postgres', 'redis'].sort(),
+      ['daemon', 'deploy-db', 'deploy-finish', 'deploy-schema', 'directus', 'postgres', 'proxy', 'redis'].sort(),
     );
   });
 
@@ -44,6 +44,8 @@ describe('docker-compose.yml', () => {
     expect(s.redis!.image).toMatch(/^redis:7/);
     const cmd = s.redis!.command!;
     expect(cmd[cmd.indexOf('--appendonly') + 1]).toBe('yes');
+    // Acknowledged frames survive a host crash: every write is fsynced before the ack.
+    expect(cmd[cmd.indexOf('--appendfsync') + 1]).toBe('always');
     expect(s.redis!.volumes).toContain('redis-data:/data');
     expect(s.redis!.ports).toBeUndefined();
   });
@@ -85,8 +87,19 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('publishes the device port over TCP and UDP', () => {
-    expect(s.daemon!.ports).toEqual(expect.arrayContaining(['5027:5027/tcp', '5027:5027/udp']));
+  it('publishes Directus only behind TLS, with fleet-sized query and rate limits', () => {
+    expect(s.directus!.ports).toBeUndefined();
+    expect(s.proxy!.ports).toEqual(expect.arrayContaining(['443:443']));
+    expect(s.proxy!.volumes).toContain('./directus/proxy/Caddyfile:/etc/caddy/Caddyfile:ro');
+    expect(readFileSync(join(REPO_ROOT, 'directus/proxy/Caddyfile'), 'utf8')).toContain('reverse_proxy directus:8055');
+    expect(s.directus!.environment!.PUBLIC_URL).toMatch(/^https:\/\//);
+    expect(Number(s.directus!.environment!.QUERY_LIMIT_MAX)).toBeGreaterThan(0);
+    expect(s.directus!.environment).toMatchObject({ RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_STORE: 'redis' });
+  });
+
+  it('publishes the device port over TCP only (UDP is opt-in), metrics inside the network', () => {
+    expect(s.daemon!.ports).toEqual(['5027:5027/tcp']);
+    expect(s.daemon!.environment).toMatchObject({ INGEST_UDP: 'false', METRICS_HOST: '0.0.0.0' });
     expect(s.daemon!.build).toEqual({ context: '.', dockerfile: 'daemon/Dockerfile' });
     expect(s.daemon!.environment).toMatchObject({ REDIS: 'redis://redis:6379', DB_HOST: 'postgres' });
   });

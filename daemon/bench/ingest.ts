@@ -37,6 +37,7 @@ import { runFleet } from '../src/simulator/fleet.js';
 import { simulatedImei } from '../src/simulator/imei.js';
 import { Track } from '../src/simulator/track.js';
 import { type CpuBreakdown, formatBreakdown } from './cpu-profile.js';
+import { durabilityPhase } from './durability.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -486,6 +487,8 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(1))
         .join(' ')}`,
     );
+    // --- 5. Redis durability (its own Redis servers and ingestion) ---------------------------------
+    await durabilityPhase(log, quick);
   } finally {
     await cleanup();
   }

@@ -19,7 +19,7 @@ import { buildExtensionBundle, extensionBundleStale } from './extension-bundle.m
 import { portProblem } from './net.mjs';
 import { DIRECTUS_DIR, directusNode, REPO_ROOT } from './paths.mjs';
 import { connectionFromEnv } from './postgres.mjs';
-import { preflight } from './preflight.mjs';
+import { preflight, redisPersistenceWarning } from './preflight.mjs';
 
 export class StackError extends Error {
   /** @override */
@@ -92,6 +92,10 @@ export async function startDevStack(opts = {}) {
   const redisUrl = env.REDIS || 'redis://127.0.0.1:6379';
 
   const problems = await preflight({ connection, redisUrl, needs: ['postgis'], log });
+  if (problems.length === 0) {
+    const durability = await redisPersistenceWarning(redisUrl);
+    if (durability) log(`WARNING: ${durability}`);
+  }
   const { role } = daemonRole();
   const ports = [{ what: 'Directus', host: env.HOST || '0.0.0.0', port: Number(env.PORT || 8055), variable: 'PORT' }];
   if (role && role !== 'process') {

@@ -220,6 +220,39 @@ export async function checkRedis(url) {
 }
 
 /**
+ * Redis holds the only copy of acknowledged, not yet processed frames. Without AOF or RDB
+ * snapshots a Redis restart loses them all; with `appendfsync everysec` a host crash loses about
+ * the last second. Returns a sentence to show, or null when every write is fsynced.
+ * @param {string} url
+ * @returns {Promise<string | null>}
+ */
+export async function redisPersistenceWarning(url) {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    const [, aof] = /** @type {[string, string]} */ (await redis.config('GET', 'appendonly'));
+    const [, fsync] = /** @type {[string, string]} */ (await redis.config('GET', 'appendfsync'));
+    const [, save] = /** @type {[string, string]} */ (await redis.config('GET', 'save'));
+    if (aof === 'yes' && fsync === 'always') return null;
+    if (aof === 'yes') {
+      return `Redis at ${url} fsyncs its append-only file "${fsync}": a host crash can lose about the last second of acknowledged device data. Use appendfsync always (see docker-compose.yml).`;
+    }
+    return `Redis at ${url} has no append-only file${save ? ` (only snapshots: "${save}")` : ' and no snapshots'}: a Redis restart loses acknowledged device data not yet written to PostgreSQL. Start it with --appendonly yes --appendfsync always.`;
+  } catch {
+    // CONFIG may be disabled (managed Redis): nothing we can say.
+    return null;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
  * Everything `npm start` (needs: postgis) and `npm test` (needs: postgis, chromium) check first:
  * installs what it can, then reports what is still wrong.
  * @param {{ connection: import('./postgres.mjs').Connection, redisUrl: string, needs?: Need[],

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 // dotenv is what Directus's @directus/env parses .env files with.
 import { parse as dotenvParse } from 'dotenv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startOwnRedis } from '../../daemon/test/ingestion/support.js';
 import { createTestDatabase, TEST_ADMIN, TEST_PG, type TestDatabase } from '../../test/support/index.js';
 import { deploy } from '../src/deploy.mjs';
 import { daemonRole, devDirectusEnv, lineWriter } from '../src/dev-stack.mjs';
@@ -17,7 +18,7 @@ import { extensionBundleStale } from '../src/extension-bundle.mjs';
 import { freePort } from '../src/net.mjs';
 import { DIRECTUS_DIR, SEED_DIR } from '../src/paths.mjs';
 import { checkPostgres } from '../src/postgres.mjs';
-import { checkRedis } from '../src/preflight.mjs';
+import { checkRedis, redisPersistenceWarning } from '../src/preflight.mjs';
 import { applySeed, readSeedFiles } from '../src/seed.mjs';
 
 const tmp = mkdtempSync(join(tmpdir(), 'fleet-deploy-test-'));
@@ -155,6 +156,18 @@ describe('preflight', () => {
     const redis = await checkRedis(`redis://127.0.0.1:${port}`);
     expect(redis).toHaveLength(1);
     expect(redis[0]).toMatch(/Redis is not reachable.*Install and start Redis >= 7/);
+  });
+
+  it('warns when Redis would lose acknowledged data, and not when it fsyncs every write', async () => {
+    const bare = await startOwnRedis();
+    const durable = await startOwnRedis({ persist: true });
+    try {
+      expect(await redisPersistenceWarning(bare.url)).toMatch(/no append-only file and no snapshots/);
+      expect(await redisPersistenceWarning(durable.url)).toBeNull();
+    } finally {
+      await bare.stop();
+      await durable.stop();
+    }
   });
 
   it('is silent when the services are there', async () => {
