@@ -169,11 +169,16 @@ async function main(): Promise<void> {
     return { got: describeAnswer(a), ok: a.closed && !a.bytes && a.afterMs < 1000 };
   });
 
-  await scenario('login followed by bytes before the answer', 'closed, no answer', async () => {
+  await scenario('unknown IMEI with a frame pipelined behind its login', '00, closed, nothing stored', async () => {
     const d = await RawDevice.connect(port);
-    d.send(Buffer.concat([encodeImeiLogin(victim), Buffer.alloc(4096)]));
+    d.send(Buffer.concat([encodeImeiLogin('356307042449998'), avlFrame(2)]));
     const a = await answer(d, 3000);
-    return { got: describeAnswer(a), ok: a.closed && !a.bytes };
+    const recent = (await redis.redis.xrevrange(redis.keys.telemetryAvl, '+', '-', 'COUNT', 500)) as [
+      string,
+      string[],
+    ][];
+    const stored = recent.filter(([, f]) => f.includes('356307042449998')).length;
+    return { got: `${describeAnswer(a)}, ${stored} entries stored`, ok: a.closed && a.bytes === '00' && stored === 0 };
   });
 
   await scenario(

@@ -168,12 +168,6 @@ export class TcpSession implements Holder {
       }
       throw err;
     }
-    // Before its login is answered a device sends nothing else (it waits for 01/00): anything
-    // past the login is a client that does not speak the protocol, refused before it is buffered.
-    if (this.state !== 'active' && this.framer.buffered > 0 && (frames.length > 0 || this.state === 'checking')) {
-      this.refuse('frame_before_handshake', { buffered: this.framer.buffered });
-      return;
-    }
     if (this.framer.buffered > this.deps.limits.maxBufferedBytes) {
       this.refuse('buffer_overflow', { buffered: this.framer.buffered });
       return;
@@ -289,13 +283,18 @@ export class TcpSession implements Holder {
       }
       if (!claim.held) return;
       this.state = 'active';
-      this.framer.loginAccepted();
       if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
       this.handshakeTimer = null;
       if (claim.takeover) this.reportTakeover(claim.takeover);
     }
     metrics.handshakes.inc({ result: 'accepted' });
     this.socket.write(handshakeAck(true));
+    if (!this.framer.parsingFrames) {
+      // Frames a client sent right behind its login wait in the framer (bounded by
+      // MAX_BUFFERED_BYTES) until now: queue them after the answer.
+      this.framer.loginAccepted();
+      this.onData(Buffer.alloc(0));
+    }
     this.log.info(
       { deviceId: admission.device.id, registered: admission.device.registered === true },
       'device connected',

@@ -46,6 +46,11 @@ export class TcpFramer {
     this.awaitingLogin = false;
   }
 
+  /** False until `loginAccepted()` when made with `loginFirst`. */
+  get parsingFrames(): boolean {
+    return !this.awaitingLogin;
+  }
+
   /** Bytes received but not yet returned as a frame. */
   get buffered(): number {
     return this.total;

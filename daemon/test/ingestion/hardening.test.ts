@@ -70,11 +70,11 @@ describe('before login, only a login', () => {
     expect(await r.redis.xlen(r.keys.telemetryAvl)).toBe(0);
   });
 
-  it('closes a client that sends anything after its login before the answer', async () => {
+  it('never stores what an unknown IMEI sent right behind its login', async () => {
     const d = await opened.device(ing.tcpPort);
-    d.send(Buffer.concat([encodeImeiLogin(IMEI), avlFrame(1)]));
+    d.send(Buffer.concat([encodeImeiLogin('356307042449999'), avlFrame(1)]));
     await d.whenClosed;
-    expect(d.available).toBe(0);
+    expect((await d.read(1))[0]).toBe(0);
     expect(await r.redis.xlen(r.keys.telemetryAvl)).toBe(0);
   });
 
