@@ -162,7 +162,7 @@ describe('create', () => {
       method: 'POST',
       headers: { authorization: `Bearer ${operator}`, 'content-type': 'application/json' },
       body: JSON.stringify({
-        query: `mutation { create_commands_item(data: { device: { id: "${dev.id}" }, text: "getinfo" }) { id status attempts } }`,
+        query: `mutation { create_commands_item(data: { device: ${dev.id}, text: "getinfo" }) { id status attempts } }`,
       }),
     });
     const body = (await res.json()) as {

@@ -32,6 +32,7 @@ export class TcpFramer {
    * parsed, so a connection that has not logged in never holds more than a login's 19 bytes.
    */
   private awaitingLogin: boolean;
+  private loginReturned = false;
 
   constructor(opts: TcpFramerOptions) {
     if (!Number.isInteger(opts.maxFrameBytes) || opts.maxFrameBytes < 3) {
@@ -64,12 +65,12 @@ export class TcpFramer {
       this.total += chunk.length;
     }
     try {
-      while (this.total > 0) {
+      // Once the login is out, what follows waits (unparsed) until it is accepted.
+      while (this.total > 0 && !(this.awaitingLogin && this.loginReturned)) {
         const frame = this.next();
         if (frame === null) break;
         out.push(frame);
-        // Before the answer to a login nothing else may be parsed (the device waits for it).
-        if (this.awaitingLogin) break;
+        if (this.awaitingLogin) this.loginReturned = true;
       }
     } catch (err) {
       if (err instanceof ProtocolError) this.failed = err;

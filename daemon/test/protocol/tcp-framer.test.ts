@@ -141,8 +141,13 @@ describe('TcpFramer', () => {
       const login = encodeImeiLogin('356307042441013');
       expect(f.push(Buffer.concat([login, CODEC8]))).toEqual([{ kind: 'imei', imei: '356307042441013' }]);
       expect(f.buffered).toBe(CODEC8.length);
+      // More bytes before the answer are held, not parsed (a frame preamble is no login).
+      expect(f.push(CODEC8)).toEqual([]);
       f.loginAccepted();
-      expect(f.push(Buffer.alloc(0))).toMatchObject([{ kind: 'frame', codec: 8 }]);
+      expect(f.push(Buffer.alloc(0))).toMatchObject([
+        { kind: 'frame', codec: 8 },
+        { kind: 'frame', codec: 8 },
+      ]);
     });
 
     it('holds at most a partial login byte by byte', () => {
