@@ -52,7 +52,8 @@ beforeAll(async () => {
      FROM generate_series(0, 49) i`,
     [deviceId, t],
   );
-  directus = await startDirectus({ database: db });
+  // A loaded shared machine can take longer than the default 90 s to boot Directus.
+  directus = await startDirectus({ database: db, timeoutMs: 300_000 });
   redis = new Redis(TEST_REDIS_URL);
 
   await admin('POST', '/users', { email: 'viewer@example.com', password: 'viewer-password-1', role: VIEWER_ROLE });
