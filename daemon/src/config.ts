@@ -62,41 +62,41 @@ export const ConfigSchema = z
     /** How long a sent Codec 12 command waits for the device's reply. */
     COMMAND_TIMEOUT_MS: int(30_000, 100),
 
-  // --- processor ---------------------------------------------------------------------------
-  PROCESS_METRICS_PORT: int(9465),
-  PROCESS_BATCH_SIZE: int(500, 1),
-  PROCESS_BLOCK_MS: int(1000, 1),
-  /** How a batch's rows reach PostgreSQL: array parameters + unnest, or COPY into a staging table. */
-  PROCESS_WRITE_METHOD: z.enum(['unnest', 'copy']).default('copy'),
-  /** Pending entries idle longer than this are claimed from (presumably dead) consumers. */
-  PROCESS_CLAIM_IDLE_MS: int(30_000, 100),
-  /** An entry delivered more often than this goes to the dead-letter stream. */
-  PROCESS_MAX_DELIVERIES: int(5, 1),
-  /** Fix times further in the future than this are flagged. */
-  FUTURE_MARGIN_HOURS: int(24, 0),
-  /** A jump implying more than this speed from the previous fix is flagged. */
-  MAX_PLAUSIBLE_SPEED_KMH: int(500, 1),
+    // --- processor ---------------------------------------------------------------------------
+    PROCESS_METRICS_PORT: int(9465),
+    PROCESS_BATCH_SIZE: int(500, 1),
+    PROCESS_BLOCK_MS: int(1000, 1),
+    /** How a batch's rows reach PostgreSQL: array parameters + unnest, or COPY into a staging table. */
+    PROCESS_WRITE_METHOD: z.enum(['unnest', 'copy']).default('copy'),
+    /** Pending entries idle longer than this are claimed from (presumably dead) consumers. */
+    PROCESS_CLAIM_IDLE_MS: int(30_000, 100),
+    /** An entry delivered more often than this goes to the dead-letter stream. */
+    PROCESS_MAX_DELIVERIES: int(5, 1),
+    /** Fix times further in the future than this are flagged. */
+    FUTURE_MARGIN_HOURS: int(24, 0),
+    /** A jump implying more than this speed from the previous fix is flagged. */
+    MAX_PLAUSIBLE_SPEED_KMH: int(500, 1),
 
-  // --- geofences and alerts (the extension's in-app / e-mail sender reads the ALERT_* ones too) ---
-  /** A fix must be this far inside (outside) a geofence's boundary to count as inside (outside). */
-  GEOFENCE_MARGIN_M: int(15, 0),
-  /** A change of side needs this many consecutive clear fixes... */
-  GEOFENCE_DWELL_FIXES: int(2, 1),
-  /** ...spanning at least this many seconds. */
-  GEOFENCE_DWELL_S: int(0, 0),
-  /** Events older than this when evaluated are recorded as stale alerts and not notified. */
-  ALERT_STALE_AFTER_S: int(15 * 60, 0),
-  /** Time zone of alert rule schedules for the periodic checks (derivation uses the device's zone). */
-  ALERT_TIME_ZONE: z.string().default('UTC'),
-  /** Outbox retry policy (timeouts, attempts, backoff, per-target cap): see alerts/outbox.ts. */
-  ...OutboxSettings.shape,
-  /** Webhooks in flight at once. */
-  ALERT_CONCURRENCY: int(16, 1),
-  /** Safety-net poll of the outbox; commits wake the sender at once through LISTEN/NOTIFY. */
-  ALERT_POLL_MS: int(1000, 10),
-  /** offline / no_fix / min-duration checks. */
-  ALERT_SWEEP_INTERVAL_MS: int(30_000, 100),
-})
+    // --- geofences and alerts (the extension's in-app / e-mail sender reads the ALERT_* ones too) ---
+    /** A fix must be this far inside (outside) a geofence's boundary to count as inside (outside). */
+    GEOFENCE_MARGIN_M: int(15, 0),
+    /** A change of side needs this many consecutive clear fixes... */
+    GEOFENCE_DWELL_FIXES: int(2, 1),
+    /** ...spanning at least this many seconds. */
+    GEOFENCE_DWELL_S: int(0, 0),
+    /** Events older than this when evaluated are recorded as stale alerts and not notified. */
+    ALERT_STALE_AFTER_S: int(15 * 60, 0),
+    /** Time zone of alert rule schedules for the periodic checks (derivation uses the device's zone). */
+    ALERT_TIME_ZONE: z.string().default('UTC'),
+    /** Outbox retry policy (timeouts, attempts, backoff, per-target cap): see alerts/outbox.ts. */
+    ...OutboxSettings.shape,
+    /** Webhooks in flight at once. */
+    ALERT_CONCURRENCY: int(16, 1),
+    /** Safety-net poll of the outbox; commits wake the sender at once through LISTEN/NOTIFY. */
+    ALERT_POLL_MS: int(1000, 10),
+    /** offline / no_fix / min-duration checks. */
+    ALERT_SWEEP_INTERVAL_MS: int(30_000, 100),
+  })
   .superRefine((c, ctx) => {
     if (c.INGEST_TLS_PORT === undefined) return;
     for (const name of ['INGEST_TLS_CERT', 'INGEST_TLS_KEY'] as const) {
