@@ -1,5 +1,5 @@
 /**
- * The daemon's single entry point: `ingest | process | alerts | all | simulate | decode`.
+ * The daemon's single entry point: `ingest | process | derive | alerts | all | simulate | decode`.
  * Thin on purpose: each role lives in its own folder and exports one `run*` function.
  */
 import { loadConfigOrExitCode } from './config.js';
@@ -13,8 +13,9 @@ export interface Running {
 const USAGE = `usage: daemon <role> [options]
   ingest     TCP/UDP server for devices (port 5027)
   process    stream consumer writing positions and device state
+  derive     history worker: trips, stops, events, daily summaries (see: daemon derive --help)
   alerts     webhook sender and periodic alert checks (offline, no_fix, min durations)
-  all        ingest + process + alerts in one process
+  all        ingest + process + derive + alerts in one process
   simulate   device simulator (see: daemon simulate --help)
   decode     decode hex or raw Teltonika bytes to JSON (see: daemon decode --help)`;
 
@@ -22,7 +23,22 @@ async function main(argv: string[]): Promise<number> {
   const [role, ...rest] = argv;
   if (role === 'decode') return (await import('./protocol/decode-cli.js')).runDecode(rest);
   if (role === 'simulate') return (await import('./simulator/cli.js')).runSimulate(rest);
-  if (role !== 'ingest' && role !== 'process' && role !== 'alerts' && role !== 'all') {
+  if (role === 'derive') {
+    const { parseDeriveArgs, DERIVE_USAGE } = await import('./history/cli.js');
+    const cmd = parseDeriveArgs(rest);
+    if (cmd.kind === 'help' || cmd.kind === 'error') {
+      process.stderr.write(`${cmd.kind === 'error' ? `${cmd.message}\n` : ''}${DERIVE_USAGE}\n`);
+      return cmd.kind === 'help' ? 0 : 2;
+    }
+    if (cmd.kind === 'range') {
+      const config = loadConfigOrExitCode();
+      if (config === 2) return 2;
+      const { deriveRange } = await import('./history/main.js');
+      for (const r of await deriveRange(config, cmd)) process.stdout.write(`${JSON.stringify(r)}\n`);
+      return 0;
+    }
+  }
+  if (role !== 'ingest' && role !== 'process' && role !== 'derive' && role !== 'alerts' && role !== 'all') {
     process.stderr.write(`${USAGE}\n`);
     return role === undefined || role === '--help' || role === '-h' ? 0 : 2;
   }
@@ -37,6 +53,9 @@ async function main(argv: string[]): Promise<number> {
     }
     if (role === 'process' || role === 'all') {
       running.push(await (await import('./processor/main.js')).runProcess(config, logger));
+    }
+    if (role === 'derive' || (role === 'all' && config.HISTORY_ENABLED)) {
+      running.push(await (await import('./history/main.js')).runDerive(config, logger));
     }
     if (role === 'alerts' || role === 'all') {
       running.push(await (await import('./alerts/main.js')).runAlerts(config, logger));

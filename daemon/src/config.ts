@@ -96,6 +96,14 @@ export const ConfigSchema = z
     ALERT_POLL_MS: int(1000, 10),
     /** offline / no_fix / min-duration checks. */
     ALERT_SWEEP_INTERVAL_MS: int(30_000, 100),
+    // --- history (trips, stops, events) --------------------------------------------------------
+    /** false: the processor records no work for the history worker and `derive` runs only on demand. */
+    HISTORY_ENABLED: bool.default(true),
+    /** How often the history worker looks for new rows when idle. */
+    HISTORY_POLL_MS: int(200, 10),
+    /** Devices derived concurrently by one worker (each on its own connection). */
+    HISTORY_CONCURRENCY: int(4, 1),
+    HISTORY_METRICS_PORT: int(9466),
   })
   .superRefine((c, ctx) => {
     if (c.INGEST_TLS_PORT === undefined) return;

@@ -161,6 +161,38 @@ const m2o = (field, related, template, note, required, meta = {}) => ({
   schema: { is_nullable: !required },
 });
 
+/** @param {string} field @param {string} note @param {Record<string, unknown>} [meta] @param {Record<string, unknown>} [schema] */
+const decimal = (field, note, meta = {}, schema = {}) => ({
+  field,
+  type: 'decimal',
+  meta: { interface: 'input', readonly: true, width: 'half', note, ...meta },
+  // Four decimals of a kilometre = the derivation's decimetres, so stored sums stay exact.
+  schema: { is_nullable: true, numeric_precision: 14, numeric_scale: 4, ...schema },
+});
+
+/** @param {string} field @param {string} note @param {Record<string, unknown>} [meta] */
+const float = (field, note, meta = {}) => ({
+  field,
+  type: 'float',
+  meta: { interface: 'input', readonly: true, width: 'half', note, ...meta },
+  schema: { is_nullable: true },
+});
+
+/** A collection only the history worker writes (see the history hook): read-only in the app. */
+const derived = (
+  /** @type {string} */ icon,
+  /** @type {string} */ note,
+  /** @type {number} */ sort,
+  /** @type {string} */ template,
+) => ({
+  icon,
+  note,
+  sort,
+  display_template: template,
+  // Written in bulk by the daemon; revisions would only cost space.
+  accountability: null,
+});
+
 export const COMMAND_STATUSES = ['pending', 'queued', 'sent', 'answered', 'failed', 'expired', 'cancelled'];
 /** Status colours, the same as the command console's. */
 const STATUS_COLOURS = /** @type {Record<string, string>} */ (STATUS_COLOUR_FILE);
@@ -260,6 +292,29 @@ export const collections = [
       integer('last_heading', 'Degrees from north.'),
       json('last_attributes', 'Named values of the latest record.'),
       timestamp('date_created', 'Created', { special: ['date-created'], hidden: true }),
+      decimal(
+        'odometer_km',
+        'Total distance: the device odometer (IO 16) where it sends one, else computed from its fixes; plus the correction.',
+      ),
+      decimal(
+        'engine_hours',
+        'Engine hours: the device counter (IO 449) where it sends one, else ignition-on time; plus the correction.',
+      ),
+      decimal('odometer_correction_km', 'Added to the odometer (Administrators).', { readonly: false }),
+      decimal('engine_hours_correction', 'Added to the engine hours (Administrators).', { readonly: false }),
+      {
+        ...json(
+          'history_settings',
+          'Overrides of the fleet detection settings for this device, e.g. {"timeZone": "Europe/Vilnius", "overspeedLimitKmh": 80} (Administrators).',
+        ),
+        meta: {
+          interface: 'input-code',
+          options: { language: 'JSON' },
+          special: ['cast-json'],
+          readonly: false,
+          note: 'Overrides of the fleet detection settings for this device, e.g. {"timeZone": "Europe/Vilnius", "overspeedLimitKmh": 80} (Administrators).',
+        },
+      },
     ],
   },
   {
@@ -623,6 +678,165 @@ export const collections = [
       timestamp('created_at', 'Created with the alert.'),
     ],
   },
+  {
+    collection: 'trips',
+    meta: derived(
+      'route',
+      'Trips derived from positions by the history worker (read-only).',
+      4,
+      '{{device.name}} {{start_time}}',
+    ),
+    schema: {},
+    fields: [
+      pk('bigInteger'),
+      deviceM2o('device', 'Device.'),
+      { ...timestamp('start_time', 'Departure (the last parked fix).'), schema: { is_nullable: false } },
+      timestamp('end_time', 'Arrival (the first parked fix), or the latest fix while in progress.'),
+      point('start_location', 'Where it started.'),
+      point('end_location', 'Where it ended.'),
+      decimal('distance_km', 'Distance driven.'),
+      integer('duration_s', 'end − start, seconds.'),
+      integer('driving_s', 'Time moving, seconds.'),
+      integer('idle_s', 'Engine on while not moving, seconds.'),
+      integer('max_speed', 'km/h'),
+      float('avg_speed', 'km/h over the time moving.'),
+      decimal('start_odometer_km', 'Odometer at the start.'),
+      decimal('end_odometer_km', 'Odometer at the end.'),
+      boolean('in_progress', false, 'No stop after it yet.', { readonly: true }),
+    ],
+  },
+  {
+    collection: 'stops',
+    meta: derived(
+      'local_parking',
+      'Stops derived from positions by the history worker (read-only).',
+      5,
+      '{{device.name}} {{start_time}}',
+    ),
+    schema: {},
+    fields: [
+      pk('bigInteger'),
+      deviceM2o('device', 'Device.'),
+      { ...timestamp('start_time', 'First parked fix.'), schema: { is_nullable: false } },
+      timestamp('end_time', 'Departure; empty while still stopped.'),
+      point('location', 'Where it stopped.'),
+      integer('duration_s', 'Seconds (up to the latest fix while still stopped).'),
+      integer('engine_on_s', 'Seconds with the engine running (idling).'),
+    ],
+  },
+  {
+    collection: 'events',
+    meta: derived(
+      'bolt',
+      'Events derived from positions: trips, ignition, overspeed, alarms, … (read-only).',
+      6,
+      '{{type}} {{time}}',
+    ),
+    schema: {},
+    fields: [
+      pk('bigInteger'),
+      deviceM2o('device', 'Device.'),
+      { ...timestamp('time', 'When it happened.'), schema: { is_nullable: false } },
+      string(
+        'type',
+        'e.g. ignition_on, trip_end, overspeed_start, crash.',
+        { readonly: true },
+        { is_nullable: false, max_length: 64 },
+      ),
+      string(
+        'key',
+        "Discriminator within (device, type, time): '' for most events, e.g. the geofence id for geofence events.",
+        { readonly: true, hidden: true },
+        { is_nullable: false, default_value: '', max_length: 64 },
+      ),
+      point('location', 'Where (empty when the record had no fix).'),
+      json('attributes', 'Details, e.g. max_speed, duration_s, limit.'),
+      {
+        field: 'position',
+        type: 'bigInteger',
+        meta: {
+          interface: 'select-dropdown-m2o',
+          special: ['m2o'],
+          options: { template: '{{fix_time}}' },
+          display: 'related-values',
+          display_options: { template: '{{fix_time}}' },
+          readonly: true,
+          width: 'half',
+          note: 'The record it comes from, where there is one.',
+        },
+        schema: { is_nullable: true },
+      },
+    ],
+  },
+  {
+    collection: 'daily_summaries',
+    meta: derived(
+      'calendar_month',
+      'One row per device and local day (fleet or device time zone) (read-only).',
+      7,
+      '{{device.name}} {{day}}',
+    ),
+    schema: {},
+    fields: [
+      pk('bigInteger'),
+      deviceM2o('device', 'Device.'),
+      {
+        field: 'day',
+        type: 'date',
+        meta: { interface: 'datetime', display: 'datetime', readonly: true, width: 'half', note: 'Local day.' },
+        schema: { is_nullable: false },
+      },
+      decimal('distance_km', 'Distance driven.'),
+      integer('driving_s', 'Seconds moving.'),
+      integer('idle_s', 'Seconds with the engine on while not moving.'),
+      integer('engine_s', 'Seconds with the engine on.'),
+      integer('trips', 'Trips started that day.'),
+      integer('stops', 'Stops started that day.'),
+      integer('max_speed', 'km/h'),
+      timestamp('first_fix', 'First good fix of the day.'),
+      timestamp('last_fix', 'Last good fix of the day.'),
+    ],
+  },
+  {
+    collection: 'fleet_settings',
+    meta: {
+      icon: 'tune',
+      note: 'Trip, stop and event detection defaults for the whole fleet (devices may override). Administrators only. After a change, re-derive history: npm run daemon -- derive --from …',
+      singleton: true,
+      sort: 8,
+    },
+    schema: {},
+    fields: [
+      pk('integer'),
+      {
+        field: 'motion_source',
+        type: 'string',
+        meta: {
+          interface: 'select-dropdown',
+          options: {
+            choices: [
+              { text: 'Movement IO 240 (speed where absent)', value: 'movement' },
+              { text: 'Ignition IO 239', value: 'ignition' },
+              { text: 'Speed threshold', value: 'speed' },
+            ],
+          },
+          width: 'half',
+          note: 'What says the vehicle is moving.',
+        },
+        schema: { is_nullable: true, max_length: 16 },
+      },
+      float('speed_threshold_kmh', 'Moving at or above this speed (speed source).', { readonly: false }),
+      integer('min_trip_duration_s', 'Shorter movements are not trips.'),
+      float('min_trip_distance_m', 'Shorter movements are not trips.', { readonly: false }),
+      integer('min_stop_duration_s', 'Shorter halts stay inside the trip.'),
+      integer('max_gap_s', 'Fixes further apart split a trip.'),
+      float('overspeed_limit_kmh', 'Empty: no overspeed events.', { readonly: false }),
+      integer('overspeed_min_duration_s', 'Shorter overspeeding is ignored.'),
+      integer('offline_after_s', 'No record for this long: device_offline.'),
+      float('low_power_v', 'External voltage below this: power_low.', { readonly: false }),
+      string('time_zone', 'IANA zone of daily summaries, e.g. Europe/Vilnius (default UTC).'),
+    ].map((f) => (f.field === 'id' ? f : { ...f, meta: { ...f.meta, readonly: false } })),
+  },
 ];
 
 /**
@@ -648,6 +862,10 @@ export const relations = [
   relation('alerts', 'device', 'devices', 'CASCADE'),
   relation('alerts', 'acknowledged_by', 'directus_users', 'SET NULL'),
   relation('alert_deliveries', 'alert', 'alerts', 'CASCADE'),
+  ...['trips', 'stops', 'events', 'daily_summaries'].map((c) => relation(c, 'device', 'devices', 'CASCADE')),
+  // No foreign key in the database (schema: null): positions may become a partitioned table,
+  // which cannot be referenced by id alone, and retention drops old positions under their events.
+  { ...relation('events', 'position', 'positions', 'SET NULL'), schema: null },
 ];
 
 export const SNAPSHOT_COLLECTIONS = collections.map((c) => c.collection);

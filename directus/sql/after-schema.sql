@@ -110,3 +110,31 @@ BEGIN
       CHECK (channel IN ('app', 'email', 'webhook') AND status IN ('pending', 'sending', 'delivered', 'failed'));
   END IF;
 END $$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Fleet history
+-- ---------------------------------------------------------------------------------------------
+
+-- History (daemon/src/history): natural keys of the derived rows. The history worker upserts on
+-- them, so re-deriving a window keeps every row's identity (alerts key on events).
+CREATE UNIQUE INDEX IF NOT EXISTS trips_device_start_key ON trips (device, start_time);
+CREATE UNIQUE INDEX IF NOT EXISTS stops_device_start_key ON stops (device, start_time);
+CREATE UNIQUE INDEX IF NOT EXISTS events_device_type_time_key ON events (device, type, time, key);
+CREATE UNIQUE INDEX IF NOT EXISTS daily_summaries_device_day_key ON daily_summaries (device, day);
+-- Reports list a device's events by time.
+CREATE INDEX IF NOT EXISTS events_device_time ON events (device, time);
+
+-- Durable "work to do" for the history worker: the processor inserts one row per device and batch
+-- in the same statement (so the same transaction) as the positions; the worker deletes the rows it
+-- handled in the transaction that replaces the derived rows. A crash in between loses nothing.
+-- Append-only on the processor side (no upsert, so no row lock shared between processors and the
+-- worker). A plain table, not a Directus collection: Directus ignores it and the Core tier does
+-- not count it.
+CREATE TABLE IF NOT EXISTS history_dirty (
+  id bigserial PRIMARY KEY,
+  device integer NOT NULL REFERENCES devices (id) ON DELETE CASCADE,
+  from_time timestamptz NOT NULL,
+  to_time timestamptz NOT NULL,
+  marked_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS history_dirty_device ON history_dirty (device, id);

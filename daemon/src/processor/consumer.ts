@@ -51,6 +51,8 @@ export interface TelemetryConsumerOptions {
   maxDeliveries: number;
   futureMarginMs: number;
   maxSpeedKmh: number;
+  /** Record new rows for the history worker (history_dirty); default true. */
+  markHistory?: boolean;
   /** Test-only seam: runs after a batch committed and before it is acknowledged. */
   afterCommit?: (ids: readonly string[]) => Promise<void>;
 }
@@ -99,7 +101,7 @@ export class TelemetryConsumer {
     private readonly opts: TelemetryConsumerOptions,
     private readonly deps: TelemetryConsumerDeps,
   ) {
-    this.writer = new PositionWriter(deps.pool, opts.writeMethod);
+    this.writer = new PositionWriter(deps.pool, opts.writeMethod, opts.markHistory ?? true);
     this.views = deps.views ?? protocolIoViews;
   }
 

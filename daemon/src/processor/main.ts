@@ -120,6 +120,7 @@ export async function runProcess(
       maxDeliveries: config.PROCESS_MAX_DELIVERIES,
       futureMarginMs: config.FUTURE_MARGIN_HOURS * 3_600_000,
       maxSpeedKmh: config.MAX_PLAUSIBLE_SPEED_KMH,
+      markHistory: config.HISTORY_ENABLED,
       afterCommit: tuning.afterCommit,
     },
     { reader, redis, pool, logger: log, metrics },

@@ -10,6 +10,10 @@
  * insert says ON CONFLICT DO NOTHING, so a batch written twice (crash between commit and XACK,
  * a device resending, a replay) adds nothing the second time.
  *
+ * History: each batch also records which devices got new rows and their time span in
+ * `history_dirty` (a third CTE, so the same transaction): the history worker derives trips and
+ * events from that durable signal. Only rows actually inserted count, so a replay marks nothing.
+ *
  * "Latest" only moves forward: the update changes `last_fix_at`/`last_location`/... only when the
  * batch's best good fix is newer than the stored one, and `last_seen_at` only grows. Both rules are
  * evaluated against the row as locked by the UPDATE, so concurrent processors cannot rewind it.
@@ -59,7 +63,14 @@ export function stageTableStatement(idType: string): string {
     attributes text, flags text) ON COMMIT DELETE ROWS`;
 }
 
-export function writeStatement(idType: string, method: WriteMethod = 'unnest'): string {
+/** Marks the devices and time span of the rows `ins` inserted for the history worker (see header). */
+const MARK_HISTORY = `, dirty AS (
+  INSERT INTO history_dirty (device, from_time, to_time)
+  SELECT device, min(fix_time), max(fix_time) FROM ins GROUP BY device
+  RETURNING 1
+)`;
+
+export function writeStatement(idType: string, method: WriteMethod = 'unnest', markHistory = true): string {
   if (!ID_TYPES.has(idType)) throw new Error(`unsupported devices.id type: ${idType}`);
   const ms = (col: string) => `('epoch'::timestamptz + ${col} * interval '1 millisecond')`;
   // The device update's parameters come first so both methods number them the same.
@@ -81,8 +92,8 @@ WITH ins AS (
          u.io::json, u.attributes::json, u.flags::json
   FROM ${rowsSource}
   ON CONFLICT (device, fix_time, event_io_id) DO NOTHING
-  RETURNING 1
-), upd AS (
+  RETURNING device, fix_time
+)${markHistory ? MARK_HISTORY : ''}, upd AS (
   UPDATE devices AS d SET
     last_seen_at = GREATEST(d.last_seen_at, v.seen_at),
     last_fix_at = CASE WHEN ${fresh} THEN v.fix_at ELSE d.last_fix_at END,
@@ -217,9 +228,11 @@ export class PositionWriter {
   /** Connections whose staging table exists (temporary tables live as long as the connection). */
   private readonly staged = new WeakSet<pg.PoolClient>();
 
+  /** `markHistory` false: no history_dirty rows (a deployment without the history worker). */
   constructor(
     private readonly pool: pg.Pool,
     readonly method: WriteMethod = 'unnest',
+    private readonly markHistory = true,
   ) {}
 
   /** devices.id's SQL type, read once from the catalogue (Directus may use integer or uuid keys). */
@@ -267,7 +280,7 @@ export class PositionWriter {
   ): Promise<WriteResult> {
     if (seen.size === 0) return { inserted: 0, conflicts: 0 };
     const idType = await this.deviceIdType();
-    const sql = writeStatement(idType, this.method);
+    const sql = writeStatement(idType, this.method, this.markHistory);
     const params = writeParams(rows, latest, seen, ids, this.method);
     const res =
       this.method === 'copy'

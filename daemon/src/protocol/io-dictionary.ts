@@ -100,6 +100,7 @@ const ROWS: Row[] = [
   [256, 'vin', 'VIN', 0, 'ascii'],
   [281, 'faultCodes', 'Fault Codes', 0, 'ascii'],
   [385, 'beacon', 'Beacon', 0, 'hex'],
+  [449, 'ignitionOnCounter', 'Ignition On Counter', 4, 'number', 1, 's'],
   [548, 'advancedBleBeaconData', 'Advanced BLE Beacon Data', 0, 'hex'],
   [636, 'lteCellId', 'LTE Cell ID', 4, 'number'],
   [10800, 'eyeTemperature1', 'EYE Temperature 1', 2, 'number', 0.01, '°C', true],

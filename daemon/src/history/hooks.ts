@@ -1,0 +1,67 @@
+/**
+ * The seam for code that builds on derived events (geofences and alerts): it runs inside the
+ * transaction that replaces a window's derived rows, so what it adds or writes commits or rolls
+ * back with them.
+ *
+ * - An EventDeriver adds events of its own (e.g. geofence_enter / geofence_exit) for the window.
+ *   Its events go through the same ownership filter and upsert on the natural key
+ *   (device, type, time, key) as the built-in ones, so re-deriving a window never gives an event
+ *   a new identity. `load` may read what it needs (fences, its state before `from`) with the
+ *   transaction; `derive` should stay a pure function of its input.
+ * - An AfterEventsHook sees the window's events after they were stored, with the ones that did not
+ *   exist before (`inserted`): an alerting outbox writes its rows here, keyed on the event, so a
+ *   re-derivation that yields the same events inserts nothing and notifies no one.
+ *
+ * Register both on the HistoryExtensions passed to the worker (`runDerive(config, logger, { ... })`)
+ * and to the `derive` command.
+ */
+import type { Knex } from 'knex';
+import type { DetectionSettings } from './settings.js';
+import type { DerivedEvent, DerivedWindow, HistoryPosition } from './types.js';
+
+/** devices.id */
+export type DeviceKey = number;
+
+export interface DeriverInput {
+  device: DeviceKey;
+  /** The window's start (null: the device's whole history). Events before it are dropped. */
+  from: number | null;
+  /** The window's records (and the last good fix / trusted record before its first day), by time. */
+  positions: readonly HistoryPosition[];
+  settings: DetectionSettings;
+  /** What the built-in derivation produced for the window. */
+  derived: Readonly<DerivedWindow>;
+}
+
+export interface EventDeriver<T = unknown> {
+  name: string;
+  /** Reads what `derive` needs, within the derivation's transaction. */
+  load?(trx: Knex.Transaction, input: DeriverInput): Promise<T>;
+  derive(input: DeriverInput, loaded: T): DerivedEvent[];
+}
+
+/** An event as stored: its row id and natural key. */
+export interface StoredEvent extends DerivedEvent {
+  id: number | string;
+  device: DeviceKey;
+}
+
+export interface EventsChange {
+  device: DeviceKey;
+  from: number | null;
+  settings: DetectionSettings;
+  /** Every event the window owns now (built-in and from derivers), with ids. */
+  events: readonly StoredEvent[];
+  /** Those that did not exist before this derivation (new identities). */
+  inserted: readonly StoredEvent[];
+  /** Owned events that vanished (e.g. a trip merged away after late records). */
+  deleted: number;
+}
+
+export type AfterEventsHook = (trx: Knex.Transaction, change: EventsChange) => Promise<void>;
+
+export interface HistoryExtensions {
+  // biome-ignore lint/suspicious/noExplicitAny: each deriver loads its own type; load and derive agree per deriver
+  eventDerivers?: readonly EventDeriver<any>[];
+  afterEvents?: readonly AfterEventsHook[];
+}

@@ -1,0 +1,151 @@
+/**
+ * `daemon derive`: the history worker role (also part of `all`), and `daemon derive --from …`,
+ * a one-off recomputation of a range (after a settings change). Logic lives in worker.ts,
+ * device.ts, store.ts and the pure derive.ts.
+ */
+import { Counter, Histogram } from 'prom-client';
+import type { Config } from '../config.js';
+import { connectDatabase } from '../db.js';
+import type { Logger } from '../observability/logger.js';
+import { createMetricsRegistry, startObservabilityServer } from '../observability/metrics.js';
+import { sleep } from '../sleep.js';
+import type { DeviceKey, HistoryExtensions } from './hooks.js';
+import type { WindowChanges } from './store.js';
+import { type DeviceOutcome, deriveDevice, inParallel, markedDevices } from './worker.js';
+
+export interface RunningDerive {
+  stop(reason?: string): Promise<void>;
+  readonly metricsPort: number;
+}
+
+export interface DeriveOptions {
+  extensions?: HistoryExtensions;
+  /** Called after each derived device (benchmarks measure commit → derived row with it). */
+  onDerived?: (outcome: DeviceOutcome) => void;
+  /** Devices taken per pass. */
+  passSize?: number;
+}
+
+export async function runDerive(config: Config, logger: Logger, options: DeriveOptions = {}): Promise<RunningDerive> {
+  const log = logger.child({ role: 'derive' });
+  const concurrency = config.HISTORY_CONCURRENCY;
+  const knex = connectDatabase(config, { min: 0, max: concurrency + 1 });
+  const registry = createMetricsRegistry({ defaultLabels: { role: 'derive', instance_id: config.INSTANCE_ID } });
+  const registers = [registry];
+  const windows = new Counter({ name: 'fleet_history_windows_total', help: 'Device windows derived', registers });
+  const failures = new Counter({ name: 'fleet_history_failures_total', help: 'Device windows that failed', registers });
+  const lag = new Histogram({
+    name: 'fleet_history_lag_seconds',
+    help: 'Positions committed → their trips/events committed',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+    registers,
+  });
+  const server = await startObservabilityServer({
+    port: config.HISTORY_METRICS_PORT,
+    registry,
+    health: async () => {
+      await knex.raw('SELECT 1');
+      return { ok: true, checks: {} };
+    },
+  }).catch(async (err: unknown) => {
+    await knex.destroy();
+    throw err;
+  });
+
+  const abort = new AbortController();
+  const extensions = options.extensions ?? {};
+  const passSize = options.passSize ?? 1000;
+  const loop = (async () => {
+    while (!abort.signal.aborted) {
+      let devices: DeviceKey[] = [];
+      try {
+        devices = await markedDevices(knex, passSize);
+        await inParallel(devices, concurrency, async (device) => {
+          try {
+            const outcome = await deriveDevice(knex, device, 'marks', extensions, log);
+            if (!outcome.derived) return;
+            windows.inc();
+            if (outcome.markedAt !== undefined) lag.observe((Date.now() - outcome.markedAt) / 1000);
+            options.onDerived?.(outcome);
+          } catch (err) {
+            // The marks stay (the transaction rolled back): the next pass retries this device.
+            failures.inc();
+            log.error({ device, err: String(err) }, 'deriving history failed');
+          }
+        });
+      } catch (err) {
+        log.error({ err: String(err) }, 'history pass failed; retrying');
+      }
+      if (devices.length === 0) await sleep(config.HISTORY_POLL_MS, abort.signal).catch(() => {});
+    }
+  })();
+  log.info({ concurrency, metricsPort: server.port }, 'history worker started');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    metricsPort: server.port,
+    stop(reason?: string) {
+      stopped ??= (async () => {
+        log.info({ reason }, 'history worker stopping');
+        abort.abort();
+        await loop;
+        await server.close();
+        await knex.destroy();
+      })();
+      return stopped;
+    },
+  };
+}
+
+export interface RangeOptions {
+  from: number | null;
+  to: number | null;
+  /** devices.id or IMEI; all devices with positions in the range when absent. */
+  device?: string;
+}
+
+/**
+ * Recomputes every device with positions in [from, to] (or the one named) from `from` on: the
+ * window runs to the device's latest record, since later rows (odometers, merged stops) depend on
+ * earlier ones. Replaces what it covers; a second run changes nothing.
+ */
+export async function deriveRange(
+  config: Config,
+  range: RangeOptions,
+  extensions: HistoryExtensions = {},
+  logger?: Logger,
+): Promise<{ device: DeviceKey; changes: WindowChanges | undefined }[]> {
+  const knex = connectDatabase(config, { min: 0, max: 2 });
+  try {
+    const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+    const r = await knex.raw<{ rows: { id: DeviceKey }[] }>(
+      `SELECT d.id FROM devices d
+        WHERE (?::text IS NULL OR d.id::text = ? OR d.imei = ?)
+          AND EXISTS (SELECT 1 FROM positions p WHERE p.device = d.id
+                        AND (?::timestamptz IS NULL OR p.fix_time >= ?) AND (?::timestamptz IS NULL OR p.fix_time <= ?))
+        ORDER BY d.id`,
+      [
+        range.device ?? null,
+        range.device ?? null,
+        range.device ?? null,
+        iso(range.from),
+        iso(range.from),
+        iso(range.to),
+        iso(range.to),
+      ],
+    );
+    const out: { device: DeviceKey; changes: WindowChanges | undefined }[] = [];
+    for (const { id } of r.rows) {
+      // Wait for a running worker to finish the device rather than skip it.
+      let outcome = await deriveDevice(knex, id, range.from, extensions, logger);
+      while (!outcome.derived) {
+        await sleep(100);
+        outcome = await deriveDevice(knex, id, range.from, extensions, logger);
+      }
+      out.push({ device: id, changes: outcome.changes });
+    }
+    return out;
+  } finally {
+    await knex.destroy();
+  }
+}
