@@ -25,7 +25,10 @@ export function extensionBundleStale(dir = EXTENSION_DIR) {
   const outputs = ['dist/api.js', 'dist/app.js'].map((f) => join(dir, f));
   if (!outputs.every((f) => existsSync(f))) return true;
   const built = Math.min(...outputs.map((f) => statSync(f).mtimeMs));
-  const sources = ['src', 'package.json', 'extension.config.js'].map((f) => join(dir, f)).filter((f) => existsSync(f));
+  // The bundle also compiles in the daemon's contract (and the protocol data it reads).
+  const sources = ['src', 'package.json', 'extension.config.js', '../daemon/src/contract', '../daemon/src/protocol']
+    .map((f) => join(dir, f))
+    .filter((f) => existsSync(f));
   return sources.some((f) => newestMtime(f) > built);
 }
 

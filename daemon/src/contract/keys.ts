@@ -60,10 +60,5 @@ export const GROUPS = {
   outbound: 'ingestion',
 } as const;
 
-/** Heartbeat lifetime: an instance whose key is gone for this long is treated as dead. */
-export const HEARTBEAT_TTL_SECONDS = 90;
 /** `devices:control` keeps this many entries (readers only need the ones since they started). */
 export const DEVICES_CONTROL_MAXLEN = 10_000;
-
-/** How often an instance refreshes its heartbeat; well within the TTL. */
-export const HEARTBEAT_REFRESH_SECONDS = 30;

@@ -81,6 +81,18 @@ export function replyText(payload: Buffer): string {
   return isTextPayload(payload) ? commandReplyText({ payload }) : `hex:${payload.toString('hex')}`;
 }
 
+/** The Codec 12 frame of a command, or why none can carry it (too long, empty). */
+export function encodeCommand(command: OutboundCommand): { bytes: Buffer } | { error: string } {
+  try {
+    return {
+      bytes: encodeCodec12Command(command.payloadHex ? Buffer.from(command.payloadHex, 'hex') : command.text),
+    };
+  } catch (err) {
+    if (isProtocolError(err)) return { error: `cannot be encoded: ${err.message}` };
+    throw err;
+  }
+}
+
 export class CommandSender {
   private readonly queues = new Map<string, DeviceQueue>();
   private readonly outstanding = new Set<Promise<unknown>>();
@@ -244,13 +256,18 @@ export class CommandSender {
         this.report(item, 'expired', {}, true);
         continue;
       }
+      // Encoded here, outside the session's queue: a command no frame can carry ends `failed` with
+      // the reason, and the device's session (and its telemetry) is never touched by it.
+      const encoded = encodeCommand(item.command);
+      if ('error' in encoded) {
+        this.report(item, 'failed', { error: encoded.error }, true);
+        continue;
+      }
+      const bytes = encoded.bytes;
       const flight: InFlight = { ...item, session, timer: null, written: false };
       q.inFlight = flight;
       const queued = session.enqueue(async () => {
         if (q.inFlight !== flight) return;
-        const bytes = encodeCodec12Command(
-          item.command.payloadHex ? Buffer.from(item.command.payloadHex, 'hex') : item.command.text,
-        );
         if (!session.write(bytes)) {
           this.finish(imei, flight, 'not_held', {});
           return;

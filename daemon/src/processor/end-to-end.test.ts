@@ -2,6 +2,8 @@
  * The real path: simulated devices → ingestion (TCP, acks after XADD) → telemetry:avl → processor →
  * positions, read back through Directus's REST API as the admin. What the simulator saw
  * acknowledged must be exactly what Directus returns, and the values must be the frames' values.
+ * The map's live feed (`/fleet/positions`, asked the way the seeded dashboard's panel asks) must
+ * carry the popup attributes the processor stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,7 +16,7 @@ import {
 } from '../../../test/support/index.js';
 import { startTestIngestion } from '../../test/ingestion/support.js';
 import { processorConfig, silentLogger, waitFor } from '../../test/processor/support.js';
-import { decodeTelemetryEntry, GROUPS } from '../contract/index.js';
+import { DEFAULT_POPUP_ATTRIBUTES, decodeTelemetryEntry, GROUPS } from '../contract/index.js';
 import type { Ingestion } from '../ingestion/main.js';
 import { decodeAvlFrame } from '../protocol/index.js';
 import { runFleet } from '../simulator/fleet.js';
@@ -126,6 +128,30 @@ describe('end to end', () => {
         heading: want!.angle,
         satellites: want!.sats,
       });
+    }
+
+    // The map popup: what the seeded Fleet dashboard's map panel asks for is what was stored.
+    const auth = { authorization: `Bearer ${directus.adminToken}` };
+    const panels = (await (
+      await fetch(`${directus.url}/panels?filter[type][_eq]=fleet-map&fields=options`, { headers: auth })
+    ).json()) as { data: { options: { attributes?: string | null } | null }[] };
+    expect(panels.data).toHaveLength(1);
+    const asked = panels.data[0]!.options?.attributes;
+    const feed = await fetch(`${directus.url}/fleet/positions${asked ? `?attributes=${asked}` : ''}`, {
+      headers: auth,
+    });
+    expect(feed.status).toBe(200);
+    const features = ((await feed.json()) as { features: { properties: { imei: string; attrs: object } }[] }).features;
+    expect(features).toHaveLength(devices);
+    const stored = new Map(
+      ((await db.knex('devices').select('imei', 'last_attributes')) as { imei: string; last_attributes: object }[]).map(
+        (d) => [d.imei, d.last_attributes as Record<string, unknown>],
+      ),
+    );
+    for (const f of features) {
+      expect(Object.keys(f.properties.attrs).sort()).toEqual([...DEFAULT_POPUP_ATTRIBUTES].sort());
+      const want = Object.fromEntries(DEFAULT_POPUP_ATTRIBUTES.map((k) => [k, stored.get(f.properties.imei)?.[k]]));
+      expect(f.properties.attrs).toEqual(want);
     }
   });
 });

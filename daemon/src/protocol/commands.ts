@@ -1,3 +1,4 @@
+import { MAX_COMMAND_BYTES } from '../contract/limits.js';
 import { checkEnvelope, codecName } from './avl.js';
 import { wrapTcpFrame } from './avl-encode.js';
 import { ProtocolError } from './errors.js';
@@ -10,8 +11,8 @@ export const RESPONSE_TYPE = 0x06;
 /** Codec 14 nACK: the IMEI in the command was not the device's own; nothing executed. */
 export const NACK_TYPE = 0x11;
 
-/** Largest command payload we encode (a device buffers whole frames; long commands are a mistake). */
-export const MAX_COMMAND_BYTES = 4096;
+/** Largest command payload we encode: the contract's one limit (re-exported for protocol users). */
+export { MAX_COMMAND_BYTES };
 
 /** Unix seconds for 2000-01-01: Codec 13 timestamps before it are read as 8-byte milliseconds instead. */
 const Y2000_S = 946684800;

@@ -8,6 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
+import { COMMAND_FRAME_OVERHEAD_BYTES, MAX_COMMAND_BYTES } from '../contract/limits.js';
 import {
   type AvlRecord,
   CODEC_8E,
@@ -160,7 +161,7 @@ interface Packet {
 type State = 'idle' | 'connecting' | 'login' | 'ready' | 'backoff' | 'closed';
 
 /** Longest command frame a device accepts from the server (bytes of data field). */
-const MAX_COMMAND_BYTES = 64 * 1024;
+const MAX_COMMAND_DATA_BYTES = MAX_COMMAND_BYTES + COMMAND_FRAME_OVERHEAD_BYTES;
 
 /**
  * Events: 'connected' (login accepted), 'refused', 'disconnected', 'acked' (AckedFrame-like
@@ -410,7 +411,7 @@ export class SimulatedDevice extends EventEmitter {
       // written whole, so when the codec byte is there and says "command", it is one.
       if (avail >= 9 && (rx[off + 8] === CODEC_12 || rx[off + 8] === CODEC_14)) {
         const d = rx.readUInt32BE(off + 4);
-        if (d > MAX_COMMAND_BYTES) {
+        if (d > MAX_COMMAND_DATA_BYTES) {
           this.socket.destroy();
           return;
         }

@@ -10,6 +10,7 @@ import {
   decodeCommandResponse,
   encodeOutboundCommand,
   GROUPS,
+  MAX_COMMAND_BYTES,
   type OutboundCommandInput,
 } from '../../src/contract/index.js';
 import type { Ingestion } from '../../src/ingestion/server.js';
@@ -159,6 +160,23 @@ describe('outbound commands', () => {
     d.send(encodeCodec12Response('GPS:1 Sat:7'));
     await eventually(async () => (await outcomes(next)).includes('answered'), 'next answered');
     await eventually(async () => (await pending()) === 0, 'all acknowledged');
+    d.close();
+  });
+
+  it('fails a command no frame can carry, with the reason, and keeps the session serving', async () => {
+    const d = await login();
+    const tooLong = await dispatch({ text: 'x'.repeat(MAX_COMMAND_BYTES + 1) });
+    const next = await dispatch({ text: 'getver' });
+    // The oversized one is never written; the next command on the same socket is.
+    expect((await readCommand(d)).payload.toString()).toBe('getver');
+    const failed = (await responses(tooLong)).find((x) => x.outcome === 'failed');
+    expect(failed?.error).toMatch(new RegExp(`${MAX_COMMAND_BYTES + 1} bytes exceeds ${MAX_COMMAND_BYTES}`));
+    expect(await outcomes(tooLong)).toEqual(['failed']);
+    d.send(encodeCodec12Response('Ver:03.18.14_04'));
+    await eventually(async () => (await outcomes(next)).includes('answered'), 'next answered');
+    d.send(avlFrame(1));
+    expect(await d.read(4)).toEqual(avlAck(1));
+    await eventually(async () => (await pending()) === 0, 'both acknowledged');
     d.close();
   });
 

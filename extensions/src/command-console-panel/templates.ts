@@ -3,6 +3,7 @@
  * what an operator typed. The commands hook validates again on create; this only gives early,
  * friendly feedback in the console.
  */
+import { MAX_COMMAND_BYTES } from '@fleet/daemon/contract/limits';
 import statusColours from '../shared/commands/status-colours.json';
 
 export interface CommandTemplate {
@@ -27,13 +28,11 @@ export const TEMPLATES: readonly CommandTemplate[] = [
   { label: 'Restart device', text: 'cpureset' },
 ];
 
-/** Codec 12 carries printable ASCII; keep it short enough for one command frame. */
-export const MAX_COMMAND_LENGTH = 512;
-
 export function validateCommandText(text: string): string | null {
   const t = text.trim();
   if (!t) return 'Type a command or pick a template.';
-  if (t.length > MAX_COMMAND_LENGTH) return `Commands are limited to ${MAX_COMMAND_LENGTH} characters.`;
+  // Printable ASCII: one character is one byte, the unit of the contract's limit.
+  if (t.length > MAX_COMMAND_BYTES) return `Commands are limited to ${MAX_COMMAND_BYTES} characters.`;
   if (!/^[\x20-\x7e]+$/.test(t)) return 'Only printable ASCII characters can be sent to the device.';
   if (/<[a-z]+>/i.test(t)) return 'Replace the <placeholder> in the template first.';
   return null;

@@ -1,4 +1,5 @@
 import { definePanel } from '@directus/extensions-sdk';
+import { DEFAULT_POPUP_ATTRIBUTES } from '@fleet/daemon/contract/attributes';
 import PanelComponent from './panel.vue';
 
 export default definePanel({
@@ -43,8 +44,12 @@ export default definePanel({
       field: 'attributes',
       name: 'Attributes in popup',
       type: 'string',
-      schema: { default_value: 'ignition,movement,external_voltage,battery_voltage,gsm_signal' },
-      meta: { width: 'full', interface: 'input', note: 'Comma-separated names from devices.last_attributes' },
+      schema: { default_value: DEFAULT_POPUP_ATTRIBUTES.join(',') },
+      meta: {
+        width: 'full',
+        interface: 'input',
+        note: 'Comma-separated names from devices.last_attributes (empty: the default set)',
+      },
     },
     {
       field: 'clusterMaxZoom',

@@ -36,7 +36,7 @@ async function addDevices(db: TestDatabase, from: number, to: number): Promise<v
      SELECT (350000000000000 + i)::text, 'Bench ' || i, i % 3 <> 2, CASE WHEN i % 3 = 0 THEN 40 + i % 50 ELSE 0 END, i % 360,
             now() - (i % 600) * interval '1 second', now() - (i % 600) * interval '1 second',
             ST_SetSRID(ST_MakePoint(-9 + random() * 38, 36 + random() * 24), 4326),
-            json_build_object('ignition', i % 3 = 0, 'external_voltage', 12.1 + (i % 20) / 10.0)
+            json_build_object('ignition', i % 3 = 0, 'externalVoltage', 12.1 + (i % 20) / 10.0)
      FROM generate_series(?::int, ?::int) i`,
     [from, to - 1],
   );

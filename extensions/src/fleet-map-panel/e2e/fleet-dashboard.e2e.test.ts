@@ -11,6 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { DEFAULT_POPUP_ATTRIBUTES } from '@fleet/daemon/contract/attributes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestDatabase,
@@ -260,6 +261,9 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     const popup = page.locator('.fleet-popup');
     await popup.waitFor({ timeout: 10_000 });
     await expect(popup.textContent()).resolves.toContain(device.imei);
+    // The default attributes are the ones the processor stored from the simulator's IO elements.
+    const shown = await popup.locator('th').allTextContents();
+    for (const key of DEFAULT_POPUP_ATTRIBUTES) expect(shown).toContain(key);
     // the popup follows the device while open: its last fix changes with the next report
     const fix = await popup.locator('.fleet-popup-fix').textContent();
     await until(

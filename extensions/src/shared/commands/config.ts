@@ -2,14 +2,9 @@
  * Command settings read from the Directus environment (`context.env`). Directus casts env values
  * ("24" → 24, "true" → true), so every field accepts numbers and strings alike.
  */
+import { MAX_COMMAND_BYTES } from '@fleet/daemon/contract/limits';
 import { z } from 'zod';
 import { type AllowRule, DEFAULT_ALLOW, parseAllowRule } from './parse';
-
-/**
- * Largest command (text or binary payload) accepted. Codec 12's size field is 4 bytes, but FMB
- * devices accept packets of at most 1280 bytes; 1024 leaves room for the 20-byte envelope.
- */
-export const DEFAULT_MAX_COMMAND_BYTES = 1024;
 
 const list = z
   .union([z.string(), z.array(z.string())])
@@ -35,7 +30,6 @@ export const CommandConfigSchema = z.object({
   FLEET_COMMAND_ALLOW: list.default([...DEFAULT_ALLOW]),
   /** Dispatch attempts before a command whose instance keeps vanishing is marked failed. */
   FLEET_COMMAND_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(5),
-  FLEET_COMMAND_MAX_BYTES: z.coerce.number().int().min(1).max(65_536).default(DEFAULT_MAX_COMMAND_BYTES),
   /** Role names (besides admins) allowed to create, cancel and retry commands. */
   FLEET_COMMAND_SENDER_ROLES: list.default(['Operator']),
   /** Sweeper cadence (cron with seconds). */
@@ -52,6 +46,7 @@ export interface CommandConfig {
   ttlMs: number;
   allowRules: AllowRule[];
   maxAttempts: number;
+  /** The contract's command limit (`MAX_COMMAND_BYTES`); a field so tests can narrow it. */
   maxBytes: number;
   senderRoles: string[];
   sweepCron: string;
@@ -91,7 +86,7 @@ export function parseCommandConfig(env: Record<string, unknown>): CommandConfig 
     ttlMs: c.FLEET_COMMAND_TTL_HOURS * 3_600_000,
     allowRules,
     maxAttempts: c.FLEET_COMMAND_MAX_ATTEMPTS,
-    maxBytes: c.FLEET_COMMAND_MAX_BYTES,
+    maxBytes: MAX_COMMAND_BYTES,
     senderRoles: c.FLEET_COMMAND_SENDER_ROLES,
     sweepCron: c.FLEET_COMMAND_SWEEP_CRON,
     lostAfterMs: c.FLEET_COMMAND_LOST_AFTER_SECONDS * 1000,

@@ -1,7 +1,7 @@
+import { DEFAULT_POPUP_ATTRIBUTES } from '@fleet/daemon/contract/attributes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../../test/support/index.js';
 import {
-  DEFAULT_ATTRIBUTES,
   fleetFingerprint,
   latestPositionsGeoJson,
   PositionsQueryError,
@@ -18,7 +18,7 @@ beforeAll(async () => {
   const db = testDb.knex;
   await db.raw(
     `INSERT INTO devices (imei, name, online, last_speed, last_heading, last_seen_at, last_fix_at, last_location, last_attributes) VALUES
-     ('356307042441111', 'Truck A', true, 42, 90, ?, ?, ST_SetSRID(ST_MakePoint(10.5, 50.25), 4326), '{"ignition": true, "external_voltage": 12.6, "secret": 1}'),
+     ('356307042441111', 'Truck A', true, 42, 90, ?, ?, ST_SetSRID(ST_MakePoint(10.5, 50.25), 4326), '{"ignition": true, "externalVoltage": 12.6, "secret": 1}'),
      ('356307042442222', 'Van B', true, 0, 0, ?, ?, ST_SetSRID(ST_MakePoint(-3.7, 40.4), 4326), '{"ignition": false}'),
      ('356307042443333', NULL, false, 60, 180, ?, ?, ST_SetSRID(ST_MakePoint(2.35, 48.85), 4326), NULL),
      ('356307042444444', 'Never fixed', true, NULL, NULL, ?, NULL, NULL, NULL)`,
@@ -29,7 +29,7 @@ afterAll(async () => testDb?.drop());
 
 describe('latestPositionsGeoJson', () => {
   it('returns one feature per located device with status, position and only the requested attributes', async () => {
-    const fc = JSON.parse(await latestPositionsGeoJson(testDb.knex, { attributes: ['ignition', 'external_voltage'] }));
+    const fc = JSON.parse(await latestPositionsGeoJson(testDb.knex, { attributes: ['ignition', 'externalVoltage'] }));
     expect(fc.type).toBe('FeatureCollection');
     const byImei = Object.fromEntries(fc.features.map((f: any) => [f.properties.imei, f]));
     expect(Object.keys(byImei).sort()).toEqual(['356307042441111', '356307042442222', '356307042443333']);
@@ -39,7 +39,7 @@ describe('latestPositionsGeoJson', () => {
       status: 'moving',
       speed: 42,
       heading: 90,
-      attrs: { ignition: true, external_voltage: 12.6 },
+      attrs: { ignition: true, externalVoltage: 12.6 },
     });
     expect(byImei['356307042441111'].properties.attrs).not.toHaveProperty('secret');
     expect(byImei['356307042441111'].properties.fix).toBe(Math.floor(hourAgo.getTime()));
@@ -75,7 +75,7 @@ describe('latestPositionsGeoJson', () => {
 
 describe('fleetFingerprint / positionsEtag', () => {
   it('stays the same while nothing changes and changes on an online flip, a rename or a new device', async () => {
-    const opts = { attributes: DEFAULT_ATTRIBUTES };
+    const opts = { attributes: DEFAULT_POPUP_ATTRIBUTES };
     const e1 = positionsEtag(await fleetFingerprint(testDb.knex), opts);
     expect(positionsEtag(await fleetFingerprint(testDb.knex), opts)).toBe(e1);
 
@@ -97,7 +97,7 @@ describe('fleetFingerprint / positionsEtag', () => {
 
 describe('parseAttributeList', () => {
   it('defaults, de-duplicates and rejects names that are not plain identifiers', () => {
-    expect(parseAttributeList(undefined)).toEqual(DEFAULT_ATTRIBUTES);
+    expect(parseAttributeList(undefined)).toEqual(DEFAULT_POPUP_ATTRIBUTES);
     expect(parseAttributeList('a, b,a')).toEqual(['a', 'b']);
     expect(() => parseAttributeList("x'); drop table devices; --")).toThrow(PositionsQueryError);
     expect(() => parseAttributeList(Array.from({ length: 13 }, (_, i) => `a${i}`).join(','))).toThrow(

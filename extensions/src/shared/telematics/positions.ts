@@ -8,6 +8,7 @@
  * - the feature query builds the JSON text in Postgres (`json_agg`), so Node only forwards a string
  *   instead of materialising 10k row objects and serialising them again.
  */
+import { DEFAULT_POPUP_ATTRIBUTES } from '@fleet/daemon/contract/attributes';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { numberParam } from './query.js';
@@ -23,7 +24,6 @@ export interface PositionsOptions {
   sinceMs?: number;
 }
 
-export const DEFAULT_ATTRIBUTES = ['ignition', 'movement', 'external_voltage', 'battery_voltage', 'gsm_signal'];
 export const DEFAULT_MOVING_SPEED_KMH = 5;
 /**
  * A delta poll re-sends devices seen this long before the cursor: the processor commits batches a
@@ -64,7 +64,7 @@ export function parsePositionsQuery(q: Record<string, unknown>): PositionsOption
 
 /** Validates the attribute list from a query string (`a,b,c`); bad names are an error, not ignored. */
 export function parseAttributeList(raw: unknown): string[] {
-  if (raw === undefined || raw === null || raw === '') return [...DEFAULT_ATTRIBUTES];
+  if (raw === undefined || raw === null || raw === '') return [...DEFAULT_POPUP_ATTRIBUTES];
   if (typeof raw !== 'string') throw new PositionsQueryError('attributes must be a comma-separated string');
   const names = [
     ...new Set(
@@ -111,7 +111,7 @@ export async function fleetFingerprint(db: Knex): Promise<FleetFingerprint> {
 
 /** The ETag of one response: the fingerprint plus every option that shapes the body. */
 export function positionsEtag(fp: FleetFingerprint, opts: PositionsOptions): string {
-  const attrs = (opts.attributes ?? DEFAULT_ATTRIBUTES).join(',');
+  const attrs = (opts.attributes ?? DEFAULT_POPUP_ATTRIBUTES).join(',');
   return `W/"${fp.hash}.${opts.movingSpeedKmh ?? DEFAULT_MOVING_SPEED_KMH}.${opts.sinceMs ?? ''}.${attrs}"`;
 }
 
@@ -121,7 +121,7 @@ export function positionsEtag(fp: FleetFingerprint, opts: PositionsOptions): str
  * `id name imei status speed heading fix seen online attrs`.
  */
 export async function latestPositionsGeoJson(db: Knex, opts: PositionsOptions = {}): Promise<string> {
-  const attributes = opts.attributes ?? DEFAULT_ATTRIBUTES;
+  const attributes = opts.attributes ?? DEFAULT_POPUP_ATTRIBUTES;
   const moving = opts.movingSpeedKmh ?? DEFAULT_MOVING_SPEED_KMH;
   const since = opts.sinceMs === undefined ? null : new Date(opts.sinceMs - SINCE_OVERLAP_MS);
   // One `->` per requested key (names bound as parameters) is cheaper than expanding every
