@@ -169,7 +169,8 @@ describe('schema', () => {
       .knex('commands')
       .insert({ device: device.body.data.id, text: 'getver' })
       .returning(['status', 'attempts']);
-    expect(row).toEqual({ status: 'pending', attempts: 0 });
+    // attempts defaults to 1 so GraphQL does not treat it as a required input (hardening).
+    expect(row).toEqual({ status: 'pending', attempts: 1 });
     await expect(
       db.knex('commands').insert({ device: device.body.data.id, text: 'getver', status: 'lost' }),
     ).rejects.toThrow(/commands_status_known/);
