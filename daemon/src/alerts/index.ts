@@ -1,12 +1,5 @@
-/** What the Directus extension uses of alerting: the outbox rules (claim, mark, payloads, policy). */
-export {
-  type ClaimedDelivery,
-  claimDeliveries,
-  type DeliveryContext,
-  deliveryPayloads,
-  markDelivered,
-  markFailed,
-  type OutboxPolicy,
-  OutboxSettings,
-  outboxPolicy,
-} from './outbox.js';
+/**
+ * What the Directus extension uses of alerting: the outbox rules (claim, mark, payloads, policy).
+ * The shapes they exchange (ClaimedDelivery, DeliveryContext, AlertPayload) are in the contract.
+ */
+export * from './outbox.js';

@@ -10,18 +10,11 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Running } from '../cli.js';
 import type { Config } from '../config.js';
-import { DELIVERIES_NOTIFY_CHANNEL } from '../contract/alerts.js';
+import { type ClaimedDelivery, DELIVERIES_NOTIFY_CHANNEL } from '../contract/alerts.js';
 import { connectDatabase, databaseConnection } from '../db.js';
 import { sleep } from '../sleep.js';
 import { DEFAULT_ALERTING, sweepAlerts } from './alerting.js';
-import {
-  type ClaimedDelivery,
-  claimDeliveries,
-  deliveryPayloads,
-  markDelivered,
-  markFailed,
-  outboxPolicy,
-} from './outbox.js';
+import { claimDeliveries, deliveryPayloads, markDelivered, markFailed, outboxPolicy } from './outbox.js';
 import { postWebhook } from './webhook.js';
 
 export async function runAlerts(config: Config, logger: Logger): Promise<Running> {

@@ -13,7 +13,7 @@
  */
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import type { AlertPayload, DeliveryChannel } from '../contract/alerts.js';
+import type { ClaimedDelivery, DeliveryChannel, DeliveryContext } from '../contract/alerts.js';
 
 export interface OutboxPolicy {
   /** How long one attempt may take (webhook timeout; the lease is longer). */
@@ -53,15 +53,6 @@ export function outboxPolicy(s: OutboxSettings): OutboxPolicy {
     retryMaxMs: s.ALERT_RETRY_MAX_MS,
     perTarget: s.ALERT_PER_TARGET,
   };
-}
-
-export interface ClaimedDelivery {
-  id: string;
-  alert: string;
-  channel: DeliveryChannel;
-  target: string;
-  /** This attempt's number (1 = first); also the token that proves we hold it. */
-  attempt: number;
 }
 
 /** Delay before attempt `attempt + 1` after attempt `attempt` failed. Pure. */
@@ -135,12 +126,6 @@ export async function markFailed(db: Db, d: ClaimedDelivery, error: string, poli
     [retry ? 'pending' : 'failed', error.slice(0, 2000), retry ? retryDelayMs(d.attempt, policy) : 0, d.id, d.attempt],
   );
   return retry;
-}
-
-export interface DeliveryContext {
-  payload: AlertPayload;
-  /** The rule's webhook secret (webhook deliveries). */
-  secret: string | null;
 }
 
 /** What each claimed delivery says: the alert with its rule, device and event, as sent on the wire. */

@@ -57,6 +57,23 @@ export const AlertPayload = z.object({
 });
 export type AlertPayload = z.infer<typeof AlertPayload>;
 
+/** A delivery a sender claimed from the outbox (`alert_deliveries`), leased to it for this attempt. */
+export interface ClaimedDelivery {
+  id: string;
+  alert: string;
+  channel: DeliveryChannel;
+  target: string;
+  /** This attempt's number (1 = first); also the token that proves we hold it. */
+  attempt: number;
+}
+
+/** What one claimed delivery says, for every channel: the payload as sent on the wire. */
+export interface DeliveryContext {
+  payload: AlertPayload;
+  /** The rule's webhook secret (webhook deliveries). */
+  secret: string | null;
+}
+
 /** Event types the `alarm` rule type stands for (the Teltonika alarm events of the history derivation). */
 export const ALARM_EVENT_TYPES = [
   'alarm',

@@ -12,16 +12,8 @@
  *   each message carries the delivery id as `X-Fleet-Delivery` for deduplication.
  */
 import type { SchemaOverview } from '@directus/types';
-import {
-  type ClaimedDelivery,
-  claimDeliveries,
-  type DeliveryContext,
-  deliveryPayloads,
-  markDelivered,
-  markFailed,
-  type OutboxPolicy,
-} from '@fleet/daemon/alerts';
-import { WEBHOOK_HEADERS } from '@fleet/daemon/contract';
+import * as outbox from '@fleet/daemon/alerts';
+import { type ClaimedDelivery, type DeliveryContext, WEBHOOK_HEADERS } from '@fleet/daemon/contract';
 import type { Knex } from 'knex';
 
 interface ItemsServiceLike {
@@ -74,7 +66,7 @@ async function deliverOne(
     await ctx.database.transaction(async (trx) => {
       const notifications = new ctx.services.ItemsService('directus_notifications', { knex: trx, schema });
       await notifications.createOne({ recipient: d.target, subject, message, collection: 'alerts', item: d.alert });
-      await markDelivered(trx, d);
+      await outbox.markDelivered(trx, d);
     });
     return;
   }
@@ -85,16 +77,20 @@ async function deliverOne(
     headers: { [WEBHOOK_HEADERS.delivery]: d.id },
     template: { name: 'base', data: { html: `<p>${escapeHtml(message).replaceAll('\n', '<br>')}</p>` } },
   });
-  await markDelivered(ctx.database, d);
+  await outbox.markDelivered(ctx.database, d);
 }
 
 /** One pass: claims due app/email deliveries and sends them; returns what happened. */
-export async function sendDueNotifications(ctx: SenderContext, policy: OutboxPolicy, limit = 50): Promise<SendReport> {
-  const claimed = await claimDeliveries(ctx.database, ['app', 'email'], limit, policy);
+export async function sendDueNotifications(
+  ctx: SenderContext,
+  policy: outbox.OutboxPolicy,
+  limit = 50,
+): Promise<SendReport> {
+  const claimed = await outbox.claimDeliveries(ctx.database, ['app', 'email'], limit, policy);
   const report: SendReport = { delivered: 0, failed: 0 };
   if (claimed.length === 0) return report;
   const schema = await ctx.getSchema();
-  const payloads = await deliveryPayloads(ctx.database, claimed);
+  const payloads = await outbox.deliveryPayloads(ctx.database, claimed);
   for (const d of claimed) {
     const c = payloads.get(d.id);
     const log = { delivery: d.id, alert: d.alert, channel: d.channel, target: d.target, attempt: d.attempt };
@@ -105,7 +101,7 @@ export async function sendDueNotifications(ctx: SenderContext, policy: OutboxPol
       ctx.logger.info(log, 'fleet alerts: delivered');
     } catch (err) {
       report.failed++;
-      const retry = await markFailed(ctx.database, d, (err as Error).message ?? String(err), policy);
+      const retry = await outbox.markFailed(ctx.database, d, (err as Error).message ?? String(err), policy);
       ctx.logger.warn({ ...log, err, retry }, 'fleet alerts: delivery attempt failed');
     }
   }
