@@ -24,6 +24,22 @@ export type FlagReason = (typeof FLAG_REASONS)[number];
 export const Y2000_MS = Date.UTC(2000, 0, 1);
 /** Largest fix time stored as is: beyond it a timestamptz (and a JS Date) can not hold the value. */
 export const MAX_STORABLE_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/** Fix times beyond MAX_STORABLE_MS are folded into [FAR_FUTURE_FROM_MS, MAX_STORABLE_MS]. */
+export const FAR_FUTURE_FROM_MS = Date.UTC(9000, 0, 1);
+const FAR_FUTURE_SPAN_MS = MAX_STORABLE_MS - FAR_FUTURE_FROM_MS + 1;
+
+/**
+ * The fix time to store for a device's timestamp. Beyond what a timestamptz holds, the value is
+ * folded (modulo ~1000 years) into the years 9000–9999 instead of clamped to one instant: the
+ * natural key includes the fix time, so a clamp would make distinct records of a device share one
+ * key and all but one vanish although acknowledged. Distinct values stay distinct unless they are a
+ * multiple of ~1000 years apart (and, above 2^53 ms, a double's precision apart); such rows are
+ * flagged `future` and keep the device's value in `attributes.rawTimestamp`.
+ */
+export function storableFixTime(timestamp: number): number {
+  if (timestamp <= MAX_STORABLE_MS) return timestamp;
+  return FAR_FUTURE_FROM_MS + ((timestamp - FAR_FUTURE_FROM_MS) % FAR_FUTURE_SPAN_MS);
+}
 /** Below this distance a jump is GNSS noise, however short the time between fixes. */
 export const JUMP_MIN_DISTANCE_M = 1000;
 

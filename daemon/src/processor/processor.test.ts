@@ -242,6 +242,28 @@ describe('processor', () => {
     expect(await metric(p, 'fleet_processor_flagged_records_total', { reason: 'jump' })).toBe(1);
   });
 
+  it("stores every one of a device's distinct far-future records, flagged, with the raw value", async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    // A device whose clock went wild: values a timestamptz cannot hold, all distinct.
+    const raw = Array.from({ length: 12 }, (_, i) => (i < 6 ? 253_402_300_800_000 + i * 1000 : 2 ** 60 + i * 4096));
+    await start(prefix);
+    await r.redis.xadd(
+      keys.avl,
+      '*',
+      ...telemetryFields(
+        dev.imei,
+        raw.map((timestamp) => record({ timestamp })),
+      ),
+    );
+    await drained(keys.avl);
+    const rows = await rowsOf(dev.id);
+    expect(rows).toHaveLength(raw.length);
+    expect(new Set(rows.map((x) => x.t)).size).toBe(raw.length);
+    for (const x of rows) expect(x.flags).toEqual(['future']);
+    expect(rows.map((x) => x.attributes.rawTimestamp).sort()).toEqual(raw.map(String).sort());
+  });
+
   it('moves poison entries to telemetry:dead with error, raw bytes and delivery count, and keeps going', async () => {
     const { prefix, keys } = freshKeys();
     const dev = await addDevice();

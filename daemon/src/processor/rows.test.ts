@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AvlRecord, IoList } from '../protocol/index.js';
-import { distanceMetres, isJump, MAX_STORABLE_MS, recordFlags, Y2000_MS } from './flags.js';
+import { distanceMetres, FAR_FUTURE_FROM_MS, isJump, MAX_STORABLE_MS, recordFlags, Y2000_MS } from './flags.js';
 import {
   type DecodedEntry,
   emptyTrack,
@@ -87,12 +87,29 @@ describe('recordToRow', () => {
     expect(JSON.parse(r.io)).toEqual({ '239': 1, '66': 24079 });
     expect(JSON.parse(r.attributes)).toEqual({ ignition: true });
   });
-  it('clamps a fix time the database cannot hold and keeps the raw value', () => {
+  it('stores a fix time the database cannot hold as a storable one, flagged, with the raw value', () => {
     const huge = 2 ** 52;
     const r = recordToRow('1', NOW, rec({ timestamp: huge }), rules, views);
-    expect(r.fixTime).toBe(MAX_STORABLE_MS);
+    expect(r.fixTime).toBeGreaterThanOrEqual(FAR_FUTURE_FROM_MS);
+    expect(r.fixTime).toBeLessThanOrEqual(MAX_STORABLE_MS);
     expect(r.flags).toContain('future');
     expect(JSON.parse(r.attributes).rawTimestamp).toBe(String(huge));
+  });
+  it('keeps distinct far-future fix times distinct (a clamp would give them one key)', () => {
+    const raw = [
+      MAX_STORABLE_MS + 1,
+      MAX_STORABLE_MS + 1000,
+      2 ** 52,
+      2 ** 52 + 1000,
+      2 ** 60,
+      2 ** 60 + 4096,
+      2 ** 64 - 2 ** 12,
+    ];
+    const times = raw.map((timestamp) => recordToRow('1', NOW, rec({ timestamp }), rules, views).fixTime);
+    expect(new Set(times).size).toBe(raw.length);
+    for (const t of times) expect(t >= FAR_FUTURE_FROM_MS && t <= MAX_STORABLE_MS && Number.isInteger(t)).toBe(true);
+    // A storable time is kept as it is.
+    expect(recordToRow('1', NOW, rec({ timestamp: MAX_STORABLE_MS }), rules, views).fixTime).toBe(MAX_STORABLE_MS);
   });
   it('records the Codec 16 generation type', () => {
     const r = recordToRow('1', NOW, rec({ generationType: 5 }), rules, views);

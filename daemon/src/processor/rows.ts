@@ -3,7 +3,15 @@
  * rule here (flags, jumps, "latest only moves forward") is tested without a database.
  */
 import type { AvlRecord, IoList } from '../protocol/index.js';
-import { type Fix, type FlagReason, type FlagRules, isJump, MAX_STORABLE_MS, recordFlags } from './flags.js';
+import {
+  type Fix,
+  type FlagReason,
+  type FlagRules,
+  isJump,
+  MAX_STORABLE_MS,
+  recordFlags,
+  storableFixTime,
+} from './flags.js';
 
 /** One stream entry after decoding: who sent it, when it arrived, what it carried. */
 export interface DecodedEntry {
@@ -17,7 +25,7 @@ export interface DecodedEntry {
 
 export interface PositionRow {
   imei: string;
-  /** Epoch ms; clamped to MAX_STORABLE_MS (the raw value then sits in attributes.rawTimestamp). */
+  /** Epoch ms; beyond MAX_STORABLE_MS folded by storableFixTime (the raw value then sits in attributes.rawTimestamp). */
   fixTime: number;
   receivedAt: number;
   latitude: number;
@@ -52,15 +60,11 @@ export function recordToRow(
   const flags = recordFlags(r, rules);
   const attributes = views.named(r.io);
   if (r.generationType !== null) attributes.generationType = r.generationType;
-  let fixTime = r.timestamp;
-  if (!(fixTime <= MAX_STORABLE_MS)) {
-    // Keep the device's value (it is the evidence) but store a time the database can hold.
-    attributes.rawTimestamp = String(r.timestamp);
-    fixTime = MAX_STORABLE_MS;
-  }
+  // Keep the device's value (it is the evidence) but store a time the database can hold.
+  if (!(r.timestamp <= MAX_STORABLE_MS)) attributes.rawTimestamp = String(r.timestamp);
   return {
     imei,
-    fixTime,
+    fixTime: storableFixTime(r.timestamp),
     receivedAt,
     latitude: r.latitude,
     longitude: r.longitude,
