@@ -76,9 +76,7 @@ describe('schema', () => {
     expect(info.body.data.setup).toBeUndefined();
   });
 
-  // Failing: apply --dry-run wants to drop events.position's relation, which is declared without a
-  // database foreign key (see the issue notes): fix the snapshot of that relation, then unskip.
-  it.skip('is exactly what snapshots/schema.yaml describes (schema apply --dry-run finds nothing)', async () => {
+  it('is exactly what snapshots/schema.yaml describes (schema apply --dry-run finds nothing)', async () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'fleet-dryrun-'));
     try {
       const same = await compareSchema({ connection: db.connection, stateDir });

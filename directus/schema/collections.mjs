@@ -751,18 +751,17 @@ export const collections = [
       ),
       point('location', 'Where (empty when the record had no fix).'),
       json('attributes', 'Details, e.g. max_speed, duration_s, limit.'),
+      // A plain id, not a many-to-one: a relation needs a foreign key for `schema apply` to keep it,
+      // and positions may become a partitioned table (not referenceable by id alone) whose
+      // retention drops old rows under their events.
       {
         field: 'position',
         type: 'bigInteger',
         meta: {
-          interface: 'select-dropdown-m2o',
-          special: ['m2o'],
-          options: { template: '{{fix_time}}' },
-          display: 'related-values',
-          display_options: { template: '{{fix_time}}' },
+          interface: 'input',
           readonly: true,
           width: 'half',
-          note: 'The record it comes from, where there is one.',
+          note: 'Id of the position record it comes from, where there is one.',
         },
         schema: { is_nullable: true },
       },
@@ -863,9 +862,6 @@ export const relations = [
   relation('alerts', 'acknowledged_by', 'directus_users', 'SET NULL'),
   relation('alert_deliveries', 'alert', 'alerts', 'CASCADE'),
   ...['trips', 'stops', 'events', 'daily_summaries'].map((c) => relation(c, 'device', 'devices', 'CASCADE')),
-  // No foreign key in the database (schema: null): positions may become a partitioned table,
-  // which cannot be referenced by id alone, and retention drops old positions under their events.
-  { ...relation('events', 'position', 'positions', 'SET NULL'), schema: null },
 ];
 
 export const SNAPSHOT_COLLECTIONS = collections.map((c) => c.collection);

@@ -52,22 +52,6 @@ export async function makeSnapshot({ connection, outFile, log = () => {} }) {
       await api.post('/collections', c);
     }
     for (const r of relations) await api.post('/relations', r);
-    // Directus always creates a foreign key for a new relation; `schema: null` in collections.mjs
-    // asks for a relation without one (meta only), so drop it and let Directus re-read the schema.
-    const metaOnly = relations.filter((r) => r.schema === null);
-    for (const r of metaOnly) {
-      await withClient(conn, (c) =>
-        c.query(
-          `DO $$ DECLARE n text; BEGIN
-             SELECT con.conname INTO n FROM pg_constraint con
-               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey)
-              WHERE con.contype = 'f' AND con.conrelid = '${r.collection}'::regclass AND a.attname = '${r.field}';
-             IF n IS NOT NULL THEN EXECUTE format('ALTER TABLE %I DROP CONSTRAINT %I', '${r.collection}', n); END IF;
-           END $$`,
-        ),
-      );
-    }
-    if (metaOnly.length > 0) await api.post('/utils/cache/clear?system=true', {});
     const yaml = await api.get(`/schema/snapshot?includeCollections=${SNAPSHOT_COLLECTIONS.join(',')}&export=yaml`);
     if (typeof yaml !== 'string' || !yaml.includes('version: 2')) throw new Error('unexpected snapshot export');
     writeFileSync(outFile, yaml);
