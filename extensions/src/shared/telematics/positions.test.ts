@@ -118,7 +118,7 @@ describe('parsePositionsQuery', () => {
     [{ since: '1e300' }, /since must be a cursor/],
     [{ since: '99999999999999999' }, /since must be a cursor/],
     [{ since: '-1' }, /since must be a cursor/],
-    [{ since: ['1', '2'] }, /expected string|since/],
+    [{ since: ['1', '2'] }, /since must be a cursor/],
     [{ moving: 'fast' }, /moving must be a speed/],
     [{ moving: 'Infinity' }, /moving must be a speed/],
     [{ moving: '-1' }, /moving must be a speed/],

@@ -37,15 +37,14 @@ export class PositionsQueryError extends Error {
 }
 
 /** The /fleet/positions query string: `moving` (km/h), `since` (a cursor: epoch ms), `attributes`. */
+const SINCE_MESSAGE = 'since must be a cursor from a previous response';
 const PositionsParams = z.object({
   moving: numberParam(0, 1000, 'moving must be a speed in km/h (0-1000)', DEFAULT_MOVING_SPEED_KMH),
+  // The message also covers a repeated parameter (since=1&since=2 arrives as an array).
   since: z
-    .string()
+    .string(SINCE_MESSAGE)
     .optional()
-    .refine(
-      (v) => v === undefined || (/^\d{1,16}$/.test(v) && Number(v) <= MAX_CURSOR_MS),
-      'since must be a cursor from a previous response',
-    )
+    .refine((v) => v === undefined || (/^\d{1,16}$/.test(v) && Number(v) <= MAX_CURSOR_MS), SINCE_MESSAGE)
     .transform((v) => (v === undefined ? undefined : Number(v))),
   attributes: z.unknown().optional(),
 });
