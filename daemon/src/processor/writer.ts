@@ -294,6 +294,12 @@ export class PositionWriter {
   private async viaCopy(idType: string, text: string, sql: string, params: unknown[]) {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // A checked-out client has no error listener of the pool's: a connection reset (PostgreSQL
+    // restarting) would otherwise be an uncaught exception. The query in flight fails anyway.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       if (!this.staged.has(client)) {
         await client.query(stageTableStatement(idType));
@@ -312,7 +318,8 @@ export class PositionWriter {
         throw err;
       }
     } finally {
-      // A connection that could not even roll back is not given back to the pool.
+      client.off('error', onError);
+      // A connection that failed or could not even roll back is not given back to the pool.
       client.release(broken);
     }
   }
