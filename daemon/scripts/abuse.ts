@@ -11,9 +11,10 @@
 import { buildExtensionBundle, extensionBundleStale } from '../../directus/src/extension-bundle.mjs';
 import { createTestDatabase, createTestRedis, startDirectus } from '../../test/support/index.js';
 import { ensureTemplate } from '../../test/support/template.js';
-import { encodeDeviceControl } from '../src/contract/index.js';
+import { encodeDeviceControl, SESSION_TAKEOVER_EVENT } from '../src/contract/index.js';
 import { knexDeviceLookup } from '../src/ingestion/devices.js';
 import { startIngestion } from '../src/ingestion/main.js';
+import { knexTakeoverRecorder } from '../src/ingestion/takeover.js';
 import { createLogger } from '../src/observability/logger.js';
 import { type RunningProcessor, runProcess } from '../src/processor/main.js';
 import { encodeImeiLogin } from '../src/protocol/index.js';
@@ -77,6 +78,7 @@ async function main(): Promise<void> {
     redisUrl: redis.url,
     redisPrefix: redis.prefix,
     lookup: knexDeviceLookup(db.knex, { unknownDevices: 'refuse' }),
+    recordTakeover: knexTakeoverRecorder(db.knex),
     host: '127.0.0.1',
     tcpPort: 0,
     metricsPort: null,
@@ -244,7 +246,7 @@ async function main(): Promise<void> {
 
   await scenario(
     'session takeover: same IMEI from another address (127.0.0.2)',
-    '01 to the newcomer, old session closed, logged and counted (fleet_ingest_session_takeovers_total)',
+    '01 to the newcomer, old session closed, logged, counted (fleet_ingest_session_takeovers_total) and recorded as an event',
     async () => {
       const owner = await RawDevice.connect(port, { localAddress: '127.0.0.1' });
       await owner.login(victim);
@@ -254,9 +256,24 @@ async function main(): Promise<void> {
       await Promise.race([owner.whenClosed, new Promise((res) => setTimeout(res, 3000))]);
       const after = (await ingestion.metrics.takeovers.get()).values.reduce((a, v) => a + v.value, 0);
       intruder.close();
+      let events: { attributes: Record<string, unknown> }[] = [];
+      for (let i = 0; i < 50 && events.length === 0; i++) {
+        events = await db
+          .knex('events')
+          .where({ device: idOf(victim), type: SESSION_TAKEOVER_EVENT })
+          .select('attributes');
+        if (events.length === 0) await new Promise((res) => setTimeout(res, 100));
+      }
+      const a = events[0]?.attributes;
       return {
-        got: `newcomer got ${r}, old ${owner.closed ? 'closed' : 'open'}, takeovers counted ${after - before}`,
-        ok: r === 1 && owner.closed && after - before === 1,
+        got: `newcomer got ${r}, old ${owner.closed ? 'closed' : 'open'}, takeovers counted ${after - before}, events ${events.length}${a ? ` (${a.old_address} → ${a.new_address})` : ''}`,
+        ok:
+          r === 1 &&
+          owner.closed &&
+          after - before === 1 &&
+          events.length === 1 &&
+          a?.old_address === '127.0.0.1' &&
+          a?.new_address === '127.0.0.2',
       };
     },
   );

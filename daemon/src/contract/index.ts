@@ -4,6 +4,7 @@
  */
 export * from './alerts.js';
 export * from './attributes.js';
+export * from './events.js';
 export * from './keys.js';
 export * from './limits.js';
 export * from './messages.js';

@@ -212,22 +212,24 @@ export function decodeDeviceControl(fields: StreamFields): DeviceControl {
 export const RegistryValue = z.object({
   instance: z.string().min(1),
   connectedAt: epochMs,
+  /** The device's `address:port` (tells a takeover from another address apart from a reconnect). */
+  remote: z.string().optional(),
 });
 export type RegistryValue = z.infer<typeof RegistryValue>;
 
 /**
- * `instance|connectedAt`. A plain string (not JSON) so the compare-and-delete Lua script can match
- * the instance with a prefix test and no JSON parsing.
+ * `instance|connectedAt[|remote]`. A plain string (not JSON) so the compare-and-delete Lua script
+ * can match the instance with a prefix test and no JSON parsing.
  */
 export function encodeRegistryValue(v: RegistryValue): string {
   if (v.instance.includes('|')) throw new Error(`instance id must not contain '|': ${v.instance}`);
-  return `${v.instance}|${v.connectedAt}`;
+  if (v.remote?.includes('|')) throw new Error(`remote must not contain '|': ${v.remote}`);
+  return v.remote ? `${v.instance}|${v.connectedAt}|${v.remote}` : `${v.instance}|${v.connectedAt}`;
 }
 
 export function decodeRegistryValue(value: string): RegistryValue {
-  const sep = value.lastIndexOf('|');
-  if (sep < 0) return RegistryValue.parse({ instance: value, connectedAt: 0 });
-  return RegistryValue.parse({ instance: value.slice(0, sep), connectedAt: value.slice(sep + 1) });
+  const [instance = '', connectedAt = '0', remote] = value.split('|');
+  return RegistryValue.parse({ instance, connectedAt, ...(remote ? { remote } : {}) });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
  * writes nothing, and every surviving row keeps its id.
  */
 import type { Knex } from 'knex';
+import { RECORDED_EVENT_TYPES } from '../contract/index.js';
 import { ownsEvent } from './derive.js';
 import type { AfterEventsHook, DeviceKey, EventDeriver, HistoryExtensions, StoredEvent } from './hooks.js';
 import type { HistoryReader, WindowStart } from './rederive.js';
@@ -211,12 +212,20 @@ SELECT (SELECT count(*) FROM del)::int AS deleted, (SELECT coalesce(json_agg(up)
   };
 }
 
-/** Events owned by a window starting at `from` (mirrors ownsEvent). */
+/**
+ * Events owned by a window starting at `from` (mirrors ownsEvent). Recorded events (e.g. a
+ * takeover written by ingestion) are never owned: derivation did not make them, so it must not
+ * delete them.
+ */
 function ownedEventsSql(from: number | null): { sql: string; bindings: unknown[] } {
-  if (from === null) return { sql: 'true', bindings: [] };
+  const derivedOnly = {
+    sql: `t.type NOT IN (${RECORDED_EVENT_TYPES.map(() => '?').join(', ')})`,
+    bindings: [...RECORDED_EVENT_TYPES],
+  };
+  if (from === null) return derivedOnly;
   return {
-    sql: `t.time > ? OR (t.time = ? AND t.type NOT IN ('trip_end', 'overspeed_end'))`,
-    bindings: [iso(from), iso(from)],
+    sql: `${derivedOnly.sql} AND (t.time > ? OR (t.time = ? AND t.type NOT IN ('trip_end', 'overspeed_end')))`,
+    bindings: [...derivedOnly.bindings, iso(from), iso(from)],
   };
 }
 const fromSql = (column: string, from: number | string | null) =>

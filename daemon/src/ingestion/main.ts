@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import { connectDatabase } from '../db.js';
 import { knexDeviceLookup } from './devices.js';
 import { startIngestion } from './server.js';
+import { knexTakeoverRecorder } from './takeover.js';
 
 export { type Ingestion, type IngestionOptions, startIngestion } from './server.js';
 
@@ -16,6 +17,7 @@ export async function runIngest(config: Config, logger: Logger): Promise<{ stop(
       redisUrl: config.REDIS,
       redisPrefix: config.FLEET_REDIS_PREFIX,
       lookup: knexDeviceLookup(knex, { unknownDevices: config.UNKNOWN_DEVICES }),
+      recordTakeover: knexTakeoverRecorder(knex),
       deviceCacheTtlMs: config.DEVICE_CACHE_TTL_MS,
       host: config.INGEST_HOST,
       tcpPort: config.INGEST_PORT,

@@ -27,9 +27,12 @@ export interface Holder {
 
 /**
  * A login that replaced a live session: one this process held (its remote is known) or one
- * another instance held, as the registry said at the moment of the takeover.
+ * another instance held, as the registry said at the moment of the takeover (its remote is null
+ * when the entry was written before registry values carried it).
  */
-export type Takeover = { holder: 'this_instance'; remote: string } | { holder: 'other_instance'; instance: string };
+export type Takeover =
+  | { holder: 'this_instance'; remote: string }
+  | { holder: 'other_instance'; instance: string; remote: string | null };
 
 export type ClaimResult = { held: false } | { held: true; takeover: Takeover | null };
 
@@ -87,7 +90,7 @@ export class DeviceRegistry<H extends Holder = Holder> {
         this.keys.connectionsRegistry,
         this.keys.connectionsEvents,
         holder.imei,
-        encodeRegistryValue({ instance: this.instanceId, connectedAt: at }),
+        encodeRegistryValue({ instance: this.instanceId, connectedAt: at, remote: holder.remote }),
         this.instanceId,
         String(at),
         holder.remote,
@@ -102,8 +105,10 @@ export class DeviceRegistry<H extends Holder = Holder> {
       }
       this.holders.set(holder.imei, holder);
       if (takeover === null && previous) {
-        const other = decodeRegistryValue(previous).instance;
-        if (other !== this.instanceId) takeover = { holder: 'other_instance', instance: other };
+        const other = decodeRegistryValue(previous);
+        if (other.instance !== this.instanceId) {
+          takeover = { holder: 'other_instance', instance: other.instance, remote: other.remote ?? null };
+        }
       }
       return { held: true, takeover };
     });

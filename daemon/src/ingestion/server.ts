@@ -21,6 +21,7 @@ import { connectIngestRedis, createIngestRedis } from './redis.js';
 import { DeviceRegistry, reapOwnEntries, startHeartbeat } from './registry.js';
 import { type SessionLimits, TcpSession } from './session.js';
 import { StreamWriter } from './stream-writer.js';
+import type { TakeoverRecorder } from './takeover.js';
 import { UdpIngest } from './udp.js';
 
 export interface IngestionLimits extends SessionLimits {
@@ -76,6 +77,8 @@ export interface IngestionOptions {
   shutdownTimeoutMs?: number;
   /** Set false to run without reading `commands:outbound:{instance_id}`. */
   commands?: boolean;
+  /** Records logins that took over a live connection from another address (`knexTakeoverRecorder`). */
+  recordTakeover?: TakeoverRecorder;
 }
 
 export interface Ingestion {
@@ -192,6 +195,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
     const limiter = new ConnectionLimiter(limits.maxConnections, limits.maxConnectionsPerIp);
     let stopping = false;
     const sessionDeps = {
+      recordTakeover: options.recordTakeover,
       instanceId,
       keys,
       logger,

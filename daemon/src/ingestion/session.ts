@@ -22,6 +22,7 @@ import { admitDevice, type DeviceLookup } from './devices.js';
 import type { IngestMetrics, RefusalReason } from './metrics.js';
 import type { DeviceRegistry, Holder, Takeover } from './registry.js';
 import type { StreamWriter } from './stream-writer.js';
+import type { TakeoverRecorder } from './takeover.js';
 
 export interface SessionLimits {
   maxFrameBytes: number;
@@ -50,6 +51,8 @@ export interface SessionDeps {
   writer: StreamWriter;
   limits: SessionLimits;
   hooks: SessionHooks;
+  /** Records a takeover from another address as an `events` row (none when absent). */
+  recordTakeover?: TakeoverRecorder;
 }
 
 /** Protocol errors that close a connection, as refusal reasons (others: `desynchronised`). */
@@ -285,7 +288,7 @@ export class TcpSession implements Holder {
       this.state = 'active';
       if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
       this.handshakeTimer = null;
-      if (claim.takeover) this.reportTakeover(claim.takeover);
+      if (claim.takeover) this.reportTakeover(claim.takeover, admission.device.id);
     }
     metrics.handshakes.inc({ result: 'accepted' });
     this.socket.write(handshakeAck(true));
@@ -308,16 +311,26 @@ export class TcpSession implements Holder {
    * is logged and counted (also legitimate when a device changed networks while its old
    * connection was half-open, hence not refused: `allowed_networks` is the refusal).
    */
-  private reportTakeover(t: Takeover): void {
-    if (t.holder === 'this_instance' && addressOf(t.remote) === this.remoteAddress) return;
-    this.deps.metrics.takeovers.inc({ holder: t.holder });
+  private reportTakeover(t: Takeover, deviceId: string | number): void {
+    const oldAddress = t.remote === null ? null : addressOf(t.remote);
+    if (oldAddress === this.remoteAddress) return;
+    const { instanceId, metrics, recordTakeover } = this.deps;
+    metrics.takeovers.inc({ holder: t.holder });
+    const oldInstance = t.holder === 'this_instance' ? instanceId : t.instance;
     this.log.warn(
-      {
-        takeover: true,
-        ...(t.holder === 'this_instance' ? { previousRemote: t.remote } : { previousInstance: t.instance }),
-      },
+      { takeover: true, previousRemote: t.remote, previousInstance: oldInstance },
       'login took over a live session of this IMEI from another address',
     );
+    // Recorded in `events` too; the login does not wait for the database (nor fail with it).
+    recordTakeover?.({
+      deviceId,
+      at: Date.now(),
+      remote: this.remote,
+      old_address: oldAddress,
+      new_address: this.remoteAddress,
+      old_instance: oldInstance,
+      new_instance: instanceId,
+    }).catch((err: unknown) => this.log.error({ err }, 'recording the takeover event failed'));
   }
 
   private async avl(bytes: Buffer, receivedAt: number, t0: bigint): Promise<void> {

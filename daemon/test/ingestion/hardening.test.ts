@@ -4,7 +4,8 @@
  * device's live session closed through `devices:control` with what it was acked still stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeDeviceControl } from '../../src/contract/index.js';
+import { encodeDeviceControl, SESSION_TAKEOVER_EVENT } from '../../src/contract/index.js';
+import { deriveRange } from '../../src/history/main.js';
 import type { Ingestion } from '../../src/ingestion/server.js';
 import { type RunningProcessor, runProcess } from '../../src/processor/main.js';
 import { avlAck, encodeImeiLogin } from '../../src/protocol/index.js';
@@ -29,6 +30,25 @@ const IMEI = '356307042441101';
 const FENCED = '356307042441102';
 const BAD_LIST = '356307042441103';
 const TO_DISABLE = '356307042441104';
+const TAKEN = '356307042441105';
+const ROAMING = '356307042441106';
+
+async function takeoverEvents(imei: string): Promise<{ id: string; attributes: Record<string, unknown> }[]> {
+  return db
+    .knex('events as e')
+    .join('devices as d', 'd.id', 'e.device')
+    .where({ 'd.imei': imei, 'e.type': SESSION_TAKEOVER_EVENT })
+    .orderBy('e.time')
+    .select('e.id', 'e.attributes');
+}
+
+/** The takeover events of a device once there is one (they are written after the login's answer). */
+function recordedTakeovers(imei: string) {
+  return eventually(async () => {
+    const rows = await takeoverEvents(imei);
+    return rows.length > 0 ? rows : null;
+  }, `a takeover event of ${imei}`);
+}
 
 async function counter(name: string, label: string, value: string): Promise<number> {
   const m = (await ing.registry.getSingleMetric(name)?.get())?.values ?? [];
@@ -43,6 +63,8 @@ beforeAll(async () => {
     { imei: FENCED, name: 'fenced', enabled: true, allowed_networks: '10.0.0.0/8,127.0.0.2/32' },
     { imei: BAD_LIST, name: 'typo', enabled: true, allowed_networks: '127.0.0.0/8,not-a-network' },
     { imei: TO_DISABLE, name: 'to disable', enabled: true },
+    { imei: TAKEN, name: 'taken over', enabled: true },
+    { imei: ROAMING, name: 'roaming', enabled: true },
   ]);
   ing = await opened.ingestion(db.knex, {
     instanceId: 'hard-a',
@@ -100,6 +122,75 @@ describe('identity', () => {
     await again.whenClosed;
     expect(await counter('fleet_ingest_session_takeovers_total', 'holder', 'this_instance')).toBe(1);
     intruder.close();
+    // Only the takeover from another address became an event, not the reconnect.
+    const rows = await recordedTakeovers(IMEI);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.attributes).toMatchObject({ old_address: '127.0.0.1', new_address: '127.0.0.3' });
+  });
+
+  it('records a takeover as an event with the old and new address, and re-deriving history keeps it', async () => {
+    const owner = await opened.device(ing.tcpPort, { localAddress: '127.0.0.1' });
+    expect(await owner.login(TAKEN)).toBe(1);
+    owner.send(avlFrame(3));
+    expect((await owner.read(4)).readUInt32BE(0)).toBe(3);
+    const intruder = await opened.device(ing.tcpPort, { localAddress: '127.0.0.4' });
+    expect(await intruder.login(TAKEN)).toBe(1);
+    await owner.whenClosed;
+    intruder.send(avlFrame(2));
+    expect((await intruder.read(4)).readUInt32BE(0)).toBe(2);
+    const [event] = await recordedTakeovers(TAKEN);
+    expect(event!.attributes).toEqual({
+      old_address: '127.0.0.1',
+      new_address: '127.0.0.4',
+      old_instance: 'hard-a',
+      new_instance: 'hard-a',
+    });
+
+    // The device's positions stored, then its history derived from scratch and from a time
+    // before the event: the recorded event is not derivation's to delete.
+    const config = processorConfig(db.connection, REDIS_URL, r.prefix);
+    const processor = await runProcess(config, silentLogger);
+    const { id } = await db.knex('devices').where({ imei: TAKEN }).first('id');
+    try {
+      await eventually(async () => {
+        const rows = await db.knex('positions').where({ device: id }).count({ n: '*' });
+        return Number(rows[0]?.n) === 5;
+      }, 'the 5 acknowledged records stored');
+    } finally {
+      await processor.stop();
+    }
+    for (const from of [null, Date.UTC(2020, 0, 1)]) {
+      const [derived] = await deriveRange(config, { from, to: null, device: TAKEN });
+      expect(derived?.changes, String(from)).toBeDefined();
+      expect(await takeoverEvents(TAKEN), String(from)).toEqual([event]);
+    }
+  });
+
+  it('tells a takeover on another instance from a reconnect there by the address in the registry', async () => {
+    const other = await opened.ingestion(db.knex, {
+      instanceId: 'hard-b',
+      redisUrl: REDIS_URL,
+      redisPrefix: r.prefix,
+      commands: false,
+    });
+    const otherCount = async () =>
+      ((await other.registry.getSingleMetric('fleet_ingest_session_takeovers_total')?.get())?.values ?? []).reduce(
+        (a, v) => a + v.value,
+        0,
+      );
+    const first = await opened.device(ing.tcpPort, { localAddress: '127.0.0.1' });
+    expect(await first.login(ROAMING)).toBe(1);
+    const reconnect = await opened.device(other.tcpPort, { localAddress: '127.0.0.1' });
+    expect(await reconnect.login(ROAMING)).toBe(1);
+    expect(await otherCount()).toBe(0);
+    const intruder = await opened.device(other.tcpPort, { localAddress: '127.0.0.5' });
+    expect(await intruder.login(ROAMING)).toBe(1);
+    expect(await otherCount()).toBe(1);
+    const rows = await recordedTakeovers(ROAMING);
+    expect(rows.map((e) => e.attributes)).toEqual([
+      { old_address: '127.0.0.1', new_address: '127.0.0.5', old_instance: 'hard-b', new_instance: 'hard-b' },
+    ]);
+    for (const d of [first, reconnect, intruder]) d.close();
   });
 
   it('refuses a device outside its allowed networks with 00, and accepts it from inside', async () => {

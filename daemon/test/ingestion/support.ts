@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { knexDeviceLookup } from '../../src/ingestion/devices.js';
 import { type Ingestion, type IngestionOptions, startIngestion } from '../../src/ingestion/server.js';
+import { knexTakeoverRecorder } from '../../src/ingestion/takeover.js';
 import { type EncodableRecord, encodeAvlFrame, encodeImeiLogin } from '../../src/protocol/index.js';
 
 export { TEST_REDIS_URL as REDIS_URL } from '../../../test/support/index.js';
@@ -33,6 +34,7 @@ export function startTestIngestion(
 ): Promise<Ingestion> {
   return startIngestion({
     lookup: knexDeviceLookup(knex, { unknownDevices: 'refuse' }),
+    recordTakeover: knexTakeoverRecorder(knex),
     host: '127.0.0.1',
     tcpPort: 0,
     udpPort: null,
