@@ -1,3 +1,4 @@
+import { MAX_COMMAND_BYTES } from '@fleet/daemon/contract/limits';
 import { describe, expect, it } from 'vitest';
 import {
   actionPath,
@@ -20,13 +21,12 @@ describe('command templates', () => {
     expect(validateCommandText('setparam 2004:example.com')).toBeNull();
   });
 
-  // Failing on main since the command byte limit moved into the contract (see the issue notes): fix, then unskip.
-
-  it.skip('rejects empty, non-ASCII and overlong text', () => {
+  it('rejects empty, non-ASCII and overlong text', () => {
     expect(validateCommandText('   ')).toMatch(/Type a command/);
     expect(validateCommandText('getinfo\n')).toBeNull(); // trimmed
     expect(validateCommandText('setparam 1:é')).toMatch(/ASCII/);
-    expect(validateCommandText('x'.repeat(513))).toMatch(/512/);
+    expect(validateCommandText('x'.repeat(MAX_COMMAND_BYTES))).toBeNull();
+    expect(validateCommandText('x'.repeat(MAX_COMMAND_BYTES + 1))).toMatch(new RegExp(`${MAX_COMMAND_BYTES}`));
   });
 
   it('knows which states are final and builds the Studio API queries', () => {
