@@ -34,7 +34,10 @@ async function main(argv: string[]): Promise<number> {
       const config = loadConfigOrExitCode();
       if (config === 2) return 2;
       const { deriveRange } = await import('./history/main.js');
-      for (const r of await deriveRange(config, cmd)) process.stdout.write(`${JSON.stringify(r)}\n`);
+      const { alertingExtensions } = await import('./alerts/history-extensions.js');
+      // The same derivers and hooks as the worker: a recomputed window keeps its events and alerts.
+      for (const r of await deriveRange(config, cmd, alertingExtensions(config)))
+        process.stdout.write(`${JSON.stringify(r)}\n`);
       return 0;
     }
   }
@@ -55,7 +58,9 @@ async function main(argv: string[]): Promise<number> {
       running.push(await (await import('./processor/main.js')).runProcess(config, logger));
     }
     if (role === 'derive' || (role === 'all' && config.HISTORY_ENABLED)) {
-      running.push(await (await import('./history/main.js')).runDerive(config, logger));
+      const { alertingExtensions } = await import('./alerts/history-extensions.js');
+      const extensions = alertingExtensions(config, logger);
+      running.push(await (await import('./history/main.js')).runDerive(config, logger, { extensions }));
     }
     if (role === 'alerts' || role === 'all') {
       running.push(await (await import('./alerts/main.js')).runAlerts(config, logger));

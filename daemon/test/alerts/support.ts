@@ -1,12 +1,20 @@
 /**
  * Helpers for the alerting tests: a webhook receiver that checks signatures and remembers delivery
- * ids, the daemon configuration for a test database, and rows a test needs (devices, rules).
+ * ids, the daemon configuration for a test database, rows a test needs (devices, rules, fences),
+ * and the real producer of events (processor + history worker) fed with drives.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Knex } from 'knex';
+import type { TestRedis } from '../../../test/support/index.js';
+import { alertingExtensions } from '../../src/alerts/history-extensions.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import { type AlertPayload, WEBHOOK_HEADERS } from '../../src/contract/alerts.js';
+import { GROUPS } from '../../src/contract/keys.js';
+import { runDerive } from '../../src/history/main.js';
+import { runProcess } from '../../src/processor/main.js';
+import { processorEnv, record, silentLogger, telemetryFields, waitFor } from '../processor/support.js';
 
 export interface ReceivedWebhook {
   delivery: string;
@@ -134,6 +142,120 @@ export function alertsEnv(
     ALERT_RETRY_MAX_MS: '400',
     ALERT_POLL_MS: '100',
     ALERT_SWEEP_INTERVAL_MS: '60000',
+    // Rules a test just created apply to the next derivation.
+    ALERT_RULES_TTL_MS: '0',
     ...extra,
+  };
+}
+
+/** A rectangular geofence (lon/lat corners), active. */
+export async function addFence(
+  knex: Knex,
+  name: string,
+  [west, south, east, north]: [number, number, number, number],
+  speedLimit: number | null = null,
+): Promise<number> {
+  const res = await knex.raw<{ rows: Array<{ id: number }> }>(
+    `INSERT INTO geofences (name, area, speed_limit, active)
+     VALUES (?, ST_MakeEnvelope(?, ?, ?, ?, 4326), ?, true) RETURNING id`,
+    [name, west, south, east, north, speedLimit],
+  );
+  return Number(res.rows[0]!.id);
+}
+
+export interface Drive {
+  /** Fix time, epoch ms. */
+  time: number;
+  lon: number;
+  lat: number;
+  speed: number;
+  /** false: parked (IO 240 movement and IO 239 ignition off). Default true. */
+  moving?: boolean;
+  /** Satellites in use; 0 = no fix. Default 11. */
+  satellites?: number;
+}
+
+/**
+ * Fixes every `stepS` seconds at one latitude, one per entry of `lons` (a drive east or west
+ * through fences); `speeds` per fix (default 40 km/h), 0 = parked.
+ */
+export function driveAlong(
+  lons: readonly number[],
+  lat: number,
+  start: number,
+  speeds: readonly number[] = [],
+  stepS = 10,
+): Drive[] {
+  return lons.map((lon, i) => {
+    const speed = speeds[i] ?? 40;
+    return { time: start + i * stepS * 1000, lon, lat, speed, moving: speed > 0 };
+  });
+}
+
+/**
+ * The real producer of alerts, in this process: the processor (telemetry stream → positions and
+ * history marks) and the history worker with alerting's derivers and hooks, as `daemon derive` runs
+ * them. `send` puts AVL records on the stream as ingestion does.
+ */
+export interface Pipeline {
+  config: Config;
+  env: Record<string, string>;
+  send(imei: string, drive: readonly Drive[], receivedAt?: number): Promise<void>;
+  /** Resolves once the processor consumed everything sent and the worker derived every mark. */
+  settled(knex: Knex): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startPipeline(
+  connection: Parameters<typeof alertsEnv>[0],
+  redis: TestRedis,
+  extra: Record<string, string> = {},
+): Promise<Pipeline> {
+  const env = {
+    ...processorEnv(connection, redis.url, redis.prefix),
+    ...alertsEnv(connection),
+    HISTORY_METRICS_PORT: '0',
+    HISTORY_POLL_MS: '50',
+    ...extra,
+  };
+  const config = loadConfig(env);
+  const processor = await runProcess(config, silentLogger);
+  const worker = await runDerive(config, silentLogger, { extensions: alertingExtensions(config) });
+  return {
+    config,
+    env,
+    async send(imei, drive, receivedAt) {
+      const records = drive.map((d) => {
+        const on = d.moving === false ? 0 : 1;
+        return record({
+          timestamp: d.time,
+          longitude: d.lon,
+          latitude: d.lat,
+          speed: d.speed,
+          satellites: d.satellites ?? 11,
+          io: { ids: [239, 240, 21, 66, 16], values: [on, on, 4, 24079, 123456] },
+        });
+      });
+      await redis.redis.xadd(
+        redis.keys.telemetryAvl,
+        '*',
+        ...telemetryFields(imei, records, { receivedAt: receivedAt ?? Date.now() }),
+      );
+    },
+    async settled(knex) {
+      await waitFor('processed and derived', async () => {
+        const groups = (await redis.redis.xinfo('GROUPS', redis.keys.telemetryAvl)) as unknown[][];
+        const group = groups
+          .map((g) => Object.fromEntries(g.flatMap((v, i) => (i % 2 === 0 ? [[String(v), g[i + 1]]] : []))))
+          .find((g) => g.name === GROUPS.processors);
+        if (!group || Number(group.pending) !== 0 || Number(group.lag) !== 0) return false;
+        const marks = await knex('history_dirty').count('* as n').first();
+        return Number(marks?.n) === 0;
+      });
+    },
+    async stop() {
+      await worker.stop();
+      await processor.stop();
+    },
   };
 }

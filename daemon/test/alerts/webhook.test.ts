@@ -1,56 +1,84 @@
 /**
- * The webhook path of the outbox against real PostgreSQL and real HTTP receivers: alerts recorded
- * by the after-events hook (as the history derivation calls it), sent by the daemon's `alerts`
- * role, signed, retried, once per delivery id even when the sender dies mid-request.
+ * The webhook path of the outbox against real PostgreSQL and real HTTP receivers: alerts made by
+ * the real producer (records on the telemetry stream → processor → history worker with the
+ * geofence deriver and alerts hook), sent by the daemon's `alerts` role, signed, retried, once
+ * per delivery id even when the sender dies mid-request.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/index.js';
-import { alertsAfterEvents, DEFAULT_ALERTING, type StoredEventLike } from '../../src/alerts/alerting.js';
+import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '../../../test/support/index.js';
 import { runAlerts } from '../../src/alerts/main.js';
 import type { Running } from '../../src/cli.js';
 import { loadConfig } from '../../src/config.js';
-import { silentLogger, waitFor } from '../processor/support.js';
-import { addDevice, addRule, alertsEnv, unusedPort, webhookReceiver } from './support.js';
+import { newImei, silentLogger, waitFor } from '../processor/support.js';
+import {
+  addDevice,
+  addFence,
+  addRule,
+  alertsEnv,
+  driveAlong,
+  type Pipeline,
+  startPipeline,
+  unusedPort,
+  webhookReceiver,
+} from './support.js';
 
 let db: TestDatabase;
+let redis: TestRedis;
+let pipeline: Pipeline;
+let fence: number;
 const running: Running[] = [];
 const children: ChildProcess[] = [];
 const SECRET = 's3cret-for-tests';
 
 beforeAll(async () => {
-  db = await createTestDatabase();
+  [db, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  pipeline = await startPipeline(db.connection, redis);
+  fence = await addFence(db.knex, 'Depot', [25.278, 54.688, 25.29, 54.692]);
 });
 afterEach(async () => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
   await Promise.allSettled(running.splice(0).map((r) => r.stop()));
 });
 afterAll(async () => {
+  await pipeline?.stop();
+  await redis?.cleanup();
   await db?.drop();
 });
 
-let imeiSeq = 356307042440000;
-const newImei = () => String(++imeiSeq).padStart(15, '0').slice(0, 15);
+interface Van {
+  id: number;
+  imei: string;
+}
+const addVan = async (name: string): Promise<Van> => {
+  const imei = newImei();
+  return { id: await addDevice(db.knex, imei, name), imei };
+};
 
-/** Stores geofence_enter events for a device and runs the after-events hook in the same transaction. */
-async function fire(device: number, times: number[], fence = '7'): Promise<void> {
-  const hook = alertsAfterEvents({ ...DEFAULT_ALERTING, rulesTtlMs: 0 });
-  const events: StoredEventLike[] = times.map((t, i) => ({
-    id: `${device}-${t}-${i}`,
-    device,
-    type: 'geofence_enter',
-    time: t,
-    key: fence,
-    location: { lat: 54.69, lon: 25.28 },
-    attributes: { geofence: Number(fence), geofence_name: 'Depot' },
-    position: null,
-  }));
-  await db.knex.transaction((trx) => hook(trx, { device, settings: { timeZone: 'UTC' }, events, inserted: events }));
+/**
+ * The van drives into the Depot fence `entries` times (in, then out again), one fix every 10 s,
+ * ending a minute ago; resolves once the processor and the history worker handled it. Returns the
+ * entries' times (their confirming fixes).
+ */
+async function driveIn(van: Van, entries = 1): Promise<number[]> {
+  const lons = [25.274];
+  for (let i = 0; i < entries; i++) lons.push(25.2785, 25.2795, 25.2765, 25.2755);
+  const drive = driveAlong(lons, 54.69, Date.now() - 60_000 - lons.length * 10_000);
+  await pipeline.send(van.imei, drive);
+  await pipeline.settled(db.knex);
+  return drive.filter((_, i) => i % 4 === 2).map((d) => d.time);
 }
 
-/** A geofence_enter rule posting to `url`, signed with SECRET. */
-const webhookRule = (name: string, url: string) =>
-  addRule(db.knex, { name, type: 'geofence_enter', webhook_url: url, webhook_secret: SECRET });
+/** A rule for the van's entries into Depot posting to `url`, signed with SECRET. */
+const webhookRule = (name: string, url: string, van: Van) =>
+  addRule(db.knex, {
+    name,
+    type: 'geofence_enter',
+    geofence: fence,
+    devices: [String(van.id)],
+    webhook_url: url,
+    webhook_secret: SECRET,
+  });
 
 async function deliveries(alertRule: number) {
   const res = await db.knex.raw<{
@@ -70,24 +98,26 @@ async function startSender(extra: Record<string, string> = {}): Promise<Running>
 }
 
 describe('webhook deliveries', () => {
-  it('POSTs the alert as signed JSON; a re-fired event adds no second alert or delivery', async () => {
+  it('POSTs the alert as signed JSON; the same records again (a replay) add no second alert or delivery', async () => {
     const receiver = await webhookReceiver(SECRET);
     try {
-      const device = await addDevice(db.knex, newImei(), 'Van 1');
-      const rule = await webhookRule('Depot entry', receiver.url);
-      const t = Date.now() - 5000;
-      await fire(device, [t]);
+      const van = await addVan('Van 1');
+      const device = van.id;
+      const rule = await webhookRule('Depot entry', receiver.url, van);
+      const [t] = await driveIn(van);
       await startSender();
       await waitFor('the webhook', async () => receiver.requests.length === 1);
-      // The same event again (a re-derivation, a replay): nothing new.
-      await fire(device, [t]);
+      // The device resends what it already sent (a lost ack): nothing new.
+      const drive = driveAlong([25.274, 25.2785, 25.2795, 25.2765, 25.2755], 54.69, t! - 20_000);
+      await pipeline.send(van.imei, drive);
+      await pipeline.settled(db.knex);
       const [got] = receiver.requests;
       expect(got!.signatureOk).toBe(true);
       expect(got!.body).toMatchObject({
         rule: { id: rule, name: 'Depot entry', type: 'geofence_enter' },
         device: { id: device, name: 'Van 1' },
-        event: { type: 'geofence_enter', key: '7', time: new Date(t).toISOString() },
-        position: { type: 'Point', coordinates: [25.28, 54.69] },
+        event: { type: 'geofence_enter', key: String(fence), time: new Date(t!).toISOString() },
+        position: { type: 'Point', coordinates: [25.2795, 54.69] },
         message: 'Depot entry: Van 1 entered Depot',
         stale: false,
       });
@@ -104,9 +134,9 @@ describe('webhook deliveries', () => {
 
   it('receiver down, then up: retried with backoff, received exactly once', async () => {
     const port = await unusedPort();
-    const device = await addDevice(db.knex, newImei(), 'Van 2');
-    const rule = await webhookRule('Down then up', `http://127.0.0.1:${port}/hook`);
-    await fire(device, [Date.now() - 1000]);
+    const van = await addVan('Van 2');
+    const rule = await webhookRule('Down then up', `http://127.0.0.1:${port}/hook`, van);
+    await driveIn(van);
     await startSender();
     const failed = await waitFor('two failed attempts', async () => {
       const [d] = await deliveries(rule);
@@ -129,14 +159,10 @@ describe('webhook deliveries', () => {
     dead.hold = true;
     const good = await webhookReceiver(SECRET);
     try {
-      const device = await addDevice(db.knex, newImei(), 'Van 3');
-      const deadRule = await webhookRule('to a dead end', dead.url);
-      const goodRule = await webhookRule('to a live one', good.url);
-      const base = Date.now() - 60_000;
-      await fire(
-        device,
-        Array.from({ length: 12 }, (_, i) => base + i * 1000),
-      );
+      const van = await addVan('Van 3');
+      const deadRule = await webhookRule('to a dead end', dead.url, van);
+      const goodRule = await webhookRule('to a live one', good.url, van);
+      await driveIn(van, 12);
       // Long timeout: the dead endpoint's requests stay open for the whole test.
       await startSender({ ALERT_WEBHOOK_TIMEOUT_MS: '30000', ALERT_CONCURRENCY: '4', ALERT_PER_TARGET: '2' });
       await waitFor('every live delivery', async () =>
@@ -155,9 +181,9 @@ describe('webhook deliveries', () => {
     const receiver = await webhookReceiver(SECRET);
     receiver.hold = true;
     try {
-      const device = await addDevice(db.knex, newImei(), 'Van 4');
-      const rule = await webhookRule('Killed', receiver.url);
-      await fire(device, [Date.now() - 1000]);
+      const van = await addVan('Van 4');
+      const rule = await webhookRule('Killed', receiver.url, van);
+      await driveIn(van);
       const child = spawn(process.execPath, ['--import', 'tsx', 'daemon/src/cli.ts', 'alerts'], {
         cwd: new URL('../../../', import.meta.url).pathname,
         env: { ...process.env, ...alertsEnv(db.connection, { ALERT_WEBHOOK_TIMEOUT_MS: '1000' }) },

@@ -1,0 +1,28 @@
+/**
+ * What alerting adds to the history derivation: the geofence deriver and the alerts after-events
+ * hook. The `derive` worker and the `derive --from` command register the same pair, so a
+ * recomputed window yields the same geofence events (same identities) and notifies no one again.
+ */
+import type { Config } from '../config.js';
+import type { HistoryExtensions } from '../history/hooks.js';
+import type { Logger } from '../observability/logger.js';
+import { alertsAfterEvents, DEFAULT_ALERTING } from './alerting.js';
+import { geofenceDeriver } from './geofence-deriver.js';
+
+export function alertingExtensions(config: Config, logger?: Logger): HistoryExtensions {
+  return {
+    eventDerivers: [
+      geofenceDeriver({
+        marginM: config.GEOFENCE_MARGIN_M,
+        dwellFixes: config.GEOFENCE_DWELL_FIXES,
+        dwellS: config.GEOFENCE_DWELL_S,
+      }),
+    ],
+    afterEvents: [
+      alertsAfterEvents(
+        { ...DEFAULT_ALERTING, staleAfterS: config.ALERT_STALE_AFTER_S, rulesTtlMs: config.ALERT_RULES_TTL_MS },
+        (invalid) => logger?.warn({ invalid }, 'alert rules skipped: invalid'),
+      ),
+    ],
+  };
+}
