@@ -58,12 +58,14 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
   const loop = (async () => {
     while (!abort.signal.aborted) {
       let devices: DeviceKey[] = [];
+      let derived = 0;
       try {
         devices = await markedDevices(knex, passSize);
         await inParallel(devices, concurrency, async (device) => {
           try {
             const outcome = await deriveDevice(knex, device, 'marks', extensions, log);
             if (!outcome.derived) return;
+            derived++;
             windows.inc();
             if (outcome.markedAt !== undefined) lag.observe((Date.now() - outcome.markedAt) / 1000);
             options.onDerived?.(outcome);
@@ -76,7 +78,9 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       } catch (err) {
         log.error({ err: String(err) }, 'history pass failed; retrying');
       }
-      if (devices.length === 0) await sleep(config.HISTORY_POLL_MS, abort.signal).catch(() => {});
+      // Nothing done (no marks, or only devices that failed or another worker holds): wait, so a
+      // device that keeps failing is retried every poll instead of in a busy loop.
+      if (derived === 0) await sleep(config.HISTORY_POLL_MS, abort.signal).catch(() => {});
     }
   })();
   log.info({ concurrency, metricsPort: server.port }, 'history worker started');

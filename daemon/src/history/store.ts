@@ -44,8 +44,11 @@ function toPosition(r: PositionDbRow): HistoryPosition {
 
 const POSITION_COLUMNS = `id, (extract(epoch FROM fix_time) * 1000)::float8 AS ms, ST_Y(location) AS lat,
   ST_X(location) AS lon, speed, event_io_id, attributes, flags`;
-/** SQL for "the record's time can be trusted" (see isTrustedTime). */
-const TRUSTED = `(flags IS NULL OR NOT (flags::jsonb ?| array['future','before_2000']))`;
+/**
+ * SQL for "the record's time can be trusted" (see isTrustedTime). Containment, not the `?|`
+ * operator: knex reads every `?` of a raw query as a binding.
+ */
+const TRUSTED = `(flags IS NULL OR NOT (flags::jsonb @> '["future"]' OR flags::jsonb @> '["before_2000"]'))`;
 
 export class SqlHistoryReader implements HistoryReader {
   constructor(
@@ -82,15 +85,18 @@ export class SqlHistoryReader implements HistoryReader {
     const at = iso(dayFrom);
     const r = await this.db.raw<{ rows: PositionDbRow[] }>(
       `(SELECT ${POSITION_COLUMNS} FROM positions WHERE device = ? AND fix_time >= ?)
-       UNION
+       UNION ALL
        (SELECT ${POSITION_COLUMNS} FROM positions WHERE device = ? AND fix_time < ? AND flags IS NULL
          ORDER BY fix_time DESC, event_io_id DESC LIMIT 1)
-       UNION
+       UNION ALL
        (SELECT ${POSITION_COLUMNS} FROM positions WHERE device = ? AND fix_time < ? AND ${TRUSTED}
          ORDER BY fix_time DESC, event_io_id DESC LIMIT 1)`,
       [this.device, at, this.device, at, this.device, at],
     );
-    return r.rows.map(toPosition);
+    // UNION ALL (json columns have no equality for UNION): the last good fix may also be the
+    // last trusted record, so keep each row once.
+    const seen = new Set<string>();
+    return r.rows.filter((p) => !seen.has(String(p.id)) && seen.add(String(p.id))).map(toPosition);
   }
 
   async prior(start: WindowStart): Promise<PriorTotals> {

@@ -232,8 +232,43 @@ describe('history ground truth', () => {
     expect(badFleet.status).toBe(400);
     const correction = await api(`/items/devices/${deviceId}`, {
       method: 'PATCH',
-      body: JSON.stringify({ odometer_correction_km: 100 }),
+      body: JSON.stringify({ odometer_correction_km: 100, engine_hours_correction: 2 }),
     });
     expect(correction.status).toBe(200);
-  }, 300_000);
+
+    // The correction reaches the accumulators through the worker (the hook marks the device).
+    const deviceRow = async () => (await api<{ data: Item }>(`/items/devices/${deviceId}`)).body.data;
+    await waitFor(
+      'the corrected odometer',
+      async () => {
+        const d = await deviceRow();
+        return Math.abs(Number(d.odometer_km) - (lastOdo / 1000 + 100)) < 0.001;
+      },
+      60_000,
+      500,
+    );
+    expect(Number((await deviceRow()).engine_hours)).toBeCloseTo(1195 / 3600 + 2, 3);
+
+    // A detection-settings change made in Directus recomputes past history, no CLI: a fleet
+    // overspeed limit above the drive's 110 km/h removes its overspeed events; a device override
+    // of 100 km/h brings them back with that limit.
+    const overspeed = async () =>
+      (await api<{ data: Item[] }>(`/items/events?filter[type][_starts_with]=overspeed&sort=time&limit=-1`)).body.data;
+    const fleet = await api('/items/fleet_settings', {
+      method: 'PATCH',
+      body: JSON.stringify({ overspeed_limit_kmh: 120 }),
+    });
+    expect(fleet.status).toBe(200);
+    await waitFor('overspeed events gone at 120 km/h', async () => (await overspeed()).length === 0, 60_000, 500);
+    expect((await api<{ data: Item[] }>('/items/trips?limit=-1')).body.data).toHaveLength(2);
+    const override = await api(`/items/devices/${deviceId}`, {
+      method: 'PATCH',
+      body: JSON.stringify({ history_settings: { overspeedLimitKmh: 100 } }),
+    });
+    expect(override.status).toBe(200);
+    await waitFor('overspeed events back at 100 km/h', async () => (await overspeed()).length === 2, 60_000, 500);
+    const [start, end] = await overspeed();
+    expect(ms(start!.time)).toBe(at(300));
+    expect(end!.attributes).toEqual({ limit: 100, max_speed: 110, duration_s: 30 });
+  }, 360_000);
 });

@@ -81,6 +81,12 @@ export function fleetSettingsWrite(payload: Record<string, unknown>, writer: Wri
   return { ok: true, payload, recompute: false };
 }
 
+/** Days of history a detection-settings change recomputes: HISTORY_RECOMPUTE_DAYS, default 31. */
+export function recomputeDays(v: unknown): number {
+  const n = v === undefined || v === null || v === '' ? 31 : Number(v);
+  return Number.isInteger(n) && n >= 0 && n <= 3660 ? n : 31;
+}
+
 function safeJson(s: string): unknown {
   try {
     return JSON.parse(s);
