@@ -9,11 +9,26 @@
  *    history worker with the geofence deriver and the alerts hook, the webhook sender; a local
  *    HTTP receiver timestamps each delivery.
  *
- *   npm run bench:alerts [-- --seconds 20 --rate 20000 --fixes 20000]
+ *   Traffic: `devices` trackers write `rate` records/s in 100 ms ticks (fix time = wall time).
+ *   `rules` of them are probes parked on the edge of one fence each, hopping in and out every
+ *   `hop` seconds; the others drive straight lines across the area through the 1,000 fences. Each
+ *   rule watches one probe's fence for entries. The derive and alerts roles run as the daemon runs
+ *   them (`daemon/src/cli.ts derive` and `alerts`, child processes); the latency of an entry is from
+ *   the commit of the fix that confirmed it to the webhook's arrival.
+ *
+ *   npm run bench:alerts [-- --seconds 20 --rate 20000 --devices 1000 --rules 100 --fixes 20000]
  */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { createTestDatabase } from '../../test/support/index.js';
 import { measureFixes, scanEveryFence } from '../src/alerts/geofence-sql.js';
+import type { AlertPayload } from '../src/contract/alerts.js';
+import { latestPerDevice, type PositionRow } from '../src/processor/rows.js';
+import { PositionWriter } from '../src/processor/writer.js';
+import { simulatedImei } from '../src/simulator/imei.js';
 import { Rng } from '../src/simulator/rng.js';
 
 const { values: args } = parseArgs({
@@ -21,8 +36,19 @@ const { values: args } = parseArgs({
     fixes: { type: 'string', default: '20000' },
     'scan-fixes': { type: 'string', default: '1000' },
     fences: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '20' },
+    rate: { type: 'string', default: '20000' },
+    devices: { type: 'string', default: '1000' },
+    rules: { type: 'string', default: '100' },
+    hop: { type: 'string', default: '4' },
   },
 });
+const SECONDS = Number(args.seconds);
+const RATE = Number(args.rate);
+const DEVICES = Number(args.devices);
+const RULES = Number(args.rules);
+const HOP_MS = Number(args.hop) * 1000;
+const TICK_MS = 100;
 const FIXES = Number(args.fixes);
 const SCAN_FIXES = Number(args['scan-fixes']);
 const FENCES = Number(args.fences);
@@ -98,6 +124,225 @@ try {
     `  ratio: ours is ${(scan.usPerFix / indexedSame.usPerFix).toFixed(1)}× cheaper per fix; same distances: ${same ? 'yes' : 'NO'}`,
   );
   if (!same) process.exitCode = 1;
+
+  await latencyPhase(db.connection, fences);
 } finally {
   await db.drop();
+}
+
+function pct(sorted: number[], p: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function latencyPhase(
+  connection: { host: string; port: number; user: string; password?: string; database: string },
+  fences: Array<{ center: { coordinates: number[] }; radius_m: number }>,
+): Promise<void> {
+  const pool = new pg.Pool({ ...connection, max: 2 });
+  const children: ChildProcess[] = [];
+  const server = createServer();
+  try {
+    // Devices; the first RULES are the probes, probe i on the edge of fence i (ids follow insertion).
+    const imeis = Array.from({ length: DEVICES }, (_, i) => simulatedImei(12, i));
+    await pool.query(
+      `INSERT INTO devices (imei, name, enabled) SELECT i, 'bench ' || n, true FROM unnest($1::text[]) WITH ORDINALITY AS u(i, n)`,
+      [imeis],
+    );
+    const ids = new Map(
+      (await pool.query<{ id: number; imei: string }>('SELECT id, imei FROM devices')).rows.map((x) => [x.imei, x.id]),
+    );
+    const probes = new Set(imeis.slice(0, RULES).map((i) => ids.get(i)!));
+    const fenceIds = (await pool.query<{ id: number }>('SELECT id FROM geofences ORDER BY id')).rows.map((x) => x.id);
+
+    // The receiver: arrival time per (device, event time).
+    const arrivals = new Map<string, number>();
+    let requests = 0;
+    server.on('request', (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const at = Date.now();
+        requests++;
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AlertPayload;
+        arrivals.set(`${body.device.id}:${Date.parse(body.event.time)}`, at);
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    for (let i = 0; i < RULES; i++) {
+      await pool.query(
+        `INSERT INTO alert_rules (name, enabled, type, geofence, devices, min_duration_s, cooldown_s, notify_stale, webhook_url, webhook_secret)
+         VALUES ($1, true, 'geofence_enter', $2, $3::json, 0, 0, false, $4, 'bench')`,
+        [`probe ${i + 1}`, fenceIds[i], JSON.stringify([imeis[i]]), hook],
+      );
+    }
+
+    const env = {
+      ...process.env,
+      DB_HOST: connection.host,
+      DB_PORT: String(connection.port),
+      DB_DATABASE: connection.database,
+      DB_USER: connection.user,
+      DB_PASSWORD: connection.password ?? '',
+      LOG_LEVEL: 'info',
+      LOG_STYLE: 'raw',
+      HISTORY_METRICS_PORT: '0',
+      HISTORY_POLL_MS: '20',
+      ALERT_POLL_MS: '200',
+    };
+    const root = new URL('../../', import.meta.url).pathname;
+    // Both roles up (their start-up lines) before the traffic starts; then only warnings are shown.
+    await Promise.all(
+      [
+        ['derive', 'history worker started'],
+        ['alerts', 'alerts: sending webhooks'],
+      ].map(
+        ([role, ready]) =>
+          new Promise<void>((resolve, reject) => {
+            const child = spawn(process.execPath, ['--import', 'tsx', 'daemon/src/cli.ts', role!], {
+              cwd: root,
+              env,
+              stdio: ['ignore', 'pipe', 'inherit'],
+            });
+            children.push(child);
+            let up = false;
+            child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
+            child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+              for (const line of chunk.split('\n')) {
+                if (!up && line.includes(ready!)) {
+                  up = true;
+                  resolve();
+                } else if (up && /"level":(4|5|6)0/.test(line)) process.stderr.write(`${role}: ${line}\n`);
+              }
+            });
+          }),
+      ),
+    );
+
+    // Where each device is at time t: probes hop between the fence's centre and 150 m outside its
+    // edge; the others drive straight at 20–80 km/h from a random start.
+    const r = new Rng(34);
+    const m2deg = 1 / 111_320;
+    const cosLat = Math.cos((54.7 * Math.PI) / 180);
+    const movers = Array.from({ length: DEVICES }, () => ({
+      lon: LON0 + r.next() * SPAN_LON,
+      lat: LAT0 + r.next() * SPAN_LAT,
+      heading: r.next() * 2 * Math.PI,
+      speed: 20 + r.next() * 60,
+    }));
+    const start = Date.now();
+    const where = (i: number, t: number) => {
+      if (i < RULES) {
+        const f = fences[i]!;
+        const [lon, lat] = f.center.coordinates as [number, number];
+        const inside = Math.floor((t - start) / HOP_MS) % 2 === 1;
+        return { lon: inside ? lon : lon + ((f.radius_m + 150) * m2deg) / cosLat, lat, speed: 10, probe: true };
+      }
+      const m = movers[i]!;
+      const d = ((m.speed / 3.6) * (t - start)) / 1000;
+      return {
+        lon: m.lon + (Math.sin(m.heading) * d * m2deg) / cosLat,
+        lat: m.lat + Math.cos(m.heading) * d * m2deg,
+        speed: m.speed,
+        probe: false,
+      };
+    };
+    const ioText = JSON.stringify({ 239: 1, 240: 1 });
+    const attrText = JSON.stringify({ ignition: true, movement: true });
+
+    const writer = new PositionWriter(pool, 'copy');
+    const committed = new Map<string, number>();
+    const perTick = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
+    let written = 0;
+    let next = start;
+    let k = 0;
+    const end = start + SECONDS * 1000;
+    while (Date.now() < end) {
+      const now = Date.now();
+      if (now < next) await new Promise((res) => setTimeout(res, next - now));
+      next += TICK_MS;
+      const rows: PositionRow[] = [];
+      for (let n = 0; n < perTick; n++) {
+        const i = k++ % DEVICES;
+        // Fix times step by 1 ms per record of a device within a tick, so the natural key stays unique.
+        const t = next - TICK_MS + Math.floor(n / DEVICES);
+        const w = where(i, t);
+        rows.push({
+          imei: imeis[i]!,
+          fixTime: t,
+          receivedAt: Date.now(),
+          latitude: w.lat,
+          longitude: w.lon,
+          altitude: 100,
+          heading: 0,
+          speed: Math.round(w.speed),
+          satellites: 12,
+          priority: 0,
+          eventIoId: 0,
+          io: ioText,
+          attributes: attrText,
+          flags: [],
+        });
+      }
+      await writer.write(rows, latestPerDevice(rows), new Map(rows.map((x) => [x.imei, x.receivedAt])), ids);
+      const at = Date.now();
+      for (const row of rows) {
+        const id = ids.get(row.imei)!;
+        if (probes.has(id)) committed.set(`${id}:${row.fixTime}`, at);
+      }
+      written += rows.length;
+    }
+    const elapsed = (Date.now() - start) / 1000;
+    // The history worker's backlog when the traffic stops: what the latency waits behind.
+    const backlog = (
+      await pool.query<{ devices: number; oldest: number | null }>(
+        `SELECT count(DISTINCT device)::int AS devices,
+                (extract(epoch FROM now() - min(marked_at)) * 1000)::int AS oldest FROM history_dirty`,
+      )
+    ).rows[0]!;
+
+    // Let what was committed reach the receiver (bounded), then compare.
+    const alertsNow = async () =>
+      Number((await pool.query(`SELECT count(*)::int AS n FROM alerts`)).rows[0].n as number);
+    const settleBy = Date.now() + 30_000;
+    let alerts = await alertsNow();
+    while (Date.now() < settleBy) {
+      await new Promise((res) => setTimeout(res, 500));
+      const marks = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM history_dirty');
+      alerts = await alertsNow();
+      if (marks.rows[0]!.n === 0 && requests >= alerts) break;
+    }
+    const latencies: number[] = [];
+    for (const [key, at] of arrivals) {
+      const c = committed.get(key);
+      if (c !== undefined) latencies.push(at - c);
+    }
+    latencies.sort((a, b) => a - b);
+    const delivered = Number(
+      (await pool.query(`SELECT count(*)::int AS n FROM alert_deliveries WHERE status = 'delivered'`)).rows[0].n,
+    );
+    console.log(
+      `position commit → webhook received, ${DEVICES} devices (${RULES} probes hopping in/out every ${HOP_MS / 1000} s), ${fenceIds.length} geofences, ${RULES} rules, derive + alerts roles as child processes:`,
+    );
+    console.log(
+      `  written: ${written} records in ${elapsed.toFixed(1)} s = ${Math.round(written / elapsed)} records/s (target ${RATE})`,
+    );
+    console.log(
+      `  history worker backlog when writing stopped: ${backlog.devices} devices marked, oldest mark ${backlog.oldest ?? 0} ms old`,
+    );
+    console.log(
+      `  alerts: ${alerts}, webhooks received: ${requests} (${delivered} deliveries marked delivered), latencies measured: ${latencies.length}`,
+    );
+    console.log(
+      `  commit → webhook: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1) ?? Number.NaN} ms (target p99 < 1000 ms: ${pct(latencies, 99) < 1000 ? 'met' : 'NOT met'})`,
+    );
+  } finally {
+    for (const c of children) c.kill('SIGTERM');
+    await Promise.all(
+      children.map((c) => new Promise((res) => (c.exitCode !== null ? res(null) : c.once('exit', res)))),
+    );
+    server.close();
+    await pool.end();
+  }
 }
