@@ -1,25 +1,88 @@
 /**
  * Message shapes carried on the Redis streams, validated with zod on the reading side.
  *
- * Stream entries are flat field/value lists. Every message here is encoded to such a list by an
- * `encode*` function and read back by a `decode*` function, so writers and readers cannot drift.
- * Times are epoch milliseconds as decimal strings; raw device bytes travel as binary values.
+ * Stream entries are flat field/value lists. Each message has one definition (`defineMessage`):
+ * its zod schema names the fields, in order, and says which carry raw bytes; the same definition
+ * encodes for writers, decodes for readers and gives the field list to the Lua scripts, so writers
+ * and readers cannot drift. Times are epoch milliseconds as decimal strings.
  */
 import { z } from 'zod';
 
 /** A stream entry's fields as returned by ioredis' *Buffer variants: [field, value, field, value…]. */
 export type StreamFields = ReadonlyArray<Buffer | string>;
 
-function toRecord(fields: StreamFields): Record<string, Buffer | string> {
-  const out: Record<string, Buffer | string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    out[String(fields[i])] = fields[i + 1] as Buffer | string;
-  }
-  return out;
+type Shape<S extends z.ZodObject> = S['shape'];
+
+/** The encoded form: string values only unless the message has binary fields. */
+type Encoded<B> = [B] extends [never] ? string[] : (string | Buffer)[];
+
+export interface MessageDefinition<S extends z.ZodObject, B extends keyof Shape<S> & string = never> {
+  readonly schema: S;
+  /** Field names in encoding order (the schema's key order). */
+  readonly fields: readonly (keyof Shape<S> & string)[];
+  /** Fields whose values are raw bytes (read back as Buffers, never as text). */
+  readonly binary: ReadonlySet<string>;
+  /** The flat field/value list for XADD. Fields whose value is undefined are left out. */
+  encode(value: z.input<S>): Encoded<B>;
+  /** Reads and validates an entry; throws a ZodError naming the bad field. */
+  decode(entry: StreamFields): z.infer<S>;
+  /** One field's raw value, for an entry that may not decode (dead letters keep what they can). */
+  field(entry: StreamFields, name: keyof Shape<S> & string): Buffer | string | undefined;
+}
+
+export interface MessageOptions<B extends string> {
+  readonly binary?: readonly B[];
+  /**
+   * Writers whose values are already typed and checked (the ingestion hot path) skip validation
+   * on encode; the reader validates every entry anyway.
+   */
+  readonly trustedWriter?: boolean;
+}
+
+export function defineMessage<S extends z.ZodObject, B extends keyof Shape<S> & string = never>(
+  schema: S,
+  options: MessageOptions<B> = {},
+): MessageDefinition<S, B> {
+  const fields = Object.keys(schema.shape) as (keyof Shape<S> & string)[];
+  const binary = new Set<string>(options.binary ?? []);
+  const check = options.trustedWriter !== true;
+  return {
+    schema,
+    fields,
+    binary,
+    encode(input) {
+      const value = (check ? schema.parse(input) : input) as Record<string, unknown>;
+      const out: (string | Buffer)[] = [];
+      for (const name of fields) {
+        const v = value[name];
+        if (v === undefined) continue;
+        out.push(name, Buffer.isBuffer(v) ? v : String(v));
+      }
+      return out as Encoded<B>;
+    },
+    decode(entry) {
+      const raw: Record<string, Buffer | string | undefined> = {};
+      for (let i = 0; i + 1 < entry.length; i += 2) raw[String(entry[i])] = entry[i + 1];
+      const input: Record<string, unknown> = {};
+      for (const name of fields) {
+        const v = raw[name];
+        input[name] = binary.has(name) ? bytes(v) : text(v);
+      }
+      return schema.parse(input);
+    },
+    field(entry, name) {
+      for (let i = 0; i + 1 < entry.length; i += 2) if (String(entry[i]) === name) return entry[i + 1];
+      return undefined;
+    },
+  };
 }
 
 function text(value: Buffer | string | undefined): string | undefined {
   return value === undefined ? undefined : typeof value === 'string' ? value : value.toString('utf8');
+}
+
+function bytes(value: Buffer | string | undefined): Buffer | undefined {
+  return value === undefined ? undefined : typeof value === 'string' ? Buffer.from(value, 'latin1') : value;
 }
 
 const imei = z.string().regex(/^\d{1,17}$/, 'IMEI must be 1-17 ASCII digits');
@@ -50,38 +113,9 @@ export const TelemetryEntry = z.object({
 });
 export type TelemetryEntry = z.infer<typeof TelemetryEntry>;
 
-export function encodeTelemetryEntry(e: TelemetryEntry): (string | Buffer)[] {
-  return [
-    'imei',
-    e.imei,
-    'codec',
-    String(e.codec),
-    'transport',
-    e.transport,
-    'instance',
-    e.instance,
-    'receivedAt',
-    String(e.receivedAt),
-    'records',
-    String(e.records),
-    'frame',
-    e.frame,
-  ];
-}
-
-export function decodeTelemetryEntry(fields: StreamFields): TelemetryEntry {
-  const r = toRecord(fields);
-  const frame = r.frame;
-  return TelemetryEntry.parse({
-    imei: text(r.imei),
-    codec: text(r.codec),
-    transport: text(r.transport),
-    instance: text(r.instance),
-    receivedAt: text(r.receivedAt),
-    records: text(r.records),
-    frame: typeof frame === 'string' ? Buffer.from(frame, 'latin1') : frame,
-  });
-}
+export const TelemetryMessage = defineMessage(TelemetryEntry, { binary: ['frame'], trustedWriter: true });
+export const encodeTelemetryEntry = (e: TelemetryEntry) => TelemetryMessage.encode(e);
+export const decodeTelemetryEntry = (fields: StreamFields) => TelemetryMessage.decode(fields);
 
 // ---------------------------------------------------------------------------------------------
 // telemetry:dead
@@ -95,42 +129,13 @@ export const DeadLetter = z.object({
   deliveries: z.coerce.number().int().nonnegative(),
   failedAt: epochMs,
   /** Raw bytes of the failed entry (empty when the entry itself was unreadable). */
-  frame: z.instanceof(Buffer),
+  frame: z.instanceof(Buffer).default(() => Buffer.alloc(0)),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;
 
-export function encodeDeadLetter(d: DeadLetter): (string | Buffer)[] {
-  return [
-    'sourceId',
-    d.sourceId,
-    'imei',
-    d.imei,
-    'transport',
-    d.transport,
-    'error',
-    d.error,
-    'deliveries',
-    String(d.deliveries),
-    'failedAt',
-    String(d.failedAt),
-    'frame',
-    d.frame,
-  ];
-}
-
-export function decodeDeadLetter(fields: StreamFields): DeadLetter {
-  const r = toRecord(fields);
-  const frame = r.frame;
-  return DeadLetter.parse({
-    sourceId: text(r.sourceId),
-    imei: text(r.imei),
-    transport: text(r.transport),
-    error: text(r.error),
-    deliveries: text(r.deliveries),
-    failedAt: text(r.failedAt),
-    frame: frame === undefined ? Buffer.alloc(0) : typeof frame === 'string' ? Buffer.from(frame, 'latin1') : frame,
-  });
-}
+export const DeadLetterMessage = defineMessage(DeadLetter, { binary: ['frame'] });
+export const encodeDeadLetter = (d: z.input<typeof DeadLetter>) => DeadLetterMessage.encode(d);
+export const decodeDeadLetter = (fields: StreamFields) => DeadLetterMessage.decode(fields);
 
 // ---------------------------------------------------------------------------------------------
 // connections:events
@@ -148,38 +153,9 @@ export const ConnectionEvent = z.object({
 export type ConnectionEvent = z.infer<typeof ConnectionEvent>;
 export type ConnectionEventInput = z.input<typeof ConnectionEvent>;
 
-export function encodeConnectionEvent(e: ConnectionEventInput): string[] {
-  const v = ConnectionEvent.parse(e);
-  return [
-    'type',
-    v.type,
-    'imei',
-    v.imei,
-    'instance',
-    v.instance,
-    'at',
-    String(v.at),
-    'reason',
-    v.reason,
-    'remote',
-    v.remote,
-    'transport',
-    v.transport,
-  ];
-}
-
-export function decodeConnectionEvent(fields: StreamFields): ConnectionEvent {
-  const r = toRecord(fields);
-  return ConnectionEvent.parse({
-    type: text(r.type),
-    imei: text(r.imei),
-    instance: text(r.instance),
-    at: text(r.at),
-    reason: text(r.reason),
-    remote: text(r.remote),
-    transport: text(r.transport),
-  });
-}
+export const ConnectionEventMessage = defineMessage(ConnectionEvent);
+export const encodeConnectionEvent = (e: ConnectionEventInput) => ConnectionEventMessage.encode(e);
+export const decodeConnectionEvent = (fields: StreamFields) => ConnectionEventMessage.decode(fields);
 
 // ---------------------------------------------------------------------------------------------
 // devices:control
@@ -196,15 +172,9 @@ export const DeviceControl = z.object({
 });
 export type DeviceControl = z.infer<typeof DeviceControl>;
 
-export function encodeDeviceControl(c: DeviceControl): string[] {
-  const v = DeviceControl.parse(c);
-  return ['imei', v.imei, 'change', v.change, 'at', String(v.at)];
-}
-
-export function decodeDeviceControl(fields: StreamFields): DeviceControl {
-  const r = toRecord(fields);
-  return DeviceControl.parse({ imei: text(r.imei), change: text(r.change), at: text(r.at) });
-}
+export const DeviceControlMessage = defineMessage(DeviceControl);
+export const encodeDeviceControl = (c: DeviceControl) => DeviceControlMessage.encode(c);
+export const decodeDeviceControl = (fields: StreamFields) => DeviceControlMessage.decode(fields);
 
 // ---------------------------------------------------------------------------------------------
 // connections:registry values
@@ -254,35 +224,9 @@ export const OutboundCommand = z.object({
 export type OutboundCommand = z.infer<typeof OutboundCommand>;
 export type OutboundCommandInput = z.input<typeof OutboundCommand>;
 
-export function encodeOutboundCommand(c: OutboundCommandInput): string[] {
-  const v = OutboundCommand.parse(c);
-  return [
-    'commandId',
-    v.commandId,
-    'imei',
-    v.imei,
-    'text',
-    v.text,
-    'payloadHex',
-    v.payloadHex,
-    'expiresAt',
-    String(v.expiresAt),
-    'attempt',
-    String(v.attempt),
-  ];
-}
-
-export function decodeOutboundCommand(fields: StreamFields): OutboundCommand {
-  const r = toRecord(fields);
-  return OutboundCommand.parse({
-    commandId: text(r.commandId),
-    imei: text(r.imei),
-    text: text(r.text),
-    payloadHex: text(r.payloadHex),
-    expiresAt: text(r.expiresAt),
-    attempt: text(r.attempt),
-  });
-}
+export const OutboundCommandMessage = defineMessage(OutboundCommand);
+export const encodeOutboundCommand = (c: OutboundCommandInput) => OutboundCommandMessage.encode(c);
+export const decodeOutboundCommand = (fields: StreamFields) => OutboundCommandMessage.decode(fields);
 
 // ---------------------------------------------------------------------------------------------
 // commands:responses
@@ -310,38 +254,6 @@ export const CommandResponse = z.object({
 export type CommandResponse = z.infer<typeof CommandResponse>;
 export type CommandResponseInput = z.input<typeof CommandResponse>;
 
-export function encodeCommandResponse(c: CommandResponseInput): string[] {
-  const v = CommandResponse.parse(c);
-  return [
-    'commandId',
-    v.commandId,
-    'imei',
-    v.imei,
-    'instance',
-    v.instance,
-    'outcome',
-    v.outcome,
-    'attempt',
-    String(v.attempt),
-    'response',
-    v.response,
-    'error',
-    v.error,
-    'at',
-    String(v.at),
-  ];
-}
-
-export function decodeCommandResponse(fields: StreamFields): CommandResponse {
-  const r = toRecord(fields);
-  return CommandResponse.parse({
-    commandId: text(r.commandId),
-    imei: text(r.imei),
-    instance: text(r.instance),
-    outcome: text(r.outcome),
-    attempt: text(r.attempt),
-    response: text(r.response),
-    error: text(r.error),
-    at: text(r.at),
-  });
-}
+export const CommandResponseMessage = defineMessage(CommandResponse);
+export const encodeCommandResponse = (c: CommandResponseInput) => CommandResponseMessage.encode(c);
+export const decodeCommandResponse = (fields: StreamFields) => CommandResponseMessage.decode(fields);

@@ -2,11 +2,18 @@
  * Named Lua scripts for the multi-key steps of the contract. Each runs atomically in Redis, so a
  * reconnect race between two instances can never leave the registry naming a dead socket.
  *
+ * The scripts live as `.lua` files in ./lua (inlined into ./lua/scripts.generated.ts, so bundles
+ * need no files at run time). Stream entries they append are never spelled out in Lua: the caller
+ * passes the fields the contract's message definition encoded.
+ *
  * Register them on an ioredis client with `defineContractScripts(redis)`; they then appear as
  * methods (`redis.fleetRegister(...)`). Scripts that build key names from ARGV (heartbeat and
  * outbound keys depend on the registry value) assume a single Redis, not Redis Cluster.
  */
 import type { Redis } from 'ioredis';
+import type { RedisKeys } from './keys.js';
+import { LUA_SOURCES } from './lua/scripts.generated.js';
+import { type ConnectionEventInput, encodeConnectionEvent } from './messages.js';
 
 export interface ContractScript {
   readonly name: string;
@@ -14,90 +21,24 @@ export interface ContractScript {
   readonly lua: string;
 }
 
-/**
- * fleetRegister(registry, events; imei, value, instance, at, remote, transport) → the previous
- * registry value ('' if none). Point the registry at this instance and record a `connected`
- * event, in one step; the previous value says whether a live session elsewhere was taken over.
- */
-export const REGISTER: ContractScript = {
-  name: 'fleetRegister',
-  numberOfKeys: 2,
-  lua: `
-local previous = redis.call('HGET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', '1000000', '*',
-  'type', 'connected', 'imei', ARGV[1], 'instance', ARGV[3], 'at', ARGV[4],
-  'reason', 'handshake', 'remote', ARGV[5], 'transport', ARGV[6])
-return previous or ''
-`,
-};
+/** `connections:events` keeps about this many entries. */
+export const CONNECTION_EVENTS_MAXLEN = 1_000_000;
 
-/**
- * fleetDeregister(registry, events; imei, instance, at, reason, remote, transport) → 1 if the
- * registry entry was removed, 0 if it names another instance (the device reconnected elsewhere).
- * The `disconnected` event is recorded either way: this instance's socket did close.
- */
-export const DEREGISTER: ContractScript = {
-  name: 'fleetDeregister',
-  numberOfKeys: 2,
-  lua: `
-local removed = 0
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and string.sub(current, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
-  removed = 1
-end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', '1000000', '*',
-  'type', 'disconnected', 'imei', ARGV[1], 'instance', ARGV[2], 'at', ARGV[3],
-  'reason', ARGV[4], 'remote', ARGV[5], 'transport', ARGV[6])
-return removed
-`,
-};
-
-/**
- * fleetReapInstance(registry; instance) → number of entries removed. Clears every registry entry
- * that names the instance (used at start-up for entries a previous run with the same id left).
- */
+/** fleetRegister(registry, events; imei, value, maxlen, ...event) → the previous registry value or ''. */
+export const REGISTER: ContractScript = { name: 'fleetRegister', numberOfKeys: 2, lua: LUA_SOURCES.register };
+/** fleetDeregister(registry, events; imei, instance, maxlen, ...event) → 1 if removed, 0 if it names another instance. */
+export const DEREGISTER: ContractScript = { name: 'fleetDeregister', numberOfKeys: 2, lua: LUA_SOURCES.deregister };
+/** fleetReapInstance(registry; instance) → number of entries removed. */
 export const REAP_INSTANCE: ContractScript = {
   name: 'fleetReapInstance',
   numberOfKeys: 1,
-  lua: `
-local prefix = ARGV[1] .. '|'
-local n = 0
-local cursor = '0'
-repeat
-  local page = redis.call('HSCAN', KEYS[1], cursor, 'COUNT', 1000)
-  cursor = page[1]
-  local kv = page[2]
-  for i = 1, #kv, 2 do
-    if string.sub(kv[i + 1], 1, string.len(prefix)) == prefix then
-      redis.call('HDEL', KEYS[1], kv[i])
-      n = n + 1
-    end
-  end
-until cursor == '0'
-return n
-`,
+  lua: LUA_SOURCES['reap-instance'],
 };
-
-/**
- * fleetDispatchCommand(registry; heartbeatKeyPrefix, outboundKeyPrefix, imei, maxlen, ...fields)
- *   → [instance, entryId] when queued, nil when the device is not held by a live instance.
- * Reads the instance holding the IMEI, checks its heartbeat and XADDs the command (fields as made
- * by `encodeOutboundCommand`) to that instance's outbound stream, in one step: a device moving
- * between instances can never get a command queued on the one it just left.
- */
+/** fleetDispatchCommand(registry; heartbeatPrefix, outboundPrefix, imei, maxlen, ...command) → [instance, id] or null. */
 export const DISPATCH_COMMAND: ContractScript = {
   name: 'fleetDispatchCommand',
   numberOfKeys: 1,
-  lua: `
-local value = redis.call('HGET', KEYS[1], ARGV[3])
-if not value then return nil end
-local instance = string.match(value, '^(.*)|[^|]*$') or value
-if redis.call('EXISTS', ARGV[1] .. instance) == 0 then return nil end
-local id = redis.call('XADD', ARGV[2] .. instance, 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
-return {instance, id}
-`,
+  lua: LUA_SOURCES['dispatch-command'],
 };
 
 export const CONTRACT_SCRIPTS: readonly ContractScript[] = [REGISTER, DEREGISTER, REAP_INSTANCE, DISPATCH_COMMAND];
@@ -108,20 +49,16 @@ export interface ContractCommands {
     events: string,
     imei: string,
     value: string,
-    instance: string,
-    at: string,
-    remote: string,
-    transport: string,
+    maxlen: string,
+    ...event: string[]
   ): Promise<string>;
   fleetDeregister(
     registry: string,
     events: string,
     imei: string,
     instance: string,
-    at: string,
-    reason: string,
-    remote: string,
-    transport: string,
+    maxlen: string,
+    ...event: string[]
   ): Promise<number>;
   fleetReapInstance(registry: string, instance: string): Promise<number>;
   fleetDispatchCommand(
@@ -146,4 +83,39 @@ export function defineContractScripts<R extends Redis>(
     }
   }
   return redis as R & ContractCommands;
+}
+
+type ConnectionChange = Omit<ConnectionEventInput, 'type'>;
+type ConnectionScriptArgs = [string, string, string, string, string, ...string[]];
+
+/** KEYS and ARGV shared by the register and deregister scripts: imei, `arg`, maxlen, …event. */
+function connectionArgs(keys: RedisKeys, arg: string, event: ConnectionEventInput): ConnectionScriptArgs {
+  const { connectionsRegistry, connectionsEvents } = keys;
+  const fields = encodeConnectionEvent(event);
+  return [connectionsRegistry, connectionsEvents, event.imei, arg, String(CONNECTION_EVENTS_MAXLEN), ...fields];
+}
+
+/**
+ * Points the registry entry for `event.imei` at `value` and appends the `connected` event, in one
+ * step. Returns the previous registry value ('' if none).
+ */
+export function registerConnection(
+  redis: ContractCommands,
+  keys: RedisKeys,
+  value: string,
+  event: ConnectionChange,
+): Promise<string> {
+  return redis.fleetRegister(...connectionArgs(keys, value, { ...event, type: 'connected' }));
+}
+
+/**
+ * Removes the registry entry for `event.imei` only if it names `event.instance`, and appends the
+ * `disconnected` event either way. Returns 1 if the entry was removed.
+ */
+export function deregisterConnection(
+  redis: ContractCommands,
+  keys: RedisKeys,
+  event: ConnectionChange,
+): Promise<number> {
+  return redis.fleetDeregister(...connectionArgs(keys, event.instance, { ...event, type: 'disconnected' }));
 }

@@ -9,10 +9,12 @@
  */
 import {
   decodeRegistryValue,
+  deregisterConnection,
   encodeRegistryValue,
   HEARTBEAT_REFRESH_SECONDS,
   HEARTBEAT_TTL_SECONDS,
   type RedisKeys,
+  registerConnection,
   type Transport,
 } from '../contract/index.js';
 import type { IngestRedis } from './redis.js';
@@ -86,15 +88,18 @@ export class DeviceRegistry<H extends Holder = Holder> {
         await this.deregisterRemote(old, 'replaced').catch(() => {});
       }
       const at = Date.now();
-      const previous = await this.redis.fleetRegister(
-        this.keys.connectionsRegistry,
-        this.keys.connectionsEvents,
-        holder.imei,
+      const previous = await registerConnection(
+        this.redis,
+        this.keys,
         encodeRegistryValue({ instance: this.instanceId, connectedAt: at, remote: holder.remote }),
-        this.instanceId,
-        String(at),
-        holder.remote,
-        this.transport,
+        {
+          imei: holder.imei,
+          instance: this.instanceId,
+          at,
+          reason: 'handshake',
+          remote: holder.remote,
+          transport: this.transport,
+        },
       );
       // The entry now names the new session: an owed release of an older one is moot.
       this.unreleased.delete(holder.imei);
@@ -154,16 +159,14 @@ export class DeviceRegistry<H extends Holder = Holder> {
   }
 
   private async deregisterRemote(holder: H, reason: string): Promise<number> {
-    return this.redis.fleetDeregister(
-      this.keys.connectionsRegistry,
-      this.keys.connectionsEvents,
-      holder.imei,
-      this.instanceId,
-      String(Date.now()),
+    return deregisterConnection(this.redis, this.keys, {
+      imei: holder.imei,
+      instance: this.instanceId,
+      at: Date.now(),
       reason,
-      holder.remote,
-      this.transport,
-    );
+      remote: holder.remote,
+      transport: this.transport,
+    });
   }
 
   private serial<T>(imei: string, task: () => Promise<T>): Promise<T> {

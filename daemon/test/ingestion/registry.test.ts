@@ -9,6 +9,7 @@ import {
   decodeConnectionEvent,
   decodeRegistryValue,
   defineContractScripts,
+  deregisterConnection,
   encodeRegistryValue,
 } from '../../src/contract/index.js';
 import type { Ingestion, IngestionOptions } from '../../src/ingestion/server.js';
@@ -88,32 +89,10 @@ describe('registry across two instances', () => {
     await redis.hset(r.keys.connectionsRegistry, '1', encodeRegistryValue({ instance: 'reg-b', connectedAt: 1 }));
     // 'reg' is a prefix of 'reg-b' but not the same instance.
     for (const other of ['reg-a', 'reg']) {
-      expect(
-        await redis.fleetDeregister(
-          r.keys.connectionsRegistry,
-          r.keys.connectionsEvents,
-          '1',
-          other,
-          '2',
-          'x',
-          '',
-          'tcp',
-        ),
-      ).toBe(0);
+      expect(await deregisterConnection(redis, r.keys, { imei: '1', instance: other, at: 2, reason: 'x' })).toBe(0);
     }
     expect(await holder('1')).toBe('reg-b');
-    expect(
-      await redis.fleetDeregister(
-        r.keys.connectionsRegistry,
-        r.keys.connectionsEvents,
-        '1',
-        'reg-b',
-        '3',
-        'x',
-        '',
-        'tcp',
-      ),
-    ).toBe(1);
+    expect(await deregisterConnection(redis, r.keys, { imei: '1', instance: 'reg-b', at: 3, reason: 'x' })).toBe(1);
     expect(await holder('1')).toBeNull();
   });
 
