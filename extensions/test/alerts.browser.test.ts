@@ -1,36 +1,41 @@
 /**
  * In a real browser: the admin imports a geofence from the Alerts panel, an entry rule exists for
  * it, a device drives in; the alert appears in the Alerts panel without a reload, the admin's bell
- * lists it, and the Acknowledge button acknowledges it. Final screen: artifacts/alerts-panel.png.
+ * lists it, the fleet map shows the geofence (its toggle) and rings the device (artifacts/alerts-map.png),
+ * and the Acknowledge button acknowledges it (the ring goes, without a reload). Final screen:
+ * artifacts/alerts-panel.png.
  *
- * The drive is measured by the geofence check's own PostGIS query and hysteresis, and the alert
- * recorded by the daemon's after-events hook (the pieces the history derivation runs).
+ * The drive is the real producer: AVL records on the telemetry stream → processor → history worker
+ * with the geofence deriver and the alerts hook, as `daemon derive` runs them.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { alertsAfterEvents, DEFAULT_ALERTING, type StoredEventLike } from '../../daemon/src/alerts/alerting.js';
-import { measureFixes } from '../../daemon/src/alerts/geofence-sql.js';
-import { DEFAULT_HYSTERESIS, type FenceFix, geofenceEvents } from '../../daemon/src/alerts/hysteresis.js';
+import { driveAlong, type Pipeline, startPipeline } from '../../daemon/test/alerts/support.js';
 import { waitFor } from '../../daemon/test/processor/support.js';
 import {
   createTestDatabase,
+  createTestRedis,
   type LaunchedChromium,
   launchChromium,
   startDirectus,
   studioLogin,
   type TestDatabase,
   type TestDirectus,
+  type TestRedis,
 } from '../../test/support/index.js';
 import { addDevice } from './support/commands-harness.js';
 
 const ARTIFACTS = join(process.cwd(), 'artifacts');
 let db: TestDatabase;
+let redis: TestRedis;
+let pipeline: Pipeline;
 let directus: TestDirectus;
 let browser: LaunchedChromium;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
+  [db, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  pipeline = await startPipeline(db.connection, redis);
   directus = await startDirectus({
     database: db,
     env: { LOG_LEVEL: 'warn', FLEET_ALERTS_SEND_CRON: '* * * * * *' },
@@ -42,43 +47,28 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await directus?.stop();
+  await pipeline?.stop();
+  await redis?.cleanup();
   await db?.drop();
 });
 
-/** A device drives east through the fence, one fix every 10 s; returns after its events were stored. */
-async function driveIn(device: number): Promise<void> {
-  const start = Date.now() - 60_000;
+/** A device drives east into the fence, one fix every 10 s, ending a minute ago, through the real producer. */
+async function driveIn(imei: string): Promise<void> {
   const lons = [25.27, 25.275, 25.279, 25.2805, 25.281, 25.2815];
-  const fixes = lons.map((lon, i) => ({ lon, lat: 54.69, time: start + i * 10_000 }));
-  await db.knex.transaction(async (trx) => {
-    const measured = await measureFixes(trx, fixes, DEFAULT_HYSTERESIS.marginM);
-    const fenceFixes: FenceFix[] = fixes.map((f, i) => ({
-      ...f,
-      position: null,
-      speed: 40,
-      flagged: false,
-      fences: measured.distances.get(i) ?? new Map(),
-    }));
-    const { events } = geofenceEvents(fenceFixes, measured.fences, new Map(), DEFAULT_HYSTERESIS);
-    const stored: StoredEventLike[] = events.map((e, i) => ({
-      id: i + 1,
-      device,
-      type: e.type,
-      time: e.time,
-      key: e.key,
-      location: { lat: e.lat, lon: e.lon },
-      attributes: e.attributes,
-      position: null,
-    }));
-    expect(stored.map((e) => e.type)).toEqual(['geofence_enter']);
-    await alertsAfterEvents({ ...DEFAULT_ALERTING, rulesTtlMs: 0 })(trx, {
-      device,
-      settings: { timeZone: 'UTC' },
-      events: stored,
-      inserted: stored,
-    });
-  });
+  await pipeline.send(imei, driveAlong(lons, 54.69, Date.now() - 60_000 - lons.length * 10_000, [], 10));
+  await pipeline.settled(db.knex);
+  const events = await db.knex('events').where({ type: 'geofence_enter' }).count('* as n').first();
+  expect(Number(events?.n)).toBe(1);
 }
+
+/** The fleet map panel's maplibre instance (the panel exposes it for tests and benchmarks). */
+const renderedGeofences = (page: import('playwright-core').Page) =>
+  page.evaluate(() => {
+    const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
+      fleetMap?: { map: { queryRenderedFeatures(o: { layers: string[] }): unknown[] } };
+    };
+    return el.fleetMap?.map.queryRenderedFeatures({ layers: ['fleet-geofences-fill'] }).length ?? 0;
+  });
 
 it('import a geofence, a device drives in: the alert shows in the Alerts panel and the bell, and is acknowledged', async () => {
   const device = await addDevice(db.knex, 'Browser truck');
@@ -134,7 +124,7 @@ it('import a geofence, a device drives in: the alert shows in the Alerts panel a
   });
   expect(rule.status).toBe(200);
 
-  await driveIn(device.id);
+  await driveIn(device.imei);
   const row = page.locator('li.alert').filter({ hasText: 'Depot entry: Browser truck entered Browser depot' });
   await row.waitFor({ timeout: 30_000 });
   await expect.poll(() => page.locator('#fleet-alerts-count').textContent()).toBe('1 open');
@@ -151,10 +141,31 @@ it('import a geofence, a device drives in: the alert shows in the Alerts panel a
     .toBeGreaterThan(1);
   await page.keyboard.press('Escape');
 
+  // The fleet map: the geofence layer behind its toggle, and a ring on the device with the open alert.
+  const map = page.locator('.fleet-map-panel .map');
+  const toggle = page.locator('.fleet-map-panel .map button.toggle-geofences');
+  await expect.poll(() => toggle.getAttribute('aria-pressed')).toBe('false');
+  await toggle.click();
+  await expect.poll(() => toggle.getAttribute('aria-pressed')).toBe('true');
+  await expect.poll(() => map.getAttribute('data-geofences'), { timeout: 30_000 }).toBe('1');
+  const ring = page.locator(`.fleet-alert-mark[data-device="${device.id}"]`);
+  await ring.waitFor({ timeout: 30_000 });
+  expect(await ring.getAttribute('role')).toBe('img');
+  expect(await ring.getAttribute('data-open')).toBe('1');
+  // Centred on the device (the ring sits on it), the fence is drawn around it.
+  await page.locator(`.fleet-map-panel .device-row[data-device="${device.id}"]`).click();
+  await expect.poll(() => renderedGeofences(page), { timeout: 30_000 }).toBeGreaterThan(0);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: join(ARTIFACTS, 'alerts-map.png') });
+
   await row.getByRole('button', { name: /Acknowledge alert/ }).click();
   await expect.poll(() => page.locator('#fleet-alerts-count').textContent(), { timeout: 30_000 }).toBe('0 open');
   const stored = await db.knex('alerts').first('state', 'acknowledged_by');
   expect(stored).toEqual({ state: 'acknowledged', acknowledged_by: me.data.id });
+  // Acknowledged: the map's ring goes at its next poll, without a reload.
+  await ring.waitFor({ state: 'detached', timeout: 30_000 });
+  await toggle.click();
+  await expect.poll(() => map.getAttribute('data-geofences')).toBeNull();
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, 'alerts-panel.png'), fullPage: true });
 }, 180_000);

@@ -1,17 +1,25 @@
 /**
  * Alerts in Directus: a real Directus with the built bundle, a real SMTP server started here
- * (smtp-server), alerts recorded by the daemon's after-events hook. Checks the in-app notification
- * (the bell's rows), the e-mails, acknowledging (who may), and the geofence import.
+ * (smtp-server), alerts made by the real producer (records on the telemetry stream → processor →
+ * history worker with the geofence deriver and alerts hook). Checks the in-app notification (the
+ * bell's rows), the e-mails, acknowledging (who may), the map's endpoints (devices with open
+ * alerts, geofences as GeoJSON) and the geofence import.
  *
  * Needs `npm run build -w extensions` first (the harness loads extensions/dist).
  */
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { alertsAfterEvents, DEFAULT_ALERTING, type StoredEventLike } from '../../daemon/src/alerts/alerting.js';
-import { addRule } from '../../daemon/test/alerts/support.js';
+import { addFence, addRule, driveAlong, type Pipeline, startPipeline } from '../../daemon/test/alerts/support.js';
 import { waitFor } from '../../daemon/test/processor/support.js';
-import { createTestDatabase, startDirectus, type TestDatabase, type TestDirectus } from '../../test/support/index.js';
+import {
+  createTestDatabase,
+  createTestRedis,
+  startDirectus,
+  type TestDatabase,
+  type TestDirectus,
+  type TestRedis,
+} from '../../test/support/index.js';
 import { addDevice, restClient, userWithRole } from './support/commands-harness.js';
 
 interface Mail {
@@ -20,6 +28,9 @@ interface Mail {
 }
 
 let db: TestDatabase;
+let redis: TestRedis;
+let pipeline: Pipeline;
+let depot: number;
 let directus: TestDirectus;
 let smtp: SMTPServer;
 const mails: Mail[] = [];
@@ -43,7 +54,9 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
   const smtpPort = (smtp.server.address() as AddressInfo).port;
-  db = await createTestDatabase();
+  [db, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  pipeline = await startPipeline(db.connection, redis);
+  depot = await addFence(db.knex, 'Depot', [25.278, 54.688, 25.29, 54.692]);
   directus = await startDirectus({
     database: db,
     env: {
@@ -65,26 +78,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await directus?.stop();
+  await pipeline?.stop();
+  await redis?.cleanup();
   await db?.drop();
   await new Promise<void>((r) => (smtp ? smtp.close(() => r()) : r()));
 });
-
-async function fireEnter(device: number, time: number): Promise<void> {
-  const hook = alertsAfterEvents({ ...DEFAULT_ALERTING, rulesTtlMs: 0 });
-  const event: StoredEventLike = {
-    id: 1,
-    device,
-    type: 'geofence_enter',
-    time,
-    key: '3',
-    location: { lat: 54.69, lon: 25.28 },
-    attributes: { geofence: 3, geofence_name: 'Depot' },
-    position: null,
-  };
-  await db.knex.transaction((trx) =>
-    hook(trx, { device, settings: { timeZone: 'UTC' }, events: [event], inserted: [event] }),
-  );
-}
 
 describe('alerts in Directus', () => {
   it('notifies the rule’s role in the app and by e-mail (real SMTP), once each; operators acknowledge, viewers cannot', async () => {
@@ -94,10 +92,13 @@ describe('alerts in Directus', () => {
     await addRule(db.knex, {
       name: 'Depot entry',
       type: 'geofence_enter',
+      geofence: depot,
       notify_roles: ['Operator'],
       email_to: ['dispatch@example.com'],
     });
-    await fireEnter(device.id, Date.now() - 2000);
+    const lons = [25.274, 25.276, 25.2785, 25.2795, 25.281];
+    const drive = driveAlong(lons, 54.69, Date.now() - 60_000 - lons.length * 10_000);
+    await pipeline.send(device.imei, drive);
 
     const bell = await waitFor('the operator’s notification', async () => {
       const n = await api<Array<{ subject: string; collection: string; item: string }>>(
@@ -115,8 +116,9 @@ describe('alerts in Directus', () => {
     expect(mails[0]!.raw).toMatch(/Depot entry: Van 7 entered Depot/);
     expect(mails[0]!.raw).toMatch(/X-Fleet-Delivery: \d+/i);
 
-    // Re-firing the same event (a re-derivation) adds nothing.
-    await fireEnter(device.id, Number(new Date((await db.knex('alerts').first('event_time')).event_time)));
+    // The device sending the same records again (a lost ack) adds nothing.
+    await pipeline.send(device.imei, drive);
+    await pipeline.settled(db.knex);
     const deliveries = await db.knex('alert_deliveries').select('channel', 'status');
     expect(deliveries.map((d) => `${d.channel}:${d.status}`).sort()).toEqual([
       'app:delivered',
@@ -128,6 +130,21 @@ describe('alerts in Directus', () => {
     expect(open.status).toBe(200);
     expect(open.data).toHaveLength(1);
     const id = open.data[0]!.id;
+    // The map's sources: devices with open alerts, and the geofences, for any signed-in reader.
+    const marked = await api<Array<{ device: number; open: number; latest: string }>>(
+      viewer,
+      'GET',
+      '/fleet-alerts/devices',
+    );
+    expect(marked.data).toEqual([{ device: device.id, open: 1, latest: 'Depot entry: Van 7 entered Depot' }]);
+    const fences = await fetch(`${directus.url}/fleet-alerts/geofences`, {
+      headers: { authorization: `Bearer ${viewer}` },
+    });
+    expect(fences.status).toBe(200);
+    expect(await fences.json()).toMatchObject({
+      type: 'FeatureCollection',
+      features: [{ type: 'Feature', id: depot, properties: { name: 'Depot' }, geometry: { type: 'MultiPolygon' } }],
+    });
     expect((await api(viewer, 'POST', `/fleet-alerts/${id}/acknowledge`)).status).toBe(403);
     expect((await api(viewer, 'PATCH', `/items/alerts/${id}`, { state: 'resolved' })).status).toBe(403);
     expect((await api(admin, 'PATCH', `/items/alerts/${id}`, { state: 'resolved' })).status).toBe(403);
@@ -138,6 +155,7 @@ describe('alerts in Directus', () => {
     );
     expect(ack.status).toBe(200);
     expect(ack.data).toMatchObject({ state: 'acknowledged', acknowledged_by: me.data.id });
+    expect((await api(viewer, 'GET', '/fleet-alerts/devices')).data).toEqual([]);
     expect((await api(admin, 'POST', '/fleet-alerts/999999/acknowledge')).status).toBe(404);
 
     // Webhook secrets are for administrators only.
@@ -184,7 +202,8 @@ describe('alerts in Directus', () => {
     expect((await api(admin, 'POST', '/fleet-alerts/geofences/import', { content: kml })).status).toBe(200);
 
     const rows = await db.knex.raw<{ rows: Array<{ name: string; t: string; m2: number }> }>(
-      `SELECT name, GeometryType(area) AS t, ST_Area(area::geography) AS m2 FROM geofences ORDER BY id`,
+      `SELECT name, GeometryType(area) AS t, ST_Area(area::geography) AS m2 FROM geofences WHERE id <> ? ORDER BY id`,
+      [depot],
     );
     expect(rows.rows.map((r) => [r.name, r.t])).toEqual([
       ['Yard', 'MULTIPOLYGON'],

@@ -3,6 +3,10 @@
  *
  * - GET  /fleet-alerts/open?limit=50: open and acknowledged-but-unresolved alerts, newest first,
  *   read with the caller's permissions (so "may read alerts" decides);
+ * - GET  /fleet-alerts/devices?limit=500: devices with open (unacknowledged) alerts, newest first,
+ *   with the count and the newest message (the fleet map's rings);
+ * - GET  /fleet-alerts/geofences: active geofences as a GeoJSON FeatureCollection (the map's layer);
+ *   both read with the caller's permissions;
  * - POST /fleet-alerts/:id/acknowledge: Administrators and the roles in FLEET_ALERT_ACK_ROLES
  *   (default Operator) only — enforced here because the Core tier has no field-level permissions,
  *   and users cannot edit alerts directly (see the alerts hook);
@@ -74,17 +78,23 @@ export default defineEndpoint({
       if (!req.accountability?.user) throw new AlertsForbiddenError({ reason: 'Sign in to use the alerts endpoints.' });
       return req.accountability;
     };
+    /** A collection read (or written) with the signed-in caller's permissions. */
+    const asCaller = (req: DirectusRequest, collection: string) =>
+      new ctx.services.ItemsService(collection, {
+        schema: req.schema!,
+        knex: ctx.database,
+        accountability: signedIn(req),
+      });
+
+    /** `?limit=`: a lenient number (missing or unreadable = the default), clamped to 1..max. */
+    const limitOf = (req: DirectusRequest, def: number, max: number) =>
+      Math.min(max, Math.max(1, Number(req.query.limit ?? def) || def));
 
     router.get(
       '/open',
       route(async (req, res) => {
-        const accountability = signedIn(req);
-        const limit = Math.min(200, Math.max(1, Number(req.query.limit ?? 50) || 50));
-        const items = new ctx.services.ItemsService('alerts', {
-          schema: req.schema!,
-          knex: ctx.database,
-          accountability,
-        });
+        const items = asCaller(req, 'alerts');
+        const limit = limitOf(req, 50, 200);
         const data = await items.readByQuery({
           fields: ALERT_LIST_FIELDS,
           filter: { state: { _in: ['open', 'acknowledged'] } },
@@ -92,6 +102,49 @@ export default defineEndpoint({
           limit,
         });
         res.json({ data });
+      }),
+    );
+
+    router.get(
+      '/devices',
+      route(async (req, res) => {
+        const items = asCaller(req, 'alerts');
+        const limit = limitOf(req, 500, 1000);
+        // The caller must be able to read alerts (whole-collection permissions on the Core tier);
+        // the grouping itself is one query.
+        await items.readByQuery({ fields: ['id'], limit: 1 });
+        const grouped = await ctx.database.raw<{
+          rows: Array<{ device: number; open: number; latest: string | null }>;
+        }>(
+          `SELECT device, count(*)::int AS open, (array_agg(message ORDER BY id DESC))[1] AS latest
+             FROM alerts WHERE state = 'open' GROUP BY device ORDER BY max(id) DESC LIMIT ?`,
+          [limit],
+        );
+        res.json({ data: grouped.rows.map((r) => ({ device: r.device, open: r.open, latest: r.latest ?? '' })) });
+      }),
+    );
+
+    router.get(
+      '/geofences',
+      route(async (req, res) => {
+        const items = asCaller(req, 'geofences');
+        const rows = await items.readByQuery({
+          fields: ['id', 'name', 'color', 'speed_limit', 'area'],
+          filter: { active: { _eq: true } },
+          sort: ['id'],
+          limit: -1,
+        });
+        res.json({
+          type: 'FeatureCollection',
+          features: rows
+            .filter((g) => g.area)
+            .map((g) => ({
+              type: 'Feature',
+              id: g.id,
+              properties: { id: g.id, name: g.name, color: g.color ?? null, speed_limit: g.speed_limit ?? null },
+              geometry: g.area,
+            })),
+        });
       }),
     );
 
@@ -126,7 +179,7 @@ export default defineEndpoint({
     router.post(
       '/geofences/import',
       route(async (req, res) => {
-        const accountability = signedIn(req);
+        signedIn(req); // authorise before parsing anything
         const body = (req.body ?? {}) as { content?: unknown; fileName?: unknown; format?: unknown };
         if (typeof body.content !== 'string')
           throw new AlertsInvalidError({ reason: 'Send {"content": "<file text>"}.' });
@@ -144,11 +197,7 @@ export default defineEndpoint({
           if (err instanceof GeofenceImportError) throw new AlertsInvalidError({ reason: err.message });
           throw err;
         }
-        const items = new ctx.services.ItemsService('geofences', {
-          schema: req.schema!,
-          knex: ctx.database,
-          accountability,
-        });
+        const items = asCaller(req, 'geofences');
         try {
           const ids = await items.createMany(drafts as unknown as Record<string, unknown>[]);
           res.json({ data: { created: ids, names: drafts.map((d) => d.name) } });

@@ -11,6 +11,7 @@ import * as maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import { formatClock } from '../shared/format/index.js';
 import type { TrackSample } from '../shared/telematics/track.js';
+import { AlertOverlay } from './alert-overlay.js';
 import { provideClusterImages } from './cluster-images.js';
 import { type DeviceProps, FleetState, type StatusCounts } from './fleet-state.js';
 import {
@@ -145,6 +146,8 @@ export class FleetMap {
   private tilesOk = 0;
   private basemapFailed = false;
   lastPollMs = 0;
+  /** Geofence layer and open-alert rings (./alert-overlay.ts). */
+  readonly alerts: AlertOverlay;
 
   constructor(
     container: HTMLElement,
@@ -166,6 +169,16 @@ export class FleetMap {
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
     this.map.addControl(new FitAllControl(() => this.fitFleet(300)), 'top-right');
     this.watchBasemap();
+    this.alerts = new AlertOverlay(
+      this.map,
+      opts.api,
+      (id) => {
+        const f = this.state.get(id);
+        return f && { lngLat: f.geometry.coordinates as [number, number], name: f.properties.name };
+      },
+      (text) => opts.onError?.(text),
+    );
+    this.map.addControl(this.alerts.control(), 'top-right');
     provideClusterImages(this.map);
     this.loaded = new Promise((resolve) =>
       this.map.once('load', () => {
@@ -214,6 +227,7 @@ export class FleetMap {
     map.addSource(HIGHLIGHT_SOURCE, { type: 'geojson', data: emptyCollection() });
     map.addSource(TRACK_SOURCE, { type: 'geojson', data: emptyCollection() });
     map.addSource(REPLAY_SOURCE, { type: 'geojson', data: emptyCollection() });
+    this.alerts.setup(undefined); // first: fences lie under tracks and devices
     for (const layer of trackLayers()) map.addLayer(layer);
     for (const layer of deviceLayers()) map.addLayer(layer);
     if (this.state.size > 0) this.pushData();
@@ -345,6 +359,7 @@ export class FleetMap {
       this.opts.onUpdate?.({ counts: this.state.counts(), total: this.state.size, at: Date.now() });
       this.refreshPopup();
       this.moveHighlight();
+      void this.alerts.refresh();
     } catch (err) {
       this.opts.onError?.(`update failed: ${(err as Error).message}`);
     }
@@ -502,6 +517,7 @@ export class FleetMap {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.ticker) clearInterval(this.ticker);
+    this.alerts.destroy();
     this.popup.remove();
     this.map.remove();
   }
