@@ -56,7 +56,13 @@ const json = (field, note) => ({
 const point = (field, note) => ({
   field,
   type: 'geometry.Point',
-  meta: { interface: 'map', options: { geometryType: 'Point' }, readonly: true, note },
+  meta: {
+    interface: 'map',
+    options: { geometryType: 'Point' },
+    display: 'fleet-coordinates',
+    readonly: true,
+    note,
+  },
   schema: { is_nullable: true },
 });
 
@@ -250,6 +256,18 @@ export const collections = [
     schema: {},
     fields: [
       pk('integer'),
+      systemSet({
+        // no column: the device's latest positions and commands, and links to its track and the
+        // console on the Fleet dashboard (the bundle's interface)
+        field: 'activity',
+        type: 'alias',
+        meta: {
+          interface: 'fleet-device-links',
+          special: ['alias', 'no-data'],
+          width: 'full',
+          note: 'Latest positions and commands; updates while the page is open.',
+        },
+      }),
       string(
         'imei',
         'The 15-digit IMEI the device sends at handshake.',

@@ -20,6 +20,7 @@ import {
   type TestDatabase,
   type TestDirectus,
 } from '../../../../test/support/index.js';
+import { describeAttribute } from '../popup.js';
 import {
   ARTIFACTS_DIR,
   login,
@@ -192,8 +193,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     expect(legend).toMatch(/no position yet\s*\d+/);
   });
 
-  // Failing on main after the dashboard rework (see the issue notes): fix the layout, then unskip.
-  it.skip('has no horizontal scrollbar on the dashboard at 1600 × 1000', async () => {
+  it('has no horizontal scrollbar on the dashboard at 1600 × 1000', async () => {
     const { page } = studio;
     const overflow = await page.evaluate(() => {
       const main = document.querySelector('main') as HTMLElement;
@@ -203,8 +203,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     expect(overflow.doc).toBeLessThanOrEqual(1600);
   });
 
-  // Failing on main after the dashboard rework (see the issue notes): fix, then unskip.
-  it.skip("draws a moving device's track, then opens its popup and hands it to the console", async () => {
+  it("draws a moving device's track, then opens its popup and hands it to the console", async () => {
     const { page } = studio;
     // a device that has really moved, so the track is a visible line
     const device = await until('a device with a track', async () => {
@@ -265,7 +264,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await expect(popup.textContent()).resolves.toContain(device.imei);
     // The default attributes are the ones the processor stored from the simulator's IO elements.
     const shown = await popup.locator('th').allTextContents();
-    for (const key of DEFAULT_POPUP_ATTRIBUTES) expect(shown).toContain(key);
+    for (const key of DEFAULT_POPUP_ATTRIBUTES) expect(shown).toContain(describeAttribute(key, null).label);
     // the popup follows the device while open: its last fix changes with the next report
     const fix = await popup.locator('.fleet-popup-fix').textContent();
     await until(
@@ -291,7 +290,12 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await expect(row.locator('.text').textContent()).resolves.toBe('getinfo');
     const stored = await db.knex('commands').where({ text: 'getinfo' }).first();
     expect(stored).toBeTruthy();
-    await until('the reply', async () => (await row.getAttribute('data-status')) === 'answered', 60_000);
+    await until('the reply', async () => (await row.getAttribute('data-status')) === 'answered', 60_000).catch(
+      async (err: Error) => {
+        const now = await db.knex('commands').where({ id: stored.id }).first();
+        throw new Error(`${err.message}; the command is ${JSON.stringify(now)}`);
+      },
+    );
     await expect(row.locator('.reply').textContent()).resolves.not.toBe('');
     await screenshot(page, 'fleet-command.png');
   });
@@ -342,14 +346,59 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await search.click({ timeout: 60_000 });
     await search.locator('input').fill(device.imei);
     const rows = page.locator('.v-table tbody .table-row');
-    await until('positions of the device', async () => (await rows.count()) > 0, 60_000);
-    const texts = await rows.allTextContents();
-    for (const t of texts) expect(t).toContain(device.name);
+    // until the search has replaced the unfiltered list the page opened with
+    const texts = await until(
+      'positions of the device only',
+      async () => {
+        const t = await rows.allTextContents();
+        return t.length > 0 && t.every((x) => x.includes(device.name)) ? t : null;
+      },
+      60_000,
+    );
+    // the location reads as coordinates (latitude, longitude), not as GeoJSON
+    for (const t of texts) expect(t).toMatch(/-?\d{1,2}\.\d{5}, -?\d{1,3}\.\d{5}/);
     // the first column is the fix time with seconds, newest first
     const times = texts.map((t) => /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}/.exec(t)?.[0] ?? '');
     expect(times[0]).not.toBe('');
     expect(times).toEqual([...times].sort().reverse());
     await screenshot(page, 'content-positions-search.png');
+  });
+
+  it('shows a device item with its latest positions and commands, and links to its track and the console', async () => {
+    const { page } = studio;
+    const device = (await db.knex('devices').whereNotNull('last_location').orderBy('id').first()) as {
+      id: number;
+      imei: string;
+    };
+    await studioGo(page, `/content/devices/${device.id}`);
+    const links = page.locator('.fleet-device-links');
+    await links.waitFor({ timeout: 60_000 });
+    const rows = links.locator('.position-row');
+    await until('the latest positions', async () => (await rows.count()) > 0);
+    expect(await rows.first().locator('.where').textContent()).toMatch(/^-?\d{1,2}\.\d{5}, -?\d{1,3}\.\d{5}$/);
+    await screenshot(page, 'content-device-item.png');
+
+    await links.locator('a.track').click();
+    await until('the track drawn from the link', async () =>
+      page.evaluate(() => {
+        const el = document.querySelector('.fleet-map-panel .map') as
+          | (HTMLElement & { fleetMap?: { map: { queryRenderedFeatures(o: { layers: string[] }): unknown[] } } })
+          | null;
+        return (el?.fleetMap?.map.queryRenderedFeatures({ layers: ['fleet-track-line'] }).length ?? 0) > 0;
+      }),
+    );
+    await expect(page.locator('.fleet-map-panel .device-input').inputValue()).resolves.toContain(device.imei);
+
+    await studioGo(page, `/content/devices/${device.id}`);
+    await links.locator('a.command').click();
+    await until('the console on the device', async () =>
+      (
+        (await page
+          .locator('.fleet-console .chosen')
+          .textContent()
+          .catch(() => '')) ?? ''
+      ).includes(device.imei),
+    );
   });
 
   it('creates commands with only device, text and expiry, and shows a created command read-only', async () => {
@@ -376,8 +425,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await screenshot(page, 'content-command-item.png');
   });
 
-  // Failing on main after the dashboard rework (see the issue notes): fix, then unskip.
-  it.skip('falls back to the country outlines, and says so, when no street tile loads', async () => {
+  it('falls back to the country outlines, and says so, when no street tile loads', async () => {
     const offline = await openStudio({ width: 1600, height: 1000 });
     // a second browser loads the whole Studio cold: give it time on a busy machine
     offline.page.setDefaultNavigationTimeout(180_000);
@@ -390,14 +438,16 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
       await note.waitFor({ timeout: 60_000 });
       expect(await note.textContent()).toMatch(/could not be loaded: showing country outlines/);
       expect(asked.length).toBeGreaterThan(0);
-      // the outlines are there to be seen
-      const outlines = await offline.page.evaluate(() => {
-        const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
-          fleetMap: { map: { queryRenderedFeatures(o: { layers: string[] }): unknown[] } };
-        };
-        return el.fleetMap.map.queryRenderedFeatures({ layers: ['countries-fill'] }).length;
-      });
-      expect(outlines).toBeGreaterThan(0);
+      // the outlines are there to be seen (once the worker has parsed the GeoJSON, which can come
+      // after the tile errors that raise the note)
+      await until('the country outlines drawn', () =>
+        offline.page.evaluate(() => {
+          const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
+            fleetMap: { map: { queryRenderedFeatures(o: { layers: string[] }): unknown[] } };
+          };
+          return el.fleetMap.map.queryRenderedFeatures({ layers: ['countries-fill'] }).length > 0;
+        }),
+      );
       await screenshot(offline.page, 'fleet-offline-basemap.png');
     } finally {
       await offline.close();

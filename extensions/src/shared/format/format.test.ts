@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatAge, formatClock, formatDuration, formatInt, formatTime } from './index.js';
+import { formatAge, formatClock, formatCoordinates, formatDuration, formatInt, formatTime } from './index.js';
 
 describe('time format shared by the panels', () => {
   it('writes local date and time with seconds, and nothing for no time', () => {
@@ -17,5 +17,14 @@ describe('time format shared by the panels', () => {
     expect(formatAge(0, 7_200_000)).toBe('2 h ago');
     expect([formatDuration(40), formatDuration(720), formatDuration(3900)]).toEqual(['40 s', '12 min', '1 h 05 min']);
     expect([formatInt(999), formatInt(12_345), formatInt(1_234_567)]).toEqual(['999', '12,345', '1,234,567']);
+  });
+
+  it('writes a point as latitude, longitude and nothing for other values', () => {
+    expect(formatCoordinates({ type: 'Point', coordinates: [8.683417, 50.112389] })).toBe('50.11239, 8.68342');
+    expect(formatCoordinates('{"type":"Point","coordinates":[-0.1,51.5]}')).toBe('51.50000, -0.10000');
+    expect(formatCoordinates('SRID=4326;POINT(10 -20.5)')).toBe('-20.50000, 10.00000');
+    expect(formatCoordinates({ type: 'Polygon', coordinates: [] })).toBe('');
+    expect(formatCoordinates(null)).toBe('');
+    expect(formatCoordinates({ type: 'Point', coordinates: ['a', 1] })).toBe('');
   });
 });

@@ -50,3 +50,28 @@ export function formatDuration(seconds: number): string {
 export function formatInt(n: number): string {
   return String(Math.round(n)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
+
+/**
+ * A GeoJSON Point (or a `POINT(lon lat)` text) as a person reads it: `50.11239, 8.68342` (latitude
+ * first, five decimals ≈ 1 m); '' for anything that is not a point.
+ */
+export function formatCoordinates(v: unknown): string {
+  let lon: unknown;
+  let lat: unknown;
+  if (typeof v === 'string') {
+    const m = /^\s*(?:SRID=\d+;)?POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$/i.exec(v);
+    if (m) [lon, lat] = [Number(m[1]), Number(m[2])];
+    else if (v.trim().startsWith('{')) {
+      try {
+        return formatCoordinates(JSON.parse(v));
+      } catch {
+        return '';
+      }
+    }
+  } else if (v && typeof v === 'object' && (v as { type?: unknown }).type === 'Point') {
+    const c = (v as { coordinates?: unknown }).coordinates;
+    if (Array.isArray(c)) [lon, lat] = c;
+  }
+  if (typeof lon !== 'number' || typeof lat !== 'number' || !Number.isFinite(lon) || !Number.isFinite(lat)) return '';
+  return `${lat.toFixed(5)}, ${lon.toFixed(5)}`;
+}
