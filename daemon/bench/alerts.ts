@@ -237,7 +237,7 @@ async function latencyPhase(
         const f = fences[i]!;
         const [lon, lat] = f.center.coordinates as [number, number];
         const inside = Math.floor((t - start) / HOP_MS) % 2 === 1;
-        return { lon: inside ? lon : lon + ((f.radius_m + 150) * m2deg) / cosLat, lat, speed: 10, probe: true };
+        return { lon: inside ? lon : lon + ((f.radius_m + 150) * m2deg) / cosLat, lat, speed: 10, inside };
       }
       const m = movers[i]!;
       const d = ((m.speed / 3.6) * (t - start)) / 1000;
@@ -245,7 +245,7 @@ async function latencyPhase(
         lon: m.lon + (Math.sin(m.heading) * d * m2deg) / cosLat,
         lat: m.lat + Math.cos(m.heading) * d * m2deg,
         speed: m.speed,
-        probe: false,
+        inside: false,
       };
     };
     const ioText = JSON.stringify({ 239: 1, 240: 1 });
@@ -253,6 +253,9 @@ async function latencyPhase(
 
     const writer = new PositionWriter(pool, 'copy');
     const committed = new Map<string, number>();
+    // Entries the hysteresis must confirm: a probe's second consecutive fix inside its fence.
+    const expected = new Set<string>();
+    const insideRun = new Map<number, number>();
     const perTick = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
     let written = 0;
     let next = start;
@@ -268,6 +271,12 @@ async function latencyPhase(
         // Fix times step by 1 ms per record of a device within a tick, so the natural key stays unique.
         const t = next - TICK_MS + Math.floor(n / DEVICES);
         const w = where(i, t);
+        if (i < RULES) {
+          const id = ids.get(imeis[i]!)!;
+          const run = w.inside ? (insideRun.get(id) ?? 0) + 1 : 0;
+          insideRun.set(id, run);
+          if (run === 2) expected.add(`${id}:${t}`);
+        }
         rows.push({
           imei: imeis[i]!,
           fixTime: t,
@@ -305,7 +314,7 @@ async function latencyPhase(
     // Let what was committed reach the receiver (bounded), then compare.
     const alertsNow = async () =>
       Number((await pool.query(`SELECT count(*)::int AS n FROM alerts`)).rows[0].n as number);
-    const settleBy = Date.now() + 30_000;
+    const settleBy = Date.now() + 120_000;
     let alerts = await alertsNow();
     while (Date.now() < settleBy) {
       await new Promise((res) => setTimeout(res, 500));
@@ -313,12 +322,31 @@ async function latencyPhase(
       alerts = await alertsNow();
       if (marks.rows[0]!.n === 0 && requests >= alerts) break;
     }
+    // Where the time goes: alerts.created_at is the deriving transaction's start (now()), so
+    // commit → it is the wait for the history worker, and it → arrival is deriving + sending.
+    const derivedAt = new Map(
+      (
+        await pool.query<{ device: number; t: number; c: number }>(
+          `SELECT device, (extract(epoch FROM event_time) * 1000)::float8 AS t,
+                  (extract(epoch FROM created_at) * 1000)::float8 AS c FROM alerts`,
+        )
+      ).rows.map((x) => [`${x.device}:${Math.round(x.t)}`, x.c]),
+    );
     const latencies: number[] = [];
+    const waits: number[] = [];
+    const rest: number[] = [];
     for (const [key, at] of arrivals) {
       const c = committed.get(key);
-      if (c !== undefined) latencies.push(at - c);
+      if (c === undefined) continue;
+      latencies.push(at - c);
+      const d = derivedAt.get(key);
+      if (d !== undefined) {
+        waits.push(d - c);
+        rest.push(at - d);
+      }
     }
-    latencies.sort((a, b) => a - b);
+    for (const l of [latencies, waits, rest]) l.sort((a, b) => a - b);
+    const missing = [...expected].filter((key) => !arrivals.has(key)).length;
     const delivered = Number(
       (await pool.query(`SELECT count(*)::int AS n FROM alert_deliveries WHERE status = 'delivered'`)).rows[0].n,
     );
@@ -332,10 +360,13 @@ async function latencyPhase(
       `  history worker backlog when writing stopped: ${backlog.devices} devices marked, oldest mark ${backlog.oldest ?? 0} ms old`,
     );
     console.log(
-      `  alerts: ${alerts}, webhooks received: ${requests} (${delivered} deliveries marked delivered), latencies measured: ${latencies.length}`,
+      `  entries expected: ${expected.size}, alerts: ${alerts}, webhooks received: ${requests} (${delivered} deliveries marked delivered), latencies measured: ${latencies.length}, not received within 120 s after writing stopped: ${missing}`,
     );
     console.log(
-      `  commit → webhook: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1) ?? Number.NaN} ms (target p99 < 1000 ms: ${pct(latencies, 99) < 1000 ? 'met' : 'NOT met'})`,
+      `  of which commit → its derivation starts: p50 ${Math.round(pct(waits, 50))} ms, p99 ${Math.round(pct(waits, 99))} ms; derivation start → webhook received: p50 ${Math.round(pct(rest, 50))} ms, p99 ${Math.round(pct(rest, 99))} ms`,
+    );
+    console.log(
+      `  commit → webhook: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1) ?? Number.NaN} ms (target p99 < 1000 ms: ${pct(latencies, 99) < 1000 && missing === 0 ? 'met' : 'NOT met'})`,
     );
   } finally {
     for (const c of children) c.kill('SIGTERM');
