@@ -1,5 +1,6 @@
 /**
- * The daemon's single entry point: `ingest | process | derive | alerts | all | simulate | decode`.
+ * The daemon's single entry point: `ingest | process | derive | alerts | all | simulate | decode |
+ * replay-dead`.
  * Thin on purpose: each role lives in its own folder and exports one `run*` function.
  */
 import { loadConfigOrExitCode } from './config.js';
@@ -17,12 +18,14 @@ const USAGE = `usage: daemon <role> [options]
   alerts     webhook sender and periodic alert checks (offline, no_fix, min durations)
   all        ingest + process + derive + alerts in one process
   simulate   device simulator (see: daemon simulate --help)
-  decode     decode hex or raw Teltonika bytes to JSON (see: daemon decode --help)`;
+  decode     decode hex or raw Teltonika bytes to JSON (see: daemon decode --help)
+  replay-dead  list or replay dead letters of telemetry:dead (see: daemon replay-dead --help)`;
 
 async function main(argv: string[]): Promise<number> {
   const [role, ...rest] = argv;
   if (role === 'decode') return (await import('./protocol/decode-cli.js')).runDecode(rest);
   if (role === 'simulate') return (await import('./simulator/cli.js')).runSimulate(rest);
+  if (role === 'replay-dead') return (await import('./processor/replay-dead-cli.js')).runReplayDead(rest);
   if (role === 'derive') {
     const { parseDeriveArgs, DERIVE_USAGE } = await import('./history/cli.js');
     const cmd = parseDeriveArgs(rest);

@@ -70,8 +70,13 @@ export const ConfigSchema = z
     PROCESS_WRITE_METHOD: z.enum(['unnest', 'copy']).default('copy'),
     /** Pending entries idle longer than this are claimed from (presumably dead) consumers. */
     PROCESS_CLAIM_IDLE_MS: int(30_000, 100),
-    /** An entry delivered more often than this goes to the dead-letter stream. */
-    PROCESS_MAX_DELIVERIES: int(5, 1),
+    /**
+     * An entry whose handling failed unexpectedly this many times (counted by the processor per
+     * entry; restarts, claims and database outages do not count) goes to the dead-letter stream.
+     */
+    PROCESS_MAX_FAILURES: int(3, 1),
+    /** `telemetry:dead` keeps at most this many entries (the oldest are dropped). */
+    PROCESS_DEAD_MAXLEN: int(100_000, 1),
     /** Fix times further in the future than this are flagged. */
     FUTURE_MARGIN_HOURS: int(24, 0),
     /** A jump implying more than this speed from the previous fix is flagged. */

@@ -9,8 +9,10 @@ export interface RedisKeys {
   readonly prefix: string;
   /** Stream: one entry per accepted AVL frame or UDP datagram. */
   readonly telemetryAvl: string;
-  /** Stream: entries the processor could not handle, with error and delivery count. */
+  /** Stream: entries the processor could not handle, with error and cause (capped, see PROCESS_DEAD_MAXLEN). */
   readonly telemetryDead: string;
+  /** Hash: telemetry:avl entry id → times its handling failed (the processor's own per-entry count). */
+  readonly telemetryFailures: string;
   /** Hash: IMEI → registry value (see `encodeRegistryValue`) of the instance holding the socket. */
   readonly connectionsRegistry: string;
   /** Stream: connected / disconnected events written by ingestion. */
@@ -37,6 +39,7 @@ export function redisKeys(prefix = ''): RedisKeys {
     prefix,
     telemetryAvl: `${prefix}telemetry:avl`,
     telemetryDead: `${prefix}telemetry:dead`,
+    telemetryFailures: `${prefix}telemetry:failures`,
     connectionsRegistry: `${prefix}connections:registry`,
     connectionsEvents: `${prefix}connections:events`,
     commandsResponses: `${prefix}commands:responses`,

@@ -126,10 +126,18 @@ export const DeadLetter = z.object({
   imei: z.string(),
   transport: z.string(),
   error: z.string(),
+  /** Why: `invalid`, `undecodable`, `unknown_device`, `rejected` (by the database) or `failures`. */
+  cause: z.string().default(''),
+  /** Times the group had delivered the entry (informational: restarts and claims count too). */
   deliveries: z.coerce.number().int().nonnegative(),
   failedAt: epochMs,
   /** Raw bytes of the failed entry (empty when the entry itself was unreadable). */
   frame: z.instanceof(Buffer).default(() => Buffer.alloc(0)),
+  /** The source entry's own fields, kept so `replay-dead` can put it back as it was. */
+  codec: z.coerce.number().int().min(0).max(255).optional(),
+  records: z.coerce.number().int().min(0).max(255).optional(),
+  receivedAt: epochMs.optional(),
+  instance: z.string().optional(),
 });
 export type DeadLetter = z.infer<typeof DeadLetter>;
 

@@ -9,8 +9,12 @@
  * Nothing is acknowledged before it is committed, and a commit repeated after a crash adds no row
  * (see writer.ts), so any crash anywhere leaves every entry either committed-and-acked,
  * committed-and-pending (replayed harmlessly) or pending. Entries that can never succeed (invalid,
- * undecodable, unknown device, rejected by the database, delivered too often) go to
- * `telemetry:dead` and are acknowledged in the same MULTI, so they never block the group.
+ * undecodable, unknown device, rejected by the database) go to `telemetry:dead` and are
+ * acknowledged in the same MULTI, so they never block the group. An entry whose handling throws
+ * for another reason is isolated and its failures counted (`telemetry:failures`); it is
+ * dead-lettered after `maxFailures` of them. Deliveries are never counted against an entry: they
+ * grow with every restart and claim, so a processor restarted while PostgreSQL is down would
+ * otherwise dead-letter its whole backlog.
  */
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
@@ -48,7 +52,10 @@ export interface TelemetryConsumerOptions {
   maxInFlight: number;
   /** How rows reach PostgreSQL (see writer.ts). Default unnest (the daemon's config defaults to copy). */
   writeMethod?: WriteMethod;
-  maxDeliveries: number;
+  /** Unexpected failures of one entry before it is dead-lettered. */
+  maxFailures: number;
+  /** `telemetry:dead` keeps at most this many entries. */
+  deadMaxLen: number;
   futureMarginMs: number;
   maxSpeedKmh: number;
   /** Record new rows for the history worker (history_dirty); default true. */
@@ -73,12 +80,8 @@ interface Prepared {
 }
 
 interface DeadEntry {
-  id: string;
-  imei: string;
-  transport: string;
-  frame: Buffer;
+  raw: RawEntry;
   error: string;
-  deliveries: number;
   cause: string;
 }
 
@@ -96,6 +99,8 @@ export class TelemetryConsumer {
   private claimCursor = '0-0';
   private nextClaimAt = 0;
   private dbFailing = false;
+  /** Whether `telemetry:failures` may hold counts (then acknowledged ids are removed from it). */
+  private failuresMayExist = true;
 
   constructor(
     private readonly opts: TelemetryConsumerOptions,
@@ -145,17 +150,43 @@ export class TelemetryConsumer {
     }
   }
 
-  /** A batch that fails for an unexpected reason stays pending and is claimed again later. */
+  /**
+   * A batch that throws for an unexpected reason (never a database or Redis outage: those are
+   * retried where they happen) is handled again entry by entry, so only the entry at fault fails;
+   * its failure is counted and it stays pending (claimed again later) until it has failed
+   * `maxFailures` times.
+   */
   private async handleSafely(batch: RawEntry[]): Promise<void> {
     try {
       await this.handle(batch);
     } catch (err) {
       if (err instanceof Stopped) return;
-      this.deps.logger.error(
-        { err, first: batch[0]?.id, count: batch.length },
-        'batch failed unexpectedly; its entries stay pending and will be claimed again',
-      );
+      if (batch.length > 1) {
+        this.deps.logger.warn(
+          { err: errorMessage(err), first: batch[0]?.id, count: batch.length },
+          'batch failed unexpectedly; handling its entries one by one',
+        );
+        for (const raw of batch) await this.handleSafely([raw]);
+        return;
+      }
+      await this.entryFailed(batch[0]!, err).catch((e: unknown) => {
+        if (!(e instanceof Stopped)) throw e;
+      });
     }
+  }
+
+  private async entryFailed(raw: RawEntry, err: unknown): Promise<void> {
+    const key = this.opts.keys.telemetryFailures;
+    this.failuresMayExist = true;
+    const failures = await this.retryRedis('count a failure', () => this.deps.redis.hincrby(key, raw.id, 1));
+    if (failures >= this.opts.maxFailures) {
+      await this.deadLetter({ raw, error: `failed ${failures} times: ${errorMessage(err)}`, cause: 'failures' });
+      return;
+    }
+    this.deps.logger.error(
+      { err, id: raw.id, failures, limit: this.opts.maxFailures },
+      'entry failed unexpectedly; it stays pending and is tried again',
+    );
   }
 
   /** The next batch to handle; never throws (Redis trouble → backoff and an empty batch). */
@@ -226,19 +257,8 @@ export class TelemetryConsumer {
         continue;
       }
       const d = decodeEntry(raw.id, raw.fields);
-      if (raw.deliveries > this.opts.maxDeliveries) {
-        const base = isFailure(d) ? d : { imei: d.imei, transport: '', frame: frameOf(raw.fields) };
-        dead.push({
-          id: raw.id,
-          imei: base.imei,
-          transport: base.transport || transportOf(raw.fields),
-          frame: base.frame,
-          error: `delivered ${raw.deliveries} times (limit ${this.opts.maxDeliveries})`,
-          deliveries: raw.deliveries,
-          cause: 'deliveries',
-        });
-      } else if (isFailure(d)) {
-        dead.push({ id: raw.id, ...d, deliveries: raw.deliveries, cause: 'undecodable' });
+      if (isFailure(d)) {
+        dead.push({ raw, error: d.error, cause: d.error.startsWith('invalid entry') ? 'invalid' : 'undecodable' });
       } else {
         decoded.push(d);
       }
@@ -248,7 +268,7 @@ export class TelemetryConsumer {
     const prepared: Prepared[] = [];
     for (const entry of decoded) {
       if (!this.devices.has(entry.imei)) {
-        dead.push(this.deadFromEntry(entry, raws, `unknown device IMEI ${entry.imei}`, 'unknown_device'));
+        dead.push({ raw: raws.get(entry.id)!, error: `unknown device IMEI ${entry.imei}`, cause: 'unknown_device' });
         continue;
       }
       const rows = entriesToRows([entry], { now: Date.now(), futureMarginMs: this.opts.futureMarginMs }, this.views);
@@ -267,9 +287,7 @@ export class TelemetryConsumer {
 
     const rejected = await this.write(prepared);
     const rejectedIds = new Set(rejected.map((r) => r.prepared.entry.id));
-    for (const r of rejected) {
-      dead.push(this.deadFromEntry(r.prepared.entry, raws, r.error, r.cause));
-    }
+    for (const r of rejected) dead.push({ raw: raws.get(r.prepared.entry.id)!, error: r.error, cause: r.cause });
     const committed = prepared.filter((p) => !rejectedIds.has(p.entry.id));
     for (const [imei, track] of tracks) {
       const d = this.devices.get(imei);
@@ -279,27 +297,33 @@ export class TelemetryConsumer {
 
     for (const d of dead) await this.deadLetter(d);
     const ids = [...committed.map((p) => p.entry.id), ...ackOnly];
-    if (ids.length > 0) {
-      await this.retryRedis('acknowledge', () => this.deps.redis.xack(this.stream, GROUPS.processors, ...ids));
-    }
+    if (ids.length > 0) await this.acknowledge(ids);
     const { metrics } = this.deps;
     const now = Date.now();
     metrics.entries.inc(committed.length);
     for (const p of committed) metrics.endToEndSeconds.observe(Math.max(0, now - p.entry.receivedAt) / 1000);
   }
 
-  private deadFromEntry(entry: DecodedEntry, raws: Map<string, RawEntry>, error: string, cause: string): DeadEntry {
-    const raw = raws.get(entry.id);
-    const fields = raw?.fields ?? [];
-    return {
-      id: entry.id,
-      imei: entry.imei,
-      transport: transportOf(fields),
-      frame: frameOf(fields),
-      error,
-      deliveries: raw?.deliveries ?? 1,
-      cause,
-    };
+  /** XACK; counts of earlier failures of these entries (rare) are dropped with it. */
+  private async acknowledge(ids: string[]): Promise<void> {
+    const { redis } = this.deps;
+    if (!this.failuresMayExist) {
+      await this.retryRedis('acknowledge', () => redis.xack(this.stream, GROUPS.processors, ...ids));
+      return;
+    }
+    const failures = this.opts.keys.telemetryFailures;
+    const left = await this.retryRedis('acknowledge', async () => {
+      const res = await redis
+        .multi()
+        .xack(this.stream, GROUPS.processors, ...ids)
+        .hdel(failures, ...ids)
+        .hlen(failures)
+        .exec();
+      const failed = res?.find(([e]) => e);
+      if (!res || failed) throw failed?.[0] ?? new Error('MULTI aborted');
+      return Number(res[2]?.[1]);
+    });
+    this.failuresMayExist = left > 0;
   }
 
   /** Writes the rows; returns the entries the database rejected as data (isolated by halving). */
@@ -412,27 +436,38 @@ export class TelemetryConsumer {
   }
 
   private async deadLetter(d: DeadEntry): Promise<void> {
-    const fields = encodeDeadLetter({
-      sourceId: d.id,
-      imei: d.imei,
-      transport: d.transport,
+    const { raw } = d;
+    const fields = raw.fields ?? [];
+    const field = (name: string) => fieldOf(fields, name)?.toString();
+    const letter = {
+      sourceId: raw.id,
+      imei: field('imei') ?? '',
+      transport: field('transport') ?? '',
       error: d.error,
-      deliveries: d.deliveries,
+      cause: d.cause,
+      deliveries: raw.deliveries,
       failedAt: Date.now(),
-      frame: d.frame,
-    });
+      frame: fieldOf(fields, 'frame') ?? Buffer.alloc(0),
+      codec: field('codec'),
+      records: field('records'),
+      receivedAt: field('receivedAt'),
+      instance: field('instance'),
+    };
+    const { keys, deadMaxLen } = this.opts;
     await this.retryRedis('dead-letter', async () => {
       const res = await this.deps.redis
         .multi()
-        .xadd(this.opts.keys.telemetryDead, '*', ...fields)
-        .xack(this.stream, GROUPS.processors, d.id)
+        // Exact MAXLEN: the cap is a promise about memory, and dead letters are rare enough.
+        .xadd(keys.telemetryDead, 'MAXLEN', deadMaxLen, '*', ...encodeDeadLetter(letter))
+        .xack(this.stream, GROUPS.processors, raw.id)
+        .hdel(keys.telemetryFailures, raw.id)
         .exec();
       const failed = res?.find(([e]) => e);
       if (!res || failed) throw failed?.[0] ?? new Error('MULTI aborted');
     });
     this.deps.metrics.deadLetters.inc({ cause: d.cause });
     this.deps.logger.warn(
-      { id: d.id, imei: d.imei, error: d.error, deliveries: d.deliveries },
+      { id: raw.id, imei: letter.imei, error: d.error, cause: d.cause },
       'entry moved to the dead-letter stream',
     );
   }
@@ -462,12 +497,4 @@ export class TelemetryConsumer {
 function fieldOf(fields: Buffer[], name: string): Buffer | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
   return undefined;
-}
-
-function frameOf(fields: Buffer[]): Buffer {
-  return fieldOf(fields, 'frame') ?? Buffer.alloc(0);
-}
-
-function transportOf(fields: Buffer[]): string {
-  return fieldOf(fields, 'transport')?.toString() ?? '';
 }

@@ -20,19 +20,24 @@ export interface MaintenanceOptions {
   consumerIdleMs: number;
 }
 
-/** Refreshes lag/pending/length gauges; returns the processors group's figures. */
+/** Refreshes the lag/pending/length gauges (and the dead-letter count); returns the processors group's figures. */
 export async function refreshLag(
   redis: Redis,
   keys: RedisKeys,
   metrics: ProcessorMetrics,
 ): Promise<{ lag: number | null; pending: number }> {
-  const [groups, length] = await Promise.all([groupsInfo(redis, keys.telemetryAvl), redis.xlen(keys.telemetryAvl)]);
+  const [groups, length, dead] = await Promise.all([
+    groupsInfo(redis, keys.telemetryAvl),
+    redis.xlen(keys.telemetryAvl),
+    redis.xlen(keys.telemetryDead),
+  ]);
   const g = groups.find((x) => x.name === GROUPS.processors);
   const lag = g ? g.lag : length;
   const pending = g?.pending ?? 0;
   if (lag !== null) metrics.lag.set(lag);
   metrics.pending.set(pending);
   metrics.streamLength.set(length);
+  metrics.deadLength.set(dead);
   return { lag, pending };
 }
 

@@ -64,6 +64,11 @@ export function createProcessorMetrics(registry: Registry) {
       registers,
     }),
     streamLength: new Gauge({ name: 'fleet_processor_stream_length', help: 'XLEN of telemetry:avl', registers }),
+    deadLength: new Gauge({
+      name: 'fleet_processor_dead_letter_entries',
+      help: 'XLEN of telemetry:dead (capped at PROCESS_DEAD_MAXLEN)',
+      registers,
+    }),
     trimmed: new Counter({
       name: 'fleet_processor_stream_trimmed_total',
       help: 'Acknowledged entries trimmed from telemetry:avl',

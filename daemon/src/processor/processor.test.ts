@@ -1,9 +1,14 @@
 /**
- * The processor against real Redis and a real PostgreSQL/PostGIS database with the Directus schema.
+ * The processor against real Redis and a real PostgreSQL/PostGIS database with the Directus schema,
+ * and `daemon replay-dead` on the dead letters it wrote.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, createTestRedis, type TestDatabase, type TestRedis } from '../../../test/support/index.js';
+import { freePort } from '../../scripts/lib/own-services.js';
 import {
   newImei,
   processorConfig,
@@ -14,8 +19,13 @@ import {
   track,
   waitFor,
 } from '../../test/processor/support.js';
-import { decodeDeadLetter, encodeConnectionEvent, encodeRegistryValue, GROUPS } from '../contract/index.js';
+import { decodeDeadLetter, encodeConnectionEvent, encodeRegistryValue, GROUPS, redisKeys } from '../contract/index.js';
+import { ioToJson, namedAttributes } from '../protocol/index.js';
+import { TelemetryConsumer } from './consumer.js';
 import { type RunningProcessor, runProcess } from './main.js';
+import { createProcessorMetrics } from './metrics.js';
+import { parseReplayArgs, replayDead } from './replay-dead.js';
+import type { IoViews } from './rows.js';
 import { removeIdleConsumers, trimAcknowledged } from './stream.js';
 
 let db: TestDatabase;
@@ -286,6 +296,7 @@ describe('processor', () => {
     expect(await rowsOf(dev.id)).toHaveLength(3);
     const dead = (await r.redis.xrangeBuffer(keys.dead, '-', '+')).map(([, f]) => decodeDeadLetter(f));
     expect(dead.map((d) => d.sourceId)).toEqual([id1, id2, id3, id4]);
+    expect(dead.map((d) => d.cause)).toEqual(['undecodable', 'invalid', 'undecodable', 'unknown_device']);
     expect(dead[0]).toMatchObject({ imei: dev.imei, transport: 'tcp', deliveries: 1 });
     expect(dead[0]!.error).toMatch(/undecodable frame/);
     expect(dead[0]!.frame.equals(garbage)).toBe(true);
@@ -298,22 +309,124 @@ describe('processor', () => {
     expect(await metric(p, 'fleet_processor_dead_letters_total')).toBe(4);
   });
 
-  it('dead-letters an entry delivered more than PROCESS_MAX_DELIVERIES times', async () => {
+  it('stores an entry however often it was delivered: deliveries are not failures', async () => {
     const { prefix, keys } = freshKeys();
     const dev = await addDevice();
     const id = (await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, track(2))))!;
     await r.redis.xgroup('CREATE', keys.avl, GROUPS.processors, '0');
-    // A consumer that keeps getting the entry and dying on it.
+    // A consumer that keeps getting the entry and dying on it (or restarts while the database is away).
     await r.redis.xreadgroup('GROUP', GROUPS.processors, 'ghost', 'COUNT', 10, 'STREAMS', keys.avl, '>');
-    for (let i = 0; i < 4; i++) await r.redis.xclaim(keys.avl, GROUPS.processors, 'ghost', 0, id);
+    for (let i = 0; i < 9; i++) await r.redis.xclaim(keys.avl, GROUPS.processors, 'ghost', 0, id);
     await new Promise((res) => setTimeout(res, 150));
-    await start(prefix, { PROCESS_CLAIM_IDLE_MS: '100', PROCESS_MAX_DELIVERIES: '5' });
+    await start(prefix, { PROCESS_CLAIM_IDLE_MS: '100', PROCESS_MAX_FAILURES: '3' });
+    await drained(keys.avl);
+    expect(await r.redis.xlen(keys.dead)).toBe(0);
+    expect(await rowsOf(dev.id)).toHaveLength(2);
+  });
+
+  it('dead-letters nothing when restarted again and again while PostgreSQL is unreachable; stores all once it is back', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const records = track(30);
+    for (let i = 0; i < 30; i += 5)
+      await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, records.slice(i, i + 5)));
+    const unreachable = { ...db.connection, port: await freePort() };
+    for (let i = 0; i < 7; i++) {
+      // Same name (re-reads its own pending entries) and new names (claims them): both count deliveries.
+      const env = { INSTANCE_ID: i % 2 === 0 ? 'restarted' : `restarted-${i}`, PROCESS_CLAIM_IDLE_MS: '100' };
+      const p = await runProcess(processorConfig(unreachable, r.url, prefix, env), silentLogger);
+      await waitFor('a failed database attempt with the batch in hand', async () => {
+        return (await metric(p, 'fleet_processor_retries_total', { dependency: 'postgres' })) > 0;
+      });
+      await p.stop('restart');
+      await new Promise((res) => setTimeout(res, 150));
+    }
+    const pending = (await r.redis.xpending(keys.avl, GROUPS.processors, '-', '+', 100)) as [
+      string,
+      string,
+      number,
+      number,
+    ][];
+    expect(pending).toHaveLength(6);
+    // Far beyond any delivery limit: the old rule would have dead-lettered all of them here.
+    expect(Math.min(...pending.map((e) => Number(e[3])))).toBeGreaterThanOrEqual(5);
+
+    const p = await start(prefix, { PROCESS_CLAIM_IDLE_MS: '100', PROCESS_MAX_FAILURES: '1' });
+    await drained(keys.avl);
+    expect(await r.redis.xlen(keys.dead)).toBe(0);
+    expect((await rowsOf(dev.id)).map((x) => Number(x.t))).toEqual(records.map((x) => x.timestamp));
+    expect(await metric(p, 'fleet_processor_dead_letters_total')).toBe(0);
+  });
+
+  it("counts an entry's own unexpected failures, isolates it from its batch and dead-letters it after PROCESS_MAX_FAILURES", async () => {
+    const { prefix } = freshKeys();
+    const keys = redisKeys(prefix);
+    const dev = await addDevice();
+    const POISON_IO = 9999;
+    // A record this build mishandles (its IO view throws), between two good entries of one batch.
+    const views: IoViews = {
+      ioJson: ioToJson,
+      named: (io) => {
+        if (io.ids.includes(POISON_IO)) throw new Error('this build cannot name IO 9999');
+        return namedAttributes(io);
+      },
+    };
+    const good = track(4);
+    const poison = record({ timestamp: good[3]!.timestamp + 5000, io: { ids: [239, POISON_IO], values: [1, 1] } });
+    await r.redis.xadd(keys.telemetryAvl, '*', ...telemetryFields(dev.imei, good.slice(0, 2)));
+    const poisonId = await r.redis.xadd(keys.telemetryAvl, '*', ...telemetryFields(dev.imei, [poison]));
+    await r.redis.xadd(keys.telemetryAvl, '*', ...telemetryFields(dev.imei, good.slice(2)));
+    const registry = new Registry();
+    const reader = new Redis(r.url);
+    const redis = new Redis(r.url);
+    const pool = new pg.Pool({ ...db.connection, max: 2 });
+    const consumer = new TelemetryConsumer(
+      {
+        keys,
+        consumer: 'c1',
+        batchSize: 10,
+        blockMs: 50,
+        claimIdleMs: 50,
+        claimIntervalMs: 50,
+        maxInFlight: 1,
+        maxFailures: 3,
+        deadMaxLen: 100,
+        futureMarginMs: 86_400_000,
+        maxSpeedKmh: 500,
+      },
+      { reader, redis, pool, logger: silentLogger, metrics: createProcessorMetrics(registry), views },
+    );
+    consumer.start();
+    try {
+      await drained(keys.telemetryAvl);
+      expect((await rowsOf(dev.id)).map((x) => Number(x.t))).toEqual(good.map((x) => x.timestamp));
+      const dead = (await r.redis.xrangeBuffer(keys.telemetryDead, '-', '+')).map(([, f]) => decodeDeadLetter(f));
+      expect(dead).toHaveLength(1);
+      expect(dead[0]).toMatchObject({ sourceId: poisonId, imei: dev.imei, cause: 'failures' });
+      expect(dead[0]!.error).toMatch(/failed 3 times: this build cannot name IO 9999/);
+      expect(await r.redis.exists(keys.telemetryFailures)).toBe(0);
+    } finally {
+      await consumer.stop();
+      reader.disconnect();
+      redis.disconnect();
+      await pool.end();
+    }
+  });
+
+  it('caps telemetry:dead at PROCESS_DEAD_MAXLEN, keeping the newest, and shows its length as a gauge', async () => {
+    const { prefix, keys } = freshKeys();
+    const dev = await addDevice();
+    const garbage = Buffer.from('000000000000000a08010000deadbeef', 'hex');
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push((await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, []).slice(0, 12), 'frame', garbage))!);
+    }
+    const p = await start(prefix, { PROCESS_DEAD_MAXLEN: '3' }, { lagIntervalMs: 100 });
     await drained(keys.avl);
     const dead = (await r.redis.xrangeBuffer(keys.dead, '-', '+')).map(([, f]) => decodeDeadLetter(f));
-    expect(dead).toHaveLength(1);
-    expect(dead[0]).toMatchObject({ sourceId: id, imei: dev.imei, deliveries: 6 });
-    expect(dead[0]!.error).toMatch(/delivered 6 times/);
-    expect(await rowsOf(dev.id)).toHaveLength(0);
+    expect(dead.map((d) => d.sourceId)).toEqual(ids.slice(2));
+    expect(await metric(p, 'fleet_processor_dead_letters_total')).toBe(5);
+    await waitFor('the dead-letter gauge', async () => (await metric(p, 'fleet_processor_dead_letter_entries')) === 3);
   });
 
   it('exactly once when a processor is killed -9 between commit and XACK and another consumer claims', async () => {
@@ -448,5 +561,95 @@ describe('processor', () => {
     expect(await removeIdleConsumers(r.redis, keys.avl, 'g', 10)).toEqual(['done']);
     const pending = (await r.redis.xpending(keys.avl, 'g', '-', '+', 10)) as [string, string][];
     expect(pending.map(([pid, c]) => [pid, c])).toEqual([[id, 'holder']]);
+  });
+});
+
+/** Runs `daemon replay-dead` as a child process; resolves with its exit code and stdout lines. */
+function cli(prefix: string, args: string[]): Promise<{ code: number | null; lines: Record<string, string>[] }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'daemon/src/cli.ts', 'replay-dead', ...args], {
+    cwd: new URL('../../../', import.meta.url).pathname,
+    env: { ...process.env, ...processorEnv(db.connection, r.url, prefix) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  return new Promise((resolve) =>
+    child.once('exit', (code) =>
+      resolve({
+        code,
+        lines: out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l)),
+      }),
+    ),
+  );
+}
+
+/**
+ * `daemon replay-dead` on dead letters a real processor wrote (unknown device, an invalid entry),
+ * through the command line with the processor running: a frame dead-lettered twice (the device
+ * resent it) is stored once, a second replay stores nothing, and what cannot become an entry
+ * again is left where it is.
+ */
+describe('replay-dead', () => {
+  it('replays dead letters once the cause is gone; replaying again stores nothing twice', async () => {
+    const { prefix } = freshKeys();
+    const keys = redisKeys(prefix);
+    const imei = newImei();
+    const a = track(3);
+    const b = track(2, a[2]!.timestamp + 1000);
+    // The device is not registered yet; it resends frame A (no ack came back).
+    await r.redis.xadd(keys.telemetryAvl, '*', ...telemetryFields(imei, a));
+    await r.redis.xadd(keys.telemetryAvl, '*', ...telemetryFields(imei, a));
+    await r.redis.xadd(keys.telemetryAvl, '*', ...telemetryFields(imei, b));
+    await r.redis.xadd(keys.telemetryAvl, '*', 'unexpected', 'fields');
+    await start(prefix);
+    await drained(keys.telemetryAvl);
+    const dead = (await r.redis.xrangeBuffer(keys.telemetryDead, '-', '+')).map(([id, f]) => ({
+      id: id.toString(),
+      ...decodeDeadLetter(f),
+    }));
+    expect(dead.map((d) => d.cause).sort()).toEqual(['invalid', 'unknown_device', 'unknown_device', 'unknown_device']);
+    const unknown = dead.filter((d) => d.cause === 'unknown_device');
+    const invalid = dead.find((d) => d.cause === 'invalid')!;
+
+    const listed = await cli(prefix, ['--list']);
+    expect(listed.code).toBe(0);
+    expect(listed.lines.map((l) => l.id)).toEqual(dead.map((d) => d.id));
+
+    const [row] = await db.knex('devices').insert({ imei, name: imei, enabled: true }).returning('id');
+    const rows = async () => Number((await db.knex('positions').where({ device: row.id }).count({ n: '*' }))[0]?.n);
+
+    // One letter by id first, then the rest: the invalid entry cannot be rebuilt and stays.
+    const one = await cli(prefix, ['--id', unknown[2]!.id]);
+    expect(one.code).toBe(0);
+    expect(one.lines).toEqual([expect.objectContaining({ replayed: unknown[2]!.id, imei })]);
+    const all = await cli(prefix, ['--all']);
+    expect(all.code).toBe(1);
+    expect(all.lines.filter((l) => 'replayed' in l).map((l) => l.replayed)).toEqual([unknown[0]!.id, unknown[1]!.id]);
+    expect(all.lines.filter((l) => 'skipped' in l).map((l) => l.skipped)).toEqual([invalid.id]);
+    await drained(keys.telemetryAvl);
+    await waitFor('the replayed records stored', async () => (await rows()) === 5);
+    const fixTimes = await db.knex('positions').where({ device: row.id }).orderBy('fix_time').pluck('fix_time');
+    expect(fixTimes.map((t: Date) => t.getTime())).toEqual([...a, ...b].map((x) => x.timestamp));
+    expect(await r.redis.xlen(keys.telemetryDead)).toBe(1);
+
+    // Again: nothing left to replay but the invalid one; a replayed id is gone; no row twice.
+    const again = await replayDead(r.redis, keys, { all: true });
+    expect(again.replayed).toEqual([]);
+    expect(again.skipped.map((s) => s.id)).toEqual([invalid.id]);
+    expect((await replayDead(r.redis, keys, { ids: [unknown[0]!.id] })).notFound).toEqual([unknown[0]!.id]);
+    await drained(keys.telemetryAvl);
+    expect(await rows()).toBe(5);
+  });
+
+  it('refuses ambiguous or malformed arguments', () => {
+    expect(parseReplayArgs([]).kind).toBe('error');
+    expect(parseReplayArgs(['--all', '--list']).kind).toBe('error');
+    expect(parseReplayArgs(['--id', 'abc']).kind).toBe('error');
+    expect(parseReplayArgs(['--id', '1-0', '--id', '2-0'])).toEqual({ kind: 'ids', ids: ['1-0', '2-0'] });
   });
 });

@@ -78,6 +78,7 @@ describe('pipelineHealth', () => {
         imei: '356307042441013',
         transport: 'tcp',
         error: 'bad crc',
+        cause: 'undecodable',
         deliveries: 5,
         failedAt: 1234,
         frame,
@@ -107,6 +108,7 @@ describe('pipelineHealth', () => {
     expect(h.deadLetters.recent[0]).toMatchObject({
       imei: '356307042441013',
       error: 'bad crc',
+      cause: 'undecodable',
       deliveries: 5,
       failedAt: 1234,
     });

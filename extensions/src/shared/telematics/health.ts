@@ -29,6 +29,8 @@ export interface DeadLetterSummary {
   id: string;
   imei: string;
   error: string;
+  /** invalid, undecodable, unknown_device, rejected or failures ('' for letters older than the field). */
+  cause: string;
   deliveries: number;
   failedAt: number;
 }
@@ -174,6 +176,7 @@ export async function pipelineHealth(redis: Redis, keys: RedisKeys, recentDead =
           id,
           imei: String(r.imei ?? ''),
           error: String(r.error ?? ''),
+          cause: String(r.cause ?? ''),
           deliveries: Number(r.deliveries ?? 0),
           failedAt: Number(r.failedAt ?? 0),
         };

@@ -1,0 +1,158 @@
+/**
+ * `daemon replay-dead [--list | --all | --id <id>…]`: puts dead letters back on `telemetry:avl`
+ * (after a parser fix, or once an unknown device was created) and removes them from
+ * `telemetry:dead`, each in one MULTI. Idempotent: a replayed letter is gone from the dead stream,
+ * and a frame stored twice adds no row (the positions natural key), so replaying again stores
+ * nothing twice. A letter that fails again becomes a new dead letter.
+ */
+import { parseArgs } from 'node:util';
+import type { Redis } from 'ioredis';
+import {
+  type DeadLetter,
+  decodeDeadLetter,
+  encodeTelemetryEntry,
+  type RedisKeys,
+  TelemetryEntry,
+} from '../contract/index.js';
+import { checkAvlFrame, decodeUdpDatagram } from '../protocol/index.js';
+
+export const REPLAY_DEAD_USAGE = `usage: daemon replay-dead --list            print the dead letters (id, time, IMEI, cause, error)
+       daemon replay-dead --all             replay every dead letter
+       daemon replay-dead --id <id> [--id …] replay the dead letters with these ids (as --list prints them)`;
+
+export type ReplayCommand =
+  | { kind: 'list' }
+  | { kind: 'all' }
+  | { kind: 'ids'; ids: string[] }
+  | { kind: 'help' }
+  | { kind: 'error'; message: string };
+
+export function parseReplayArgs(argv: string[]): ReplayCommand {
+  let values: { list?: boolean; all?: boolean; id?: string[]; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        list: { type: 'boolean' },
+        all: { type: 'boolean' },
+        id: { type: 'string', multiple: true },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+  }
+  if (values.help) return { kind: 'help' };
+  const chosen = [values.list, values.all, values.id !== undefined].filter(Boolean).length;
+  if (chosen !== 1) return { kind: 'error', message: 'give exactly one of --list, --all, --id' };
+  if (values.list) return { kind: 'list' };
+  if (values.all) return { kind: 'all' };
+  const ids = values.id ?? [];
+  const bad = ids.find((id) => !/^\d+-\d+$/.test(id));
+  if (bad !== undefined) return { kind: 'error', message: `not a dead-letter id: ${bad}` };
+  return { kind: 'ids', ids };
+}
+
+export interface StoredDeadLetter extends DeadLetter {
+  /** Id in telemetry:dead. */
+  id: string;
+}
+
+export interface ReplayOutcome {
+  /** Dead-letter id → the new telemetry:avl entry id. */
+  replayed: { id: string; entry: string; imei: string }[];
+  /** Letters that cannot become a telemetry entry (e.g. no IMEI), left where they are. */
+  skipped: { id: string; reason: string }[];
+  notFound: string[];
+}
+
+function parseStored([id, fields]: [Buffer, Buffer[]]): StoredDeadLetter | { id: string; unreadable: string } {
+  try {
+    return { id: id.toString(), ...decodeDeadLetter(fields) };
+  } catch (err) {
+    return { id: id.toString(), unreadable: (err as Error).message };
+  }
+}
+
+/** Every dead letter up to `end`, oldest first, page by page. */
+export async function* deadLetters(
+  redis: Redis,
+  keys: RedisKeys,
+  end = '+',
+  pageSize = 200,
+): AsyncGenerator<StoredDeadLetter | { id: string; unreadable: string }> {
+  let start = '-';
+  for (;;) {
+    const page = (await redis.xrangeBuffer(keys.telemetryDead, start, end, 'COUNT', pageSize)) as [Buffer, Buffer[]][];
+    for (const e of page) yield parseStored(e);
+    if (page.length < pageSize) return;
+    start = `(${page[page.length - 1]![0].toString()}`;
+  }
+}
+
+/** The codec and record count of a frame, for letters written before they kept the entry's own. */
+function frameFacts(frame: Buffer, transport: string): { codec: number; records: number } {
+  try {
+    if (transport === 'udp') {
+      const p = decodeUdpDatagram(frame).packet;
+      return { codec: p.codec, records: p.records.length };
+    }
+    return checkAvlFrame(frame);
+  } catch {
+    // Still replayable: the processor decodes the frame itself (and dead-letters it again if it must).
+    return { codec: 0, records: 0 };
+  }
+}
+
+/** The telemetry entry a dead letter came from, or why it cannot be rebuilt. */
+export function entryOf(d: DeadLetter): TelemetryEntry | string {
+  const facts = d.codec === undefined || d.records === undefined ? frameFacts(d.frame, d.transport) : null;
+  const parsed = TelemetryEntry.safeParse({
+    imei: d.imei,
+    codec: d.codec ?? facts?.codec,
+    transport: d.transport,
+    instance: d.instance || 'replay-dead',
+    receivedAt: d.receivedAt ?? d.failedAt,
+    records: d.records ?? facts?.records,
+    frame: d.frame,
+  });
+  return parsed.success ? parsed.data : (parsed.error.issues[0]?.message ?? 'not a telemetry entry');
+}
+
+export async function replayDead(
+  redis: Redis,
+  keys: RedisKeys,
+  selection: { all: true } | { ids: readonly string[] },
+): Promise<ReplayOutcome> {
+  const out: ReplayOutcome = { replayed: [], skipped: [], notFound: [] };
+  const replay = async (letter: StoredDeadLetter | { id: string; unreadable: string }) => {
+    const entry = 'unreadable' in letter ? `unreadable dead letter: ${letter.unreadable}` : entryOf(letter);
+    if (typeof entry === 'string') {
+      out.skipped.push({ id: letter.id, reason: entry });
+      return;
+    }
+    const res = await redis
+      .multi()
+      .xadd(keys.telemetryAvl, '*', ...encodeTelemetryEntry(entry))
+      .xdel(keys.telemetryDead, letter.id)
+      .exec();
+    const failed = res?.find(([e]) => e);
+    if (!res || failed) throw failed?.[0] ?? new Error('MULTI aborted');
+    out.replayed.push({ id: letter.id, entry: String(res[0]![1]), imei: entry.imei });
+  };
+  if ('all' in selection) {
+    // Up to the newest letter at the start: one that fails again while this runs is a new
+    // letter after it, and is not replayed twice in one run.
+    const newest = (await redis.xrevrange(keys.telemetryDead, '+', '-', 'COUNT', 1))[0]?.[0];
+    if (newest === undefined) return out;
+    for await (const letter of deadLetters(redis, keys, newest)) await replay(letter);
+    return out;
+  }
+  for (const id of new Set(selection.ids)) {
+    const found = (await redis.xrangeBuffer(keys.telemetryDead, id, id)) as [Buffer, Buffer[]][];
+    if (found.length === 0) out.notFound.push(id);
+    else await replay(parseStored(found[0]!));
+  }
+  return out;
+}
