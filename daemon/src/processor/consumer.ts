@@ -18,7 +18,7 @@
  */
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { encodeDeadLetter, GROUPS, type RedisKeys } from '../contract/index.js';
+import { DeadLetter, encodeDeadLetter, GROUPS, type RedisKeys } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../sleep.js';
 import { decodeEntry, isFailure, protocolIoViews } from './decode.js';
@@ -439,6 +439,11 @@ export class TelemetryConsumer {
     const { raw } = d;
     const fields = raw.fields ?? [];
     const field = (name: string) => fieldOf(fields, name)?.toString();
+    // The entry's own fields where they are valid (an invalid entry's may not be).
+    const kept = (name: 'codec' | 'records' | 'receivedAt' | 'instance') => {
+      const v = field(name);
+      return DeadLetter.shape[name].safeParse(v).success ? v : undefined;
+    };
     const letter = {
       sourceId: raw.id,
       imei: field('imei') ?? '',
@@ -448,10 +453,10 @@ export class TelemetryConsumer {
       deliveries: raw.deliveries,
       failedAt: Date.now(),
       frame: fieldOf(fields, 'frame') ?? Buffer.alloc(0),
-      codec: field('codec'),
-      records: field('records'),
-      receivedAt: field('receivedAt'),
-      instance: field('instance'),
+      codec: kept('codec'),
+      records: kept('records'),
+      receivedAt: kept('receivedAt'),
+      instance: kept('instance'),
     };
     const { keys, deadMaxLen } = this.opts;
     await this.retryRedis('dead-letter', async () => {

@@ -288,6 +288,9 @@ describe('processor', () => {
     const id3 = await r.redis.xadd(keys.avl, '*', ...badCrc);
     const unknownImei = newImei();
     const id4 = await r.redis.xadd(keys.avl, '*', ...telemetryFields(unknownImei, track(1)));
+    const badCodec = telemetryFields(dev.imei, track(1));
+    badCodec[badCodec.indexOf('codec') + 1] = 'x';
+    const id5 = await r.redis.xadd(keys.avl, '*', ...badCodec);
     const good = track(3);
     await r.redis.xadd(keys.avl, '*', ...telemetryFields(dev.imei, good));
     const p = await start(prefix);
@@ -295,18 +298,21 @@ describe('processor', () => {
 
     expect(await rowsOf(dev.id)).toHaveLength(3);
     const dead = (await r.redis.xrangeBuffer(keys.dead, '-', '+')).map(([, f]) => decodeDeadLetter(f));
-    expect(dead.map((d) => d.sourceId)).toEqual([id1, id2, id3, id4]);
-    expect(dead.map((d) => d.cause)).toEqual(['undecodable', 'invalid', 'undecodable', 'unknown_device']);
+    expect(dead.map((d) => d.sourceId)).toEqual([id1, id2, id3, id5, id4]);
+    expect(dead.map((d) => d.cause)).toEqual(['undecodable', 'invalid', 'undecodable', 'invalid', 'unknown_device']);
+    // The entry's own fields are kept where valid (for replay-dead), never an invalid one.
+    expect(dead[0]).toMatchObject({ codec: 0x8e, records: 0, instance: 'test-ingest' });
+    expect(dead[3]).toMatchObject({ imei: dev.imei, codec: undefined, instance: 'test-ingest' });
     expect(dead[0]).toMatchObject({ imei: dev.imei, transport: 'tcp', deliveries: 1 });
     expect(dead[0]!.error).toMatch(/undecodable frame/);
     expect(dead[0]!.frame.equals(garbage)).toBe(true);
     expect(dead[1]!.error).toMatch(/invalid entry/);
     expect(dead[2]!.error).toMatch(/CRC/);
     expect(dead[2]!.frame.equals(corrupted)).toBe(true);
-    expect(dead[3]).toMatchObject({ imei: unknownImei });
-    expect(dead[3]!.error).toMatch(/unknown device/);
-    expect(dead[3]!.frame.length).toBeGreaterThan(0);
-    expect(await metric(p, 'fleet_processor_dead_letters_total')).toBe(4);
+    expect(dead[4]).toMatchObject({ imei: unknownImei });
+    expect(dead[4]!.error).toMatch(/unknown device/);
+    expect(dead[4]!.frame.length).toBeGreaterThan(0);
+    expect(await metric(p, 'fleet_processor_dead_letters_total')).toBe(5);
   });
 
   it('stores an entry however often it was delivered: deliveries are not failures', async () => {
