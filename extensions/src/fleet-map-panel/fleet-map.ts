@@ -416,6 +416,8 @@ export class FleetMap {
 
   centreOn(lng: number, lat: number, zoom?: number): void {
     this.map.easeTo({ center: [lng, lat], zoom: zoom ?? Math.max(this.map.getZoom(), 14) }, { fleetUser: true });
+    // Mark the point (a report's stop or event) with the replay marker: one orange dot on the map.
+    this.setReplayMarker([lng, lat]);
   }
 
   async showTrack(device: string | number, fromMs: number, toMs: number): Promise<TrackResponse> {

@@ -2,8 +2,9 @@
  * Routes of `fleet-history`. Each handler checks access, parses the request and calls the pure
  * report functions in ../shared/history; the XLSX file is written with exceljs.
  *
- *   GET /fleet-history/report?kind=trips|stops|events|days&devices=1,2|all&from=&to=&limit=
- *       → { kind, columns, rows, totals, truncated }
+ *   GET /fleet-history/report?kind=trips|stops|events|days|visits&devices=1,2|all&from=&to=&limit=&tz=
+ *       → { kind, timeZone, columns, rows, totals, truncated }   (times written in `tz`, default UTC;
+ *         visits = geofence_enter/exit pairs per device and geofence, see ../shared/history/report.ts)
  *   GET /fleet-history/report.csv | report.xlsx (same query) → the same rows as a file
  *   GET /fleet-history/trips/:id.gpx | :id.kml → the trip's track (good fixes between its ends)
  */
@@ -80,7 +81,7 @@ export function registerHistoryRoutes(router: Router, ctx: HistoryEndpointContex
       return badQuery(err);
     }
     const found = await items(req, REPORTS[q.kind].collection).readByQuery(itemsQuery(q));
-    return buildReport(q.kind, found, q.limit);
+    return buildReport(q, found);
   }
 
   router.get(

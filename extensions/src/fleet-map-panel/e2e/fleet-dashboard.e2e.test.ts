@@ -474,6 +474,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
       'fleet-command-console',
       'fleet-map',
       'fleet-pipeline-health',
+      'fleet-reports',
     ]);
   });
 });

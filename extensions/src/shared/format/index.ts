@@ -20,6 +20,51 @@ export function formatTime(v: TimeInput): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
 }
 
+/**
+ * `2026-11-30 14:05:09` in the given IANA zone: the same text as formatTime where the browser is,
+ * for what a server writes (report tables and their CSV/XLSX files); '' for no time.
+ */
+export function formatTimeIn(v: TimeInput, timeZone: string): string {
+  const d = toDate(v);
+  if (!d) return '';
+  const parts = Object.fromEntries(
+    zoneFormat(timeZone)
+      .formatToParts(d)
+      .map((p) => [p.type, p.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second}`;
+}
+
+const zoneFormats = new Map<string, Intl.DateTimeFormat>();
+function zoneFormat(timeZone: string): Intl.DateTimeFormat {
+  let f = zoneFormats.get(timeZone);
+  if (!f) {
+    // Throws a RangeError for an unknown zone.
+    f = new Intl.DateTimeFormat('en-CA', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    zoneFormats.set(timeZone, f);
+  }
+  return f;
+}
+
+/** Whether `timeZone` is an IANA zone this runtime knows. */
+export function isTimeZone(timeZone: string): boolean {
+  try {
+    zoneFormat(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `14:05:09`: for times on a timeline whose day is shown elsewhere. */
 export function formatClock(v: TimeInput): string {
   const d = toDate(v);
@@ -44,6 +89,13 @@ export function formatDuration(seconds: number): string {
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);
   return h > 0 ? `${h} h ${pad(m)} min` : `${m} min`;
+}
+
+/** `1:05:09` (hours:minutes:seconds) for a table column of durations; '' for none. */
+export function formatHms(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '';
+  const s = Math.max(0, Math.round(seconds));
+  return `${Math.floor(s / 3600)}:${pad(Math.floor((s % 3600) / 60))}:${pad(s % 60)}`;
 }
 
 /** 12345 → `12,345` (grouping that does not depend on the browser's locale). */
