@@ -93,7 +93,7 @@ export const ConfigSchema = z
     ALERT_STALE_AFTER_S: int(15 * 60, 0),
     /** Time zone of alert rule schedules for the periodic checks (derivation uses the device's zone). */
     ALERT_TIME_ZONE: z.string().default('UTC'),
-    /** The derivation re-reads alert rules at most this often: a new or changed rule applies within it. */
+    /** The derivation re-reads alert rules and geofences at most this often: a change applies within it. */
     ALERT_RULES_TTL_MS: int(1000, 0),
     /** Outbox retry policy (timeouts, attempts, backoff, per-target cap): see alerts/outbox.ts. */
     ...OutboxSettings.shape,

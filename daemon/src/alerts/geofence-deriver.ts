@@ -10,6 +10,10 @@
  * stored events give at the first of them (events at that fix's time included, since an event's
  * time is its confirming fix): a change still pending there (a dwell run that began earlier) is
  * reproduced as long as it spans fewer fixes than that.
+ *
+ * Measurements are cached by position id (a stored position never changes), so re-deriving a
+ * growing window measures only its new fixes; the cache is dropped when the geofences change
+ * (checked at most every `FENCES_CHECK_MS`, as rules are re-read).
  */
 import type { Knex } from 'knex';
 import type { DeriverInput, EventDeriver } from '../history/hooks.js';
@@ -19,6 +23,83 @@ import { type Fence, type FenceFix, type FenceState, geofenceEvents, type Hyster
 
 /** Good fixes before the window's start folded again to recover a pending change. */
 export const PRE_FIXES = 20;
+/** How often the geofences' fingerprint is compared (a changed fence applies within this). */
+export const FENCES_CHECK_MS = 1000;
+/** Positions whose measurements are kept (least recently used dropped first). */
+export const CACHED_POSITIONS = 500_000;
+
+/** Signed distances per stored position, valid for one version of the geofences. */
+export class MeasurementCache {
+  private readonly distances = new Map<string, Map<number, number>>();
+  private readonly fences = new Map<number, Fence>();
+  private fingerprint: string | null = null;
+  private checkedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly max = CACHED_POSITIONS,
+    private readonly checkMs = FENCES_CHECK_MS,
+  ) {}
+
+  get size(): number {
+    return this.distances.size;
+  }
+
+  /** Drops everything when the geofences changed (any insert, update or delete changes the print). */
+  async validate(db: Knex.Transaction, now = Date.now()): Promise<void> {
+    if (now - this.checkedAt < this.checkMs) return;
+    this.checkedAt = now;
+    const r = await db.raw<{ rows: Array<{ print: string }> }>(
+      `SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || coalesce(max(xmin::text::bigint), 0) AS print
+         FROM geofences`,
+    );
+    const print = r.rows[0]!.print;
+    if (print !== this.fingerprint) {
+      this.distances.clear();
+      this.fences.clear();
+      this.fingerprint = print;
+    }
+  }
+
+  /** Distances of each fix (measuring only those not cached) and the fences they name. */
+  async measure(
+    db: Knex.Transaction,
+    fixes: readonly HistoryPosition[],
+    marginM: number,
+  ): Promise<{ distances: Array<ReadonlyMap<number, number>>; fences: Map<number, Fence> }> {
+    const out: Array<ReadonlyMap<number, number>> = new Array(fixes.length);
+    const todo: number[] = [];
+    fixes.forEach((p, i) => {
+      const hit = p.id === null ? undefined : this.distances.get(String(p.id));
+      if (hit) {
+        // Most recently used last, so eviction takes the oldest.
+        this.distances.delete(String(p.id));
+        this.distances.set(String(p.id), hit);
+        out[i] = hit;
+      } else todo.push(i);
+    });
+    if (todo.length > 0) {
+      const measured = await measureFixes(
+        db,
+        todo.map((i) => fixes[i]!),
+        marginM,
+      );
+      for (const [id, f] of measured.fences) this.fences.set(id, f);
+      todo.forEach((i, j) => {
+        const d = measured.distances.get(j) ?? new Map<number, number>();
+        out[i] = d;
+        const id = fixes[i]!.id;
+        if (id !== null) this.distances.set(String(id), d);
+      });
+      for (const key of this.distances.keys()) {
+        if (this.distances.size <= this.max) break;
+        this.distances.delete(key);
+      }
+    }
+    const fences = new Map<number, Fence>();
+    for (const d of out) for (const id of d.keys()) fences.set(id, this.fences.get(id)!);
+    return { distances: out, fences };
+  }
+}
 
 interface Loaded {
   fixes: FenceFix[];
@@ -43,13 +124,17 @@ export function foldedFixes(
   return { fixes: good.slice(start).filter((p) => p.time > boundary), boundary };
 }
 
-export function geofenceDeriver(settings: HysteresisSettings): EventDeriver<Loaded> {
+export function geofenceDeriver(
+  settings: HysteresisSettings,
+  cache: MeasurementCache = new MeasurementCache(),
+): EventDeriver<Loaded> {
   return {
     name: 'geofences',
     async load(trx: Knex.Transaction, input: DeriverInput): Promise<Loaded> {
       const { fixes, boundary } = foldedFixes(input.positions, input.from);
       const prior = boundary === null ? new Map() : await priorFenceState(trx, input.device, boundary + 1);
-      const measured = await measureFixes(trx, fixes, settings.marginM);
+      await cache.validate(trx);
+      const measured = await cache.measure(trx, fixes, settings.marginM);
       const missing = [...prior.keys()].filter((id) => !measured.fences.has(id));
       const fences = new Map(measured.fences);
       for (const [id, f] of await fencesById(trx, missing)) fences.set(id, f);
@@ -63,7 +148,7 @@ export function geofenceDeriver(settings: HysteresisSettings): EventDeriver<Load
           lat: p.lat,
           speed: p.speed,
           flagged: false,
-          fences: measured.distances.get(i) ?? new Map(),
+          fences: measured.distances[i]!,
         })),
       };
     },

@@ -7,16 +7,19 @@ import type { Config } from '../config.js';
 import type { HistoryExtensions } from '../history/hooks.js';
 import type { Logger } from '../observability/logger.js';
 import { alertsAfterEvents, DEFAULT_ALERTING } from './alerting.js';
-import { geofenceDeriver } from './geofence-deriver.js';
+import { CACHED_POSITIONS, geofenceDeriver, MeasurementCache } from './geofence-deriver.js';
 
 export function alertingExtensions(config: Config, logger?: Logger): HistoryExtensions {
   return {
     eventDerivers: [
-      geofenceDeriver({
-        marginM: config.GEOFENCE_MARGIN_M,
-        dwellFixes: config.GEOFENCE_DWELL_FIXES,
-        dwellS: config.GEOFENCE_DWELL_S,
-      }),
+      geofenceDeriver(
+        {
+          marginM: config.GEOFENCE_MARGIN_M,
+          dwellFixes: config.GEOFENCE_DWELL_FIXES,
+          dwellS: config.GEOFENCE_DWELL_S,
+        },
+        new MeasurementCache(CACHED_POSITIONS, config.ALERT_RULES_TTL_MS),
+      ),
     ],
     afterEvents: [
       alertsAfterEvents(
