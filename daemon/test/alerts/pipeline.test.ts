@@ -3,7 +3,8 @@
  * history marks) → history worker with the geofence deriver and the alerts hook (as `daemon
  * derive` registers them) → events → alerts + outbox → the `alerts` role's signed webhook. Then
  * `daemon derive --from` (the command, in a child process) recomputes the window: same events,
- * no second alert, no second delivery. And the timer-based rules (offline, no_fix) from the sweep.
+ * no second alert, no second delivery. Stale data (a buffer flushed late) is recorded but notifies
+ * only the rule asking for it. And the timer-based rules (offline, no_fix) from the sweep.
  */
 import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -151,6 +152,35 @@ describe('alerts from positions', () => {
       await receiver.close();
     }
   }, 240_000);
+
+  it('a buffer flushed late (fixes an hour old): alerts recorded as stale, only the rule asking for stale data notifies', async () => {
+    const receiver = await webhookReceiver(SECRET);
+    try {
+      const imei = newImei();
+      const device = await addDevice(db.knex, imei, 'Late van');
+      const fence = await addFence(db.knex, 'Yard', [25.378, 54.688, 25.39, 54.692]);
+      const hook = { webhook_url: receiver.url, webhook_secret: SECRET, geofence: fence, devices: [String(device)] };
+      const quiet = await addRule(db.knex, { name: 'Quiet', type: 'geofence_enter', ...hook });
+      const loud = await addRule(db.knex, { name: 'Loud', type: 'geofence_enter', notify_stale: true, ...hook });
+      await startSender();
+      await pipeline.send(imei, driveAlong([25.37, 25.3785, 25.3795, 25.381], 54.69, Date.now() - 3_600_000));
+      await waitFor('the stale-asking rule’s webhook', async () => receiver.requests.length === 1, 60_000);
+      const alerts = await db.knex('alerts').where({ device }).orderBy('rule').select('rule', 'stale');
+      expect(alerts).toEqual([
+        { rule: quiet, stale: true },
+        { rule: loud, stale: true },
+      ]);
+      const deliveries = await db
+        .knex('alert_deliveries')
+        .join('alerts', 'alerts.id', 'alert_deliveries.alert')
+        .where('alerts.device', device)
+        .select('alerts.rule');
+      expect(deliveries).toEqual([{ rule: loud }]);
+      expect(receiver.requests[0]!.body).toMatchObject({ rule: { id: loud }, stale: true });
+    } finally {
+      await receiver.close();
+    }
+  }, 180_000);
 
   it('offline and no_fix fire from the sweep on what the processor recorded, and resolve when data returns', async () => {
     const receiver = await webhookReceiver(SECRET);
