@@ -9,3 +9,4 @@ export * from './keys.js';
 export * from './limits.js';
 export * from './messages.js';
 export * from './scripts.js';
+export * from './stream-reader.js';

@@ -12,11 +12,14 @@
 import type { Logger } from 'pino';
 import {
   type CommandOutcome,
-  decodeOutboundCommand,
   encodeCommandResponse,
+  ensureGroup,
   GROUPS,
   type OutboundCommand,
+  OutboundCommandMessage,
+  type ReadEntry,
   type RedisKeys,
+  StreamReader,
 } from '../contract/index.js';
 import {
   CODEC_12,
@@ -99,7 +102,7 @@ export class CommandSender {
   /** Reports Redis refused (it was away); retried in order once it answers again. */
   private readonly owed: OwedReport[] = [];
   private retrying = false;
-  private running = false;
+  private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
   private readonly stream: string;
   private readonly now: () => number;
@@ -111,22 +114,31 @@ export class CommandSender {
   }
 
   async start(): Promise<void> {
-    await this.ensureGroup();
-    this.running = true;
-    this.loop = this.readLoop();
-  }
-
-  private async ensureGroup(): Promise<void> {
-    try {
-      await this.o.redis.xgroup('CREATE', this.stream, GROUPS.outbound, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String(err).includes('BUSYGROUP')) throw err;
-    }
+    await ensureGroup(this.o.redis, this.stream, GROUPS.outbound);
+    // Entries delivered to a previous run of this instance but never acknowledged come first,
+    // then new ones; each is acknowledged once its final outcome is written (see `send`).
+    const reader = new StreamReader(OutboundCommandMessage, {
+      redis: this.o.redis,
+      reader: this.o.reader,
+      stream: this.stream,
+      group: GROUPS.outbound,
+      consumer: this.o.instanceId,
+      blockMs: this.o.blockMs ?? 1000,
+      signal: this.stopping.signal,
+    });
+    this.loop = reader.run({
+      ack: 'handler',
+      retryDelayMs: () => 1000,
+      handle: async ({ entries }) => {
+        for (const entry of entries) this.accept(entry);
+      },
+      onError: (err) => this.o.logger.warn({ err }, 'reading outbound commands failed; retrying'),
+    });
   }
 
   /** Stops reading; commands still queued are settled by the sessions' close hooks. */
   async stopReading(): Promise<void> {
-    this.running = false;
+    this.stopping.abort();
     this.o.reader.disconnect();
     await this.loop;
   }
@@ -179,50 +191,15 @@ export class CommandSender {
 
   // --- internals ---------------------------------------------------------------------------
 
-  private async readLoop(): Promise<void> {
-    // Entries delivered to a previous run of this instance but never acknowledged come first
-    // (cursor '0' walks this consumer's pending list), then new ones ('>').
-    let cursor = '0';
-    while (this.running) {
-      let reply: [string, [string, string[] | null][]][] | null;
-      try {
-        const block = cursor === '>' ? ['BLOCK', String(this.o.blockMs ?? 1000)] : [];
-        reply = (await this.o.reader.call(
-          'XREADGROUP',
-          'GROUP',
-          GROUPS.outbound,
-          this.o.instanceId,
-          'COUNT',
-          '100',
-          ...block,
-          'STREAMS',
-          this.stream,
-          cursor,
-        )) as [string, [string, string[] | null][]][] | null;
-      } catch (err) {
-        if (!this.running) return;
-        // Redis restarted without its data: the stream and group are gone; recreate them.
-        if (String(err).includes('NOGROUP')) await this.ensureGroup().catch(() => {});
-        this.o.logger.warn({ err }, 'reading outbound commands failed; retrying');
-        await new Promise((r) => setTimeout(r, 1000));
-        continue;
-      }
-      const entries = reply?.[0]?.[1] ?? [];
-      if (cursor !== '>') cursor = entries.length === 0 ? '>' : (entries[entries.length - 1]?.[0] ?? '>');
-      for (const [id, fields] of entries) this.accept(id, fields ?? []);
-    }
-  }
-
-  private accept(entryId: string, fields: string[]): void {
-    let command: OutboundCommand;
-    try {
-      command = decodeOutboundCommand(fields);
-    } catch (err) {
+  private accept(entry: ReadEntry<OutboundCommand>): void {
+    const entryId = entry.id;
+    if (!entry.ok) {
       // Unreadable: nobody can ever deliver it; acknowledge so it does not block the stream.
-      this.o.logger.error({ err, entryId }, 'invalid outbound command dropped');
+      this.o.logger.error({ err: entry.error, entryId }, 'invalid outbound command dropped');
       this.track(this.o.redis.xack(this.stream, GROUPS.outbound, entryId));
       return;
     }
+    const command = entry.value;
     const item = { entryId, command };
     if (command.expiresAt <= this.now()) {
       this.report(item, 'expired', {}, true);

@@ -13,16 +13,15 @@ import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import {
   type ConnectionEvent,
-  decodeConnectionEvent,
+  ConnectionEventMessage,
   decodeRegistryValue,
   GROUPS,
   type RedisKeys,
+  StreamReader,
 } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
-import { sleep } from '../sleep.js';
 import { backoffMs, errorMessage } from './errors.js';
 import type { ProcessorMetrics } from './metrics.js';
-import { ensureGroup, isNoGroupError, type RawEntry, readGroup } from './stream.js';
 
 export interface DeviceStateOptions {
   keys: RedisKeys;
@@ -71,11 +70,9 @@ export function deviceStateChanges(
 }
 
 export class DeviceStateConsumer {
-  private stopping = false;
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private sweeping: ReturnType<typeof setInterval> | undefined;
-  private historyCursor: string | null = '0-0';
 
   constructor(
     private readonly opts: DeviceStateOptions,
@@ -93,61 +90,41 @@ export class DeviceStateConsumer {
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
     this.abort.abort();
     if (this.sweeping) clearInterval(this.sweeping);
     await this.running;
   }
 
-  private get stream(): string {
-    return this.opts.keys.connectionsEvents;
-  }
-
-  private async run(): Promise<void> {
-    let attempt = 0;
-    let needGroup = true;
-    const { reader, redis } = this.deps;
-    const { consumer, batchSize, blockMs } = this.opts;
-    while (!this.stopping) {
-      try {
-        if (needGroup) {
-          await ensureGroup(redis, this.stream, GROUPS.processors);
-          needGroup = false;
-        }
-        let batch: RawEntry[];
-        if (this.historyCursor !== null) {
-          // Own pending events first (a restart under the same name), then new ones.
-          batch = await readGroup(reader, this.stream, GROUPS.processors, consumer, batchSize, this.historyCursor, 0);
-          this.historyCursor = batch.length > 0 ? batch[batch.length - 1]!.id : null;
-        } else {
-          batch = await readGroup(reader, this.stream, GROUPS.processors, consumer, batchSize, '>', blockMs);
-        }
-        if (batch.length === 0) continue;
+  private run(): Promise<void> {
+    const { consumer, batchSize, blockMs, keys } = this.opts;
+    const reader = new StreamReader(ConnectionEventMessage, {
+      redis: this.deps.redis,
+      reader: this.deps.reader,
+      stream: keys.connectionsEvents,
+      group: GROUPS.processors,
+      consumer,
+      count: batchSize,
+      blockMs,
+      signal: this.abort.signal,
+    });
+    return reader.run({
+      ack: 'batch',
+      retryDelayMs: (attempt) => backoffMs(attempt),
+      handle: async ({ entries }) => {
         const events: ConnectionEvent[] = [];
-        for (const raw of batch) {
-          if (!raw.fields) continue;
-          try {
-            events.push(decodeConnectionEvent(raw.fields));
-          } catch (err) {
-            this.deps.logger.warn({ id: raw.id, err: errorMessage(err) }, 'ignoring an invalid connection event');
-          }
+        for (const e of entries) {
+          if (e.ok) events.push(e.value);
+          else if (e.fields) this.deps.logger.warn({ id: e.id, err: e.error }, 'ignoring an invalid connection event');
         }
         await this.apply(events);
-        await this.deps.redis.xack(this.stream, GROUPS.processors, ...batch.map((b) => b.id));
         this.deps.metrics.deviceEvents.inc(events.length);
-        attempt = 0;
-      } catch (err) {
-        if (this.stopping) return;
-        if (isNoGroupError(err)) needGroup = true;
-        // The failed batch is still pending under our name: read it again first.
-        this.historyCursor = '0-0';
-        attempt++;
+      },
+      onError: (err, attempt) => {
         if (attempt === 1 || attempt % 20 === 0) {
           this.deps.logger.warn({ err: errorMessage(err), attempt }, 'device state update failed; retrying');
         }
-        await sleep(backoffMs(attempt), this.abort.signal);
-      }
-    }
+      },
+    });
   }
 
   /** Writes the current truth for the IMEIs the events name. */

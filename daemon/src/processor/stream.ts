@@ -1,105 +1,22 @@
 /**
- * Redis Streams plumbing shared by the processor's consumers: group creation, reading raw entries
- * as Buffers (frames are binary), consumer-group introspection and safe trimming.
+ * Redis Streams upkeep for the processor: consumer-group introspection, safe trimming and idle
+ * consumer removal.
  */
 import type { Redis } from 'ioredis';
+import { compareIds } from '../contract/stream-reader.js';
 
-export interface RawEntry {
-  id: string;
-  /** null when the entry was deleted/trimmed while still pending. */
-  fields: Buffer[] | null;
-  /** Times delivered (1 for a first read with `>`). */
-  deliveries: number;
-}
-
-/** Creates the group at the start of the stream (so entries written before the first processor ran are processed too). */
-export async function ensureGroup(redis: Redis, stream: string, group: string): Promise<void> {
-  try {
-    await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
-  } catch (err) {
-    if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
-  }
-}
-
-export function isNoGroupError(err: unknown): boolean {
-  return String((err as Error | undefined)?.message ?? '').startsWith('NOGROUP');
-}
-
-type EntryReply = [Buffer, Buffer[] | null];
-
-/** Parses the entries of one stream from an XREADGROUP reply (Buffer mode). */
-export function parseReadReply(reply: unknown): RawEntry[] {
-  if (!Array.isArray(reply) || reply.length === 0) return [];
-  const entries = (reply[0] as [Buffer, EntryReply[]])[1] ?? [];
-  return entries.map(([id, fields]) => ({ id: id.toString(), fields, deliveries: 1 }));
-}
-
-export async function readGroup(
-  redis: Redis,
-  stream: string,
-  group: string,
-  consumer: string,
-  count: number,
-  /** '>' for new entries, or an id: own pending entries after it ('0-0' for all). */
-  from: string,
-  blockMs: number,
-): Promise<RawEntry[]> {
-  const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', count];
-  if (from === '>' && blockMs > 0) args.push('BLOCK', blockMs);
-  args.push('STREAMS', stream, from);
-  return parseReadReply(await redis.callBuffer('XREADGROUP', ...args));
-}
-
-/** XAUTOCLAIM one page: entries idle longer than `minIdleMs` become this consumer's. */
-export async function autoClaim(
-  redis: Redis,
-  stream: string,
-  group: string,
-  consumer: string,
-  minIdleMs: number,
-  cursor: string,
-  count: number,
-): Promise<{ cursor: string; entries: RawEntry[]; deleted: string[] }> {
-  const reply = (await redis.callBuffer('XAUTOCLAIM', stream, group, consumer, minIdleMs, cursor, 'COUNT', count)) as [
-    Buffer,
-    EntryReply[],
-    Buffer[]?,
-  ];
-  return {
-    cursor: reply[0].toString(),
-    entries: (reply[1] ?? []).map(([id, fields]) => ({ id: id.toString(), fields, deliveries: 1 })),
-    deleted: (reply[2] ?? []).map((b) => b.toString()),
-  };
-}
-
-/** Fills in `deliveries` from the group's pending list (for entries read from history or claimed). */
-export async function fillDeliveryCounts(
-  redis: Redis,
-  stream: string,
-  group: string,
-  consumer: string,
-  entries: RawEntry[],
-): Promise<void> {
-  if (entries.length === 0) return;
-  const ids = entries.map((e) => e.id).sort(compareIds);
-  const reply = (await redis.xpending(stream, group, ids[0]!, ids[ids.length - 1]!, entries.length * 2, consumer)) as [
-    string,
-    string,
-    number,
-    number,
-  ][];
-  const counts = new Map(reply.map(([id, , , n]) => [id, Number(n)]));
-  for (const e of entries) e.deliveries = counts.get(e.id) ?? e.deliveries;
-}
-
-export function compareIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  const d = BigInt(am) - BigInt(bm);
-  if (d !== 0n) return d < 0n ? -1 : 1;
-  const e = BigInt(as) - BigInt(bs);
-  return e === 0n ? 0 : e < 0n ? -1 : 1;
-}
+// Group creation, reading and claiming live with the contract's StreamReader; re-exported for the
+// processor's telemetry loop, which reads through them directly.
+export {
+  autoClaim,
+  compareIds,
+  ensureGroup,
+  fillDeliveryCounts,
+  isNoGroupError,
+  parseReadReply,
+  type RawEntry,
+  readGroup,
+} from '../contract/stream-reader.js';
 
 export interface GroupInfo {
   name: string;

@@ -5,7 +5,7 @@
  */
 
 import { defineHook } from '@directus/extensions-sdk';
-import { GROUPS } from '@fleet/daemon/contract';
+import { CommandResponseMessage, ConnectionEventMessage, GROUPS } from '@fleet/daemon/contract';
 import { parseCommandConfig } from '../shared/commands';
 import { startConsumer } from './lib/consumer';
 import { dispatchDeviceSafely } from './lib/dispatcher';
@@ -14,12 +14,6 @@ import { closeRuntime, currentRuntime, installRuntime, type Runtime } from './li
 import type { Ctx } from './lib/store';
 import { sweep } from './lib/sweeper';
 import { filterCreate, filterUpdate } from './lib/validate';
-
-/** The value of one field of a flat stream entry. */
-const fieldValue = (name: string) => (fields: string[]) => {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return String(fields[i + 1]);
-  return '';
-};
 
 function startConsumers(ctx: Ctx, runtime: Runtime): void {
   if (!runtime.config.redisUrl || runtime.closed) return;
@@ -32,7 +26,8 @@ function startConsumers(ctx: Ctx, runtime: Runtime): void {
       logger: ctx.logger,
       handleGroup: (entries) => handleResponses(ctx, runtime, entries),
       // Outcomes of one command stay in order; different commands are written side by side.
-      keyOf: fieldValue('commandId'),
+      message: CommandResponseMessage,
+      keyOf: (r) => r.commandId,
       parallel: 4,
     }),
     startConsumer(runtime, 'events', {
@@ -40,8 +35,11 @@ function startConsumers(ctx: Ctx, runtime: Runtime): void {
       group: GROUPS.commandDispatch,
       startId: '$',
       logger: ctx.logger,
-      handle: (_id, fields) => handleConnectionEvent(ctx, runtime, fields),
-      keyOf: fieldValue('imei'),
+      handleGroup: async (events) => {
+        for (const e of events) await handleConnectionEvent(ctx, runtime, e);
+      },
+      message: ConnectionEventMessage,
+      keyOf: (e) => e.imei,
       parallel: 4,
     }),
   );

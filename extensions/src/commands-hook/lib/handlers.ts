@@ -1,37 +1,22 @@
 /** What the extension does with each entry of `commands:responses` and `connections:events`. */
-import { type CommandResponse, decodeCommandResponse, decodeConnectionEvent } from '@fleet/daemon/contract';
+import type { CommandResponse, ConnectionEvent } from '@fleet/daemon/contract';
 import { foldResponses } from '../../shared/commands';
-import { PoisonEntryError, type StreamFields } from './consumer';
 import { dispatchDeviceSafely } from './dispatcher';
 import type { Runtime } from './runtime';
 import { type Ctx, deviceByImei, transition } from './store';
-
-function decodeOr<T>(decode: (f: StreamFields) => T, fields: StreamFields): T {
-  try {
-    return decode(fields);
-  } catch (err) {
-    throw new PoisonEntryError(`undecodable entry: ${(err as Error).message}`);
-  }
-}
 
 const COMMAND_KEY = /^\d{1,18}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * Writes the outcomes of one command (read together, in stream order) as one transition, ignoring
- * stale attempts and backward moves. Unreadable entries are logged and skipped.
+ * stale attempts and backward moves. Outcomes naming an impossible command key are logged and
+ * skipped.
  */
-export async function handleResponses(ctx: Ctx, runtime: Runtime, entries: StreamFields[]): Promise<void> {
-  const responses: CommandResponse[] = [];
-  for (const fields of entries) {
-    try {
-      const r = decodeOr(decodeCommandResponse, fields);
-      // Keys are integers (or UUIDs); anything else could never match and would fail the query forever.
-      if (!COMMAND_KEY.test(r.commandId)) throw new PoisonEntryError(`bad command id ${r.commandId}`);
-      responses.push(r);
-    } catch (err) {
-      ctx.logger.error({ err }, 'fleet commands: unreadable response dropped');
-    }
-  }
+export async function handleResponses(ctx: Ctx, runtime: Runtime, all: CommandResponse[]): Promise<void> {
+  // Keys are integers (or UUIDs); anything else could never match and would fail the query forever.
+  const responses = all.filter((r) => COMMAND_KEY.test(r.commandId));
+  if (responses.length < all.length)
+    ctx.logger.error({ all }, 'fleet commands: response with a bad command id dropped');
   const first = responses[0];
   if (!first) return;
   let redispatchNeeded = false;
@@ -49,8 +34,7 @@ export async function handleResponses(ctx: Ctx, runtime: Runtime, entries: Strea
 }
 
 /** On connect, send the device whatever waited for it. */
-export async function handleConnectionEvent(ctx: Ctx, runtime: Runtime, fields: StreamFields): Promise<void> {
-  const e = decodeOr(decodeConnectionEvent, fields);
+export async function handleConnectionEvent(ctx: Ctx, runtime: Runtime, e: ConnectionEvent): Promise<void> {
   if (e.type !== 'connected') return;
   const device = await deviceByImei(ctx.database, e.imei);
   if (device === null) return;

@@ -1,7 +1,8 @@
 /**
- * The contract's message definitions and Lua scripts against a real Redis: what a writer encodes
- * is what a reader decodes after a trip through a stream, binary fields keep every byte, and the
- * scripts append entries the message definitions read back.
+ * The contract's stream plumbing against a real Redis: what a writer encodes is what a reader
+ * decodes after a trip through a stream, binary fields keep every byte, the scripts append
+ * entries the message definitions read back, and the StreamReader reads in its order (own
+ * pending, then entries others abandoned, then new), recovers a lost group and acks by policy.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,10 +17,15 @@ import {
   decodeTelemetryEntry,
   defineContractScripts,
   deregisterConnection,
+  encodeConnectionEvent,
   encodeOutboundCommand,
   encodeRegistryValue,
   encodeTelemetryEntry,
+  type ReadBatch,
+  readGroup,
   registerConnection,
+  StreamReader,
+  type StreamReaderOptions,
   TelemetryMessage,
 } from '../../src/contract/index.js';
 import { LUA_SOURCES } from '../../src/contract/lua/scripts.generated.js';
@@ -134,5 +140,92 @@ describe('Lua scripts', () => {
     expect(res?.[0]).toBe('host:b-2');
     const [entry] = await r.redis.xrangeBuffer(r.keys.commandsOutbound('host:b-2'), '-', '+');
     expect(decodeOutboundCommand(entry![1]).commandId).toBe('c1');
+  });
+});
+
+let n = 0;
+const event = (imei: string) => encodeConnectionEvent({ type: 'connected', imei, instance: 'i', at: 1 });
+function options(stream: string, extra: Partial<StreamReaderOptions> = {}): StreamReaderOptions {
+  return { redis: r.redis, stream, group: 'g', consumer: 'c1', blockMs: 50, ...extra };
+}
+const ids = (b: ReadBatch<unknown>) => b.entries.map((e) => e.id);
+
+describe('StreamReader', () => {
+  it('reads its own pending entries, then entries other consumers abandoned, then new ones', async () => {
+    const stream = `${r.prefix}order:${n++}`;
+    await r.redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    const mine = [await r.redis.xadd(stream, '*', ...event('1')), await r.redis.xadd(stream, '*', ...event('2'))];
+    await readGroup(r.redis, stream, 'g', 'c1', 10, '>', 0);
+    const abandoned = await r.redis.xadd(stream, '*', ...event('3'));
+    await readGroup(r.redis, stream, 'g', 'gone', 10, '>', 0);
+    const fresh = await r.redis.xadd(stream, '*', ...event('4'));
+
+    const reader = new StreamReader(ConnectionEventMessage, options(stream, { claimIdleMs: 0, deliveryCounts: true }));
+    const history = await reader.read();
+    expect([history.phase, ids(history)]).toEqual(['history', mine]);
+    expect(history.entries.map((e) => e.deliveries)).toEqual([2, 2]);
+    await reader.ack(ids(history));
+    const claimed = await reader.read();
+    expect([claimed.phase, ids(claimed)]).toEqual(['claimed', [abandoned]]);
+    await reader.ack(ids(claimed));
+    const news = await reader.read();
+    expect([news.phase, ids(news)]).toEqual(['new', [fresh]]);
+    expect(news.entries.map((e) => e.ok && e.value.imei)).toEqual(['4']);
+  });
+
+  it('creates its group again when Redis lost it, and reads what was written since', async () => {
+    const stream = `${r.prefix}lost:${n++}`;
+    const reader = new StreamReader(ConnectionEventMessage, options(stream));
+    expect((await reader.read()).entries).toEqual([]);
+    await r.redis.del(stream);
+    const id = await r.redis.xadd(stream, '*', ...event('5'));
+    let batch = await reader.read();
+    if (batch.entries.length === 0) batch = await reader.read();
+    expect(ids(batch)).toEqual([id]);
+  });
+
+  it('gives binary fields back byte for byte, and reports an entry it cannot decode instead of throwing', async () => {
+    const stream = `${r.prefix}bin:${n++}`;
+    const frame = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0xc3]);
+    const fields = encodeTelemetryEntry({
+      imei: '1',
+      codec: 8,
+      transport: 'tcp',
+      instance: 'i',
+      receivedAt: 1,
+      records: 1,
+      frame,
+    });
+    await r.redis.xadd(stream, '*', ...fields);
+    await r.redis.xadd(stream, '*', 'imei', 'x');
+    const batch = await new StreamReader(TelemetryMessage, options(stream)).read();
+    const [good, bad] = batch.entries;
+    expect(good?.ok && good.value.frame.equals(frame)).toBe(true);
+    expect(bad?.ok).toBe(false);
+  });
+
+  it('acknowledges a batch only once handled, handles a failed batch again first, and stops on abort', async () => {
+    const stream = `${r.prefix}ack:${n++}`;
+    const written = [await r.redis.xadd(stream, '*', ...event('6')), await r.redis.xadd(stream, '*', ...event('7'))];
+    const abort = new AbortController();
+    const reader = new StreamReader(ConnectionEventMessage, options(stream, { signal: abort.signal }));
+    const seen: string[][] = [];
+    const errors: unknown[] = [];
+    await reader.run({
+      ack: 'batch',
+      retryDelayMs: () => 10,
+      onError: (err) => errors.push(err),
+      async handle(batch) {
+        seen.push(ids(batch));
+        if (seen.length === 1) {
+          expect(Number((await r.redis.xpending(stream, 'g'))[0])).toBe(2);
+          throw new Error('database away');
+        }
+        abort.abort();
+      },
+    });
+    expect(seen).toEqual([written, written]);
+    expect(errors).toHaveLength(1);
+    expect(Number((await r.redis.xpending(stream, 'g'))[0])).toBe(0);
   });
 });
