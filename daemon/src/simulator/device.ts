@@ -64,6 +64,8 @@ export function emptyCounters(): DeviceCounters {
 /** What the TCP and UDP devices keep of a packet between sending it and its acknowledgement. */
 interface AckablePacket {
   count: number;
+  /** process.hrtime.bigint() when it was last sent. */
+  sentAt: bigint;
   timestamps: number[];
   records: AvlRecord[] | null;
   attempts: number;
@@ -86,6 +88,45 @@ export function reportAcked(device: EventEmitter, counters: DeviceCounters, p: A
   counters.recordsAcked += p.count;
   device.emit('acked', { count: p.count, timestamps: p.timestamps, attempts: p.attempts, latencyUs });
   p.resolve?.({ records: p.records ?? [], attempts: p.attempts, latencyUs });
+}
+
+/**
+ * Takes the server's answer for the in-flight packet `p` (the head of `queue`): when it accepted
+ * every record the packet is removed, counted and announced, and null is returned; otherwise the
+ * wrong ack is counted and the latency is returned (the caller decides what to send again).
+ */
+export function takeAck(
+  device: EventEmitter,
+  counters: DeviceCounters,
+  queue: AckablePacket[],
+  p: AckablePacket,
+  accepted: number,
+): number | null {
+  const latencyUs = Number(process.hrtime.bigint() - p.sentAt) / 1000;
+  if (accepted === p.count) {
+    queue.shift();
+    reportAcked(device, counters, p, latencyUs);
+    return null;
+  }
+  counters.wrongAcks++;
+  return latencyUs;
+}
+
+/** What the TCP and UDP devices derive from their options alike: codec, clock, seed and track. */
+export function deviceBasics(o: SimulatedDeviceOptions): {
+  codec: number;
+  now: () => number;
+  seed: number;
+  track: Track;
+} {
+  const now = o.now ?? Date.now;
+  const seed = o.seed ?? Number(o.imei.slice(-9));
+  return {
+    codec: o.codec ?? CODEC_8E,
+    now,
+    seed,
+    track: new Track({ seed, center: o.center, radiusKm: o.radiusKm }, now()),
+  };
 }
 
 /** The pause before a packet the server refused is sent again: longer with each attempt, up to 8 times the base. */
@@ -191,10 +232,7 @@ export class SimulatedDevice extends EventEmitter {
     super();
     this.opts = options;
     this.imei = options.imei;
-    this.codec = options.codec ?? CODEC_8E;
-    this.now = options.now ?? Date.now;
-    const seed = options.seed ?? Number(options.imei.slice(-9));
-    this.track = new Track({ seed, center: options.center, radiusKm: options.radiusKm }, this.now());
+    ({ codec: this.codec, now: this.now, track: this.track } = deviceBasics(options));
     this.identity = {
       imei: options.imei,
       model: options.model ?? 'FMB920',
@@ -440,15 +478,11 @@ export class SimulatedDevice extends EventEmitter {
     if (!p) return; // stray ack: nothing to match, ignore as firmware does
     this.clearTimer();
     this.inFlight = null;
-    const latencyUs = Number(process.hrtime.bigint() - p.sentAt) / 1000;
-    if (count === p.count) {
-      this.queue.shift();
-      reportAcked(this, this.counters, p, latencyUs);
+    if (takeAck(this, this.counters, this.queue, p, count) === null) {
       this.pump();
       return;
     }
     // Wrong count (0 = server refused the packet): keep the records and send the frame again.
-    this.counters.wrongAcks++;
     this.state = 'ready';
     const delay = resendDelayMs(this.opts, p.attempts);
     this.armTimer(delay, () => this.pump());

@@ -5,17 +5,18 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { type AvlRecord, CODEC_8E, encodeUdpDatagram } from '../protocol/index.js';
+import { type AvlRecord, encodeUdpDatagram } from '../protocol/index.js';
 import {
   type AckedFrame,
   countAttempt,
   DeviceClosedError,
+  deviceBasics,
   emptyCounters,
-  reportAcked,
   resendDelayMs,
   type SimulatedDeviceOptions,
+  takeAck,
 } from './device.js';
-import { Track } from './track.js';
+import type { Track } from './track.js';
 
 interface UdpPacket {
   records: AvlRecord[] | null;
@@ -52,11 +53,9 @@ export class SimulatedUdpDevice extends EventEmitter {
     super();
     this.opts = options;
     this.imei = options.imei;
-    this.codec = options.codec ?? CODEC_8E;
-    this.now = options.now ?? Date.now;
-    const seed = options.seed ?? Number(options.imei.slice(-9));
-    this.track = new Track({ seed, center: options.center, radiusKm: options.radiusKm }, this.now());
-    this.packetId = seed & 0xffff;
+    const basics = deviceBasics(options);
+    ({ codec: this.codec, now: this.now, track: this.track } = basics);
+    this.packetId = basics.seed & 0xffff;
   }
 
   get connected(): boolean {
@@ -175,14 +174,11 @@ export class SimulatedUdpDevice extends EventEmitter {
     this.timer = null;
     this.inFlight = null;
     const accepted = msg[6]!;
-    const latencyUs = Number(process.hrtime.bigint() - p.sentAt) / 1000;
-    if (accepted === p.count) {
-      this.queue.shift();
-      reportAcked(this, this.counters, p, latencyUs);
+    const latencyUs = takeAck(this, this.counters, this.queue, p, accepted);
+    if (latencyUs === null) {
       this.pump();
       return;
     }
-    this.counters.wrongAcks++;
     if (accepted > 0 && accepted < p.count) {
       // The server took the first `accepted` records: only the rest is sent again.
       const done = p.timestamps.slice(0, accepted);
