@@ -1,4 +1,5 @@
 import { definePanel } from '@directus/extensions-sdk';
+import { integerOption, refreshOption } from '../shared/panel-options';
 import PanelComponent from './panel.vue';
 
 export default definePanel({
@@ -9,20 +10,5 @@ export default definePanel({
   component: PanelComponent,
   minWidth: 12,
   minHeight: 8,
-  options: [
-    {
-      field: 'refreshSeconds',
-      name: 'Refresh every (s)',
-      type: 'integer',
-      schema: { default_value: 3 },
-      meta: { width: 'half', interface: 'input', options: { min: 1, max: 300 } },
-    },
-    {
-      field: 'limit',
-      name: 'Alerts shown',
-      type: 'integer',
-      schema: { default_value: 50 },
-      meta: { width: 'half', interface: 'input', options: { min: 1, max: 200 } },
-    },
-  ],
+  options: [refreshOption(3, 300), integerOption('limit', 'Alerts shown', { default: 50, min: 1, max: 200 })],
 });

@@ -1,4 +1,5 @@
 import { definePanel } from '@directus/extensions-sdk';
+import { integerOption, refreshOption } from '../shared/panel-options';
 import PanelComponent from './panel.vue';
 
 export default definePanel({
@@ -9,20 +10,5 @@ export default definePanel({
   component: PanelComponent,
   minWidth: 12,
   minHeight: 10,
-  options: [
-    {
-      field: 'refreshSeconds',
-      name: 'Refresh every (s)',
-      type: 'integer',
-      schema: { default_value: 3 },
-      meta: { width: 'half', interface: 'input', options: { min: 1, max: 120 } },
-    },
-    {
-      field: 'limit',
-      name: 'Commands shown',
-      type: 'integer',
-      schema: { default_value: 20 },
-      meta: { width: 'half', interface: 'input', options: { min: 1, max: 200 } },
-    },
-  ],
+  options: [refreshOption(3, 120), integerOption('limit', 'Commands shown', { default: 20, min: 1, max: 200 })],
 });

@@ -1,5 +1,6 @@
 import { definePanel } from '@directus/extensions-sdk';
 import { DEFAULT_POPUP_ATTRIBUTES } from '@fleet/daemon/contract/attributes';
+import { integerOption, refreshOption } from '../shared/panel-options';
 import PanelComponent from './panel.vue';
 
 export default definePanel({
@@ -26,20 +27,8 @@ export default definePanel({
       },
     },
     { field: 'attribution', name: 'Attribution', type: 'string', meta: { width: 'full', interface: 'input' } },
-    {
-      field: 'pollSeconds',
-      name: 'Refresh every (s)',
-      type: 'integer',
-      schema: { default_value: 5 },
-      meta: { width: 'half', interface: 'input', options: { min: 1, max: 300 } },
-    },
-    {
-      field: 'movingSpeedKmh',
-      name: 'Moving from (km/h)',
-      type: 'integer',
-      schema: { default_value: 5 },
-      meta: { width: 'half', interface: 'input', options: { min: 0 } },
-    },
+    refreshOption(5, 300, 'pollSeconds'),
+    integerOption('movingSpeedKmh', 'Moving from (km/h)', { default: 5, min: 0 }),
     {
       field: 'attributes',
       name: 'Attributes in popup',
@@ -51,12 +40,6 @@ export default definePanel({
         note: 'Comma-separated names from devices.last_attributes (empty: the default set)',
       },
     },
-    {
-      field: 'clusterMaxZoom',
-      name: 'Cluster up to zoom',
-      type: 'integer',
-      schema: { default_value: 12 },
-      meta: { width: 'half', interface: 'input', options: { min: 0, max: 20 } },
-    },
+    integerOption('clusterMaxZoom', 'Cluster up to zoom', { default: 12, min: 0, max: 20 }),
   ],
 });

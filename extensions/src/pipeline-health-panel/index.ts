@@ -1,4 +1,5 @@
 import { definePanel } from '@directus/extensions-sdk';
+import { integerOption, refreshOption } from '../shared/panel-options';
 import PanelComponent from './panel.vue';
 
 export default definePanel({
@@ -10,33 +11,9 @@ export default definePanel({
   minWidth: 12,
   minHeight: 8,
   options: [
-    {
-      field: 'lagWarning',
-      name: 'Warn from backlog',
-      type: 'integer',
-      schema: { default_value: 1000 },
-      meta: { width: 'half', interface: 'input', note: 'Lag + pending on telemetry:avl', options: { min: 0 } },
-    },
-    {
-      field: 'lagCritical',
-      name: 'Critical from backlog',
-      type: 'integer',
-      schema: { default_value: 10000 },
-      meta: { width: 'half', interface: 'input', options: { min: 0 } },
-    },
-    {
-      field: 'deadLetterWarning',
-      name: 'Warn from dead letters',
-      type: 'integer',
-      schema: { default_value: 1 },
-      meta: { width: 'half', interface: 'input', options: { min: 1 } },
-    },
-    {
-      field: 'refreshSeconds',
-      name: 'Refresh every (s)',
-      type: 'integer',
-      schema: { default_value: 5 },
-      meta: { width: 'half', interface: 'input', options: { min: 1, max: 300 } },
-    },
+    integerOption('lagWarning', 'Warn from backlog', { default: 1000, min: 0, note: 'Lag + pending on telemetry:avl' }),
+    integerOption('lagCritical', 'Critical from backlog', { default: 10000, min: 0 }),
+    integerOption('deadLetterWarning', 'Warn from dead letters', { default: 1, min: 1 }),
+    refreshOption(5, 300),
   ],
 });
