@@ -1,17 +1,6 @@
-/**
- * bench:ingest phase "Redis durability": the same saturating fleet against the real ingestion
- * server three times, each with a private redis-server in another persistence mode — none (what
- * the tests and `npm start` use), AOF `everysec`, AOF `always` (what docker-compose.yml ships: every
- * acknowledged frame is on disk before its ack). Prints acked records/s and ack latency side by side.
- *
- * Called at the end of `npm run bench:ingest`; alone: `npx tsx daemon/bench/durability.ts [--quick]`.
- */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { startOwnRedis } from '../../test/support/own-redis.js';
 import { startIngestion } from '../src/ingestion/main.js';
 import { CODEC_8E } from '../src/protocol/index.js';
 import { runFleet } from '../src/simulator/fleet.js';
@@ -22,39 +11,6 @@ const MODES = [
   { name: 'AOF always (compose)', args: ['--appendonly', 'yes', '--appendfsync', 'always'] },
 ] as const;
 
-async function startRedis(port: number, args: readonly string[]): Promise<{ proc: ChildProcess; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-durability-'));
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir, ...args],
-    {
-      stdio: 'ignore',
-    },
-  );
-  for (let i = 0; ; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = netConnect({ host: '127.0.0.1', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return { proc, dir };
-    if (i > 100) throw new Error('redis-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 export async function durabilityPhase(log: (s: string) => void, quick: boolean): Promise<void> {
   const devices = quick ? 100 : 500;
   const seconds = quick ? 3 : 8;
@@ -64,8 +20,8 @@ export async function durabilityPhase(log: (s: string) => void, quick: boolean):
   const rows: string[] = [];
   let base = 0;
   for (const mode of MODES) {
-    const port = await freePort();
-    const redis = await startRedis(port, mode.args);
+    const redis = await startOwnRedis({ args: [...mode.args] });
+    const port = redis.port;
     const ingestion = await startIngestion({
       instanceId: `bench-durability-${process.pid}`,
       redisUrl: `redis://127.0.0.1:${port}`,
@@ -108,8 +64,7 @@ export async function durabilityPhase(log: (s: string) => void, quick: boolean):
       );
     } finally {
       await ingestion.stop('bench done');
-      redis.proc.kill('SIGTERM');
-      rmSync(redis.dir, { recursive: true, force: true });
+      await redis.stop();
     }
   }
   for (const r of rows) log(r);

@@ -23,14 +23,15 @@
  * --idle-devices N, --saturation-devices N, --phases idle,sustained,saturation,overload,peers,profile
  * (default all).
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { createServer, connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
+import { startOwnRedis } from '../../test/support/own-redis.js';
 import { redisKeys } from '../src/contract/index.js';
 import { CODEC_8E, encodeAvlFrame, encodeImeiLogin } from '../src/protocol/index.js';
 import { runFleet } from '../src/simulator/fleet.js';
@@ -62,15 +63,6 @@ const PREFIX = 'bench:';
 const CLK_TCK = 100;
 
 const log = (s: string) => process.stdout.write(`${s}\n`);
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  return port;
-}
 
 /** CPU seconds (user + system) used so far by a process. */
 function cpuSeconds(pid: number): number {
@@ -132,28 +124,9 @@ const k = (n: number) => `${(n / 1000).toFixed(1)}k`;
 async function main(): Promise<void> {
   const started = Date.now();
   // --- private Redis -------------------------------------------------------------------------
-  const redisPort = await freePort();
-  const redisProc = spawn(
-    'redis-server',
-    ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    {
-      stdio: 'ignore',
-    },
-  );
-  const redisUrl = `redis://127.0.0.1:${redisPort}`;
-  process.on('exit', () => redisProc.kill('SIGTERM'));
-  // Wait until the server accepts connections before handing it to clients.
-  for (let i = 0; ; i++) {
-    const s = netConnect({ host: '127.0.0.1', port: redisPort });
-    const ok = await new Promise<boolean>((resolve) => {
-      s.once('connect', () => resolve(true));
-      s.once('error', () => resolve(false));
-    });
-    s.destroy();
-    if (ok) break;
-    if (i > 100) throw new Error('redis-server did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const ownRedis = await startOwnRedis({ args: ['--appendonly', 'no'] });
+  const redisUrl = ownRedis.url;
+  process.on('exit', () => ownRedis.proc.kill('SIGTERM'));
   const redis = new Redis(redisUrl);
   const keys = redisKeys(PREFIX);
   // Stand-in for processors keeping up: keep the stream short.
@@ -192,7 +165,7 @@ async function main(): Promise<void> {
     clearInterval(trimmer);
     for (const t of targets) await t.stop();
     redis.disconnect();
-    redisProc.kill('SIGTERM');
+    await ownRedis.stop();
   };
 
   try {
@@ -200,7 +173,7 @@ async function main(): Promise<void> {
     targets.push(ours);
     const { child: server, pid, port } = ours;
     log(
-      `# bench:ingest — one ingestion process (pid ${pid}), private redis-server :${redisPort}, ${new Date().toISOString()}`,
+      `# bench:ingest — one ingestion process (pid ${pid}), private redis-server :${ownRedis.port}, ${new Date().toISOString()}`,
     );
     log(
       `# machine: ${readFileSync('/proc/cpuinfo', 'utf8').match(/^processor/gm)?.length ?? '?'} cores, open files per process: ${

@@ -90,7 +90,7 @@ async function main(): Promise<number> {
   let ok = false;
   try {
     log('starting a private PostgreSQL (real schema) and a private Redis with AOF');
-    [pg, redis] = await Promise.all([startOwnPostgres(), startOwnRedis({ appendonly: true })]);
+    [pg, redis] = await Promise.all([startOwnPostgres(), startOwnRedis({ persist: true })]);
     const knex = knexFactory({ client: 'pg', connection: pg.connection, pool: { min: 0, max: 2 } });
     await registerDevices(knex, { devices, seed });
 

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 // dotenv is what Directus's @directus/env parses .env files with.
 import { parse as dotenvParse } from 'dotenv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOwnRedis } from '../../daemon/test/ingestion/support.js';
+import { startOwnRedis } from '../../test/support/index.js';
 import { createTestDatabase, TEST_ADMIN, TEST_PG, type TestDatabase } from '../../test/support/index.js';
 import { deploy } from '../src/deploy.mjs';
 import { daemonRole, devDirectusEnv, lineWriter } from '../src/dev-stack.mjs';

@@ -19,8 +19,8 @@ import { knexDeviceLookup } from '../../daemon/src/ingestion/devices.js';
 import { startIngestion } from '../../daemon/src/ingestion/server.js';
 import type { AnsweredCommand, SimulatedDevice } from '../../daemon/src/simulator/device.js';
 import { buildExtensionBundle, extensionBundleStale } from '../../directus/src/extension-bundle.mjs';
-import { createTestDatabase, createTestRedis, startDirectus } from '../../test/support/index.js';
-import { addDevice, restClient, simulatedDevice, waitFor } from '../test/support/commands-harness.js';
+import { createTestDatabase, createTestRedis, startDirectus, waitFor } from '../../test/support/index.js';
+import { addDevice, restClient, simulatedDevice } from '../test/support/commands-harness.js';
 
 const COMMANDS = Number(process.env.BENCH_COMMANDS ?? 1000);
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100);
@@ -91,9 +91,8 @@ async function main() {
       sims.push(sim);
     }
     await Promise.all(sims.map((s) => s.connect()));
-    await waitFor(
-      async () => ((await redis.redis.hlen(redis.keys.connectionsRegistry)) === DEVICES ? true : undefined),
-      'all devices registered',
+    await waitFor('all devices registered', async () =>
+      (await redis.redis.hlen(redis.keys.connectionsRegistry)) === DEVICES ? true : undefined,
     );
 
     // Peer 1: straight onto the outbound stream.
@@ -112,7 +111,7 @@ async function main() {
           expiresAt: Date.now() + 60_000,
         }),
       );
-      const at = await waitFor(async () => atSocket.get(text), 'peer command on the socket', 30_000, 1);
+      const at = await waitFor('peer command on the socket', async () => atSocket.get(text), 30_000, 1);
       direct.push(at - t0);
     }
 

@@ -20,8 +20,9 @@ import {
   type TestDatabase,
   type TestDirectus,
   type TestRedis,
+  waitFor,
 } from '../../test/support/index.js';
-import { addDevice, simulatedDevice, waitFor } from './support/commands-harness.js';
+import { addDevice, simulatedDevice } from './support/commands-harness.js';
 
 const ARTIFACTS = join(process.cwd(), 'artifacts');
 
@@ -66,8 +67,8 @@ it('an admin sends getver from the Directus app and sees the answer', async () =
   device = simulatedDevice(dev.imei, ingestion.tcpPort);
   expect(await device.connect()).toBe(true);
   await waitFor(
-    async () => (await redis.redis.hget(redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
     'registry',
+    async () => (await redis.redis.hget(redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
   );
 
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
@@ -83,21 +84,21 @@ it('an admin sends getver from the Directus app and sees the answer', async () =
   await page.getByRole('button', { name: 'Save', exact: true }).first().click();
 
   // Saving returns to the list; the new command is the only one.
-  const id = await waitFor(async () => {
+  const id = await waitFor('the command to be stored', async () => {
     const row = await db.knex('commands').where({ device: dev.id }).first('id');
     return row ? Number(row.id) : undefined;
-  }, 'the command to be stored');
+  });
   await page.goto(`${directus.url}/admin/content/commands/${id}`);
   await page.locator('[data-field="status"]').waitFor();
   // The item form does not live-update; reload until the answer shows.
   await waitFor(
+    'the form to show answered',
     async () => {
       if ((await fieldText(page, 'status')).includes('answered')) return true;
       await page.reload();
       await page.locator('[data-field="status"]').waitFor();
       return undefined;
     },
-    'the form to show answered',
     30_000,
     500,
   );

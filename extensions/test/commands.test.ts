@@ -11,18 +11,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOutboundCommand, encodeCommandResponse, encodeRegistryValue } from '../../daemon/src/contract/index.js';
-import type { Ingestion } from '../../daemon/src/ingestion/server.js';
 import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
-import { startTestIngestion } from '../../daemon/test/ingestion/support.js';
-import {
-  createTestDatabase,
-  createTestRedis,
-  startDirectus,
-  type TestDatabase,
-  type TestDirectus,
-  type TestRedis,
-} from '../../test/support/index.js';
-import { addDevice, restClient, simulatedDevice, userWithRole, waitFor } from './support/commands-harness.js';
+import { createTestDatabase, startDirectus, waitFor } from '../../test/support/index.js';
+import { type CommandStack, startCommandStack } from './support/command-stack.js';
+import { addDevice, restClient, simulatedDevice, userWithRole } from './support/commands-harness.js';
 
 interface Command {
   id: number;
@@ -40,81 +32,50 @@ interface Command {
   user_created: string | null;
 }
 
-let db: TestDatabase;
-let redis: TestRedis;
-let directus: TestDirectus;
-let ingestion: Ingestion;
-let api: ReturnType<typeof restClient>;
-let admin: string;
+let stack: CommandStack;
 let operator: string;
 let viewer: string;
 const devices: SimulatedDevice[] = [];
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  redis = await createTestRedis();
-  directus = await startDirectus({
-    database: db,
-    redisPrefix: redis.prefix,
-    env: {
-      // Fast sweeps so expiry and crash recovery show up within a test's wait.
-      FLEET_COMMAND_SWEEP_CRON: '*/1 * * * * *',
-      FLEET_COMMAND_LOST_AFTER_SECONDS: 2,
-      FLEET_COMMAND_CLAIM_IDLE_MS: 2000,
-      LOG_LEVEL: 'warn',
+  stack = await startCommandStack({
+    directus: {
+      env: {
+        // Fast sweeps so expiry and crash recovery show up within a test's wait.
+        FLEET_COMMAND_SWEEP_CRON: '*/1 * * * * *',
+        FLEET_COMMAND_LOST_AFTER_SECONDS: 2,
+        FLEET_COMMAND_CLAIM_IDLE_MS: 2000,
+        LOG_LEVEL: 'warn',
+      },
     },
+    ingestion: { instanceId: 'ing-b', deviceCacheTtlMs: 0, commandTimeoutMs: 20_000 },
   });
-  ingestion = await startTestIngestion(db.knex, {
-    instanceId: 'ing-b',
-    redisUrl: redis.url,
-    redisPrefix: redis.prefix,
-    deviceCacheTtlMs: 0,
-    commandTimeoutMs: 20_000,
-  });
-  api = restClient(directus.url);
-  admin = directus.adminToken;
-  operator = await userWithRole(api, admin, directus.login, 'Operator');
-  viewer = await userWithRole(api, admin, directus.login, 'Viewer');
+  operator = await userWithRole(stack.api, stack.admin, stack.directus.login, 'Operator');
+  viewer = await userWithRole(stack.api, stack.admin, stack.directus.login, 'Viewer');
 });
 
 afterAll(async () => {
   await Promise.allSettled(devices.map((d) => d.close()));
   for (const c of children) c.kill('SIGKILL');
-  await ingestion?.stop();
-  await directus?.stop();
-  await redis?.cleanup();
-  await db?.drop();
+  await stack?.stop();
 });
 
-async function online(name: string, port = ingestion.tcpPort, answer = true) {
-  const dev = await addDevice(db.knex, name);
+async function online(name: string, port = stack.ingestion.tcpPort, answer = true) {
+  const dev = await addDevice(stack.db.knex, name);
   const sim = simulatedDevice(dev.imei, port, answer);
   devices.push(sim);
   expect(await sim.connect()).toBe(true);
   await waitFor(
-    async () => (await redis.redis.hget(redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
     'registry',
+    async () => (await stack.redis.redis.hget(stack.redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
   );
   return { ...dev, sim };
 }
 
-const read = async (id: number) => (await api<Command>(admin, 'GET', `/items/commands/${id}`)).data;
-
-async function create(token: string, body: Record<string, unknown>) {
-  return api<Command>(token, 'POST', '/items/commands', body);
-}
-
-async function until(id: number, status: string, timeoutMs = 30_000): Promise<Command> {
-  return waitFor(
-    async () => {
-      const c = await read(id);
-      return c.status === status ? c : undefined;
-    },
-    `command ${id} to become ${status}`,
-    timeoutMs,
-  );
-}
+const read = (id: number) => stack.read<Command>(id);
+const create = (token: string, body: Record<string, unknown>) => stack.create<Command>(token, body);
+const until = (id: number, status: string, timeoutMs?: number) => stack.untilStatus<Command>(id, status, timeoutMs);
 
 describe('commands end to end', () => {
   it('answers a command for an online device, with times and the reply text', async () => {
@@ -133,8 +94,8 @@ describe('commands end to end', () => {
     expect(sent).toBeLessThanOrEqual(answered as number);
     expect(dev.sim.answered.map((a) => a.command)).toEqual(['getver']);
     // The lifecycle went through Directus services: each write is a revision.
-    const revisions = await api<Array<{ data: { status?: string } }>>(
-      admin,
+    const revisions = await stack.api<Array<{ data: { status?: string } }>>(
+      stack.admin,
       'GET',
       `/revisions?filter[collection][_eq]=commands&filter[item][_eq]=${done.id}&sort=id&fields=data`,
     );
@@ -146,7 +107,7 @@ describe('commands end to end', () => {
 
   it('shows each status change to a realtime (WebSocket) subscriber', async () => {
     const dev = await online('Van realtime');
-    const ws = new WebSocket(`${directus.url.replace(/^http/, 'ws')}/websocket?access_token=${operator}`);
+    const ws = new WebSocket(`${stack.directus.url.replace(/^http/, 'ws')}/websocket?access_token=${operator}`);
     const seen: Array<{ id: number; status: string; response: string | null }> = [];
     let subscribed = false;
     ws.addEventListener('message', (ev) => {
@@ -160,11 +121,10 @@ describe('commands end to end', () => {
       JSON.stringify({ type: 'subscribe', collection: 'commands', query: { fields: ['id', 'status', 'response'] } }),
     );
     try {
-      await waitFor(async () => (subscribed ? true : undefined), 'the subscription');
+      await waitFor('the subscription', async () => (subscribed ? true : undefined));
       const res = await create(operator, { device: dev.id, text: 'getver' });
-      const last = await waitFor(
-        async () => seen.find((c) => Number(c.id) === res.data.id && c.status === 'answered'),
-        'an answered update over the WebSocket',
+      const last = await waitFor('an answered update over the WebSocket', async () =>
+        seen.find((c) => Number(c.id) === res.data.id && c.status === 'answered'),
       );
       expect(last.response).toMatch(/^Ver:/);
       // One event per write (queued, then sent/answered, possibly folded into one).
@@ -177,13 +137,13 @@ describe('commands end to end', () => {
   });
 
   it('keeps a command for an offline device pending, then sends it when the device connects', async () => {
-    const dev = await addDevice(db.knex, 'Van offline');
+    const dev = await addDevice(stack.db.knex, 'Van offline');
     const res = await create(operator, { device: dev.id, text: 'getinfo' });
     expect(res.status).toBe(200);
     // Several sweeps run meanwhile; none may move it.
     await new Promise((r) => setTimeout(r, 2500));
     expect((await read(res.data.id)).status).toBe('pending');
-    const sim = simulatedDevice(dev.imei, ingestion.tcpPort);
+    const sim = simulatedDevice(dev.imei, stack.ingestion.tcpPort);
     devices.push(sim);
     expect(await sim.connect()).toBe(true);
     const done = await until(res.data.id, 'answered');
@@ -203,7 +163,7 @@ describe('commands end to end', () => {
   });
 
   it('expires a command that could not be sent before expires_at', async () => {
-    const dev = await addDevice(db.knex, 'Van expiring');
+    const dev = await addDevice(stack.db.knex, 'Van expiring');
     const res = await create(operator, {
       device: dev.id,
       text: 'getgps',
@@ -213,7 +173,7 @@ describe('commands end to end', () => {
     const done = await until(res.data.id, 'expired');
     expect(done.error).toMatch(/expired/);
     // Connecting later sends nothing.
-    const sim = simulatedDevice(dev.imei, ingestion.tcpPort);
+    const sim = simulatedDevice(dev.imei, stack.ingestion.tcpPort);
     devices.push(sim);
     await sim.connect();
     await new Promise((r) => setTimeout(r, 1500));
@@ -222,12 +182,12 @@ describe('commands end to end', () => {
   });
 
   it('cancels a pending command (never sent) and refuses to cancel an answered one', async () => {
-    const dev = await addDevice(db.knex, 'Van cancel');
+    const dev = await addDevice(stack.db.knex, 'Van cancel');
     const res = await create(operator, { device: dev.id, text: 'getver' });
-    const cancelled = await api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/cancel`);
+    const cancelled = await stack.api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/cancel`);
     expect(cancelled.status).toBe(200);
     expect(cancelled.data.status).toBe('cancelled');
-    const sim = simulatedDevice(dev.imei, ingestion.tcpPort);
+    const sim = simulatedDevice(dev.imei, stack.ingestion.tcpPort);
     devices.push(sim);
     await sim.connect();
     const later = await create(operator, { device: dev.id, text: 'getinfo' });
@@ -235,19 +195,19 @@ describe('commands end to end', () => {
     expect(sim.answered.map((a) => a.command)).toEqual(['getinfo']);
     expect((await read(res.data.id)).status).toBe('cancelled');
 
-    const again = await api(operator, 'POST', `/fleet-commands/${later.data.id}/cancel`);
+    const again = await stack.api(operator, 'POST', `/fleet-commands/${later.data.id}/cancel`);
     expect(again.status).toBe(409);
     expect(again.message).toMatch(/only pending or queued/);
-    expect((await api(viewer, 'POST', `/fleet-commands/${res.data.id}/cancel`)).status).toBe(403);
-    const anonymous = await fetch(`${directus.url}/fleet-commands/${res.data.id}/cancel`, { method: 'POST' });
+    expect((await stack.api(viewer, 'POST', `/fleet-commands/${res.data.id}/cancel`)).status).toBe(403);
+    const anonymous = await fetch(`${stack.directus.url}/fleet-commands/${res.data.id}/cancel`, { method: 'POST' });
     expect(anonymous.status).toBe(403);
   });
 
   it('lists a device’s recent commands, newest first, for any reader', async () => {
-    const dev = await addDevice(db.knex, 'Van list');
+    const dev = await addDevice(stack.db.knex, 'Van list');
     const a = await create(operator, { device: dev.id, text: 'getver' });
     const b = await create(operator, { device: dev.id, text: 'getinfo' });
-    const list = await api<Command[]>(viewer, 'GET', `/fleet-commands/devices/${dev.id}/commands?limit=10`);
+    const list = await stack.api<Command[]>(viewer, 'GET', `/fleet-commands/devices/${dev.id}/commands?limit=10`);
     expect(list.status).toBe(200);
     expect(list.data.map((c) => [c.id, c.status])).toEqual([
       [b.data.id, 'pending'],
@@ -256,9 +216,9 @@ describe('commands end to end', () => {
   });
 
   it('refuses invalid text, bad payloads and unknown or disabled devices with a message', async () => {
-    const dev = await addDevice(db.knex, 'Van invalid');
-    const disabled = await addDevice(db.knex, 'Van disabled', false);
-    const before = (await api<Command[]>(admin, 'GET', '/items/commands?limit=-1&fields=id')).data.length;
+    const dev = await addDevice(stack.db.knex, 'Van invalid');
+    const disabled = await addDevice(stack.db.knex, 'Van disabled', false);
+    const before = (await stack.api<Command[]>(stack.admin, 'GET', '/items/commands?limit=-1&fields=id')).data.length;
     const cases: Array<[Record<string, unknown>, RegExp]> = [
       [{ device: dev.id, text: 'getinfo\u0007' }, /printable ASCII/],
       [{ device: dev.id, text: '   ' }, /text is required/],
@@ -273,29 +233,31 @@ describe('commands end to end', () => {
       expect(res.status, JSON.stringify(body)).toBe(400);
       expect(res.message).toMatch(message);
     }
-    expect((await api<Command[]>(admin, 'GET', '/items/commands?limit=-1&fields=id')).data.length).toBe(before);
+    expect((await stack.api<Command[]>(stack.admin, 'GET', '/items/commands?limit=-1&fields=id')).data.length).toBe(
+      before,
+    );
   });
 
   it('lets a Viewer read but not create, and keeps deny-listed commands for admins', async () => {
-    const dev = await addDevice(db.knex, 'Van roles');
+    const dev = await addDevice(stack.db.knex, 'Van roles');
     const res = await create(viewer, { device: dev.id, text: 'getinfo' });
     expect(res.status).toBe(403);
     expect(res.message).toMatch(/may not send commands/);
     const denied = await create(operator, { device: dev.id, text: 'setparam 2004:evil.example.com' });
     expect(denied.status).toBe(403);
     expect(denied.message).toMatch(/needs the Admin role/);
-    const byAdmin = await create(admin, { device: dev.id, text: 'setparam 2004:fleet.example.org' });
+    const byAdmin = await create(stack.admin, { device: dev.id, text: 'setparam 2004:fleet.example.org' });
     expect(byAdmin.status).toBe(200);
   });
 
   it('refuses a sender forging lifecycle fields, on create and on update', async () => {
-    const dev = await addDevice(db.knex, 'Van forge');
+    const dev = await addDevice(stack.db.knex, 'Van forge');
     const forged = await create(operator, { device: dev.id, text: 'getver', status: 'answered', response: 'fake' });
     expect(forged.status).toBe(403);
     expect(forged.message).toMatch(/"status" is set by the system/);
     const ok = await create(operator, { device: dev.id, text: 'getver' });
-    for (const token of [operator, admin]) {
-      const patch = await api(token, 'PATCH', `/items/commands/${ok.data.id}`, {
+    for (const token of [operator, stack.admin]) {
+      const patch = await stack.api(token, 'PATCH', `/items/commands/${ok.data.id}`, {
         status: 'answered',
         response: 'fake',
       });
@@ -315,9 +277,9 @@ describe('commands end to end', () => {
           ...process.env,
           INGEST_CHILD: JSON.stringify({
             instanceId: 'ing-a',
-            redisUrl: redis.url,
-            prefix: redis.prefix,
-            db: db.connection,
+            redisUrl: stack.redis.url,
+            prefix: stack.redis.prefix,
+            db: stack.db.connection,
             heartbeatTtlSeconds: 2,
             heartbeatRefreshMs: 500,
             commandTimeoutMs: 60_000,
@@ -340,14 +302,14 @@ describe('commands end to end', () => {
     child.kill('SIGKILL');
     await once(child, 'exit');
     // Its heartbeat expires; the sweeper puts the command back to pending as attempt 2.
-    const back = await waitFor(async () => {
+    const back = await waitFor('the command to be re-dispatched', async () => {
       const c = await read(res.data.id);
       return c.attempts === 2 ? c : undefined;
-    }, 'the command to be re-dispatched');
+    });
     expect(back.error).toMatch(/instance ing-a stopped/);
 
     // The device reconnects to instance B and gets the command again.
-    const sim = simulatedDevice(dev.imei, ingestion.tcpPort);
+    const sim = simulatedDevice(dev.imei, stack.ingestion.tcpPort);
     devices.push(sim);
     expect(await sim.connect()).toBe(true);
     const done = await until(res.data.id, 'answered');
@@ -363,10 +325,10 @@ describe('commands against a protocol peer', () => {
   const peer = 'peer-x';
 
   async function peerDevice(name: string) {
-    const dev = await addDevice(db.knex, name);
-    await redis.redis.set(redis.keys.heartbeat(peer), '1', 'EX', 300);
-    await redis.redis.hset(
-      redis.keys.connectionsRegistry,
+    const dev = await addDevice(stack.db.knex, name);
+    await stack.redis.redis.set(stack.redis.keys.heartbeat(peer), '1', 'EX', 300);
+    await stack.redis.redis.hset(
+      stack.redis.keys.connectionsRegistry,
       dev.imei,
       encodeRegistryValue({ instance: peer, connectedAt: Date.now() }),
     );
@@ -374,15 +336,15 @@ describe('commands against a protocol peer', () => {
   }
 
   async function outbound() {
-    const entries = (await redis.redis.xrange(redis.keys.commandsOutbound(peer), '-', '+')) as Array<
+    const entries = (await stack.redis.redis.xrange(stack.redis.keys.commandsOutbound(peer), '-', '+')) as Array<
       [string, string[]]
     >;
     return entries.map(([, f]) => decodeOutboundCommand(f));
   }
 
   const respond = (commandId: number, imei: string, outcome: string, attempt: number, response = '') =>
-    redis.redis.xadd(
-      redis.keys.commandsResponses,
+    stack.redis.redis.xadd(
+      stack.redis.keys.commandsResponses,
       '*',
       ...encodeCommandResponse({
         commandId: String(commandId),
@@ -398,7 +360,7 @@ describe('commands against a protocol peer', () => {
   it('applies outcomes idempotently and never moves an answered command back', async () => {
     const dev = await peerDevice('Peer monotonic');
     // A raw hex payload that is not a printable command is an Administrator's to send.
-    const res = await create(admin, { device: dev.id, text: 'getver', payload_hex: '0A0b' });
+    const res = await create(stack.admin, { device: dev.id, text: 'getver', payload_hex: '0A0b' });
     const queued = await until(res.data.id, 'queued');
     expect(queued.instance_id).toBe(peer);
     expect((await outbound()).filter((c) => c.commandId === String(res.data.id))).toEqual([
@@ -429,10 +391,9 @@ describe('commands against a protocol peer', () => {
     const dev = await peerDevice('Peer lost');
     const res = await create(operator, { device: dev.id, text: 'getgps' });
     await until(res.data.id, 'queued');
-    await redis.redis.del(redis.keys.commandsOutbound(peer));
-    const again = await waitFor(
-      async () => (await outbound()).find((c) => c.commandId === String(res.data.id) && c.attempt === 2),
-      'the command to be queued again as attempt 2',
+    await stack.redis.redis.del(stack.redis.keys.commandsOutbound(peer));
+    const again = await waitFor('the command to be queued again as attempt 2', async () =>
+      (await outbound()).find((c) => c.commandId === String(res.data.id) && c.attempt === 2),
     );
     expect(again.text).toBe('getgps');
     await until(res.data.id, 'queued');
@@ -447,7 +408,7 @@ describe('commands against a protocol peer', () => {
     const res = await create(operator, { device: dev.id, text: 'getver' });
     await until(res.data.id, 'queued');
     expect((await outbound()).some((c) => c.commandId === String(res.data.id))).toBe(true);
-    const cancelled = await api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/cancel`);
+    const cancelled = await stack.api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/cancel`);
     expect(cancelled.data.status).toBe('cancelled');
     expect((await outbound()).some((c) => c.commandId === String(res.data.id))).toBe(false);
     // An outcome arriving anyway (the instance had read it) changes nothing.
@@ -463,15 +424,14 @@ describe('commands against a protocol peer', () => {
     const dev = await peerDevice('Peer not held');
     const res = await create(operator, { device: dev.id, text: 'getver' });
     for (let attempt = 1; attempt <= 5; attempt++) {
-      await waitFor(
-        async () => (await outbound()).find((c) => c.commandId === String(res.data.id) && c.attempt === attempt),
-        `attempt ${attempt} on the outbound stream`,
+      await waitFor(`attempt ${attempt} on the outbound stream`, async () =>
+        (await outbound()).find((c) => c.commandId === String(res.data.id) && c.attempt === attempt),
       );
       await respond(res.data.id, dev.imei, 'not_held', attempt);
     }
     const failed = await until(res.data.id, 'failed');
     expect(failed.error).toMatch(/no longer holds the device; gave up after 5 attempt/);
-    const retried = await api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/retry`);
+    const retried = await stack.api<Command>(operator, 'POST', `/fleet-commands/${res.data.id}/retry`);
     expect(retried.status).toBe(200);
     expect(retried.data.attempts).toBe(6);
     expect(['pending', 'queued']).toContain(retried.data.status);
@@ -483,33 +443,33 @@ describe('commands with two Directus instances', () => {
     // Same database and Redis prefix: a second API node of the same deployment. Runs last in
     // this file because stopping it clears the shared prefix.
     const second = await startDirectus({
-      database: db,
-      redisPrefix: redis.prefix,
+      database: stack.db,
+      redisPrefix: stack.redis.prefix,
       env: { FLEET_COMMAND_SWEEP_CRON: '*/1 * * * * *', LOG_LEVEL: 'warn' },
     });
     try {
-      const dev = await addDevice(db.knex, 'Two nodes');
-      await redis.redis.set(redis.keys.heartbeat('peer-y'), '1', 'EX', 300);
-      await redis.redis.hset(
-        redis.keys.connectionsRegistry,
+      const dev = await addDevice(stack.db.knex, 'Two nodes');
+      await stack.redis.redis.set(stack.redis.keys.heartbeat('peer-y'), '1', 'EX', 300);
+      await stack.redis.redis.hset(
+        stack.redis.keys.connectionsRegistry,
         dev.imei,
         encodeRegistryValue({ instance: 'peer-y', connectedAt: Date.now() }),
       );
       // Created through the second node, swept by both.
-      // (Its own SECRET: only the static admin token is valid on both nodes.)
+      // (Its own SECRET: only the static stack.admin token is valid on both nodes.)
       const res = await restClient(second.url)<Command>(second.adminToken, 'POST', '/items/commands', {
         device: dev.id,
         text: 'getver',
       });
       expect(res.status).toBe(200);
       await until(res.data.id, 'queued');
-      await redis.redis.del(redis.keys.heartbeat('peer-y'));
-      await waitFor(async () => ((await read(res.data.id)).attempts === 2 ? true : undefined), 'the re-dispatch');
+      await stack.redis.redis.del(stack.redis.keys.heartbeat('peer-y'));
+      await waitFor('the re-dispatch', async () => ((await read(res.data.id)).attempts === 2 ? true : undefined));
       await new Promise((r) => setTimeout(r, 3000));
       const c = await read(res.data.id);
       expect([c.status, c.attempts]).toEqual(['pending', 2]);
-      const revisions = await api<Array<{ data: { status?: string } }>>(
-        admin,
+      const revisions = await stack.api<Array<{ data: { status?: string } }>>(
+        stack.admin,
         'GET',
         `/revisions?filter[collection][_eq]=commands&filter[item][_eq]=${c.id}&sort=id&fields=data`,
       );

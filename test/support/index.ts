@@ -7,10 +7,14 @@
  * - createTestRedis()    → { redis, prefix, keys, url, cleanup() } (./redis.ts: random key prefix)
  * - startDirectus({ database, redisPrefix?, env? }) → { url, adminToken, login(), stop(), ... } (./directus.ts)
  * - TEST_ADMIN: the admin of every test database ({ email, password, token })
+ * - waitFor(what, probe, timeoutMs?) polls until probe returns a value; freePort(); startOwnRedis() a private
+ *   redis-server to kill or restart (./wait.ts, ./own-redis.ts)
  * - launchChromium({ viewport? }) → { context, close() }; studioLogin(page, url, { email, password }, timeoutMs) (./browser.ts)
  */
 export { CHROMIUM_PATH, type LaunchedChromium, launchChromium, studioLogin } from './browser.js';
 export { TEST_ADMIN, TEST_PG, TEST_REDIS_URL } from './constants.js';
 export { createTestDatabase, type TestDatabase } from './db.js';
 export { type StartDirectusOptions, startDirectus, type TestDirectus } from './directus.js';
+export { type OwnRedis, type OwnRedisOptions, startOwnRedis } from './own-redis.js';
 export { createTestRedis, type TestRedis } from './redis.js';
+export { freePort, waitFor } from './wait.js';

@@ -9,87 +9,17 @@
  *   made in the shared cluster with the harness, dumped with pg_dump and restored here (the
  *   template itself cannot be dumped: it does not accept connections).
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chownSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Redis } from 'ioredis';
 import pg from 'pg';
-import { createTestDatabase, TEST_PG } from '../../../test/support/index.js';
+import { createTestDatabase, freePort, TEST_PG } from '../../../test/support/index.js';
 
 const run = promisify(execFile);
 const PG_BIN = process.env.FLEET_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await fn().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-export interface OwnRedis {
-  url: string;
-  port: number;
-  /** SIGTERM (or SIGKILL with `hard`), wait for exit, start again on the same port and data dir. */
-  restart(hard?: boolean): Promise<void>;
-  stop(): Promise<void>;
-}
-
-export async function startOwnRedis(opts: { appendonly?: boolean } = {}): Promise<OwnRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync('/tmp/fleet-redis-');
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir];
-  if (opts.appendonly) args.push('--appendonly', 'yes', '--appendfsync', 'always');
-  let child: ChildProcess | undefined;
-  const url = `redis://127.0.0.1:${port}`;
-  const launch = async () => {
-    child = spawn('redis-server', args, { stdio: 'ignore' });
-    await until('redis to answer', async () => {
-      const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      c.on('error', () => {});
-      try {
-        await c.connect();
-        return (await c.ping()) === 'PONG';
-      } finally {
-        c.disconnect();
-      }
-    });
-  };
-  const halt = async (signal: NodeJS.Signals) => {
-    const c = child;
-    if (!c || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill(signal);
-    await exited;
-  };
-  await launch();
-  return {
-    url,
-    port,
-    async restart(hard = false) {
-      await halt(hard ? 'SIGKILL' : 'SIGTERM');
-      await launch();
-    },
-    async stop() {
-      await halt('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+export { freePort, type OwnRedis, startOwnRedis } from '../../../test/support/index.js';
 
 export interface OwnPostgres {
   connection: { host: string; port: number; user: string; password: string; database: string };

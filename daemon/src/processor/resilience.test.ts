@@ -23,7 +23,7 @@ let redisServer: OwnRedis;
 let db: pg.Pool;
 
 beforeAll(async () => {
-  [own, redisServer] = await Promise.all([startOwnPostgres(), startOwnRedis({ appendonly: true })]);
+  [own, redisServer] = await Promise.all([startOwnPostgres(), startOwnRedis({ persist: true })]);
   db = new pg.Pool({ ...own.connection, max: 2 });
   db.on('error', () => {});
 });

@@ -1,15 +1,14 @@
 /**
  * Test helpers for ingestion (on top of the shared harness): a private redis-server (for outage tests), and a raw-socket "device" that reads exact byte counts.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer, type Socket, connect as tcpConnect } from 'node:net';
+import { type Socket, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { Redis } from 'ioredis';
 import type { Knex } from 'knex';
 import { knexDeviceLookup } from '../../src/ingestion/devices.js';
 import { type Ingestion, type IngestionOptions, startIngestion } from '../../src/ingestion/server.js';
@@ -23,6 +22,8 @@ export function uid(): string {
 }
 
 export { createTestDatabase, createTestRedis } from '../../../test/support/index.js';
+
+import { waitFor } from '../../../test/support/index.js';
 
 /**
  * Ingestion as the tests run it: TCP on a free port of 127.0.0.1, no UDP, and only the devices in
@@ -92,68 +93,7 @@ export function selfSignedCertificate(): { cert: string; key: string } {
   }
 }
 
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
-export interface OwnRedis {
-  url: string;
-  port: number;
-  dir: string;
-  proc: ChildProcess;
-  /** Kills the server (SIGKILL, like a crash); the data directory is kept when `keepData`. */
-  stop(keepData?: boolean): Promise<void>;
-}
-
-/**
- * A private redis-server on a random port (never the shared one) that tests may pause or kill.
- * With `persist`, every write is fsynced to an append-only file in `dir`, so a server started
- * again on the same `dir` comes back with the data a crash would keep.
- */
-export async function startOwnRedis(
-  opts: { port?: number; dir?: string; persist?: boolean; args?: string[] } = {},
-): Promise<OwnRedis> {
-  const port = opts.port ?? (await freePort());
-  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'ingest-redis-'));
-  const persist = opts.persist ? ['--appendonly', 'yes', '--appendfsync', 'always'] : [];
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--dir',
-    dir,
-    ...persist,
-    ...(opts.args ?? []),
-  ];
-  const proc = spawn('redis-server', args, { stdio: 'ignore' });
-  const url = `redis://127.0.0.1:${port}`;
-  const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => 50, maxRetriesPerRequest: null });
-  probe.on('error', () => {});
-  await probe.connect().catch(() => {});
-  await probe.ping();
-  probe.disconnect();
-  return {
-    url,
-    port,
-    dir,
-    proc,
-    async stop(keepData = false) {
-      if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGCONT');
-        proc.kill('SIGKILL');
-        await new Promise((r) => proc.once('exit', r));
-      }
-      if (!keepData) rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
+export { freePort, type OwnRedis, startOwnRedis } from '../../../test/support/index.js';
 
 /** A raw TCP "device": bytes are collected so a test can wait for an exact count. */
 export class RawDevice {
@@ -228,18 +168,8 @@ export class RawDevice {
 }
 
 /** Polls until `check` returns a truthy value (bounded; not a timing assertion). */
-export async function eventually<T>(
-  check: () => Promise<T> | T,
-  what: string,
-  limitMs = 10_000,
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + limitMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export function eventually<T>(check: () => Promise<T> | T, what: string, limitMs = 10_000): Promise<NonNullable<T>> {
+  return waitFor(what, async () => (await check()) || undefined, limitMs, 20) as Promise<NonNullable<T>>;
 }
 
 let fix = 1_700_000_000_000;

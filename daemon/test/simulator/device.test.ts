@@ -1,13 +1,14 @@
 import { once } from 'node:events';
 import { type AddressInfo, createServer, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeOutboundCommand, redisKeys } from '../../src/contract/index.js';
+import { waitFor } from '../../../test/support/index.js';
+import { decodeCommandResponse, encodeOutboundCommand, redisKeys } from '../../src/contract/index.js';
 import { CODEC_8 } from '../../src/protocol/index.js';
 import { DeviceClosedError, SimulatedDevice } from '../../src/simulator/device.js';
 import { createSimulatedDevice } from '../../src/simulator/fleet.js';
 import { simulatedImei } from '../../src/simulator/imei.js';
 import { SimulatedUdpDevice } from '../../src/simulator/udp-device.js';
-import { type Harness, startHarness, until } from './harness.js';
+import { type Harness, startHarness } from './harness.js';
 
 let h: Harness;
 const devices: Array<{ kill(): void }> = [];
@@ -58,7 +59,7 @@ describe('simulated TCP device against the real ingestion server', () => {
     const id = imei(false);
     const d = track(new SimulatedDevice({ imei: id, host: '127.0.0.1', port: h.ingestion.tcpPort, backoffMs: 50 }));
     const acked = d.sendRecords(2);
-    await until(() => (d.counters.refusals >= 2 ? true : undefined));
+    await waitFor('two refusals', () => d.counters.refusals >= 2, 10_000);
     h.allowed.add(id);
     expect((await acked).records).toHaveLength(2);
     expect(d.counters.recordsResent).toBe(0);
@@ -146,15 +147,19 @@ describe('simulated TCP device against the real ingestion server', () => {
         ...encodeOutboundCommand({ commandId: `c${i}`, imei: d.imei, text, expiresAt: Date.now() + 60_000 }),
       );
     }
-    const answered = await until(async () => {
-      const entries = await h.redis.xrange(keys.commandsResponses, '-', '+');
-      const map = new Map<string, string>();
-      for (const [, f] of entries) {
-        const o = Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]])));
-        if (o.imei === d.imei && o.outcome === 'answered') map.set(o.commandId!, o.response!);
-      }
-      return map.size === commands.length ? map : undefined;
-    });
+    const answered = await waitFor(
+      'four answers',
+      async () => {
+        const entries = await h.redis.xrange(keys.commandsResponses, '-', '+');
+        const map = new Map<string, string>();
+        for (const [, f] of entries) {
+          const o = decodeCommandResponse(f);
+          if (o.imei === d.imei && o.outcome === 'answered') map.set(o.commandId, o.response);
+        }
+        return map.size === commands.length ? map : undefined;
+      },
+      10_000,
+    );
     expect(answered.get('c0')).toMatch(new RegExp(`^Ver:.* IMEI:${d.imei}`));
     expect(answered.get('c1')).toBe('DOUT1:1 Timeout:INFINITY DOUT2:0 Timeout:INFINITY');
     expect(answered.get('c2')).toMatch(/DO1:1 DO2:0$/);
@@ -189,14 +194,18 @@ describe('simulated TCP device against the real ingestion server', () => {
         ...encodeOutboundCommand({ commandId: id!, imei: d.imei, text: text!, expiresAt: Date.now() + 60_000 }),
       );
     }
-    const outcomes = await until(async () => {
-      const map = new Map<string, string>();
-      for (const [, f] of await h.redis.xrange(keys.commandsResponses, '-', '+')) {
-        const o = Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]]])));
-        if (o.imei === d.imei && o.outcome !== 'sent') map.set(o.commandId!, `${o.outcome}:${o.response}`);
-      }
-      return map.size === 2 ? map : undefined;
-    });
+    const outcomes = await waitFor(
+      'both outcomes',
+      async () => {
+        const map = new Map<string, string>();
+        for (const [, f] of await h.redis.xrange(keys.commandsResponses, '-', '+')) {
+          const o = decodeCommandResponse(f);
+          if (o.imei === d.imei && o.outcome !== 'sent') map.set(o.commandId, `${o.outcome}:${o.response}`);
+        }
+        return map.size === 2 ? map : undefined;
+      },
+      10_000,
+    );
     // One command at a time per device: the silent one times out, then the next is answered.
     expect(outcomes.get('silent')).toMatch(/^failed:/);
     expect(outcomes.get('late')).toMatch(/^answered:Ver:/);
@@ -207,12 +216,12 @@ describe('simulated TCP device against the real ingestion server', () => {
     const d = track(new SimulatedDevice({ imei: imei(), host: '127.0.0.1', port: h.ingestion.tcpPort }));
     expect(await d.connect()).toBe(true);
     const registry = redisKeys(h.prefix).connectionsRegistry;
-    await until(async () => ((await h.redis.hget(registry, d.imei)) ? true : undefined));
+    await waitFor('registered', async () => Boolean(await h.redis.hget(registry, d.imei)), 10_000);
     const pending = d.sendFrame([]).catch((e: unknown) => e);
     d.kill();
     expect(await pending).toBeInstanceOf(DeviceClosedError);
     // The server notices the reset and forgets the connection.
-    await until(async () => ((await h.redis.hget(registry, d.imei)) === null ? true : undefined));
+    await waitFor('deregistered', async () => (await h.redis.hget(registry, d.imei)) === null, 10_000);
     await expect(d.sendRecords(1)).rejects.toBeInstanceOf(DeviceClosedError);
   });
 });
@@ -243,7 +252,7 @@ describe('simulated UDP device against the real ingestion server', () => {
       }),
     );
     const p = d.sendRecords(3).catch((e: unknown) => e);
-    await until(() => (d.counters.framesSent >= 3 ? true : undefined));
+    await waitFor('three frames', () => d.counters.framesSent >= 3, 10_000);
     expect(d.counters.recordsAcked).toBe(0);
     expect(d.counters.recordsResent).toBeGreaterThanOrEqual(6);
     d.kill();

@@ -9,16 +9,17 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { DEFAULT_POPUP_ATTRIBUTES } from '@fleet/daemon/contract/attributes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createTestDatabase,
+  freePort,
   startDirectus,
   TEST_REDIS_URL,
   type TestDatabase,
   type TestDirectus,
+  waitFor,
 } from '../../../../test/support/index.js';
 import { describeAttribute } from '../popup.js';
 import {
@@ -39,16 +40,6 @@ let db: TestDatabase;
 let directus: TestDirectus;
 let studio: Studio;
 const children: ChildProcess[] = [];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer().once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-    });
-  });
-}
 
 function daemon(args: string[], env: Record<string, string>, log: string): ChildProcess {
   const child = spawn(process.execPath, [join(REPO, 'node_modules/tsx/dist/cli.mjs'), 'daemon/src/cli.ts', ...args], {
@@ -71,15 +62,9 @@ async function studioGo(page: Studio['page'], path: string): Promise<void> {
   }, `/admin${path}`);
 }
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+/** The Studio is slow to settle on a busy machine: a minute by default, polled twice a second. */
+const until = <T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000) =>
+  waitFor(what, fn, timeoutMs, 500);
 
 beforeAll(async () => {
   db = await createTestDatabase();
