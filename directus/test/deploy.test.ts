@@ -8,8 +8,7 @@ import { join } from 'node:path';
 // dotenv is what Directus's @directus/env parses .env files with.
 import { parse as dotenvParse } from 'dotenv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startOwnRedis } from '../../test/support/index.js';
-import { createTestDatabase, TEST_ADMIN, TEST_PG, type TestDatabase } from '../../test/support/index.js';
+import { createTestDatabase, startOwnRedis, TEST_ADMIN, TEST_PG, type TestDatabase } from '../../test/support/index.js';
 import { deploy } from '../src/deploy.mjs';
 import { daemonRole, devDirectusEnv, lineWriter } from '../src/dev-stack.mjs';
 import { directusInstanceEnv } from '../src/directus-process.mjs';
