@@ -25,7 +25,11 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { createTestDatabase } from '../../test/support/index.js';
 import { measureFixes, scanEveryFence } from '../src/alerts/geofence-sql.js';
+import { alertingExtensions } from '../src/alerts/history-extensions.js';
+import { loadConfig } from '../src/config.js';
 import type { AlertPayload } from '../src/contract/alerts.js';
+import type { HistoryExtensions } from '../src/history/hooks.js';
+import { deriveDevice } from '../src/history/worker.js';
 import { latestPerDevice, type PositionRow } from '../src/processor/rows.js';
 import { PositionWriter } from '../src/processor/writer.js';
 import { simulatedImei } from '../src/simulator/imei.js';
@@ -126,8 +130,42 @@ try {
   if (!same) process.exitCode = 1;
 
   await latencyPhase(db.connection, fences);
+  await derivationPeer();
 } finally {
   await db.drop();
+}
+
+/**
+ * What alerting adds to one derivation: the same devices' whole windows (the latency phase's
+ * positions) derived by the history alone and with the geofence deriver + alerts hook, alternating,
+ * in this process; the measurement cache is cold on the first round with alerting, warm after.
+ */
+async function derivationPeer(): Promise<void> {
+  const sample = (
+    await db.knex.raw<{ rows: Array<{ device: number; n: number }> }>(
+      `SELECT device, count(*)::int AS n FROM positions GROUP BY device ORDER BY device DESC LIMIT 50`,
+    )
+  ).rows;
+  if (sample.length === 0) return;
+  const alerting = alertingExtensions(loadConfig({ DB_DATABASE: db.connection.database }));
+  const timeRound = async (ext: HistoryExtensions) => {
+    const t0 = performance.now();
+    for (const { device } of sample) await deriveDevice(db.knex, device, null, ext);
+    return (performance.now() - t0) / sample.length;
+  };
+  const history: number[] = [];
+  const withAlerting: number[] = [];
+  const cold = await timeRound(alerting);
+  for (let round = 0; round < 2; round++) {
+    history.push(await timeRound({}));
+    withAlerting.push(await timeRound(alerting));
+  }
+  const avg = (l: number[]) => l.reduce((a, b) => a + b, 0) / l.length;
+  const positions = Math.round(avg(sample.map((x) => x.n)));
+  console.log(`one device's window re-derived (${sample.length} devices, ~${positions} positions each), same run:`);
+  console.log(
+    `  history alone ${avg(history).toFixed(1)} ms; with geofences + alert rules ${avg(withAlerting).toFixed(1)} ms (measurement cache warm), ${cold.toFixed(1)} ms (cold): alerting adds ${((avg(withAlerting) / avg(history) - 1) * 100).toFixed(0)} % warm`,
+  );
 }
 
 function pct(sorted: number[], p: number): number {
