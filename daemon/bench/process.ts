@@ -9,6 +9,11 @@
  *     1, 2 and 4 connections; one INSERT per row (autocommit), the approach the writer replaces.
  *  2. latency: a producer adds frames at a steady `rate` records/s while the processor runs →
  *     p50/p99/max from the frame's receive time (its XADD) to the commit of its rows.
+ *  3. history derivation on and off in the same run, on drives with stops (200 s parked, 100 s
+ *     driving per device, in fix time): the processor's throughput from the same pre-filled stream
+ *     with HISTORY_ENABLED=false (no marks, no worker) and =true with the history worker deriving
+ *     alongside, twice each, alternated (ratio of the means, target ≥ 0.8); then at a steady `rate` with both running, p50/p99
+ *     from a position's commit (its history mark) to the commit of its trips/stops/events.
  *
  * PROCESS_WRITE_METHOD=unnest|copy picks the method of the latency phase (default: the daemon's).
  *
@@ -21,6 +26,7 @@ import pg from 'pg';
 import { createTestDatabase, createTestRedis } from '../../test/support/index.js';
 import { loadConfig } from '../src/config.js';
 import { encodeTelemetryEntry, GROUPS, redisKeys } from '../src/contract/index.js';
+import { runDerive } from '../src/history/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import { type RunningProcessor, runProcess } from '../src/processor/main.js';
 import { latestPerDevice, type PositionRow } from '../src/processor/rows.js';
@@ -47,25 +53,31 @@ const RECORDS = 10;
 const out = (s = '') => process.stdout.write(`${s}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function records(device: number, step: number, base: number): AvlRecord[] {
+/** `drivePark`: of every 30 frames, 0–19 are parked (ignition off, no movement), 20–29 drive. */
+function records(device: number, step: number, base: number, drivePark = false): AvlRecord[] {
+  const parked = drivePark && step % 30 < 20;
+  const driven = drivePark ? Math.max(0, (step % 30) - 20) + 10 * Math.floor(step / 30) : step;
   return Array.from({ length: RECORDS }, (_, j) => ({
     timestamp: base + step * RECORDS * 1000 + j * 1000,
     priority: 0,
-    longitude: 25 + device * 0.001 + step * 0.0001,
-    latitude: 54 + j * 0.0001,
+    longitude: 25 + device * 0.001 + driven * 0.0001,
+    latitude: 54 + (parked ? 0 : j * 0.0001),
     altitude: 100 + j,
     angle: (step * 7) % 360,
     satellites: 12,
-    speed: 40 + j,
+    speed: parked ? 0 : 40 + j,
     eventIoId: 0,
     generationType: null,
-    io: { ids: [239, 240, 21, 66, 67, 16, 69], values: [1, 1, 4, 24_079, 4_101, 123_456 + step, 1] },
+    io: {
+      ids: [239, 240, 21, 66, 67, 16, 69],
+      values: [parked ? 0 : 1, parked ? 0 : 1, 4, 24_079, 4_101, 123_456 + step, 1],
+    },
   }));
 }
 
-function entry(imeis: string[], k: number, base: number, receivedAt: number): (string | Buffer)[] {
+function entry(imeis: string[], k: number, base: number, receivedAt: number, drivePark = false): (string | Buffer)[] {
   const device = k % DEVICES;
-  const recs = records(device, Math.floor(k / DEVICES), base);
+  const recs = records(device, Math.floor(k / DEVICES), base, drivePark);
   return encodeTelemetryEntry({
     imei: imeis[device]!,
     codec: CODEC_8E,
@@ -76,6 +88,8 @@ function entry(imeis: string[], k: number, base: number, receivedAt: number): (s
     frame: encodeAvlFrame(CODEC_8E, recs),
   });
 }
+
+const mean = (xs: number[] = []) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
@@ -93,9 +107,11 @@ async function main(): Promise<void> {
       imeis,
     ]);
     const logger = createLogger('warn');
-    const config = (prefix: string, method: WriteMethod = defaultMethod) =>
+    const config = (prefix: string, method: WriteMethod = defaultMethod, history = true) =>
       loadConfig({
         PROCESS_WRITE_METHOD: method,
+        HISTORY_ENABLED: String(history),
+        HISTORY_METRICS_PORT: '0',
         INSTANCE_ID: `bench-${prefix.length}`,
         REDIS: r.url,
         FLEET_REDIS_PREFIX: prefix,
@@ -115,6 +131,40 @@ async function main(): Promise<void> {
       return f !== undefined && Number(f.pending) === 0 && Number(f.lag) === 0;
     };
 
+    /** Adds ENTRIES frames to `stream` at once. */
+    const prefill = async (stream: string, base: number, drivePark = false) => {
+      for (let k = 0; k < ENTRIES; k += 1000) {
+        const pipe = r.redis.pipeline();
+        for (let i = k; i < Math.min(ENTRIES, k + 1000); i++)
+          pipe.xadd(stream, '*', ...entry(imeis, i, base, Date.now(), drivePark));
+        await pipe.exec();
+      }
+    };
+    /** Adds frames to `stream` at RATE records/s for SECONDS; `sentAt` gets each entry id's send time. */
+    const produce = async (stream: string, base: number, sentAt: Map<string, number>, drivePark = false) => {
+      const perTick = RATE / RECORDS / 100; // 10 ms ticks
+      let k = 0;
+      let owed = 0;
+      const start = performance.now();
+      let next = start;
+      while (performance.now() - start < SECONDS * 1000) {
+        owed += perTick;
+        const n = Math.floor(owed);
+        owed -= n;
+        if (n > 0) {
+          const pipe = r.redis.pipeline();
+          const at = performance.now();
+          for (let i = 0; i < n; i++, k++) pipe.xadd(stream, '*', ...entry(imeis, k, base, Date.now(), drivePark));
+          const res = (await pipe.exec()) ?? [];
+          for (const [, id] of res) sentAt.set(String(id), at);
+        }
+        next += 10;
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait);
+      }
+      return { records: k * RECORDS, seconds: (performance.now() - start) / 1000 };
+    };
+
     // --- 1. throughput from a pre-filled stream, once per write method ----------------------------
     const base = Date.now() - 30 * 24 * 3_600_000;
     out(
@@ -125,12 +175,7 @@ async function main(): Promise<void> {
       const p1 = `${r.prefix}thr-${method}:`;
       const k1 = redisKeys(p1);
       await pool.query('TRUNCATE positions');
-      for (let k = 0; k < ENTRIES; k += 1000) {
-        const pipe = r.redis.pipeline();
-        for (let i = k; i < Math.min(ENTRIES, k + 1000); i++)
-          pipe.xadd(k1.telemetryAvl, '*', ...entry(imeis, i, base, Date.now()));
-        await pipe.exec();
-      }
+      await prefill(k1.telemetryAvl, base);
       const t0 = performance.now();
       const proc = await runProcess(config(p1, method), logger);
       running.push(proc);
@@ -295,40 +340,107 @@ async function main(): Promise<void> {
     });
     running.push(proc2);
     await sleep(500);
-    const entriesPerSecond = RATE / RECORDS;
-    const tickMs = 10;
-    const perTick = entriesPerSecond / (1000 / tickMs);
-    const base2 = Date.now() - 10 * 24 * 3_600_000;
-    let k = 0;
-    let owed = 0;
-    const start = performance.now();
-    let next = start;
-    while (performance.now() - start < SECONDS * 1000) {
-      owed += perTick;
-      const n = Math.floor(owed);
-      owed -= n;
-      if (n > 0) {
-        const pipe = r.redis.pipeline();
-        const at = performance.now();
-        for (let i = 0; i < n; i++, k++) pipe.xadd(k2.telemetryAvl, '*', ...entry(imeis, k, base2, Date.now()));
-        const res = (await pipe.exec()) ?? [];
-        for (const [, id] of res) sentAt.set(String(id), at);
-      }
-      next += tickMs;
-      const wait = next - performance.now();
-      if (wait > 0) await sleep(wait);
-    }
-    const sendSeconds = (performance.now() - start) / 1000;
+    const sent2 = await produce(k2.telemetryAvl, Date.now() - 10 * 24 * 3_600_000, sentAt);
     const settleStart = Date.now();
     while (!(await drained(k2.telemetryAvl)) && Date.now() - settleStart < 60_000) await sleep(20);
     await proc2.stop();
     running.pop();
     latencies.sort((a, b) => a - b);
     out(
-      `\n2. latency: ${k * RECORDS} records offered at ${Math.round((k * RECORDS) / sendSeconds)} records/s for ${sendSeconds.toFixed(1)} s`,
+      `\n2. latency: ${sent2.records} records offered at ${Math.round(sent2.records / sent2.seconds)} records/s for ${sent2.seconds.toFixed(1)} s`,
     );
     out(
       `   frame receive → rows committed: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${(latencies[latencies.length - 1] ?? Number.NaN).toFixed(1)} ms (target p99 ≤ 50 ms at 20k records/s; PROCESS_WRITE_METHOD=${defaultMethod}; ${latencies.length} frames)`,
+    );
+
+    // --- 3. history derivation on and off, same run ----------------------------------------------
+    const HISTORY_TABLES = 'positions, trips, stops, events, daily_summaries, history_dirty';
+    const marks = async () => Number((await pool.query('SELECT count(*)::int AS n FROM history_dirty')).rows[0].n);
+    /** Waits (at most 120 s) for the worker to handle every mark; returns the seconds it took. */
+    const workerCaughtUp = async () => {
+      const t = performance.now();
+      while ((await marks()) > 0 && performance.now() - t < 120_000) await sleep(50);
+      return { seconds: (performance.now() - t) / 1000, left: await marks() };
+    };
+    out(
+      `\n3. history derivation: drives with stops (200 s parked, 100 s driving in fix time), ${ENTRIES} entries × ${RECORDS} records pre-filled, HISTORY_CONCURRENCY=${config('x').HISTORY_CONCURRENCY}`,
+    );
+    // Off, on, off, on: the machine's load drifts, so each side gets two runs and the means compare.
+    const histRates = new Map<boolean, number[]>();
+    const base3 = Date.now() - 20 * 24 * 3_600_000;
+    for (const history of [false, true, false, true]) {
+      await pool.query(`TRUNCATE ${HISTORY_TABLES}`);
+      const p3 = `${r.prefix}hist-${history}:`;
+      const k3 = redisKeys(p3);
+      await prefill(k3.telemetryAvl, base3, true);
+      const t0 = performance.now();
+      const proc = await runProcess(config(p3, defaultMethod, history), logger);
+      running.push(proc);
+      const worker = history ? await runDerive(config(p3), logger) : null;
+      while (!(await drained(k3.telemetryAvl))) await sleep(20);
+      const elapsed = (performance.now() - t0) / 1000;
+      const rows = await countRows();
+      await proc.stop();
+      running.pop();
+      histRates.set(history, [...(histRates.get(history) ?? []), rows / elapsed]);
+      let after = '';
+      if (worker) {
+        const caught = await workerCaughtUp();
+        await worker.stop();
+        const n = (t: string) => pool.query(`SELECT count(*)::int AS n FROM ${t}`).then((x) => x.rows[0].n);
+        after = `; the worker then needed ${caught.seconds.toFixed(1)} s more to finish (${caught.left} devices' marks left) → ${await n('trips')} trips, ${await n('stops')} stops, ${await n('events')} events`;
+      }
+      out(
+        `   derivation ${history ? 'on ' : 'off'}: processor ${rows} rows in ${elapsed.toFixed(2)} s → ${Math.round(rows / elapsed)} rows/s${after}`,
+      );
+    }
+    out(
+      `   ratio processor with derivation on / off (means of two runs each): ${(mean(histRates.get(true)) / mean(histRates.get(false))).toFixed(2)} (target ≥ 0.8)`,
+    );
+
+    // Steady rate, processor and worker together: position commit → its derived rows committed.
+    await pool.query(`TRUNCATE ${HISTORY_TABLES}`);
+    const p4 = `${r.prefix}hist-lat:`;
+    const k4 = redisKeys(p4);
+    const sent4 = new Map<string, number>();
+    const commitLatencies: number[] = [];
+    const lags: number[] = [];
+    const proc4 = await runProcess(config(p4), logger, {
+      afterCommit: async (ids) => {
+        const now = performance.now();
+        for (const id of ids) {
+          const t = sent4.get(id);
+          if (t !== undefined) commitLatencies.push(now - t);
+          sent4.delete(id);
+        }
+      },
+    });
+    running.push(proc4);
+    // markedAt is the processor transaction's now() (its start), so the lag slightly overstates
+    // commit → derived; one sample per derived window, for the oldest position it covers.
+    const worker4 = await runDerive(config(p4), logger, {
+      onDerived: (o) => {
+        if (o.markedAt !== undefined) lags.push(Date.now() - o.markedAt);
+      },
+    });
+    await sleep(500);
+    const sent = await produce(k4.telemetryAvl, Date.now() - 15 * 24 * 3_600_000, sent4, true);
+    const settle4 = Date.now();
+    while (!(await drained(k4.telemetryAvl)) && Date.now() - settle4 < 60_000) await sleep(20);
+    await proc4.stop();
+    running.pop();
+    const caught = await workerCaughtUp();
+    await worker4.stop();
+    lags.sort((a, b) => a - b);
+    commitLatencies.sort((a, b) => a - b);
+    out(
+      `   steady: ${sent.records} records offered at ${Math.round(sent.records / sent.seconds)} records/s for ${sent.seconds.toFixed(1)} s with the history worker running (caught up ${caught.seconds.toFixed(1)} s after the processor drained)`,
+    );
+    out(
+      `   position commit → its trips/stops/events committed: p50 ${(percentile(lags, 50) / 1000).toFixed(2)} s, p99 ${(percentile(lags, 99) / 1000).toFixed(2)} s, max ${((lags.at(-1) ?? Number.NaN) / 1000).toFixed(2)} s (target p99 < 2 s; ${lags.length} device windows)`,
+    );
+    out(
+      `   frame receive → rows committed meanwhile: p50 ${percentile(commitLatencies, 50).toFixed(1)} ms, p99 ${percentile(commitLatencies, 99).toFixed(1)} ms`,
     );
   } finally {
     await Promise.allSettled(running.map((p) => p.stop()));
