@@ -44,6 +44,12 @@ export interface StreamReaderOptions {
   blockMs?: number;
   /** Take over entries other consumers left pending this long; never when unset. */
   claimIdleMs?: number;
+  /** Pause between two full passes over the pending list (default half of `claimIdleMs`). */
+  claimIntervalMs?: number;
+  /** Claiming waits while this says no (say, while the database is failing: claimed entries would fail too). */
+  mayClaim?: () => boolean;
+  /** Told when Redis had lost the group and it was created again. */
+  onGroupLost?: () => void;
   /** Fill in `deliveries` of history and claimed entries from the group's pending list. */
   deliveryCounts?: boolean;
   /** Ends `run` and its waits. */
@@ -147,6 +153,9 @@ export async function fillDeliveryCounts(
   for (const e of entries) e.deliveries = counts.get(e.id) ?? e.deliveries;
 }
 
+/** For readers that decode entries themselves: the fields as read. */
+export const RAW_FIELDS = { decode: (fields: StreamFields) => fields as Buffer[] };
+
 export function compareIds(a: string, b: string): number {
   const [am = '0', as = '0'] = a.split('-');
   const [bm = '0', bs = '0'] = b.split('-');
@@ -215,11 +224,11 @@ export class StreamReader<T> {
         this.historyCursor = raw.length > 0 ? raw[raw.length - 1]!.id : null;
         if (raw.length > 0) return this.batch('history', raw);
       }
-      if (this.o.claimIdleMs !== undefined && Date.now() >= this.nextClaimAt) {
+      if (this.o.claimIdleMs !== undefined && Date.now() >= this.nextClaimAt && (this.o.mayClaim?.() ?? true)) {
         const page = await autoClaim(redis, stream, group, consumer, this.o.claimIdleMs, this.claimCursor, this.count);
         this.claimCursor = page.cursor;
         // A full pass over the pending list, then wait: claiming is for entries others abandoned.
-        if (page.cursor === '0-0') this.nextClaimAt = Date.now() + this.o.claimIdleMs / 2;
+        if (page.cursor === '0-0') this.nextClaimAt = Date.now() + (this.o.claimIntervalMs ?? this.o.claimIdleMs / 2);
         if (page.entries.length > 0) return this.batch('claimed', page.entries);
       }
       if (this.o.signal?.aborted) return { phase: 'new', entries: [] };
@@ -230,6 +239,7 @@ export class StreamReader<T> {
       // Redis lost the group (a restart without persistence, or someone deleted the stream).
       this.groupReady = false;
       this.historyCursor = '0-0';
+      this.o.onGroupLost?.();
       return { phase: 'new', entries: [] };
     }
   }

@@ -18,7 +18,7 @@
  */
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { DeadLetter, encodeDeadLetter, GROUPS, type RedisKeys } from '../contract/index.js';
+import { DeadLetter, encodeDeadLetter, GROUPS, RAW_FIELDS, type RedisKeys, StreamReader } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../sleep.js';
 import { decodeEntry, isFailure, protocolIoViews } from './decode.js';
@@ -36,7 +36,7 @@ import {
   seenPerDevice,
   type TrackState,
 } from './rows.js';
-import { autoClaim, ensureGroup, fillDeliveryCounts, isNoGroupError, type RawEntry, readGroup } from './stream.js';
+import { ensureGroup, isNoGroupError, type RawEntry } from './stream.js';
 import { type DeviceId, PositionWriter, type WriteMethod } from './writer.js';
 
 export interface TelemetryConsumerOptions {
@@ -94,10 +94,8 @@ export class TelemetryConsumer {
   private readonly devices = new Map<string, { id: DeviceId; track: TrackState }>();
   private readonly writer: PositionWriter;
   private readonly views: IoViews;
-  /** Own pending entries are re-read from history first (a restart with the same name). */
-  private historyCursor: string | null = '0-0';
-  private claimCursor = '0-0';
-  private nextClaimAt = 0;
+  /** Own pending entries first (a restart with the same name), then claimed ones, then new ones. */
+  private readonly reader: StreamReader<Buffer[]>;
   private dbFailing = false;
   /** Whether `telemetry:failures` may hold counts (then acknowledged ids are removed from it). */
   private failuresMayExist = true;
@@ -108,6 +106,23 @@ export class TelemetryConsumer {
   ) {
     this.writer = new PositionWriter(deps.pool, opts.writeMethod, opts.markHistory ?? true);
     this.views = deps.views ?? protocolIoViews;
+    // Entries are decoded in `handle` (a bad one becomes a dead letter, not a read failure).
+    this.reader = new StreamReader(RAW_FIELDS, {
+      redis: deps.redis,
+      reader: deps.reader,
+      stream: opts.keys.telemetryAvl,
+      group: GROUPS.processors,
+      consumer: opts.consumer,
+      count: opts.batchSize,
+      blockMs: opts.blockMs,
+      claimIdleMs: opts.claimIdleMs,
+      claimIntervalMs: opts.claimIntervalMs,
+      // While the database fails, claimed entries would only fail too.
+      mayClaim: () => !this.dbFailing,
+      deliveryCounts: true,
+      signal: this.abort.signal,
+      onGroupLost: () => this.deps.logger.warn('consumer group missing, recreating it'),
+    });
   }
 
   start(): void {
@@ -192,52 +207,18 @@ export class TelemetryConsumer {
   /** The next batch to handle; never throws (Redis trouble → backoff and an empty batch). */
   private async fetch(): Promise<RawEntry[]> {
     if (this.stopping) return [];
-    const { reader } = this.deps;
-    const { consumer, batchSize, blockMs } = this.opts;
-    const group = GROUPS.processors;
     try {
-      if (this.historyCursor !== null) {
-        const own = await readGroup(reader, this.stream, group, consumer, batchSize, this.historyCursor, 0);
-        if (own.length > 0) {
-          this.historyCursor = own[own.length - 1]!.id;
-          await fillDeliveryCounts(this.deps.redis, this.stream, group, consumer, own);
-          return own;
-        }
-        this.historyCursor = null;
-      }
-      if (Date.now() >= this.nextClaimAt && !this.dbFailing) {
-        const page = await autoClaim(
-          reader,
-          this.stream,
-          group,
-          consumer,
-          this.opts.claimIdleMs,
-          this.claimCursor,
-          batchSize,
+      const { phase, entries } = await this.reader.read();
+      if (phase === 'claimed') {
+        this.deps.metrics.claimed.inc(entries.length);
+        this.deps.logger.info(
+          { count: entries.length, first: entries[0]!.id },
+          'claimed entries idle on other consumers',
         );
-        this.claimCursor = page.cursor;
-        // A finished scan waits for the next interval; an unfinished one continues next time.
-        if (page.cursor === '0-0') this.nextClaimAt = Date.now() + this.opts.claimIntervalMs;
-        if (page.entries.length > 0) {
-          await fillDeliveryCounts(this.deps.redis, this.stream, group, consumer, page.entries);
-          this.deps.metrics.claimed.inc(page.entries.length);
-          this.deps.logger.info(
-            { count: page.entries.length, first: page.entries[0]!.id },
-            'claimed entries idle on other consumers',
-          );
-          return page.entries;
-        }
       }
-      return await readGroup(reader, this.stream, group, consumer, batchSize, '>', blockMs);
+      return entries;
     } catch (err) {
       if (this.stopping) return [];
-      if (isNoGroupError(err)) {
-        // The group vanished (Redis lost its data): recreate it and read everything left.
-        this.deps.logger.warn('consumer group missing, recreating it');
-        await ensureGroup(this.deps.redis, this.stream, group).catch(() => {});
-        this.historyCursor = '0-0';
-        return [];
-      }
       this.deps.metrics.retries.inc({ dependency: 'redis' });
       this.deps.logger.warn({ err: errorMessage(err) }, 'reading telemetry failed; retrying');
       await sleep(backoffMs(1), this.abort.signal);
