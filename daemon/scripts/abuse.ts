@@ -5,9 +5,12 @@
  * they saw acknowledged must be in `positions` ("lost: 0"). Exit code 1 if anything did not match.
  *
  * Uses the test harness (a clone of the template database, the shared Redis under its own prefix);
- * Directus runs with the deploy defaults (QUERY_LIMIT_MAX, rate limiter). Takes about a minute.
+ * Directus runs with the deploy defaults (QUERY_LIMIT_MAX, the rate limiter on Redis). Takes a few
+ * minutes, most of it starting Directus.
  */
 
+import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { buildExtensionBundle, extensionBundleStale } from '../../directus/src/extension-bundle.mjs';
 import { createTestDatabase, createTestRedis, startDirectus } from '../../test/support/index.js';
 import { ensureTemplate } from '../../test/support/template.js';
@@ -57,17 +60,20 @@ async function main(): Promise<void> {
   const redis = await createTestRedis();
   const logger = createLogger('silent');
   const PER_IP = 50;
+  const RATE_POINTS = 100;
   const directus = await startDirectus({
     database: db,
     redisPrefix: redis.prefix,
     env: {
       QUERY_LIMIT_MAX: 1000,
-      // As compose runs it: the limiter's counts shared through Redis (keys under this run's prefix).
+      // As compose runs it (counts shared through Redis, here under this run's prefix), with compose's
+      // 100 points over 30 s instead of 1 s: a loaded machine may serve fewer than 100 requests a
+      // second, and then no client can exceed 100/s — the flood's answer would depend on the load.
       RATE_LIMITER_ENABLED: true,
       RATE_LIMITER_STORE: 'redis',
       RATE_LIMITER_KEY_PREFIX: `${redis.prefix}rate-limit`,
-      RATE_LIMITER_POINTS: 100,
-      RATE_LIMITER_DURATION: 1,
+      RATE_LIMITER_POINTS: RATE_POINTS,
+      RATE_LIMITER_DURATION: 30,
       FLEET_COMMAND_SWEEP_CRON: '*/1 * * * * *',
       LOG_LEVEL: 'warn',
     },
@@ -97,9 +103,40 @@ async function main(): Promise<void> {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    const json = text ? (JSON.parse(text) as { data?: unknown; errors?: { message: string }[] }) : {};
+    let json: { data?: unknown; errors?: { message: string }[] } = {};
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      json = { errors: [{ message: text }] };
+    }
     return { status: res.status, data: json.data as Record<string, unknown>, message: json.errors?.[0]?.message ?? '' };
   };
+  /** A GET from a chosen source address (the rate limiter counts per address); one connection each. */
+  const getFrom = (localAddress: string, path: string, token: string) =>
+    new Promise<{ status: number; message: string }>((resolve, reject) => {
+      const req = httpRequest(
+        `${url}${path}`,
+        { localAddress, agent: false, headers: { authorization: `Bearer ${token}` } },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            body += c;
+          });
+          res.on('end', () => {
+            let message = '';
+            try {
+              message = (JSON.parse(body) as { errors?: { message: string }[] }).errors?.[0]?.message ?? '';
+            } catch {
+              message = body;
+            }
+            resolve({ status: res.statusCode ?? 0, message });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
   const admin = directus.adminToken;
   const role = async (name: string) => {
     const r = await api(admin, 'GET', `/roles?filter[name][_eq]=${name}&fields=id`);
@@ -419,8 +456,9 @@ async function main(): Promise<void> {
         expires_at: new Date(Date.now() + 1200).toISOString(),
       });
       const id = c.data.id as number;
+      // Polled in the database: API calls from this address count against the rate limiter.
       for (let i = 0; i < 100; i++) {
-        if ((await api(admin, 'GET', `/items/commands/${id}?fields=status`)).data.status === 'expired') break;
+        if ((await db.knex('commands').where({ id }).first('status'))?.status === 'expired') break;
         await new Promise((r) => setTimeout(r, 200));
       }
       const r = await api(operator, 'POST', `/fleet-commands/${id}/retry`);
@@ -437,14 +475,28 @@ async function main(): Promise<void> {
   });
 
   out('## API flood');
-  await scenario('250 requests at once from one address', 'some answered 429 (rate limiter), none 5xx', async () => {
-    const statuses = await Promise.all(
-      Array.from({ length: 250 }, () => api(viewer, 'GET', '/items/devices?limit=1&fields=id')),
-    );
-    const count = (s: number) => statuses.filter((r) => r.status === s).length;
-    const fivexx = statuses.filter((r) => r.status >= 500).length;
-    return { got: `${count(200)}×200, ${count(429)}×429, ${fivexx}×5xx`, ok: count(429) > 0 && fivexx === 0 };
-  });
+  await scenario(
+    `250 requests at once from one address (127.0.0.7; limit ${RATE_POINTS} per window)`,
+    `${RATE_POINTS} answered, the rest 429 (rate limiter), none 5xx`,
+    async () => {
+      const statuses = await Promise.all(
+        Array.from({ length: 250 }, () => getFrom('127.0.0.7', '/items/devices?limit=1&fields=id', viewer)),
+      );
+      const count = (s: number) => statuses.filter((r) => r.status === s).length;
+      const fivexx = statuses.filter((r) => r.status >= 500);
+      const why = [...new Set(fivexx.map((r) => `${r.status} "${r.message.slice(0, 80)}"`))].join('; ');
+      if (fivexx.length > 0) {
+        // What Directus logged about them, before its log goes with its temporary folder.
+        const log = readFileSync(directus.logFile, 'utf8').split('\n');
+        for (const line of log.filter((l) => /error|fail|pressure/i.test(l)).slice(-5))
+          out(`        log: ${line.slice(0, 300)}`);
+      }
+      return {
+        got: `${count(200)}×200, ${count(429)}×429, ${fivexx.length}×5xx${why ? ` (${why})` : ''}`,
+        ok: count(200) === RATE_POINTS && count(429) === 250 - RATE_POINTS && fivexx.length === 0,
+      };
+    },
+  );
 
   // --- nothing acknowledged lost ------------------------------------------------------------------
   honestRunning = false;
