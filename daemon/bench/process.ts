@@ -15,7 +15,8 @@
  *     alongside, twice each, alternated (ratio of the means, target ≥ 0.8); then at a steady `rate` with both running, p50/p99
  *     from a position's commit (its history mark) to the commit of its trips/stops/events.
  *
- * PROCESS_WRITE_METHOD=unnest|copy picks the method of the latency phase (default: the daemon's).
+ * PROCESS_WRITE_METHOD=unnest|copy picks the method of the latency phase (default: the daemon's);
+ * HISTORY_CONCURRENCY the worker's devices in parallel in phase 3 (default: the daemon's).
  *
  * Uses the local PostgreSQL (a temporary database) and Redis (a random key prefix); both are
  * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
@@ -70,7 +71,16 @@ function records(device: number, step: number, base: number, drivePark = false):
     generationType: null,
     io: {
       ids: [239, 240, 21, 66, 67, 16, 69],
-      values: [parked ? 0 : 1, parked ? 0 : 1, 4, 24_079, 4_101, 123_456 + step, 1],
+      // total odometer (m): 15 m per driven second with stops, so a drive is a trip by its odometer too
+      values: [
+        parked ? 0 : 1,
+        parked ? 0 : 1,
+        4,
+        24_079,
+        4_101,
+        123_456 + (drivePark ? (driven * 10 + (parked ? 0 : j)) * 15 : step),
+        1,
+      ],
     },
   }));
 }
@@ -111,6 +121,7 @@ async function main(): Promise<void> {
       loadConfig({
         PROCESS_WRITE_METHOD: method,
         HISTORY_ENABLED: String(history),
+        HISTORY_CONCURRENCY: process.env.HISTORY_CONCURRENCY,
         HISTORY_METRICS_PORT: '0',
         INSTANCE_ID: `bench-${prefix.length}`,
         REDIS: r.url,
