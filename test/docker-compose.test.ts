@@ -18,7 +18,12 @@ interface Service {
   ports?: string[];
   healthcheck?: { test: string[] };
   depends_on?: Record<string, { condition: string }>;
+  deploy?: { replicas?: number };
+  networks?: Record<string, { ipv4_address?: string }>;
 }
+
+/** The daemon's roles, one service each (two ingestion instances behind `lb`). */
+const DAEMON_ROLES = ['ingest-a', 'ingest-b', 'process', 'derive', 'alerts'];
 
 const compose = parse(readFileSync(join(REPO_ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
   services: Record<string, Service>;
@@ -30,7 +35,21 @@ const directusVersion = JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/di
 describe('docker-compose.yml', () => {
   it('has the stack and the deploy steps', () => {
     expect(Object.keys(s).sort()).toEqual(
-      ['daemon', 'deploy-db', 'deploy-finish', 'deploy-schema', 'directus', 'postgres', 'proxy', 'redis'].sort(),
+      [
+        'alerts',
+        'derive',
+        'deploy-db',
+        'deploy-finish',
+        'deploy-schema',
+        'directus',
+        'ingest-a',
+        'ingest-b',
+        'lb',
+        'postgres',
+        'process',
+        'proxy',
+        'redis',
+      ].sort(),
     );
   });
 
@@ -82,7 +101,7 @@ describe('docker-compose.yml', () => {
     expect(s['deploy-schema']!.volumes).toContain('./snapshots:/fleet/snapshots:ro');
     expect(s['deploy-finish']!.depends_on!['deploy-schema']).toEqual({ condition: 'service_completed_successfully' });
     expect(s['deploy-finish']!.command).toEqual(['node', 'directus/src/deploy-cli.mjs', 'finish']);
-    for (const name of ['directus', 'daemon']) {
+    for (const name of ['directus', ...DAEMON_ROLES]) {
       expect(s[name]!.depends_on!['deploy-finish'], name).toEqual({ condition: 'service_completed_successfully' });
     }
   });
@@ -97,11 +116,40 @@ describe('docker-compose.yml', () => {
     expect(s.directus!.environment).toMatchObject({ RATE_LIMITER_ENABLED: 'true', RATE_LIMITER_STORE: 'redis' });
   });
 
-  it('publishes the device port over TCP only (UDP is opt-in), metrics inside the network', () => {
-    expect(s.daemon!.ports).toEqual(['5027:5027/tcp']);
-    expect(s.daemon!.environment).toMatchObject({ INGEST_UDP: 'false', METRICS_HOST: '0.0.0.0' });
-    expect(s.daemon!.build).toEqual({ context: '.', dockerfile: 'daemon/Dockerfile' });
-    expect(s.daemon!.environment).toMatchObject({ REDIS: 'redis://redis:6379', DB_HOST: 'postgres' });
+  it('runs each daemon role as its own service from the daemon image, metrics inside the network', () => {
+    for (const name of DAEMON_ROLES) {
+      const role = name.startsWith('ingest-') ? 'ingest' : name;
+      expect(s[name]!.command, name).toEqual(['node', 'daemon/dist/cli.js', role]);
+      expect(s[name]!.build, name).toEqual({ context: '.', dockerfile: 'daemon/Dockerfile' });
+      expect(s[name]!.environment, name).toMatchObject({
+        REDIS: 'redis://redis:6379',
+        DB_HOST: 'postgres',
+        METRICS_HOST: '0.0.0.0',
+      });
+    }
+    expect(s.process!.deploy?.replicas).toBeGreaterThanOrEqual(2);
+  });
+
+  it('publishes the device port only on the balancer, TCP only, with every instance behind it and trusting it alone', () => {
+    expect(s.lb!.ports).toEqual(['5027:5027/tcp']);
+    const lbAddress = s.lb!.networks?.default?.ipv4_address;
+    expect(lbAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    const cfg = readFileSync(join(REPO_ROOT, 'daemon/deploy/haproxy.cfg'), 'utf8');
+    expect(s.lb!.volumes).toContain('./daemon/deploy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro');
+    expect(cfg).toMatch(/^\s*mode tcp$/m);
+    const instances = ['ingest-a', 'ingest-b'];
+    for (const name of instances) {
+      expect(s[name]!.ports, name).toBeUndefined();
+      expect(s[name]!.environment, name).toMatchObject({
+        INSTANCE_ID: name,
+        INGEST_PORT: '5027',
+        INGEST_UDP: 'false',
+        INGEST_PROXY_FROM: `${lbAddress}/32`,
+      });
+      expect(cfg).toMatch(new RegExp(`^\\s*server ${name} ${name}:5027 send-proxy-v2 check check-send-proxy`, 'm'));
+      expect(s.lb!.depends_on?.[name]).toEqual({ condition: 'service_healthy' });
+    }
+    expect(new Set(instances.map((n) => s[n]!.environment!.INSTANCE_ID)).size).toBe(instances.length);
   });
 
   it('declares every named volume it uses and references only files that exist', () => {

@@ -38,7 +38,7 @@ export default async function setup(): Promise<void> {
   const problems = await preflight({
     connection: { ...TEST_PG, database: 'postgres' },
     redisUrl: TEST_REDIS_URL,
-    needs: ['postgis', 'chromium'],
+    needs: ['postgis', 'chromium', 'haproxy'],
     log: (m) => console.log(`[global-setup] ${m}`),
   });
   if (problems.length) {

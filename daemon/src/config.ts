@@ -40,6 +40,11 @@ export const ConfigSchema = z
     INGEST_TLS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     INGEST_TLS_CERT: z.string().optional(),
     INGEST_TLS_KEY: z.string().optional(),
+    /**
+     * TCP load balancers (CIDR list, e.g. the compose network) whose connections start with a PROXY
+     * protocol header naming the device's address (HAProxy `send-proxy-v2`); empty: none.
+     */
+    INGEST_PROXY_FROM: z.string().default(''),
     /** Address /metrics and /healthz listen on (both roles): loopback unless a scraper needs more. */
     METRICS_HOST: z.string().default('127.0.0.1'),
     INGEST_METRICS_PORT: int(9464),

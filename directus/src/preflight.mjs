@@ -25,9 +25,25 @@ export function chromiumPath(env = process.env) {
 }
 
 /**
- * @typedef {'postgis' | 'chromium'} Need
+ * Programs the tests run from the system (a real load balancer in front of ingestion, the
+ * browser), each with its Debian package and the variable that points elsewhere.
+ */
+const PROGRAMS = {
+  chromium: { pkg: 'chromium', envVar: 'CHROMIUM_PATH', path: chromiumPath, one: 'a Chromium', label: 'Chromium' },
+  haproxy: {
+    pkg: 'haproxy',
+    envVar: 'HAPROXY_PATH',
+    /** @param {Record<string, string | undefined>} env */
+    path: (env) => env.HAPROXY_PATH || '/usr/sbin/haproxy',
+    one: 'an HAProxy',
+    label: 'HAProxy',
+  },
+};
+
+/**
+ * @typedef {'postgis' | 'chromium' | 'haproxy'} Need
  * @typedef {{ need: 'postgis', major: number, localServer: boolean, debianServer: boolean }
- *   | { need: 'chromium', customPath: string | null }} Missing
+ *   | { need: 'chromium' | 'haproxy', customPath: string | null }} Missing
  *   what is absent, with what decides how to get it (`debianServer`: the server is the distribution's
  *   package, /usr/lib/postgresql/<major>, so the matching PostGIS package fits it)
  * @typedef {object} SystemFacts
@@ -76,14 +92,17 @@ export function planSystemInstall(missing, sys) {
           say: `install PostGIS 3 for PostgreSQL ${m.major} with your system's package manager (macOS: \`brew install postgis\`)`,
         });
       } else aptable.push({ need: 'postgis', pkg: `postgresql-${m.major}-postgis-3` });
-    } else if (m.customPath) {
-      manual.push({
-        needs: ['chromium'],
-        say: `CHROMIUM_PATH=${m.customPath} does not exist: point it at a Chromium or unset it`,
-      });
-    } else if (!sys.debianLike) {
-      manual.push({ needs: ['chromium'], say: 'install Chromium and set CHROMIUM_PATH to its executable' });
-    } else aptable.push({ need: 'chromium', pkg: 'chromium' });
+    } else {
+      const p = PROGRAMS[m.need];
+      if (m.customPath) {
+        manual.push({
+          needs: [m.need],
+          say: `${p.envVar}=${m.customPath} does not exist: point it at ${p.one} or unset it`,
+        });
+      } else if (!sys.debianLike) {
+        manual.push({ needs: [m.need], say: `install ${p.label} and set ${p.envVar} to its executable` });
+      } else aptable.push({ need: m.need, pkg: p.pkg });
+    }
   }
   if (!aptable.length) return { install: [], manual };
   const packages = aptable.map((a) => a.pkg);
@@ -139,8 +158,9 @@ export async function findMissing(needs, connection, env) {
       });
     }
   }
-  if (needs.includes('chromium') && !existsSync(chromiumPath(env))) {
-    missing.push({ need: 'chromium', customPath: env.CHROMIUM_PATH || null });
+  for (const need of /** @type {const} */ (['chromium', 'haproxy'])) {
+    const p = PROGRAMS[need];
+    if (needs.includes(need) && !existsSync(p.path(env))) missing.push({ need, customPath: env[p.envVar] || null });
   }
   return missing;
 }
@@ -187,7 +207,8 @@ export async function ensureSystemPackages({ needs, connection, env = process.en
 
 /** @param {Need} need */
 function describeNeed(need) {
-  return need === 'postgis' ? 'PostGIS' : 'Chromium (for the browser tests)';
+  if (need === 'postgis') return 'PostGIS';
+  return need === 'chromium' ? 'Chromium (for the browser tests)' : 'HAProxy (for the load-balancer tests)';
 }
 
 /**

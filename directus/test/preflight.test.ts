@@ -72,6 +72,17 @@ describe('what to install', () => {
     });
   });
 
+  it('installs HAProxy for the load-balancer tests like Chromium, or asks for it', () => {
+    const haproxy = { need: 'haproxy', customPath: null } as const;
+    expect(planSystemInstall([haproxy], ROOT_DEBIAN)).toEqual({ install: ['haproxy'], manual: [] });
+    expect(planSystemInstall([haproxy], { ...ROOT_DEBIAN, debianLike: false }).manual[0]?.say).toBe(
+      'install HAProxy and set HAPROXY_PATH to its executable',
+    );
+    expect(planSystemInstall([{ need: 'haproxy', customPath: '/opt/h' }], ROOT_DEBIAN).manual[0]?.say).toBe(
+      'HAPROXY_PATH=/opt/h does not exist: point it at an HAProxy or unset it',
+    );
+  });
+
   it('accounts for every missing thing exactly once: installed now or in the instructions', () => {
     const missing = fc.oneof(
       fc.record({

@@ -30,6 +30,7 @@ export async function runIngest(config: Config, logger: Logger): Promise<{ stop(
               cert: readFileSync(config.INGEST_TLS_CERT as string),
               key: readFileSync(config.INGEST_TLS_KEY as string),
             },
+      proxyFrom: config.INGEST_PROXY_FROM || null,
       metricsHost: config.METRICS_HOST,
       metricsPort: config.INGEST_METRICS_PORT,
       limits: {

@@ -14,9 +14,10 @@ import { combineProbes, redisProbe } from '../observability/health.js';
 import { createMetricsRegistry, type ObservabilityServer, startObservabilityServer } from '../observability/metrics.js';
 import { CommandSender } from './commands.js';
 import { startDeviceControl } from './device-control.js';
-import { cachedDeviceLookup, type DeviceLookup } from './devices.js';
+import { cachedDeviceLookup, type DeviceLookup, networkAllows, parseAllowedNetworks } from './devices.js';
 import { ConnectionLimiter } from './limits.js';
 import { createIngestMetrics, type IngestMetrics } from './metrics.js';
+import { type ProxySource, readProxyHeader } from './proxy-header.js';
 import { connectIngestRedis, createIngestRedis } from './redis.js';
 import { DeviceRegistry, reapOwnEntries, startHeartbeat } from './registry.js';
 import { type SessionLimits, TcpSession } from './session.js';
@@ -79,6 +80,42 @@ export interface IngestionOptions {
   commands?: boolean;
   /** Records logins that took over a live connection from another address (`knexTakeoverRecorder`). */
   recordTakeover?: TakeoverRecorder;
+  /**
+   * Load balancers (CIDR list, as `allowed_networks`) whose TCP connections start with a PROXY
+   * protocol header (v1 or v2) naming the device's address; empty: none (every peer is a device).
+   */
+  proxyFrom?: string | null;
+}
+
+/**
+ * Reads a PROXY protocol header off a fresh socket: the device's address and the bytes behind the
+ * header, or a refusal (garbage, a broken header, or nothing complete within `timeoutMs`).
+ */
+function awaitProxyHeader(
+  socket: Socket,
+  timeoutMs: number,
+): Promise<{ kind: 'header'; source: ProxySource; rest: Buffer } | { kind: 'refused'; reason: string }> {
+  return new Promise((resolve) => {
+    let buf = Buffer.alloc(0);
+    const finish = (r: Parameters<typeof resolve>[0]) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      socket.pause();
+      resolve(r);
+    };
+    const onData = (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      const r = readProxyHeader(buf);
+      if (r.kind === 'invalid') finish({ kind: 'refused', reason: r.reason });
+      else if (r.kind === 'header') finish({ kind: 'header', source: r.source, rest: buf.subarray(r.length) });
+    };
+    const onClose = () => finish({ kind: 'refused', reason: 'closed before its PROXY header' });
+    const timer = setTimeout(() => finish({ kind: 'refused', reason: 'no PROXY header in time' }), timeoutMs);
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    socket.on('error', () => {});
+  });
 }
 
 export interface Ingestion {
@@ -213,8 +250,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
         : {},
     };
     /** Connection admission (limits), counted from the raw TCP accept, also for TLS. */
-    const admit = (socket: Socket, transport: 'tcp' | 'tls'): boolean => {
-      const address = socket.remoteAddress ?? 'unknown';
+    const admit = (socket: Socket, transport: 'tcp' | 'tls', address = socket.remoteAddress ?? 'unknown'): boolean => {
       if (stopping) {
         socket.destroy();
         return false;
@@ -233,12 +269,32 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
       });
       return true;
     };
-    const startSession = (socket: Socket): void => {
-      const session = new TcpSession(socket, sessionDeps);
+    const startSession = (socket: Socket, peer?: { address: string; port: number }, initial?: Buffer): void => {
+      const session = new TcpSession(socket, sessionDeps, peer, initial);
       sessions.add(session);
       socket.once('close', () => sessions.delete(session));
     };
+    const proxies = options.proxyFrom ? parseAllowedNetworks(options.proxyFrom) : null;
     tcp = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
+      if (proxies && networkAllows(proxies, socket.remoteAddress ?? '')) {
+        // A trusted balancer: the device's address comes first, in its PROXY protocol header.
+        awaitProxyHeader(socket, limits.handshakeTimeoutMs).then((got) => {
+          if (got.kind === 'refused') {
+            metrics.refusals.inc({ reason: 'bad_proxy_header', transport: 'tcp' });
+            logger.warn(
+              { remote: `${socket.remoteAddress}:${socket.remotePort}`, why: got.reason },
+              'connection refused',
+            );
+            socket.destroy();
+            return;
+          }
+          const peer = got.source ?? undefined;
+          if (!admit(socket, 'tcp', peer?.address)) return;
+          startSession(socket, peer, got.rest);
+          socket.resume();
+        });
+        return;
+      }
       if (admit(socket, 'tcp')) startSession(socket);
     });
     tcp.on('error', (err) => logger.error({ err }, 'TCP server error'));

@@ -92,12 +92,18 @@ export class TcpSession implements Holder {
   private draining = false;
   private resolveClosed!: () => void;
 
+  /**
+   * `peer`: the device's own address when a trusted load balancer relayed the connection (its
+   * PROXY protocol header); `initial`: device bytes that arrived behind that header.
+   */
   constructor(
     private readonly socket: Socket,
     private readonly deps: SessionDeps,
+    peer?: { address: string; port: number },
+    initial?: Buffer,
   ) {
-    this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.remote = `${this.remoteAddress}:${socket.remotePort ?? 0}`;
+    this.remoteAddress = peer?.address ?? socket.remoteAddress ?? 'unknown';
+    this.remote = `${this.remoteAddress}:${peer?.port ?? socket.remotePort ?? 0}`;
     this.log = deps.logger.child({ remote: this.remote });
     this.framer = new TcpFramer({ maxFrameBytes: deps.limits.maxFrameBytes, loginFirst: true });
     this.closed = new Promise((r) => {
@@ -118,6 +124,7 @@ export class TcpSession implements Holder {
     });
     socket.on('close', () => this.close(this.draining ? 'shutdown' : 'closed'));
     this.handshakeTimer = setTimeout(() => this.refuse('handshake_timeout'), deps.limits.handshakeTimeoutMs);
+    if (initial && initial.length > 0) this.onData(initial);
   }
 
   /** Runs `task` on this socket's queue (after every frame and ack queued before it). */
