@@ -16,12 +16,10 @@ import { waitFor } from '../../daemon/test/processor/support.js';
 import {
   createTestDatabase,
   createTestRedis,
-  type LaunchedChromium,
-  launchChromium,
-  startDirectus,
+  type StudioSession,
+  startStudio,
   studioLogin,
   type TestDatabase,
-  type TestDirectus,
   type TestRedis,
 } from '../../test/support/index.js';
 import { addDevice } from './support/commands-harness.js';
@@ -30,23 +28,21 @@ const ARTIFACTS = join(process.cwd(), 'artifacts');
 let db: TestDatabase;
 let redis: TestRedis;
 let pipeline: Pipeline;
-let directus: TestDirectus;
-let browser: LaunchedChromium;
+let studio: StudioSession;
 
 beforeAll(async () => {
   [db, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
   pipeline = await startPipeline(db.connection, redis);
-  directus = await startDirectus({
+  studio = await startStudio({
     database: db,
     env: { LOG_LEVEL: 'warn', FLEET_ALERTS_SEND_CRON: '* * * * * *' },
     timeoutMs: 240_000,
+    viewport: { width: 1600, height: 1200 },
   });
-  browser = await launchChromium({ viewport: { width: 1600, height: 1200 } });
 }, 300_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await directus?.stop();
+  await studio?.stop();
   await pipeline?.stop();
   await redis?.cleanup();
   await db?.drop();
@@ -72,10 +68,15 @@ const renderedGeofences = (page: import('playwright-core').Page) =>
 
 it('import a geofence, a device drives in: the alert shows in the Alerts panel and the bell, and is acknowledged', async () => {
   const device = await addDevice(db.knex, 'Browser truck');
-  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+  const page = studio.browser.context.pages()[0] ?? (await studio.browser.context.newPage());
   // The login click waits for the Studio to load the Fleet dashboard (map bundle), slow on a busy machine.
   page.setDefaultTimeout(120_000);
-  await studioLogin(page, directus.url, { email: directus.adminEmail, password: directus.adminPassword }, 120_000);
+  await studioLogin(
+    page,
+    studio.directus.url,
+    { email: studio.directus.adminEmail, password: studio.directus.adminPassword },
+    120_000,
+  );
   // The admin lands on the Fleet dashboard, which holds the Alerts panel.
   await page.locator('#fleet-alerts-count').waitFor({ timeout: 60_000 });
 
@@ -110,11 +111,13 @@ it('import a geofence, a device drives in: the alert shows in the Alerts panel a
   expect(fence).toBeTruthy();
 
   const me = await (
-    await fetch(`${directus.url}/users/me?fields=id`, { headers: { authorization: `Bearer ${directus.adminToken}` } })
+    await fetch(`${studio.directus.url}/users/me?fields=id`, {
+      headers: { authorization: `Bearer ${studio.directus.adminToken}` },
+    })
   ).json();
-  const rule = await fetch(`${directus.url}/items/alert_rules`, {
+  const rule = await fetch(`${studio.directus.url}/items/alert_rules`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${directus.adminToken}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${studio.directus.adminToken}`, 'content-type': 'application/json' },
     body: JSON.stringify({
       name: 'Depot entry',
       type: 'geofence_enter',

@@ -13,12 +13,10 @@ import { startTestIngestion } from '../../daemon/test/ingestion/support.js';
 import {
   createTestDatabase,
   createTestRedis,
-  type LaunchedChromium,
-  launchChromium,
-  startDirectus,
+  type StudioSession,
+  startStudio,
   studioLogin,
   type TestDatabase,
-  type TestDirectus,
   type TestRedis,
   waitFor,
 } from '../../test/support/index.js';
@@ -28,29 +26,31 @@ const ARTIFACTS = join(process.cwd(), 'artifacts');
 
 let db: TestDatabase;
 let redis: TestRedis;
-let directus: TestDirectus;
 let ingestion: Ingestion;
-let browser: LaunchedChromium;
+let studio: StudioSession;
 let device: SimulatedDevice;
 
 beforeAll(async () => {
   db = await createTestDatabase();
   redis = await createTestRedis();
-  directus = await startDirectus({ database: db, redisPrefix: redis.prefix, env: { LOG_LEVEL: 'warn' } });
+  studio = await startStudio({
+    database: db,
+    redisPrefix: redis.prefix,
+    env: { LOG_LEVEL: 'warn' },
+    viewport: { width: 1400, height: 1000 },
+  });
   ingestion = await startTestIngestion(db.knex, {
     instanceId: 'ing-browser',
     redisUrl: redis.url,
     redisPrefix: redis.prefix,
     deviceCacheTtlMs: 0,
   });
-  browser = await launchChromium({ viewport: { width: 1400, height: 1000 } });
 });
 
 afterAll(async () => {
-  await browser?.close();
   await device?.close();
   await ingestion?.stop();
-  await directus?.stop();
+  await studio?.stop();
   await redis?.cleanup();
   await db?.drop();
 });
@@ -71,10 +71,15 @@ it('an admin sends getver from the Directus app and sees the answer', async () =
     async () => (await redis.redis.hget(redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
   );
 
-  const page = browser.context.pages()[0] ?? (await browser.context.newPage());
-  await studioLogin(page, directus.url, { email: directus.adminEmail, password: directus.adminPassword }, 60_000);
+  const page = studio.browser.context.pages()[0] ?? (await studio.browser.context.newPage());
+  await studioLogin(
+    page,
+    studio.directus.url,
+    { email: studio.directus.adminEmail, password: studio.directus.adminPassword },
+    60_000,
+  );
 
-  await page.goto(`${directus.url}/admin/content/commands/+`);
+  await page.goto(`${studio.directus.url}/admin/content/commands/+`);
   await page.locator('[data-field="device"] .placeholder').click();
   // The relation opens a "Select Item" drawer with its own Save button.
   await page.getByText('Browser van').first().click();
@@ -88,7 +93,7 @@ it('an admin sends getver from the Directus app and sees the answer', async () =
     const row = await db.knex('commands').where({ device: dev.id }).first('id');
     return row ? Number(row.id) : undefined;
   });
-  await page.goto(`${directus.url}/admin/content/commands/${id}`);
+  await page.goto(`${studio.directus.url}/admin/content/commands/${id}`);
   await page.locator('[data-field="status"]').waitFor();
   // The item form does not live-update; reload until the answer shows.
   await waitFor(

@@ -6,9 +6,12 @@
  * - createTestDatabase() → { name, connection, knex, drop() }   (./db.ts: clone of the schema template)
  * - createTestRedis()    → { redis, prefix, keys, url, cleanup() } (./redis.ts: random key prefix)
  * - startDirectus({ database, redisPrefix?, env? }) → { url, adminToken, login(), stop(), ... } (./directus.ts)
+ * - startTestStack() → { db, redis, started(value, stop), stop() }: both of the above plus what a test
+ *   starts on them, stopped newest first (./stack.ts)
  * - TEST_ADMIN: the admin of every test database ({ email, password, token })
  * - waitFor(what, probe, timeoutMs?) polls until probe returns a value; freePort(); startOwnRedis() a private
  *   redis-server to kill or restart (./wait.ts, ./own-redis.ts)
+ * - startStudio({ database, redisPrefix?, env?, viewport? }) → { directus, browser, stop() } (./studio.ts)
  * - launchChromium({ viewport? }) → { context, close() }; studioLogin(page, url, { email, password }, timeoutMs) (./browser.ts)
  */
 export { CHROMIUM_PATH, type LaunchedChromium, launchChromium, studioLogin } from './browser.js';
@@ -17,4 +20,6 @@ export { createTestDatabase, type TestDatabase } from './db.js';
 export { type StartDirectusOptions, startDirectus, type TestDirectus } from './directus.js';
 export { type OwnRedis, type OwnRedisOptions, startOwnRedis } from './own-redis.js';
 export { createTestRedis, type TestRedis } from './redis.js';
+export { startTestStack, stopList, type TestStack } from './stack.js';
+export { type StudioSession, startStudio } from './studio.js';
 export { freePort, waitFor } from './wait.js';

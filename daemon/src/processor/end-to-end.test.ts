@@ -7,38 +7,28 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createTestDatabase,
-  createTestRedis,
   startDirectus,
+  startTestStack,
   type TestDatabase,
-  type TestDirectus,
   type TestRedis,
+  type TestStack,
 } from '../../../test/support/index.js';
-import { startTestIngestion } from '../../test/ingestion/support.js';
-import { processorConfig, silentLogger, waitFor } from '../../test/processor/support.js';
+import { processorConfig, silentLogger, startPipelineIngestion, waitFor } from '../../test/processor/support.js';
 import { DEFAULT_POPUP_ATTRIBUTES, decodeTelemetryEntry, GROUPS } from '../contract/index.js';
-import type { Ingestion } from '../ingestion/main.js';
 import { decodeAvlFrame } from '../protocol/index.js';
 import { runFleet } from '../simulator/fleet.js';
 import { registerDevices } from '../simulator/register.js';
-import { type RunningProcessor, runProcess } from './main.js';
+import { runProcess } from './main.js';
 
 let db: TestDatabase;
 let r: TestRedis;
-let directus: TestDirectus | undefined;
-let ingestion: Ingestion | undefined;
-let processor: RunningProcessor | undefined;
+let stack: TestStack;
 
 beforeAll(async () => {
-  [db, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  stack = await startTestStack();
+  ({ db, redis: r } = stack);
 });
-afterAll(async () => {
-  await processor?.stop();
-  await ingestion?.stop();
-  await directus?.stop();
-  await r?.cleanup();
-  await db?.drop();
-});
+afterAll(() => stack?.stop());
 
 interface ApiPosition {
   fix_time: string;
@@ -55,15 +45,8 @@ describe('end to end', () => {
     const seed = 4242;
     const devices = 6;
     await registerDevices(db.knex, { devices, seed });
-    processor = await runProcess(processorConfig(db.connection, r.url, r.prefix), silentLogger);
-    ingestion = await startTestIngestion(db.knex, {
-      instanceId: 'e2e-ingest',
-      redisUrl: r.url,
-      redisPrefix: r.prefix,
-      metricsPort: null,
-      commands: false,
-      logger: silentLogger,
-    });
+    stack.started(await runProcess(processorConfig(db.connection, r.url, r.prefix), silentLogger), (p) => p.stop());
+    const ingestion = stack.started(await startPipelineIngestion(db.knex, r, 'e2e-ingest'), (i) => i.stop());
     const summary = await runFleet({
       host: '127.0.0.1',
       port: ingestion.tcpPort,
@@ -104,7 +87,7 @@ describe('end to end', () => {
       }
     }
 
-    directus = await startDirectus({ database: db, redisPrefix: false });
+    const directus = stack.started(await startDirectus({ database: db, redisPrefix: false }), (d) => d.stop());
     const res = await fetch(
       `${directus.url}/items/positions?limit=-1&fields=fix_time,speed,altitude,heading,satellites,location,event_io_id,device.imei`,
       { headers: { authorization: `Bearer ${directus.adminToken}` } },

@@ -9,25 +9,23 @@
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  createTestDatabase,
-  createTestRedis,
   startDirectus,
+  startTestStack,
   type TestDatabase,
   type TestDirectus,
   type TestRedis,
+  type TestStack,
 } from '../../../test/support/index.js';
 import { deriveWindow } from '../../src/history/derive.js';
 import type { HistoryExtensions, StoredEvent } from '../../src/history/hooks.js';
-import { deriveRange, type RunningDerive, runDerive } from '../../src/history/main.js';
+import { deriveRange, runDerive } from '../../src/history/main.js';
 import { DEFAULT_SETTINGS } from '../../src/history/settings.js';
 import { SqlHistoryReader } from '../../src/history/store.js';
 import { NO_PRIOR } from '../../src/history/types.js';
-import type { Ingestion } from '../../src/ingestion/main.js';
-import { type RunningProcessor, runProcess } from '../../src/processor/main.js';
+import { runProcess } from '../../src/processor/main.js';
 import { SimulatedDevice } from '../../src/simulator/device.js';
 import { GROUND_TRUTH_PHASES, scenarioRecords } from '../../src/simulator/scenario.js';
-import { startTestIngestion } from '../ingestion/support.js';
-import { processorConfig, silentLogger, waitFor } from '../processor/support.js';
+import { processorConfig, silentLogger, startPipelineIngestion, waitFor } from '../processor/support.js';
 
 const IMEI = '356307042441013';
 // Two days ago, 10:00 UTC: simulated time, one local day in UTC.
@@ -36,23 +34,13 @@ const T0 = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new D
 let db: TestDatabase;
 let r: TestRedis;
 let directus: TestDirectus | undefined;
-let ingestion: Ingestion | undefined;
-let processor: RunningProcessor | undefined;
-let worker: RunningDerive | undefined;
-let device: SimulatedDevice | undefined;
+let stack: TestStack;
 
 beforeAll(async () => {
-  [db, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  stack = await startTestStack();
+  ({ db, redis: r } = stack);
 });
-afterAll(async () => {
-  await device?.close();
-  await worker?.stop();
-  await processor?.stop();
-  await ingestion?.stop();
-  await directus?.stop();
-  await r?.cleanup();
-  await db?.drop();
-});
+afterAll(() => stack?.stop());
 
 async function api<T>(
   path: string,
@@ -89,7 +77,7 @@ describe('history ground truth', () => {
       HISTORY_METRICS_PORT: '0',
       HISTORY_POLL_MS: '50',
     });
-    processor = await runProcess(config, silentLogger);
+    stack.started(await runProcess(config, silentLogger), (p) => p.stop());
     const inserted: StoredEvent[] = [];
     const extensions: HistoryExtensions = {
       // Stand-ins for geofence events and an alert outbox (issue 12's seam): one marker per trip.
@@ -109,17 +97,11 @@ describe('history ground truth', () => {
       ],
       afterEvents: [async (_trx, change) => void inserted.push(...change.inserted)],
     };
-    worker = await runDerive(config, silentLogger, { extensions });
-    ingestion = await startTestIngestion(db.knex, {
-      instanceId: 'history-ingest',
-      redisUrl: r.url,
-      redisPrefix: r.prefix,
-      metricsPort: null,
-      commands: false,
-      logger: silentLogger,
-    });
-    const sim = new SimulatedDevice({ imei: IMEI, host: '127.0.0.1', port: ingestion.tcpPort });
-    device = sim;
+    stack.started(await runDerive(config, silentLogger, { extensions }), (w) => w.stop());
+    const ingestion = stack.started(await startPipelineIngestion(db.knex, r, 'history-ingest'), (i) => i.stop());
+    const sim = stack.started(new SimulatedDevice({ imei: IMEI, host: '127.0.0.1', port: ingestion.tcpPort }), (d) =>
+      d.close(),
+    );
     expect(await sim.connect()).toBe(true);
 
     const scenario = scenarioRecords(GROUND_TRUTH_PHASES, T0);
@@ -139,7 +121,7 @@ describe('history ground truth', () => {
     });
     await settle(db.knex);
 
-    directus = await startDirectus({ database: db, redisPrefix: false });
+    directus = stack.started(await startDirectus({ database: db, redisPrefix: false }), (d) => d.stop());
     const trips = (await api<{ data: Item[] }>('/items/trips?sort=start_time&limit=-1')).body.data;
     const stops = (await api<{ data: Item[] }>('/items/stops?sort=start_time&limit=-1')).body.data;
     const events = (await api<{ data: Item[] }>('/items/events?sort=time,type&limit=-1')).body.data;

@@ -9,8 +9,7 @@ import type { Ingestion } from '../../src/ingestion/main.js';
 import { type RunningProcessor, runProcess } from '../../src/processor/main.js';
 import type { AvlRecord } from '../../src/protocol/index.js';
 import { SimulatedDevice } from '../../src/simulator/device.js';
-import { startTestIngestion } from '../ingestion/support.js';
-import { processorConfig, silentLogger, waitFor } from '../processor/support.js';
+import { processorConfig, silentLogger, startPipelineIngestion, waitFor } from '../processor/support.js';
 
 export interface HistoryPipeline {
   config: ReturnType<typeof processorConfig>;
@@ -33,14 +32,7 @@ export async function startHistoryPipeline(
   });
   const processor = await runProcess(config, silentLogger);
   const worker = await runDerive(config, silentLogger, options);
-  const ingestion = await startTestIngestion(db.knex, {
-    instanceId: `history-${redis.prefix}`,
-    redisUrl: redis.url,
-    redisPrefix: redis.prefix,
-    metricsPort: null,
-    commands: false,
-    logger: silentLogger,
-  });
+  const ingestion = await startPipelineIngestion(db.knex, redis, `history-${redis.prefix}`);
   const devices: SimulatedDevice[] = [];
   return {
     config,

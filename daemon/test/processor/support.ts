@@ -1,11 +1,15 @@
 /**
  * Helpers for the processor's integration tests (real Redis, real PostgreSQL with the Directus schema).
  */
+
+import type { Knex } from 'knex';
 import { type Config, loadConfig } from '../../src/config.js';
 import { encodeTelemetryEntry } from '../../src/contract/index.js';
+import type { Ingestion } from '../../src/ingestion/main.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { AvlRecord } from '../../src/protocol/index.js';
 import { CODEC_8E, encodeAvlFrame } from '../../src/protocol/index.js';
+import { startTestIngestion } from '../ingestion/support.js';
 
 export const silentLogger = createLogger(process.env.TEST_LOG_LEVEL ?? 'silent');
 
@@ -100,3 +104,22 @@ export function telemetryFields(
 }
 
 export { waitFor } from '../../../test/support/index.js';
+
+/**
+ * Ingestion as the pipeline tests run it, feeding the processor on the test's Redis prefix: TCP
+ * only, no metrics port, no command sender, no log output.
+ */
+export function startPipelineIngestion(
+  knex: Knex,
+  redis: { url: string; prefix: string },
+  instanceId: string,
+): Promise<Ingestion> {
+  return startTestIngestion(knex, {
+    instanceId,
+    redisUrl: redis.url,
+    redisPrefix: redis.prefix,
+    metricsPort: null,
+    commands: false,
+    logger: silentLogger,
+  });
+}

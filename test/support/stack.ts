@@ -1,0 +1,44 @@
+/**
+ * A test file's own database and Redis prefix, and whatever the tests start on them: each thing is
+ * registered with how to stop it, and `stop()` (in afterAll) stops them newest first, every one
+ * even if another fails, then reports the first failure.
+ */
+import { createTestDatabase, type TestDatabase } from './db.js';
+import { createTestRedis, type TestRedis } from './redis.js';
+
+export interface TestStack {
+  db: TestDatabase;
+  redis: TestRedis;
+  /** Registers `value` to be stopped with `stop(value)`; returns it. */
+  started<T>(value: T, stop: (value: T) => Promise<unknown> | unknown): T;
+  stop(): Promise<void>;
+}
+
+export function stopList(): Pick<TestStack, 'started' | 'stop'> {
+  const stops: (() => Promise<unknown> | unknown)[] = [];
+  return {
+    started(value, stop) {
+      stops.push(() => stop(value));
+      return value;
+    },
+    async stop() {
+      let first: unknown;
+      for (const stop of stops.splice(0).reverse()) {
+        try {
+          await stop();
+        } catch (err) {
+          first ??= err;
+        }
+      }
+      if (first !== undefined) throw first;
+    },
+  };
+}
+
+export async function startTestStack(): Promise<TestStack> {
+  const list = stopList();
+  const [db, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  list.started(db, (d) => d.drop());
+  list.started(redis, (r) => r.cleanup());
+  return { db, redis, ...list };
+}
