@@ -54,6 +54,25 @@ export async function finishDeploy(conn, o = {}) {
 }
 
 /**
+ * Writes the env file for a Directus CLI run in `stateDir` and returns its path. The CLI loads API
+ * extensions before any command; our hooks have no business during a deploy (and may open Redis
+ * connections), so it sees an empty extensions folder.
+ * @param {string} stateDir
+ * @param {string} name
+ * @param {Omit<Parameters<typeof directusInstanceEnv>[0], 'port' | 'secret' | 'stateDir' | 'extra'>} instance
+ * @returns {string}
+ */
+function writeCliConfig(stateDir, name, instance) {
+  const noExtensions = join(stateDir, 'no-extensions');
+  mkdirSync(noExtensions, { recursive: true });
+  mkdirSync(join(stateDir, 'tmp'), { recursive: true });
+  const configPath = join(stateDir, name);
+  const extra = { EXTENSIONS_PATH: noExtensions, EXTENSIONS_MUST_LOAD: false };
+  writeEnvFile(configPath, directusInstanceEnv({ ...instance, port: 0, secret: generateSecret(), stateDir, extra }));
+  return configPath;
+}
+
+/**
  * Runs the whole sequence. Throws with the failing step's name and output.
  * @param {DeployOptions} o
  */
@@ -62,25 +81,12 @@ export async function deploy(o) {
   const conn = o.connection;
   await prepareDatabase(conn, log);
 
-  // The CLI loads API extensions before any command. Our hooks have no business during a
-  // deploy (and may open Redis connections), so the CLI sees an empty extensions folder.
-  const noExtensions = join(o.stateDir, 'no-extensions');
-  mkdirSync(noExtensions, { recursive: true });
-  mkdirSync(join(o.stateDir, 'tmp'), { recursive: true });
-  const configPath = join(o.stateDir, 'deploy.env');
-  writeEnvFile(
-    configPath,
-    directusInstanceEnv({
-      connection: conn,
-      port: 0,
-      secret: generateSecret(),
-      stateDir: o.stateDir,
-      admin: o.admin,
-      projectOwner: o.projectOwner,
-      logLevel: 'warn',
-      extra: { EXTENSIONS_PATH: noExtensions, EXTENSIONS_MUST_LOAD: false },
-    }),
-  );
+  const configPath = writeCliConfig(o.stateDir, 'deploy.env', {
+    connection: conn,
+    admin: o.admin,
+    projectOwner: o.projectOwner,
+    logLevel: 'warn',
+  });
   const logFile = join(o.stateDir, 'deploy.log');
   log('directus bootstrap');
   await runDirectusCli(['bootstrap'], { configPath, logFile });
@@ -100,21 +106,7 @@ export async function deploy(o) {
  * @returns {Promise<{ inSync: boolean, output: string }>} `output` lists the differences, if any
  */
 export async function compareSchema(o) {
-  const noExtensions = join(o.stateDir, 'no-extensions');
-  mkdirSync(noExtensions, { recursive: true });
-  mkdirSync(join(o.stateDir, 'tmp'), { recursive: true });
-  const configPath = join(o.stateDir, 'compare.env');
-  writeEnvFile(
-    configPath,
-    directusInstanceEnv({
-      connection: o.connection,
-      port: 0,
-      secret: generateSecret(),
-      stateDir: o.stateDir,
-      logLevel: 'info',
-      extra: { EXTENSIONS_PATH: noExtensions, EXTENSIONS_MUST_LOAD: false },
-    }),
-  );
+  const configPath = writeCliConfig(o.stateDir, 'compare.env', { connection: o.connection, logLevel: 'info' });
   const output = await runDirectusCli(['schema', 'apply', '--dry-run', o.snapshotFile ?? SNAPSHOT_FILE], {
     configPath,
   });

@@ -98,6 +98,31 @@ function childEnv(configPath) {
 }
 
 /**
+ * Spawns the Directus CLI with the env file at `configPath`; every output chunk (stdout and
+ * stderr) is appended to `logFile` (if any) and handed to `onChunk`.
+ * @param {string[]} args
+ * @param {string} configPath
+ * @param {string | undefined} logFile
+ * @param {(chunk: Buffer) => void} onChunk
+ */
+function spawnDirectus(args, configPath, logFile, onChunk) {
+  const child = spawn(directusNode(), [directusCli(), ...args], {
+    cwd: DIRECTUS_DIR,
+    env: childEnv(configPath),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
+  /** @param {Buffer} chunk */
+  const collect = (chunk) => {
+    log?.write(chunk);
+    onChunk(chunk);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  return { child, log };
+}
+
+/**
  * Runs a Directus CLI command to completion. Rejects with the last output lines when it fails.
  * Note: `schema apply` on a database that was never bootstrapped logs an error and exits 0, so
  * callers always bootstrap first.
@@ -107,20 +132,10 @@ function childEnv(configPath) {
  */
 export function runDirectusCli(args, { configPath, logFile }) {
   return new Promise((resolve, reject) => {
-    const child = spawn(directusNode(), [directusCli(), ...args], {
-      cwd: DIRECTUS_DIR,
-      env: childEnv(configPath),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
     let output = '';
-    /** @param {Buffer} chunk */
-    const collect = (chunk) => {
+    const { child, log } = spawnDirectus(args, configPath, logFile, (chunk) => {
       output += chunk.toString();
-      log?.write(chunk);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       log?.end();
@@ -148,21 +163,11 @@ export function runDirectusCli(args, { configPath, logFile }) {
  * @returns {Promise<RunningDirectus>}
  */
 export async function startDirectusServer({ configPath, url, logFile, timeoutMs = 90_000, onOutput }) {
-  const child = spawn(directusNode(), [directusCli(), 'start'], {
-    cwd: DIRECTUS_DIR,
-    env: childEnv(configPath),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
   let recent = '';
-  /** @param {Buffer} chunk */
-  const collect = (chunk) => {
-    log?.write(chunk);
+  const { child, log } = spawnDirectus(['start'], configPath, logFile, (chunk) => {
     onOutput?.(chunk);
     recent = (recent + chunk.toString()).slice(-4000);
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
+  });
 
   /** @type {Promise<number | null>} */
   const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
