@@ -18,7 +18,16 @@
  */
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
-import { DeadLetter, encodeDeadLetter, GROUPS, RAW_FIELDS, type RedisKeys, StreamReader } from '../contract/index.js';
+import {
+  DeadLetter,
+  encodeDeadLetter,
+  GROUPS,
+  RAW_FIELDS,
+  type RedisKeys,
+  StreamReader,
+  type TelemetryEntry,
+  TelemetryMessage,
+} from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../sleep.js';
 import { decodeEntry, isFailure, protocolIoViews } from './decode.js';
@@ -419,7 +428,7 @@ export class TelemetryConsumer {
   private async deadLetter(d: DeadEntry): Promise<void> {
     const { raw } = d;
     const fields = raw.fields ?? [];
-    const field = (name: string) => fieldOf(fields, name)?.toString();
+    const field = (name: keyof TelemetryEntry) => TelemetryMessage.field(fields, name)?.toString();
     // The entry's own fields where they are valid (an invalid entry's may not be).
     const kept = (name: 'codec' | 'records' | 'receivedAt' | 'instance') => {
       const v = field(name);
@@ -433,7 +442,7 @@ export class TelemetryConsumer {
       cause: d.cause,
       deliveries: raw.deliveries,
       failedAt: Date.now(),
-      frame: fieldOf(fields, 'frame') ?? Buffer.alloc(0),
+      frame: (TelemetryMessage.field(fields, 'frame') as Buffer | undefined) ?? Buffer.alloc(0),
       codec: kept('codec'),
       records: kept('records'),
       receivedAt: kept('receivedAt'),
@@ -478,9 +487,4 @@ export class TelemetryConsumer {
       }
     }
   }
-}
-
-function fieldOf(fields: Buffer[], name: string): Buffer | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i]!.toString() === name) return fields[i + 1];
-  return undefined;
 }

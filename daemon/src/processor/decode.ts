@@ -2,7 +2,7 @@
  * Stream entry → decoded records, through the protocol module. Whatever fails here is the entry's
  * own fault (bad fields, corrupt or undecodable frame): the caller dead-letters it.
  */
-import { decodeTelemetryEntry, type StreamFields } from '../contract/index.js';
+import { decodeTelemetryEntry, type StreamFields, type TelemetryEntry, TelemetryMessage } from '../contract/index.js';
 import { decodeAvlFrame, decodeUdpDatagram, ioToJson, namedAttributes } from '../protocol/index.js';
 import type { DecodedEntry, IoViews } from './rows.js';
 
@@ -51,10 +51,7 @@ function message(err: unknown): string {
 
 /** Best-effort fields of an entry that failed validation, for the dead letter. */
 function rawFields(fields: StreamFields): { imei: string; transport: string; frame: Buffer } {
-  const get = (name: string): Buffer | string | undefined => {
-    for (let i = 0; i + 1 < fields.length; i += 2) if (String(fields[i]) === name) return fields[i + 1];
-    return undefined;
-  };
+  const get = (name: keyof TelemetryEntry) => TelemetryMessage.field(fields, name);
   const frame = get('frame');
   return {
     imei: String(get('imei') ?? ''),
