@@ -54,7 +54,9 @@ describe('first admin login in the Studio', () => {
     const page = await logIn();
     // The seed points users who never navigated at the Fleet dashboard.
     await page.waitForURL((u) => u.pathname === FLEET_DASHBOARD, { timeout: 30_000 });
-    await page.getByText('Fleet map', { exact: true }).first().waitFor({ timeout: 30_000 });
+    // the map panel itself (by its class: "Fleet" names the project and the dashboard too); a cold
+    // Studio on a loaded 2-core machine can take over a minute to mount five panels
+    await page.locator('.fleet-map-panel').first().waitFor({ timeout: 120_000 });
     await page.goto(`${directus.url}/admin/content`);
     try {
       for (const name of ['Devices', 'Positions', 'Commands']) {
