@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../directus/src/paths.mjs';
+import { FLEET_DASHBOARD_ID } from '../extensions/src/shared/selection/links.js';
 import {
   createTestDatabase,
   type LaunchedChromium,
@@ -22,7 +23,7 @@ import {
 } from './support/index.js';
 
 const LICENSE_PROMPT = 'Have a license key?';
-const FLEET_DASHBOARD = '/admin/insights/6f1c1c3e-2b7a-4b52-9a55-0e5f6d1a5000';
+const FLEET_DASHBOARD = `/admin/insights/${FLEET_DASHBOARD_ID}`;
 const OWNER_PROMPT = 'You have not set a project owner.';
 
 let db: TestDatabase;

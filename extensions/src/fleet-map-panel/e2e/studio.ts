@@ -7,8 +7,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { launchChromium, studioLogin } from '../../../../test/support/browser.js';
+import { FLEET_DASHBOARD_ID } from '../../shared/selection/links.js';
 
-export const FLEET_DASHBOARD_ID = '6f1c1c3e-2b7a-4b52-9a55-0e5f6d1a5000';
+export { FLEET_DASHBOARD_ID };
+
 export const ARTIFACTS_DIR = join(dirname(fileURLToPath(import.meta.url)), '../../../../artifacts');
 
 export interface Studio {
