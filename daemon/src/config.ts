@@ -6,6 +6,12 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { OutboxSettings } from './alerts/outbox.js';
+import {
+  COMMAND_REPLY_TIMEOUT_MS,
+  DEFAULT_DEVICE_PORT,
+  DEVICE_CACHE_TTL_MS,
+  INGESTION_LIMITS,
+} from './contract/limits.js';
 
 const bool = z
   .union([z.boolean(), z.string()])
@@ -30,10 +36,10 @@ export const ConfigSchema = z
     DB_USER: z.string().default('postgres'),
     DB_PASSWORD: z.string().default(''),
 
-    // --- ingestion ---------------------------------------------------------------------------
+    // --- ingestion (defaults and why: contract/limits.ts) ------------------------------------
     INGEST_HOST: z.string().default('0.0.0.0'),
     /** TCP (and, when enabled, UDP) port for devices. */
-    INGEST_PORT: int(5027),
+    INGEST_PORT: int(DEFAULT_DEVICE_PORT),
     /** UDP has no login and a spoofable source: off unless a fleet needs it. */
     INGEST_UDP: bool.default(false),
     /** A TLS listener for devices (same protocol inside); needs INGEST_TLS_CERT and INGEST_TLS_KEY. */
@@ -49,23 +55,18 @@ export const ConfigSchema = z
     METRICS_HOST: z.string().default('127.0.0.1'),
     INGEST_METRICS_PORT: int(9464),
     /** Largest accepted AVL/command data length (bytes); above it the connection is closed. */
-    MAX_FRAME_BYTES: int(65536, 64),
+    MAX_FRAME_BYTES: int(INGESTION_LIMITS.maxFrameBytes, 64),
     /** Connect → login answered (and the TLS handshake, on the TLS port). */
-    HANDSHAKE_TIMEOUT_MS: int(5_000, 100),
-    /** A frame that has started must be complete within this long. */
-    FRAME_TIMEOUT_MS: int(15_000, 100),
-    /** Teltonika devices may stay silent for minutes between packets. */
-    IDLE_TIMEOUT_MS: int(15 * 60_000, 1000),
-    MAX_CONNECTIONS: int(100_000, 1),
-    /** See DEFAULT_LIMITS in ingestion/server.ts for why 1000. */
-    MAX_CONNECTIONS_PER_IP: int(1_000, 1),
-    /** Unparsed bytes buffered per socket before it stops being read (backpressure). */
-    MAX_BUFFERED_BYTES: int(256 * 1024, 1024),
+    HANDSHAKE_TIMEOUT_MS: int(INGESTION_LIMITS.handshakeTimeoutMs, 100),
+    FRAME_TIMEOUT_MS: int(INGESTION_LIMITS.frameTimeoutMs, 100),
+    IDLE_TIMEOUT_MS: int(INGESTION_LIMITS.idleTimeoutMs, 1000),
+    MAX_CONNECTIONS: int(INGESTION_LIMITS.maxConnections, 1),
+    MAX_CONNECTIONS_PER_IP: int(INGESTION_LIMITS.maxConnectionsPerIp, 1),
+    MAX_BUFFERED_BYTES: int(INGESTION_LIMITS.maxBufferedBytes, 1024),
     /** `refuse`: unknown IMEIs get 0x00. `register`: they are created disabled, then refused. */
     UNKNOWN_DEVICES: z.enum(['refuse', 'register']).default('refuse'),
-    DEVICE_CACHE_TTL_MS: int(10_000, 0),
-    /** How long a sent Codec 12 command waits for the device's reply. */
-    COMMAND_TIMEOUT_MS: int(30_000, 100),
+    DEVICE_CACHE_TTL_MS: int(DEVICE_CACHE_TTL_MS, 0),
+    COMMAND_TIMEOUT_MS: int(COMMAND_REPLY_TIMEOUT_MS, 100),
 
     // --- processor ---------------------------------------------------------------------------
     PROCESS_METRICS_PORT: int(9465),

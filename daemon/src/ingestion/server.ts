@@ -9,7 +9,14 @@ import { type AddressInfo, createServer, type Server, type Socket } from 'node:n
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { type Logger, pino } from 'pino';
 import type { Registry } from 'prom-client';
-import { type RedisKeys, redisKeys } from '../contract/index.js';
+import {
+  COMMAND_REPLY_TIMEOUT_MS,
+  DEFAULT_DEVICE_PORT,
+  DEVICE_CACHE_TTL_MS,
+  INGESTION_LIMITS,
+  type RedisKeys,
+  redisKeys,
+} from '../contract/index.js';
 import { combineProbes, redisProbe } from '../observability/health.js';
 import { createMetricsRegistry, type ObservabilityServer, startObservabilityServer } from '../observability/metrics.js';
 import { CommandSender } from './commands.js';
@@ -30,22 +37,6 @@ export interface IngestionLimits extends SessionLimits {
   maxConnectionsPerIp: number;
   maxUdpInFlight: number;
 }
-
-export const DEFAULT_LIMITS: IngestionLimits = {
-  maxFrameBytes: 65536,
-  // A device sends its IMEI as soon as the connection is up; 5 s also covers a TLS handshake
-  // on a slow mobile link, and bounds how long a silent client holds a slot.
-  handshakeTimeoutMs: 5_000,
-  idleTimeoutMs: 15 * 60_000,
-  maxBufferedBytes: 256 * 1024,
-  frameTimeoutMs: 15_000,
-  maxConnections: 100_000,
-  // Before login a connection holds at most 19 bytes of ours plus the socket itself (a few KiB),
-  // so 1000 costs an address a few MB; mobile carriers' NAT spreads a fleet over many public
-  // addresses. A fleet behind one NAT (a private APN) raises MAX_CONNECTIONS_PER_IP.
-  maxConnectionsPerIp: 1_000,
-  maxUdpInFlight: 10_000,
-};
 
 export interface IngestionOptions {
   instanceId: string;
@@ -134,13 +125,13 @@ export interface Ingestion {
 
 export async function startIngestion(options: IngestionOptions): Promise<Ingestion> {
   const instanceId = options.instanceId;
-  const limits: IngestionLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const limits: IngestionLimits = { ...INGESTION_LIMITS, ...options.limits };
   const keys = redisKeys(options.redisPrefix ?? '');
   const base = options.logger ?? pino({ level: 'silent' });
   const logger = 'instance_id' in base.bindings() ? base : base.child({ instance_id: instanceId });
   const registry = options.registry ?? createMetricsRegistry({ defaultLabels: { role: 'ingest' } });
   const metrics = createIngestMetrics(registry);
-  const lookup = cachedDeviceLookup(options.lookup, options.deviceCacheTtlMs ?? 10_000);
+  const lookup = cachedDeviceLookup(options.lookup, options.deviceCacheTtlMs ?? DEVICE_CACHE_TTL_MS);
 
   const commandTimeout = options.redisCommandTimeoutMs ?? 5000;
   const redis = createIngestRedis(options.redisUrl, { commandTimeoutMs: commandTimeout, connectionName: instanceId });
@@ -193,7 +184,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
     registry: devices,
     logger,
     metrics,
-    commandTimeoutMs: options.commandTimeoutMs ?? 30_000,
+    commandTimeoutMs: options.commandTimeoutMs ?? COMMAND_REPLY_TIMEOUT_MS,
     blockMs: Math.min(1000, Math.max(100, commandTimeout - 500)),
   });
   const useCommands = options.commands !== false;
@@ -298,7 +289,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
       if (admit(socket, 'tcp')) startSession(socket);
     });
     tcp.on('error', (err) => logger.error({ err }, 'TCP server error'));
-    tcp.listen(options.tcpPort ?? 5027, options.host ?? '0.0.0.0');
+    tcp.listen(options.tcpPort ?? DEFAULT_DEVICE_PORT, options.host ?? '0.0.0.0');
     await once(tcp, 'listening');
     cleanups.push(() => new Promise((r) => tcp.close(r)));
 

@@ -93,6 +93,6 @@ export {
   namedAttributes,
   toHex,
 } from './io-dictionary.js';
-export { DEFAULT_MAX_FRAME_BYTES, MAX_IMEI_LENGTH, TcpFramer } from './tcp-framer.js';
+export { MAX_IMEI_LENGTH, TcpFramer } from './tcp-framer.js';
 export * from './types.js';
 export { decodeUdpDatagram, encodeUdpDatagram, parseUdpDatagram, type UdpHeader } from './udp.js';

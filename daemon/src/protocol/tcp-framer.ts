@@ -3,8 +3,6 @@ import type { TcpFrame, TcpFramerOptions } from './types.js';
 
 /** Longest IMEI login accepted (15 digits in practice; the reference allows up to 17). */
 export const MAX_IMEI_LENGTH = 17;
-/** Default cap on the data field length D (the reference recommends 64 KiB). */
-export const DEFAULT_MAX_FRAME_BYTES = 64 * 1024;
 
 const PING: TcpFrame = Object.freeze({ kind: 'ping' }) as TcpFrame;
 

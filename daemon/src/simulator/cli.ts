@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadConfigOrExitCode } from '../config.js';
+import { DEFAULT_DEVICE_PORT } from '../contract/limits.js';
 import { connectDatabase } from '../db.js';
 import { CODEC_8, CODEC_8E, CODEC_16 } from '../protocol/index.js';
 import { type FleetOptions, type FleetProgress, type FleetSummary, runFleet } from './fleet.js';
@@ -85,7 +86,7 @@ export function parseSimulateArgs(argv: string[]): { fleet: FleetOptions; regist
       codec,
       transport,
       host: values.host ?? '127.0.0.1',
-      port: Math.floor(num('port', values.port, Number(process.env.INGEST_PORT) || 5027, 1)),
+      port: Math.floor(num('port', values.port, Number(process.env.INGEST_PORT) || DEFAULT_DEVICE_PORT, 1)),
       duration: values.duration === undefined ? undefined : num('duration', values.duration, 0),
       seed: Math.floor(num('seed', values.seed, 1)),
       center,
