@@ -12,6 +12,14 @@ export {
   SETTING_COLUMNS,
   SettingsOverrideSchema,
 } from './settings.js';
+export {
+  DAILY_SUMMARIES_TABLE,
+  EVENTS_TABLE,
+  type HistoryTable,
+  historyColumns,
+  STOPS_TABLE,
+  TRIPS_TABLE,
+} from './tables.js';
 export { EVENT_TYPES } from './types.js';
 
 /** Written only by the history worker; the API refuses writes to them. */

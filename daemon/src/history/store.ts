@@ -12,6 +12,7 @@ import { ownsEvent } from './derive.js';
 import type { AfterEventsHook, DeviceKey, EventDeriver, HistoryExtensions, StoredEvent } from './hooks.js';
 import type { HistoryReader, WindowStart } from './rederive.js';
 import type { DetectionSettings } from './settings.js';
+import { DAILY_SUMMARIES_TABLE, EVENTS_TABLE, type HistoryTable, STOPS_TABLE, TRIPS_TABLE } from './tables.js';
 import type { DerivedEvent, DerivedWindow, HistoryPosition, LatLon, PriorTotals } from './types.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -128,50 +129,15 @@ export interface ReplaceCounts {
 }
 export type WindowChanges = Record<'trips' | 'stops' | 'events' | 'daily_summaries', ReplaceCounts>;
 
-interface TableSpec {
-  table: string;
-  /** Natural key columns besides `device`. */
-  key: string[];
-  /** Other columns. */
-  values: string[];
+interface TableSpec extends HistoryTable {
   /** Casts for columns whose JSON text is not read as the column's type by json_populate_recordset. */
   compareAsText?: string[];
 }
 
-const TRIPS: TableSpec = {
-  table: 'trips',
-  key: ['start_time'],
-  values: [
-    'end_time',
-    'start_location',
-    'end_location',
-    'distance_km',
-    'duration_s',
-    'driving_s',
-    'idle_s',
-    'max_speed',
-    'avg_speed',
-    'start_odometer_km',
-    'end_odometer_km',
-    'in_progress',
-  ],
-};
-const STOPS: TableSpec = {
-  table: 'stops',
-  key: ['start_time'],
-  values: ['end_time', 'location', 'duration_s', 'engine_on_s'],
-};
-const EVENTS: TableSpec = {
-  table: 'events',
-  key: ['type', 'time', 'key'],
-  values: ['location', 'attributes', 'position'],
-  compareAsText: ['attributes'],
-};
-const DAYS: TableSpec = {
-  table: 'daily_summaries',
-  key: ['day'],
-  values: ['distance_km', 'driving_s', 'idle_s', 'engine_s', 'trips', 'stops', 'max_speed', 'first_fix', 'last_fix'],
-};
+const TRIPS: TableSpec = TRIPS_TABLE;
+const STOPS: TableSpec = STOPS_TABLE;
+const EVENTS: TableSpec = { ...EVENTS_TABLE, compareAsText: ['attributes'] };
+const DAYS: TableSpec = DAILY_SUMMARIES_TABLE;
 
 /**
  * Upserts `rows` (objects with every column of `spec` but device) and deletes the device's rows

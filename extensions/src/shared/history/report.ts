@@ -6,6 +6,7 @@
  */
 
 import { GEOFENCE_EVENT_TYPES } from '@fleet/daemon/contract';
+import { DAILY_SUMMARIES_TABLE, historyColumns, STOPS_TABLE, TRIPS_TABLE } from '@fleet/daemon/history';
 import { formatTimeIn, isTimeZone } from '../format/index.js';
 
 /** An item as Directus's ItemsService returns it (JSON, nested device). */
@@ -70,36 +71,21 @@ const lonLat = (p: { coordinates?: [number, number] } | null | undefined) => ({
   lat: p?.coordinates?.[1] ?? null,
 });
 
+/** The row id and the device as the report shows it. */
+const DEVICE_FIELDS = ['id', 'device.id', 'device.name', 'device.imei'];
+
 /** Events and geofence visits read the same collection and fields. */
 const EVENT_SOURCE = {
   collection: 'events',
   timeField: 'time',
-  fields: ['id', 'device.id', 'device.name', 'device.imei', 'time', 'type', 'key', 'location', 'attributes'],
+  fields: [...DEVICE_FIELDS, 'time', 'type', 'key', 'location', 'attributes'],
 };
 
 export const REPORTS: Record<ReportKind, KindSpec> = {
   trips: {
     collection: 'trips',
     timeField: 'start_time',
-    fields: [
-      'id',
-      'device.id',
-      'device.name',
-      'device.imei',
-      'start_time',
-      'end_time',
-      'start_location',
-      'end_location',
-      'distance_km',
-      'duration_s',
-      'driving_s',
-      'idle_s',
-      'max_speed',
-      'avg_speed',
-      'start_odometer_km',
-      'end_odometer_km',
-      'in_progress',
-    ],
+    fields: [...DEVICE_FIELDS, ...historyColumns(TRIPS_TABLE)],
     columns: [
       { key: 'device', label: 'Device' },
       { key: 'start_time', label: 'Start', time: true },
@@ -138,17 +124,7 @@ export const REPORTS: Record<ReportKind, KindSpec> = {
   stops: {
     collection: 'stops',
     timeField: 'start_time',
-    fields: [
-      'id',
-      'device.id',
-      'device.name',
-      'device.imei',
-      'start_time',
-      'end_time',
-      'location',
-      'duration_s',
-      'engine_on_s',
-    ],
+    fields: [...DEVICE_FIELDS, ...historyColumns(STOPS_TABLE)],
     columns: [
       { key: 'device', label: 'Device' },
       { key: 'start_time', label: 'Start', time: true },
@@ -188,22 +164,7 @@ export const REPORTS: Record<ReportKind, KindSpec> = {
   days: {
     collection: 'daily_summaries',
     timeField: 'day',
-    fields: [
-      'id',
-      'device.id',
-      'device.name',
-      'device.imei',
-      'day',
-      'distance_km',
-      'driving_s',
-      'idle_s',
-      'engine_s',
-      'trips',
-      'stops',
-      'max_speed',
-      'first_fix',
-      'last_fix',
-    ],
+    fields: [...DEVICE_FIELDS, ...historyColumns(DAILY_SUMMARIES_TABLE)],
     columns: [
       { key: 'device', label: 'Device' },
       { key: 'day', label: 'Day' },
