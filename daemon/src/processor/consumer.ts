@@ -30,7 +30,8 @@ import {
 } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../sleep.js';
-import { decodeEntry, isFailure, protocolIoViews } from './decode.js';
+import { acknowledge, type DeadEntry, isolateRejections, triage, type WriteAttempt } from './batch.js';
+import { protocolIoViews } from './decode.js';
 import { backoffMs, classifyWriteError, errorMessage, isForeignKeyViolation } from './errors.js';
 import type { ProcessorMetrics } from './metrics.js';
 import {
@@ -45,7 +46,7 @@ import {
   seenPerDevice,
   type TrackState,
 } from './rows.js';
-import { ensureGroup, isNoGroupError, type RawEntry } from './stream.js';
+import { ensureGroup, type RawEntry } from './stream.js';
 import { type DeviceId, PositionWriter, type WriteMethod } from './writer.js';
 
 export interface TelemetryConsumerOptions {
@@ -84,14 +85,9 @@ export interface TelemetryConsumerDeps {
 }
 
 interface Prepared {
+  raw: RawEntry;
   entry: DecodedEntry;
   rows: PositionRow[];
-}
-
-interface DeadEntry {
-  raw: RawEntry;
-  error: string;
-  cause: string;
 }
 
 class Stopped extends Error {}
@@ -236,33 +232,16 @@ export class TelemetryConsumer {
   }
 
   private async handle(batch: RawEntry[]): Promise<void> {
-    const dead: DeadEntry[] = [];
-    const ackOnly: string[] = [];
-    const decoded: DecodedEntry[] = [];
-    const raws = new Map<string, RawEntry>();
-    for (const raw of batch) {
-      raws.set(raw.id, raw);
-      if (raw.fields === null) {
-        ackOnly.push(raw.id); // deleted while pending: nothing left to store
-        continue;
-      }
-      const d = decodeEntry(raw.id, raw.fields);
-      if (isFailure(d)) {
-        dead.push({ raw, error: d.error, cause: d.error.startsWith('invalid entry') ? 'invalid' : 'undecodable' });
-      } else {
-        decoded.push(d);
-      }
-    }
-
-    await this.resolveDevices(decoded.map((d) => d.imei));
+    const { gone, dead, decoded } = triage(batch);
+    await this.resolveDevices(decoded.map((d) => d.entry.imei));
     const prepared: Prepared[] = [];
-    for (const entry of decoded) {
+    for (const { raw, entry } of decoded) {
       if (!this.devices.has(entry.imei)) {
-        dead.push({ raw: raws.get(entry.id)!, error: `unknown device IMEI ${entry.imei}`, cause: 'unknown_device' });
+        dead.push({ raw, error: `unknown device IMEI ${entry.imei}`, cause: 'unknown_device' });
         continue;
       }
       const rows = entriesToRows([entry], { now: Date.now(), futureMarginMs: this.opts.futureMarginMs }, this.views);
-      prepared.push({ entry, rows });
+      prepared.push({ raw, entry, rows });
     }
     const known = new Map<string, TrackState>();
     for (const p of prepared) {
@@ -275,9 +254,9 @@ export class TelemetryConsumer {
       this.opts.maxSpeedKmh,
     );
 
-    const rejected = await this.write(prepared);
-    const rejectedIds = new Set(rejected.map((r) => r.prepared.entry.id));
-    for (const r of rejected) dead.push({ raw: raws.get(r.prepared.entry.id)!, error: r.error, cause: r.cause });
+    const rejected = await isolateRejections(prepared, (items) => this.write(items));
+    const rejectedIds = new Set(rejected.map((r) => r.item.entry.id));
+    for (const { item, error, cause } of rejected) dead.push({ raw: item.raw, error, cause });
     const committed = prepared.filter((p) => !rejectedIds.has(p.entry.id));
     for (const [imei, track] of tracks) {
       const d = this.devices.get(imei);
@@ -286,7 +265,7 @@ export class TelemetryConsumer {
     if (committed.length > 0 && this.opts.afterCommit) await this.opts.afterCommit(committed.map((p) => p.entry.id));
 
     for (const d of dead) await this.deadLetter(d);
-    const ids = [...committed.map((p) => p.entry.id), ...ackOnly];
+    const ids = [...committed.map((p) => p.entry.id), ...gone];
     if (ids.length > 0) await this.acknowledge(ids);
     const { metrics } = this.deps;
     const now = Date.now();
@@ -296,29 +275,24 @@ export class TelemetryConsumer {
 
   /** XACK; counts of earlier failures of these entries (rare) are dropped with it. */
   private async acknowledge(ids: string[]): Promise<void> {
-    const { redis } = this.deps;
-    if (!this.failuresMayExist) {
-      await this.retryRedis('acknowledge', () => redis.xack(this.stream, GROUPS.processors, ...ids));
+    const { keys } = this.opts;
+    const res = await this.retryRedis('acknowledge', () =>
+      acknowledge(this.deps.redis, this.stream, keys.telemetryFailures, ids, this.failuresMayExist),
+    );
+    if (res.kind === 'group_missing') {
+      // The group was lost with Redis' data: the rows are committed; the replay is harmless.
+      this.deps.logger.warn('consumer group missing while acknowledging; skipping the XACK');
       return;
     }
-    const failures = this.opts.keys.telemetryFailures;
-    const left = await this.retryRedis('acknowledge', async () => {
-      const res = await redis
-        .multi()
-        .xack(this.stream, GROUPS.processors, ...ids)
-        .hdel(failures, ...ids)
-        .hlen(failures)
-        .exec();
-      const failed = res?.find(([e]) => e);
-      if (!res || failed) throw failed?.[0] ?? new Error('MULTI aborted');
-      return Number(res[2]?.[1]);
-    });
-    this.failuresMayExist = left > 0;
+    this.failuresMayExist = res.failuresLeft;
   }
 
-  /** Writes the rows; returns the entries the database rejected as data (isolated by halving). */
-  private async write(prepared: Prepared[]): Promise<{ prepared: Prepared; error: string; cause: string }[]> {
-    if (prepared.length === 0) return [];
+  /**
+   * One attempt at committing `prepared` (device ids looked up again once after a foreign-key
+   * violation; outages waited out here): committed, or refused as data. An entry whose device is
+   * gone is refused without asking the database.
+   */
+  private async write(prepared: readonly Prepared[]): Promise<WriteAttempt> {
     let refreshed = false;
     for (let attempt = 0; ; attempt++) {
       const ids = new Map<string, DeviceId>();
@@ -326,15 +300,10 @@ export class TelemetryConsumer {
         const d = this.devices.get(p.entry.imei);
         if (d) ids.set(p.entry.imei, d.id);
       }
-      const missing = prepared.filter((p) => !ids.has(p.entry.imei));
-      if (missing.length > 0) {
-        const rest = prepared.filter((p) => ids.has(p.entry.imei));
-        const out = missing.map((p) => ({
-          prepared: p,
-          error: `unknown device IMEI ${p.entry.imei}`,
-          cause: 'unknown_device',
-        }));
-        return [...out, ...(await this.write(rest))];
+      const unknown = prepared.find((p) => !ids.has(p.entry.imei));
+      if (unknown) {
+        // Deleted since it was looked up (the batch is halved down to the entries of that device).
+        return { kind: 'rejected', cause: 'unknown_device', error: `unknown device IMEI ${unknown.entry.imei}` };
       }
       const rows = prepared.flatMap((p) => p.rows);
       const started = performance.now();
@@ -353,7 +322,7 @@ export class TelemetryConsumer {
         metrics.conflicts.inc(res.conflicts);
         metrics.lastCommit.set(Date.now() / 1000);
         for (const [reason, n] of countFlags(rows)) metrics.flagged.inc({ reason }, n);
-        return [];
+        return { kind: 'committed' };
       } catch (err) {
         if (isForeignKeyViolation(err) && !refreshed) {
           // A device was deleted (maybe re-created) since it was cached: look the IMEIs up again.
@@ -363,13 +332,7 @@ export class TelemetryConsumer {
           continue;
         }
         if (classifyWriteError(err) === 'data') {
-          if (prepared.length === 1) {
-            return [
-              { prepared: prepared[0]!, error: `rejected by the database: ${errorMessage(err)}`, cause: 'rejected' },
-            ];
-          }
-          const half = Math.ceil(prepared.length / 2);
-          return [...(await this.write(prepared.slice(0, half))), ...(await this.write(prepared.slice(half)))];
+          return { kind: 'rejected', cause: 'rejected', error: `rejected by the database: ${errorMessage(err)}` };
         }
         await this.dbFailed(
           err,
@@ -474,11 +437,6 @@ export class TelemetryConsumer {
         this.deps.metrics.redisUp.set(1);
         return v;
       } catch (err) {
-        if (isNoGroupError(err) && what === 'acknowledge') {
-          // The group was lost with Redis' data: the rows are committed; the replay is harmless.
-          this.deps.logger.warn('consumer group missing while acknowledging; skipping the XACK');
-          return undefined as T;
-        }
         this.deps.metrics.redisUp.set(0);
         this.deps.metrics.retries.inc({ dependency: 'redis' });
         if (attempt % 20 === 0) this.deps.logger.warn({ err: errorMessage(err), attempt }, `${what} failed; retrying`);

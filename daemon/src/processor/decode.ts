@@ -1,18 +1,18 @@
 /**
  * Stream entry → decoded records, through the protocol module. Whatever fails here is the entry's
- * own fault (bad fields, corrupt or undecodable frame): the caller dead-letters it.
+ * own fault (bad fields, corrupt or undecodable frame): the caller dead-letters it (with the
+ * entry's own fields, see consumer.ts).
  */
-import { decodeTelemetryEntry, type StreamFields, type TelemetryEntry, TelemetryMessage } from '../contract/index.js';
+import { decodeTelemetryEntry, type StreamFields } from '../contract/index.js';
 import { decodeAvlFrame, decodeUdpDatagram, ioToJson, namedAttributes } from '../protocol/index.js';
 import type { DecodedEntry, IoViews } from './rows.js';
 
 export const protocolIoViews: IoViews = { ioJson: ioToJson, named: namedAttributes };
 
 export interface EntryFailure {
+  /** `invalid`: the entry's fields break the message definition; `undecodable`: its frame does. */
+  cause: 'invalid' | 'undecodable';
   error: string;
-  imei: string;
-  transport: string;
-  frame: Buffer;
 }
 
 /** Decodes one telemetry entry, or says why it cannot be. */
@@ -21,19 +21,13 @@ export function decodeEntry(id: string, fields: StreamFields): DecodedEntry | En
   try {
     entry = decodeTelemetryEntry(fields);
   } catch (err) {
-    const raw = rawFields(fields);
-    return { error: `invalid entry: ${message(err)}`, imei: raw.imei, transport: raw.transport, frame: raw.frame };
+    return { cause: 'invalid', error: `invalid entry: ${message(err)}` };
   }
   try {
     const packet = entry.transport === 'udp' ? decodeUdpDatagram(entry.frame).packet : decodeAvlFrame(entry.frame);
     return { id, imei: entry.imei, receivedAt: entry.receivedAt, records: packet.records };
   } catch (err) {
-    return {
-      error: `undecodable frame: ${message(err)}`,
-      imei: entry.imei,
-      transport: entry.transport,
-      frame: entry.frame,
-    };
+    return { cause: 'undecodable', error: `undecodable frame: ${message(err)}` };
   }
 }
 
@@ -47,15 +41,4 @@ function message(err: unknown): string {
     return typeof code === 'string' ? `${code}: ${err.message}` : err.message;
   }
   return String(err);
-}
-
-/** Best-effort fields of an entry that failed validation, for the dead letter. */
-function rawFields(fields: StreamFields): { imei: string; transport: string; frame: Buffer } {
-  const get = (name: keyof TelemetryEntry) => TelemetryMessage.field(fields, name);
-  const frame = get('frame');
-  return {
-    imei: String(get('imei') ?? ''),
-    transport: String(get('transport') ?? ''),
-    frame: frame === undefined ? Buffer.alloc(0) : Buffer.isBuffer(frame) ? frame : Buffer.from(frame, 'latin1'),
-  };
 }
