@@ -18,7 +18,7 @@ import type { Accountability, SchemaOverview } from '@directus/types';
 import type { NextFunction, Request, Response } from 'express';
 import type { Knex } from 'knex';
 import { AlertsForbiddenError, AlertsInvalidError, AlertsNotFoundError } from '../alerts-hook/lib/errors';
-import { senderOf } from '../commands-hook/lib/sender';
+import { senderOf } from '../shared/commands-service';
 import { type GeofenceFormat, GeofenceImportError, parseGeofenceFile } from '../shared/geofences/import';
 
 type DirectusRequest = Request & { accountability?: Accountability | null; schema?: SchemaOverview };

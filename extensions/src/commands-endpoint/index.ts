@@ -11,18 +11,24 @@
 import { defineEndpoint } from '@directus/extensions-sdk';
 import type { Accountability, SchemaOverview } from '@directus/types';
 import type { NextFunction, Request, Response } from 'express';
-import { dispatchDeviceSafely } from '../commands-hook/lib/dispatcher';
+import { assertMayCommand, assertMaySend, cancel, parseCommandConfig, retry } from '../shared/commands';
 import {
+  COMMANDS,
   CommandConflictError,
   CommandForbiddenError,
   CommandInvalidError,
   CommandNotFoundError,
+  type Ctx,
+  commandClient,
+  currentRuntime,
+  dispatchDeviceSafely,
+  installRuntime,
+  type Runtime,
+  readCommand,
+  senderOf,
   toDirectusError,
-} from '../commands-hook/lib/errors';
-import { commandClient, currentRuntime, installRuntime, type Runtime } from '../commands-hook/lib/runtime';
-import { senderOf } from '../commands-hook/lib/sender';
-import { COMMANDS, type Ctx, readCommand, transition } from '../commands-hook/lib/store';
-import { assertMayCommand, assertMaySend, cancel, parseCommandConfig, retry } from '../shared/commands';
+  transition,
+} from '../shared/commands-service';
 
 type DirectusRequest = Request & { accountability?: Accountability; schema?: SchemaOverview };
 

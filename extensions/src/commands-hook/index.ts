@@ -1,19 +1,26 @@
 /**
  * Commands hook: validation on create (filters), dispatch after create (action), stream consumers
  * for responses and connect events (started with the server), and the sweeper (schedule).
- * Registration only; the logic is in ./lib and ../shared/commands.
+ * Registration only; the logic is in ../shared/commands-service and ../shared/commands.
  */
 
 import { defineHook } from '@directus/extensions-sdk';
 import { CommandResponseMessage, ConnectionEventMessage, GROUPS } from '@fleet/daemon/contract';
 import { parseCommandConfig } from '../shared/commands';
-import { startConsumer } from './lib/consumer';
-import { dispatchDeviceSafely } from './lib/dispatcher';
-import { handleConnectionEvent, handleResponses } from './lib/handlers';
-import { closeRuntime, currentRuntime, installRuntime, type Runtime } from './lib/runtime';
-import type { Ctx } from './lib/store';
-import { sweep } from './lib/sweeper';
-import { filterCreate, filterUpdate } from './lib/validate';
+import {
+  type Ctx,
+  closeRuntime,
+  currentRuntime,
+  dispatchDeviceSafely,
+  filterCreate,
+  filterUpdate,
+  handleConnectionEvent,
+  handleResponses,
+  installRuntime,
+  type Runtime,
+  startConsumer,
+  sweep,
+} from '../shared/commands-service';
 
 function startConsumers(ctx: Ctx, runtime: Runtime): void {
   if (!runtime.config.redisUrl || runtime.closed) return;

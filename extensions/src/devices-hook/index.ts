@@ -7,9 +7,8 @@
 import { defineHook } from '@directus/extensions-sdk';
 import { DEVICES_CONTROL_MAXLEN, type DeviceControl, encodeDeviceControl } from '@fleet/daemon/contract';
 import type { Knex } from 'knex';
-import { commandClient, currentRuntime, installRuntime } from '../commands-hook/lib/runtime';
-import { DEVICES } from '../commands-hook/lib/store';
 import { parseCommandConfig } from '../shared/commands';
+import { commandClient, currentRuntime, DEVICES, installRuntime } from '../shared/commands-service';
 import { admissionChange } from './admission';
 
 type Key = string | number;

@@ -8,7 +8,7 @@
  */
 import { type ContractCommands, defineContractScripts, type RedisKeys, redisKeys } from '@fleet/daemon/contract';
 import { Redis } from 'ioredis';
-import type { CommandConfig } from '../../shared/commands';
+import type { CommandConfig } from '../commands';
 import { closeDeviceLocks } from './locks';
 
 export type FleetRedis = Redis & ContractCommands;

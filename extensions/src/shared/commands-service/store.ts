@@ -9,7 +9,7 @@
 import type { ApiExtensionContext } from '@directus/extensions';
 import type { Accountability } from '@directus/types';
 import type { Knex } from 'knex';
-import type { CommandPatch, CommandRow, CommandStatus, Decision } from '../../shared/commands';
+import type { CommandPatch, CommandRow, CommandStatus, Decision } from '../commands';
 import { deviceLocks } from './locks';
 
 export const COMMANDS = 'commands';

@@ -8,7 +8,7 @@ import {
   deviceEnabled,
   deviceKey,
   validateCreate,
-} from '../../shared/commands';
+} from '../commands';
 import { toDirectusError } from './errors';
 import { senderOf } from './sender';
 import { DEVICES } from './store';

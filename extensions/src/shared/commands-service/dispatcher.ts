@@ -8,7 +8,7 @@
  * out of order.
  */
 import { encodeOutboundCommand } from '@fleet/daemon/contract';
-import { markQueued, toMs } from '../../shared/commands';
+import { markQueued, toMs } from '../commands';
 import { commandClient, type Runtime } from './runtime';
 import { type Ctx, deviceImei, pendingForDevice, withDeviceLock, writePatch } from './store';
 

@@ -1,6 +1,6 @@
 /** Directus errors carrying our rule messages, so the Studio shows the reason (not a generic 403). */
 import { createError } from '@directus/errors';
-import { CommandRuleError } from '../../shared/commands';
+import { CommandRuleError } from '../commands';
 
 export const CommandInvalidError = createError<{ reason: string }>('FLEET_COMMAND_INVALID', (e) => e.reason, 400);
 export const CommandForbiddenError = createError<{ reason: string }>('FLEET_COMMAND_FORBIDDEN', (e) => e.reason, 403);

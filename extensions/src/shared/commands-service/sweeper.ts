@@ -9,7 +9,7 @@
  * 4. dispatches pending commands of devices that are online (a missed create action or connect event).
  */
 import { decodeOutboundCommand, decodeRegistryValue } from '@fleet/daemon/contract';
-import { expire, redispatch, toMs } from '../../shared/commands';
+import { expire, redispatch, toMs } from '../commands';
 import { dispatchDeviceSafely } from './dispatcher';
 import { commandClient, type Runtime } from './runtime';
 import { COMMANDS, type Ctx, DEVICES, transition } from './store';

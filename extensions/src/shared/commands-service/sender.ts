@@ -1,7 +1,7 @@
 /** Turns Directus accountability into the `Sender` the pure rules understand. */
 import type { Accountability } from '@directus/types';
 import type { Knex } from 'knex';
-import type { Sender } from '../../shared/commands';
+import type { Sender } from '../commands';
 import { isSystemAccountability } from './store';
 
 /** Role names change rarely; a short cache saves a query on every command create. */

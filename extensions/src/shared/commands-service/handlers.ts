@@ -1,6 +1,6 @@
 /** What the extension does with each entry of `commands:responses` and `connections:events`. */
 import type { CommandResponse, ConnectionEvent } from '@fleet/daemon/contract';
-import { foldResponses } from '../../shared/commands';
+import { foldResponses } from '../commands';
 import { dispatchDeviceSafely } from './dispatcher';
 import type { Runtime } from './runtime';
 import { type Ctx, deviceByImei, transition } from './store';
