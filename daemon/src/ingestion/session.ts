@@ -15,6 +15,7 @@ import {
   handshakeAck,
   isCommandCodec,
   isProtocolError,
+  type ProtocolErrorCode,
   type TcpFrame,
   TcpFramer,
 } from '../protocol/index.js';
@@ -56,7 +57,7 @@ export interface SessionDeps {
 }
 
 /** Protocol errors that close a connection, as refusal reasons (others: `desynchronised`). */
-const PROTOCOL_REFUSALS: Partial<Record<string, RefusalReason>> = {
+const PROTOCOL_REFUSALS: Partial<Record<ProtocolErrorCode, RefusalReason>> = {
   LENGTH_EXCEEDED: 'frame_too_large',
   EXPECTED_LOGIN: 'frame_before_handshake',
   BAD_IMEI: 'bad_imei',

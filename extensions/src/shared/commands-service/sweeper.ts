@@ -97,18 +97,20 @@ export async function sweep(ctx: Ctx, runtime: Runtime, now = Date.now()): Promi
 
   for (const r of held) {
     const instance = String(r.instance_id);
-    let reason: string | null = null;
+    let found: { kind: 'orphaned' | 'lost'; why: string } | null = null;
     if (!alive.get(instance)) {
-      reason = `instance ${instance} stopped (heartbeat expired)`;
+      found = { kind: 'orphaned', why: `instance ${instance} stopped (heartbeat expired)` };
     } else if (r.status === 'queued') {
       const queuedAt = toMs(r.queued_at);
       if (queuedAt !== null && now - queuedAt >= config.lostAfterMs) {
         const present = await outboundEntries(instance);
-        if (!present.has(`${r.id}#${Number(r.attempts)}`)) reason = `outbound entry on ${instance} was lost`;
+        if (!present.has(`${r.id}#${Number(r.attempts)}`)) {
+          found = { kind: 'lost', why: `outbound entry on ${instance} was lost` };
+        }
       }
     }
-    if (!reason) continue;
-    const why = reason;
+    if (!found) continue;
+    const { kind, why } = found;
     const { row, decision } = await transition(ctx, r.id, (row) => {
       // Re-check under the lock: a response may have moved it on meanwhile.
       if ((row.status !== 'queued' && row.status !== 'sent') || row.instance_id !== instance) {
@@ -117,8 +119,7 @@ export async function sweep(ctx: Ctx, runtime: Runtime, now = Date.now()): Promi
       return redispatch(row, why, config.maxAttempts);
     });
     if (row && decision && 'patch' in decision) {
-      if (why.includes('heartbeat')) report.orphaned++;
-      else report.lost++;
+      report[kind]++;
       if (decision.redispatch) toDispatch.add(row.device);
     }
   }
