@@ -1,6 +1,6 @@
 /**
- * /fleet-commands: cancel a pending/queued command, retry a failed/expired one, list a device's
- * recent commands. Every route needs a signed-in user; reads go through ItemsService with the
+ * /fleet-commands: cancel a pending/queued command, retry a failed/expired one (listing commands is
+ * /items/commands). Every route needs a signed-in user; reads go through ItemsService with the
  * caller's accountability (so Directus permissions decide visibility).
  *
  * Who may cancel or retry a command (also one someone else created): a sender (Admin or
@@ -41,7 +41,8 @@ function integerKey(raw: unknown, what: string): string {
   return text;
 }
 
-export const LIST_FIELDS = [
+/** The command as cancel and retry answer with it. */
+const RETURNED_FIELDS = [
   'id',
   'device',
   'text',
@@ -95,28 +96,8 @@ export default defineEndpoint({
 
     const readBack = async (id: string | number) => {
       const items = new context.services.ItemsService(COMMANDS, { schema: await context.getSchema() });
-      return items.readOne(id, { fields: LIST_FIELDS });
+      return items.readOne(id, { fields: RETURNED_FIELDS });
     };
-
-    router.get(
-      '/devices/:device/commands',
-      route(async (req, res) => {
-        const acc = accountabilityOf(req);
-        const device = integerKey(req.params.device, 'device');
-        const limit = Math.min(Math.max(Number(req.query.limit ?? 20) || 20, 1), 200);
-        const items = new context.services.ItemsService(COMMANDS, {
-          schema: req.schema ?? (await context.getSchema()),
-          accountability: acc,
-        });
-        const data = await items.readByQuery({
-          filter: { device: { _eq: device } },
-          sort: ['-created_at', '-id'],
-          fields: LIST_FIELDS,
-          limit,
-        });
-        res.json({ data });
-      }),
-    );
 
     /**
      * The common check before cancel and retry: a sender who may read the command and could

@@ -1,7 +1,7 @@
 /**
  * Dispatch: put a device's pending commands on the outbound stream of the ingestion instance that
  * holds its socket, oldest first. The Redis step (registry → heartbeat → XADD) is the contract's
- * `fleetDispatchCommand` script; the database step marks each queued command under a row lock.
+ * `fleetDispatchCommand` script; the database step marks each command queued (under the device lock).
  *
  * The whole pass holds the device's lock, so two dispatchers of the same device (create action,
  * connect event, sweeper, other Directus instances) serialise and never send a command twice or

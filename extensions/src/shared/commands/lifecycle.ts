@@ -3,7 +3,7 @@
  *
  *   pending → queued → sent → answered | failed | expired | cancelled
  *
- * Every function takes the row as it is (read under a row lock by the caller) and returns the
+ * Every function takes the row as it is (read under its device's lock by the caller) and returns the
  * patch to write, or null when the event must be ignored (duplicate, stale attempt, or a move
  * backwards). Keeping the decision here makes responses idempotent and monotonic by construction.
  */
