@@ -3,6 +3,7 @@
  * reads, and what a click on a row asks of the fleet map.
  */
 import { formatHms } from '../shared/format/index.js';
+import type { Cell, Column, Report, ReportKind, Row } from '../shared/history/report.js';
 import type { MapRequest } from '../shared/selection/index.js';
 
 export const TABS = [
@@ -11,25 +12,14 @@ export const TABS = [
   { kind: 'events', label: 'Events' },
   { kind: 'days', label: 'Daily summary' },
   { kind: 'visits', label: 'Geofence visits' },
-] as const;
-export type TabKind = (typeof TABS)[number]['kind'];
+] as const satisfies readonly { kind: ReportKind; label: string }[];
+export type TabKind = ReportKind;
 
-/** The endpoint's report (`GET /fleet-history/report`), as JSON. */
-export interface ReportColumn {
-  key: string;
-  label: string;
-  seconds?: boolean;
-}
-export type ReportCell = string | number | null;
-export type ReportRow = Record<string, ReportCell> & { id: number | string };
-export interface ReportView {
-  kind: TabKind;
-  timeZone: string;
-  columns: ReportColumn[];
-  rows: ReportRow[];
-  totals: Record<string, ReportCell>;
-  truncated: boolean;
-}
+/** The endpoint's report (`GET /fleet-history/report`), as JSON: the types the endpoint builds it with. */
+export type ReportColumn = Pick<Column, 'key' | 'label' | 'seconds'>;
+export type ReportCell = Cell;
+export type ReportRow = Row;
+export type ReportView = Report;
 
 /** The column heading: durations are shown as h:mm:ss, so their "(s)" goes. */
 export function heading(c: ReportColumn): string {
