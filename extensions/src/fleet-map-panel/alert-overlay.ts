@@ -11,6 +11,7 @@
 import type { FeatureCollection } from 'geojson';
 import type { GeoJSONSource, IControl, LayerSpecification } from 'maplibre-gl';
 import * as maplibregl from 'maplibre-gl';
+import { mapButton } from './map-button.js';
 
 export const GEOFENCE_SOURCE = 'fleet-geofences';
 export const GEOFENCE_LAYERS = { fill: 'fleet-geofences-fill', line: 'fleet-geofences-line' } as const;
@@ -86,31 +87,19 @@ export class AlertOverlay {
 
   /** The map button that shows and hides the geofences (aria-pressed says which). */
   control(): IControl {
-    let group: HTMLDivElement | null = null;
-    return {
-      onAdd: () => {
-        group = document.createElement('div');
-        group.className = 'maplibregl-ctrl maplibregl-ctrl-group';
-        const b = document.createElement('button');
-        b.type = 'button';
-        b.className = 'toggle-geofences';
-        b.title = 'Show geofences';
-        b.setAttribute('aria-label', 'Show geofences');
-        b.setAttribute('aria-pressed', 'false');
-        // a hexagon: "zones"
-        b.innerHTML =
-          '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" style="display:block;margin:auto"><path fill="none" stroke="#333" stroke-width="2" d="M12 3l8 4.5v9L12 21l-8-4.5v-9z"/></svg>';
-        b.addEventListener('click', () => {
-          const on = !this.geofencesOn;
-          b.setAttribute('aria-pressed', String(on));
-          b.style.background = on ? '#e3516933' : '';
-          void this.showGeofences(on);
-        });
-        group.appendChild(b);
-        return group;
+    return mapButton({
+      className: 'toggle-geofences',
+      title: 'Show geofences',
+      toggle: true,
+      // a hexagon: "zones"
+      iconPath: 'M12 3l8 4.5v9L12 21l-8-4.5v-9z',
+      onClick: (b) => {
+        const on = !this.geofencesOn;
+        b.setAttribute('aria-pressed', String(on));
+        b.style.background = on ? '#e3516933' : '';
+        void this.showGeofences(on);
       },
-      onRemove: () => group?.remove(),
-    };
+    });
   }
 
   async showGeofences(on: boolean): Promise<void> {

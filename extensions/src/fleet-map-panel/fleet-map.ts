@@ -6,7 +6,7 @@
  */
 
 import type { FeatureCollection, Point } from 'geojson';
-import type { GeoJSONSource, IControl, MapLayerMouseEvent } from 'maplibre-gl';
+import type { GeoJSONSource, MapLayerMouseEvent } from 'maplibre-gl';
 import * as maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import { formatClock } from '../shared/format/index.js';
@@ -14,6 +14,7 @@ import type { TrackSample } from '../shared/telematics/track.js';
 import { AlertOverlay } from './alert-overlay.js';
 import { provideClusterImages } from './cluster-images.js';
 import { type DeviceProps, FleetState, type StatusCounts } from './fleet-state.js';
+import { mapButton } from './map-button.js';
 import {
   BASEMAP_SOURCE,
   type Basemap,
@@ -99,31 +100,6 @@ export function apiUrl(api: ApiClient, path: string): string {
   return new URL(path.replace(/^\//, ''), base).href;
 }
 
-/** A map button that frames every device. */
-class FitAllControl implements IControl {
-  private el: HTMLDivElement | null = null;
-  constructor(private readonly onClick: () => void) {}
-  onAdd(): HTMLElement {
-    const el = document.createElement('div');
-    el.className = 'maplibregl-ctrl maplibregl-ctrl-group';
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'fleet-fit-all';
-    b.title = 'Show all devices';
-    b.setAttribute('aria-label', 'Show all devices');
-    // corner brackets: "frame everything"
-    b.innerHTML =
-      '<svg viewBox="0 0 24 24" width="18" height="18" aria-hidden="true" style="display:block;margin:auto"><path fill="none" stroke="#333" stroke-width="2" d="M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5"/></svg>';
-    b.addEventListener('click', this.onClick);
-    el.appendChild(b);
-    this.el = el;
-    return el;
-  }
-  onRemove(): void {
-    this.el?.remove();
-  }
-}
-
 export class FleetMap {
   readonly map: maplibregl.Map;
   readonly state = new FleetState();
@@ -167,7 +143,16 @@ export class FleetMap {
       attributionControl: { compact: true },
     });
     this.map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
-    this.map.addControl(new FitAllControl(() => this.fitFleet(300)), 'top-right');
+    this.map.addControl(
+      mapButton({
+        className: 'fleet-fit-all',
+        title: 'Show all devices',
+        // corner brackets: "frame everything"
+        iconPath: 'M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5',
+        onClick: () => this.fitFleet(300),
+      }),
+      'top-right',
+    );
     this.watchBasemap();
     this.alerts = new AlertOverlay(
       this.map,
