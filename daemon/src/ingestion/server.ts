@@ -105,6 +105,8 @@ function awaitProxyHeader(
     const timer = setTimeout(() => finish({ kind: 'refused', reason: 'no PROXY header in time' }), timeoutMs);
     socket.on('data', onData);
     socket.once('close', onClose);
+    // A reset before the header is answered by the 'close' that follows; the session that may
+    // follow installs its own handler.
     socket.on('error', () => {});
   });
 }
