@@ -30,10 +30,11 @@ import { loadConfig } from '../src/config.js';
 import type { AlertPayload } from '../src/contract/alerts.js';
 import type { HistoryExtensions } from '../src/history/hooks.js';
 import { deriveDevice } from '../src/history/worker.js';
-import { latestPerDevice, type PositionRow } from '../src/processor/rows.js';
+import type { PositionRow } from '../src/processor/rows.js';
 import { PositionWriter } from '../src/processor/writer.js';
 import { simulatedImei } from '../src/simulator/imei.js';
 import { Rng } from '../src/simulator/rng.js';
+import { benchRow, writeRows } from './rows.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -315,24 +316,20 @@ async function latencyPhase(
           insideRun.set(id, run);
           if (run === 2) expected.add(`${id}:${t}`);
         }
-        rows.push({
-          imei: imeis[i]!,
-          fixTime: t,
-          receivedAt: Date.now(),
-          latitude: w.lat,
-          longitude: w.lon,
-          altitude: 100,
-          heading: 0,
-          speed: Math.round(w.speed),
-          satellites: 12,
-          priority: 0,
-          eventIoId: 0,
-          io: ioText,
-          attributes: attrText,
-          flags: [],
-        });
+        rows.push(
+          benchRow({
+            imei: imeis[i]!,
+            fixTime: t,
+            receivedAt: Date.now(),
+            latitude: w.lat,
+            longitude: w.lon,
+            speed: Math.round(w.speed),
+            io: ioText,
+            attributes: attrText,
+          }),
+        );
       }
-      await writer.write(rows, latestPerDevice(rows), new Map(rows.map((x) => [x.imei, x.receivedAt])), ids);
+      await writeRows(writer, rows, ids);
       const at = Date.now();
       for (const row of rows) {
         const id = ids.get(row.imei)!;

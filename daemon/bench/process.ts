@@ -30,10 +30,10 @@ import { encodeTelemetryEntry, GROUPS, redisKeys } from '../src/contract/index.j
 import { runDerive } from '../src/history/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import { type RunningProcessor, runProcess } from '../src/processor/main.js';
-import { latestPerDevice, type PositionRow } from '../src/processor/rows.js';
 import { PositionWriter, type WriteMethod } from '../src/processor/writer.js';
 import { type AvlRecord, CODEC_8E, encodeAvlFrame } from '../src/protocol/index.js';
 import { simulatedImei } from '../src/simulator/imei.js';
+import { benchRow, writeRows } from './rows.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -278,24 +278,19 @@ async function main(): Promise<void> {
             const c = nextBatch;
             nextBatch += 5000;
             if (c >= methodRows) return;
-            const rows: PositionRow[] = Array.from({ length: Math.min(5000, methodRows - c) }, (_, i) => ({
-              imei: imeis[(c + i) % DEVICES]!,
-              fixTime: methodBase + (c + i) * 1000,
-              receivedAt: t,
-              latitude: 54 + i * 1e-5,
-              longitude: 25,
-              altitude: 100,
-              heading: 0,
-              speed: 40,
-              satellites: 12,
-              priority: 0,
-              eventIoId: 0,
-              io: ioText,
-              attributes: attrText,
-              flags: [],
-            }));
-            const seen = new Map(rows.map((r) => [r.imei, r.receivedAt]));
-            await writer.write(rows, latestPerDevice(rows), seen, ids);
+            const rows = Array.from({ length: Math.min(5000, methodRows - c) }, (_, i) =>
+              benchRow({
+                imei: imeis[(c + i) % DEVICES]!,
+                fixTime: methodBase + (c + i) * 1000,
+                receivedAt: t,
+                latitude: 54 + i * 1e-5,
+                longitude: 25,
+                speed: 40,
+                io: ioText,
+                attributes: attrText,
+              }),
+            );
+            await writeRows(writer, rows, ids);
           }
         };
         await Promise.all(Array.from({ length: connections }, work));
