@@ -14,6 +14,7 @@ import {
 } from '../../src/contract/index.js';
 import type { Ingestion } from '../../src/ingestion/server.js';
 import { avlAck, encodeImeiLogin, encodeUdpDatagram, udpAck } from '../../src/protocol/index.js';
+import { encodableRecord } from '../protocol/helpers.js';
 import {
   avlFrame,
   createTestDatabase,
@@ -276,18 +277,7 @@ describe('udp', () => {
   it('writes the datagram and answers with both packet ids and the record count', async () => {
     const before = (await stream()).length;
     const datagram = encodeUdpDatagram(0xcafe, 0x07, IMEI, 0x08, [
-      {
-        timestamp: 1_700_000_000_000,
-        priority: 1,
-        longitude: 0,
-        latitude: 0,
-        altitude: 0,
-        angle: 0,
-        satellites: 0,
-        speed: 0,
-        eventIoId: 1,
-        io: { ids: [21, 1], values: [3, 1] },
-      },
+      encodableRecord({ timestamp: 1_700_000_000_000, eventIoId: 1, io: { ids: [21, 1], values: [3, 1] } }),
     ]);
     const reply = await udpRoundTrip(ing.udpPort as number, datagram);
     expect(reply).toEqual(udpAck(0xcafe, 0x07, 1));

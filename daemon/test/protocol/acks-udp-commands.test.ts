@@ -6,7 +6,6 @@ import {
   crc16ibm,
   decodeAvlFrame,
   decodeCommandFrame,
-  type EncodableRecord,
   encodeAvlFrame,
   encodeCodec12Command,
   encodeCodec14Command,
@@ -21,21 +20,7 @@ import {
   parseUdpDatagram,
   udpAck,
 } from '../../src/protocol/index.js';
-import { catchError } from './helpers.js';
-
-const rec = (over: Partial<EncodableRecord> = {}): EncodableRecord => ({
-  timestamp: Date.UTC(2026, 0, 1),
-  priority: 1,
-  longitude: 25.2598066,
-  latitude: 54.7009616,
-  altitude: 104,
-  angle: 41,
-  satellites: 4,
-  speed: 0,
-  eventIoId: 0,
-  io: { ids: [66], values: [12345] },
-  ...over,
-});
+import { catchError, encodableRecord } from './helpers.js';
 
 /** Rewrites the CRC so a deliberately inconsistent frame reaches the structural checks. */
 function fixCrc(frame: Buffer): Buffer {
@@ -63,7 +48,7 @@ describe('acknowledgements', () => {
 });
 
 describe('UDP datagrams', () => {
-  const good = encodeUdpDatagram(0xcafe, 9, '352093086403655', 0x08, [rec()]);
+  const good = encodeUdpDatagram(0xcafe, 9, '352093086403655', 0x08, [encodableRecord()]);
 
   it('refuses a length field that does not match the datagram', () => {
     const bad = Buffer.from(good);
@@ -96,14 +81,14 @@ describe('UDP datagrams', () => {
 
 describe('AVL structure checks', () => {
   it('refuses N1 != N2 even with a valid CRC', () => {
-    const f = encodeAvlFrame(0x8e, [rec(), rec()]);
+    const f = encodeAvlFrame(0x8e, [encodableRecord(), encodableRecord()]);
     f[f.length - 5] = 1;
     const err = catchError(() => checkAvlFrame(fixCrc(f)));
     expect(err).toMatchObject({ code: 'RECORD_COUNT_MISMATCH', offset: f.length - 5 });
   });
 
   it('refuses records that do not end exactly on N2', () => {
-    const f = encodeAvlFrame(0x08, [rec(), rec()]);
+    const f = encodeAvlFrame(0x08, [encodableRecord(), encodableRecord()]);
     f[9] = 1;
     f[f.length - 5] = 1;
     fixCrc(f);
@@ -118,13 +103,17 @@ describe('AVL structure checks', () => {
   });
 
   it('recognises no-fix records: satellites 0 and coordinates 0/0 decode as such', () => {
-    const [r] = decodeAvlFrame(encodeAvlFrame(0x08, [rec({ satellites: 0, longitude: 0, latitude: 0 })])).records;
+    const [r] = decodeAvlFrame(
+      encodeAvlFrame(0x08, [encodableRecord({ satellites: 0, longitude: 0, latitude: 0 })]),
+    ).records;
     expect(r).toMatchObject({ satellites: 0, longitude: 0, latitude: 0 });
   });
 
   it('encoders refuse impossible records', () => {
-    expect(() => encodeAvlFrame(0x08, [rec({ io: { ids: [300], values: [1] } })])).toThrow(RangeError);
-    expect(() => encodeAvlFrame(0x08, [rec({ io: { ids: [256], values: [new Uint8Array(3)] } })])).toThrow(RangeError);
+    expect(() => encodeAvlFrame(0x08, [encodableRecord({ io: { ids: [300], values: [1] } })])).toThrow(RangeError);
+    expect(() => encodeAvlFrame(0x08, [encodableRecord({ io: { ids: [256], values: [new Uint8Array(3)] } })])).toThrow(
+      RangeError,
+    );
     expect(() => encodeAvlFrame(0x07, [])).toThrow(RangeError);
   });
 });
@@ -159,7 +148,9 @@ describe('commands', () => {
     const q = encodeCodec12Command('getinfo');
     q[q.length - 5] = 2;
     expect(catchError(() => decodeCommandFrame(fixCrc(q))).code).toBe('RECORD_COUNT_MISMATCH');
-    expect(catchError(() => decodeCommandFrame(encodeAvlFrame(0x08, [rec()]))).code).toBe('UNSUPPORTED_CODEC');
+    expect(catchError(() => decodeCommandFrame(encodeAvlFrame(0x08, [encodableRecord()]))).code).toBe(
+      'UNSUPPORTED_CODEC',
+    );
     expect([0x0c, 0x0d, 0x0e, 0x0f].every(isCommandCodec)).toBe(true);
     expect(isCommandCodec(0x08)).toBe(false);
   });

@@ -11,6 +11,7 @@ import {
   encodeImeiLogin,
   encodeUdpDatagram,
 } from '../../src/protocol/index.js';
+import { zeroGps } from './official-examples.js';
 
 const CODEC8_EX1 =
   '000000000000003608010000016B40D8EA30010000000000000000000000000000000105021503010101425E0F01F10000601A014E0000000000000000010000C7CF';
@@ -56,13 +57,7 @@ describe('decode CLI', () => {
       records: [
         {
           timestamp: '2019-06-10T10:04:46.000Z',
-          priority: 1,
-          longitude: 0,
-          latitude: 0,
-          altitude: 0,
-          angle: 0,
-          satellites: 0,
-          speed: 0,
+          ...zeroGps,
           eventIoId: 1,
           fix: false,
           io: { 1: 1, 21: 3, 66: 24079, 78: 0, 241: 24602 },

@@ -30,7 +30,8 @@ export interface AvlExample {
   udp?: { packetId: number; avlPacketId: number; imei: string };
 }
 
-const zeroGps = { priority: 1, longitude: 0, latitude: 0, altitude: 0, angle: 0, satellites: 0, speed: 0 };
+/** The position fields of the examples sent without a fix. */
+export const zeroGps = { priority: 1, longitude: 0, latitude: 0, altitude: 0, angle: 0, satellites: 0, speed: 0 };
 
 export const AVL_EXAMPLES: AvlExample[] = [
   {

@@ -25,7 +25,7 @@ import {
   type TcpFrame,
   TcpFramer,
 } from '../../src/protocol/index.js';
-import { catchError } from './helpers.js';
+import { catchError, encodableRecord } from './helpers.js';
 
 const CODECS = [0x08, 0x8e, 0x10] as const;
 
@@ -121,18 +121,7 @@ describe('round trips', () => {
 
   it('keeps 8-byte values beyond 2^53 exact', () => {
     const big = 2n ** 64n - 3n;
-    const rec: EncodableRecord = {
-      timestamp: 0,
-      priority: 0,
-      longitude: 0,
-      latitude: 0,
-      altitude: 0,
-      angle: 0,
-      satellites: 0,
-      speed: 0,
-      eventIoId: 0,
-      io: { ids: [78, 11], values: [big, 2 ** 53 - 1] },
-    };
+    const rec = encodableRecord({ io: { ids: [78, 11], values: [big, 2 ** 53 - 1] } });
     const [r] = decodeAvlFrame(encodeAvlFrame(0x8e, [rec])).records;
     expect(r!.io.values).toEqual([big, 2 ** 53 - 1]);
     expect(ioToJson(r!.io)).toEqual({ 78: '18446744073709551613', 11: 9007199254740991 });
