@@ -4,7 +4,7 @@
  */
 
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type CommandResponse,
   decodeCommandResponse,
@@ -17,43 +17,36 @@ import type { Ingestion } from '../../src/ingestion/server.js';
 import { avlAck, decodeCommandFrame, encodeCodec12Response } from '../../src/protocol/index.js';
 import {
   avlFrame,
-  createTestDatabase,
-  createTestRedis,
   eventually,
-  Opened,
   type RawDevice,
-  REDIS_URL,
   startOwnRedis,
   startTestIngestion,
+  useIngestionStack,
 } from './support.js';
 
 const IMEI = '356307042443001';
 const IMEI_2 = '356307042443002';
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let r: Awaited<ReturnType<typeof createTestRedis>>;
+const stack = useIngestionStack([
+  { imei: IMEI, name: 'cmd 1', enabled: true },
+  { imei: IMEI_2, name: 'cmd 2', enabled: true },
+]);
 let ing: Ingestion;
-const opened = new Opened();
 let nextId = 1;
 
 async function start(id: string): Promise<Ingestion> {
-  return opened.ingestion(db.knex, {
-    instanceId: id,
-    redisUrl: REDIS_URL,
-    redisPrefix: r.prefix,
-    commandTimeoutMs: 400,
-  });
+  return stack.start(id, { commandTimeoutMs: 400 });
 }
 
 async function login(imei = IMEI): Promise<RawDevice> {
-  const d = await opened.device(ing.tcpPort);
+  const d = await stack.opened.device(ing.tcpPort);
   expect(await d.login(imei)).toBe(1);
   return d;
 }
 
 async function dispatch(c: Partial<OutboundCommandInput> = {}, instance = 'cmd-a'): Promise<string> {
   const commandId = c.commandId ?? `c${nextId++}`;
-  await r.redis.xadd(
-    r.keys.commandsOutbound(instance),
+  await stack.r.redis.xadd(
+    stack.r.keys.commandsOutbound(instance),
     '*',
     ...encodeOutboundCommand({ commandId, imei: IMEI, text: 'getinfo', expiresAt: Date.now() + 60_000, ...c }),
   );
@@ -61,7 +54,9 @@ async function dispatch(c: Partial<OutboundCommandInput> = {}, instance = 'cmd-a
 }
 
 async function responses(commandId?: string): Promise<CommandResponse[]> {
-  const all = (await r.redis.xrange(r.keys.commandsResponses, '-', '+')).map(([, f]) => decodeCommandResponse(f));
+  const all = (await stack.r.redis.xrange(stack.r.keys.commandsResponses, '-', '+')).map(([, f]) =>
+    decodeCommandResponse(f),
+  );
   return commandId === undefined ? all : all.filter((x) => x.commandId === commandId);
 }
 
@@ -70,7 +65,7 @@ async function outcomes(commandId: string): Promise<string[]> {
 }
 
 async function pending(instance = 'cmd-a'): Promise<number> {
-  const [count] = (await r.redis.xpending(r.keys.commandsOutbound(instance), GROUPS.outbound)) as [number];
+  const [count] = (await stack.r.redis.xpending(stack.r.keys.commandsOutbound(instance), GROUPS.outbound)) as [number];
   return count;
 }
 
@@ -82,19 +77,7 @@ async function readCommand(d: RawDevice) {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  r = await createTestRedis();
-  await db.knex('devices').insert([
-    { imei: IMEI, name: 'cmd 1', enabled: true },
-    { imei: IMEI_2, name: 'cmd 2', enabled: true },
-  ]);
   ing = await start('cmd-a');
-});
-
-afterAll(async () => {
-  await opened.close();
-  await r?.cleanup();
-  await db?.drop();
 });
 
 describe('outbound commands', () => {
@@ -207,11 +190,11 @@ describe('outbound commands', () => {
   });
 
   it('at start-up reports entries a previous run read but never settled', async () => {
-    const stream = r.keys.commandsOutbound('cmd-b');
-    await r.redis.xgroup('CREATE', stream, GROUPS.outbound, '0', 'MKSTREAM');
+    const stream = stack.r.keys.commandsOutbound('cmd-b');
+    await stack.r.redis.xgroup('CREATE', stream, GROUPS.outbound, '0', 'MKSTREAM');
     const leftover = await dispatch({ imei: IMEI_2 }, 'cmd-b');
     // A previous run of cmd-b read it (so it sits in cmd-b's pending list) and then crashed.
-    await r.redis.xreadgroup('GROUP', GROUPS.outbound, 'cmd-b', 'COUNT', 10, 'STREAMS', stream, '>');
+    await stack.r.redis.xreadgroup('GROUP', GROUPS.outbound, 'cmd-b', 'COUNT', 10, 'STREAMS', stream, '>');
     expect(await pending('cmd-b')).toBe(1);
     await start('cmd-b');
     await eventually(async () => (await outcomes(leftover)).includes('not_held'), 'leftover reported');
@@ -225,7 +208,7 @@ describe('command after a pending acknowledgement', () => {
     // delivery are both held back and complete together.
     const own = await startOwnRedis({ args: ['--enable-debug-command', 'yes'] });
     const prefix = 'test:ingest:cmd-order:';
-    const orderIng = await startTestIngestion(db.knex, {
+    const orderIng = await startTestIngestion(stack.db.knex, {
       instanceId: 'cmd-order',
       redisUrl: own.url,
       redisPrefix: prefix,
@@ -233,7 +216,7 @@ describe('command after a pending acknowledgement', () => {
     const admin = new Redis(own.url);
     const sleeper = new Redis(own.url);
     try {
-      const d = await opened.device(orderIng.tcpPort);
+      const d = await stack.opened.device(orderIng.tcpPort);
       expect(await d.login(IMEI)).toBe(1);
       for (let round = 0; round < 5; round++) {
         const sleeping = sleeper.call('DEBUG', 'SLEEP', '0.3');

@@ -1,53 +1,25 @@
 /** Connection limits against real sockets: every refusal closes without an ack and is counted. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { decodeConnectionEvent } from '../../src/contract/index.js';
 import type { Ingestion, IngestionOptions } from '../../src/ingestion/server.js';
 import { avlAck } from '../../src/protocol/index.js';
-import {
-  avlFrame,
-  createTestDatabase,
-  createTestRedis,
-  eventually,
-  Opened,
-  type RawDevice,
-  REDIS_URL,
-} from './support.js';
+import { avlFrame, eventually, type RawDevice, useIngestionStack } from './support.js';
 
 const IMEI = '356307042441013';
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let r: Awaited<ReturnType<typeof createTestRedis>>;
-const opened = new Opened();
+const stack = useIngestionStack([{ imei: IMEI, name: 'limits', enabled: true }]);
 
 function start(id: string, limits: IngestionOptions['limits']): Promise<Ingestion> {
-  return opened.ingestion(db.knex, {
-    instanceId: id,
-    redisUrl: REDIS_URL,
-    redisPrefix: r.prefix,
-    limits,
-    commands: false,
-  });
+  return stack.start(id, { limits, commands: false });
 }
 
 function connect(ing: Ingestion): Promise<RawDevice> {
-  return opened.device(ing.tcpPort);
+  return stack.opened.device(ing.tcpPort);
 }
 
 async function refusals(ing: Ingestion, reason: string): Promise<number> {
   const m = (await ing.registry.getSingleMetric('fleet_ingest_refusals_total')?.get())?.values ?? [];
   return m.filter((v) => v.labels.reason === reason).reduce((a, v) => a + v.value, 0);
 }
-
-beforeAll(async () => {
-  db = await createTestDatabase();
-  r = await createTestRedis();
-  await db.knex('devices').insert({ imei: IMEI, name: 'limits', enabled: true });
-});
-
-afterAll(async () => {
-  await opened.close();
-  await r?.cleanup();
-  await db?.drop();
-});
 
 describe('limits', () => {
   let ing: Ingestion;
@@ -87,7 +59,7 @@ describe('limits', () => {
     await d.whenClosed;
     expect(d.available).toBe(0);
     expect(await refusals(ing, 'frame_timeout')).toBe(1);
-    expect(await r.redis.xlen(r.keys.telemetryAvl)).toBe(0);
+    expect(await stack.r.redis.xlen(stack.r.keys.telemetryAvl)).toBe(0);
   });
 
   it('closes an idle device and records the reason', async () => {
@@ -96,7 +68,9 @@ describe('limits', () => {
     d.send(avlFrame(1));
     expect(await d.read(4)).toEqual(avlAck(1));
     await d.whenClosed;
-    const events = (await r.redis.xrange(r.keys.connectionsEvents, '-', '+')).map(([, f]) => decodeConnectionEvent(f));
+    const events = (await stack.r.redis.xrange(stack.r.keys.connectionsEvents, '-', '+')).map(([, f]) =>
+      decodeConnectionEvent(f),
+    );
     expect(events.at(-1)).toMatchObject({ type: 'disconnected', imei: IMEI, reason: 'idle' });
   });
 

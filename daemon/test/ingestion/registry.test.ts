@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeConnectionEvent,
   decodeRegistryValue,
@@ -13,59 +13,40 @@ import {
   encodeRegistryValue,
 } from '../../src/contract/index.js';
 import type { Ingestion, IngestionOptions } from '../../src/ingestion/server.js';
-import { createTestDatabase, createTestRedis, eventually, Opened, type RawDevice, REDIS_URL } from './support.js';
+import { eventually, type RawDevice, REDIS_URL, useIngestionStack } from './support.js';
 
 const IMEI = '356307042441013';
-let db: Awaited<ReturnType<typeof createTestDatabase>>;
-let r: Awaited<ReturnType<typeof createTestRedis>>;
+const stack = useIngestionStack([
+  ...Array.from({ length: 12 }, (_, i) => ({ imei: String(356307042441000 + i), name: `d${i}`, enabled: true })),
+  { imei: IMEI, name: 'main', enabled: true },
+]);
 let a: Ingestion;
 let b: Ingestion;
-const opened = new Opened();
 
 function start(id: string, extra: Partial<IngestionOptions> = {}): Promise<Ingestion> {
-  return opened.ingestion(db.knex, {
-    instanceId: id,
-    redisUrl: REDIS_URL,
-    redisPrefix: r.prefix,
-    commands: false,
-    ...extra,
-  });
+  return stack.start(id, { commands: false, ...extra });
 }
 
 async function login(ing: Ingestion, imei = IMEI): Promise<RawDevice> {
-  const d = await opened.device(ing.tcpPort);
+  const d = await stack.opened.device(ing.tcpPort);
   expect(await d.login(imei)).toBe(1);
   return d;
 }
 
 async function holder(imei = IMEI): Promise<string | null> {
-  const v = await r.redis.hget(r.keys.connectionsRegistry, imei);
+  const v = await stack.r.redis.hget(stack.r.keys.connectionsRegistry, imei);
   return v === null ? null : decodeRegistryValue(v).instance;
 }
 
 async function events(imei = IMEI) {
-  return (await r.redis.xrange(r.keys.connectionsEvents, '-', '+'))
+  return (await stack.r.redis.xrange(stack.r.keys.connectionsEvents, '-', '+'))
     .map(([, f]) => decodeConnectionEvent(f))
     .filter((e) => e.imei === imei);
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  r = await createTestRedis();
-  await db
-    .knex('devices')
-    .insert(
-      Array.from({ length: 12 }, (_, i) => ({ imei: String(356307042441000 + i), name: `d${i}`, enabled: true })),
-    );
-  await db.knex('devices').insert({ imei: IMEI, name: 'main', enabled: true });
   a = await start('reg-a');
   b = await start('reg-b');
-});
-
-afterAll(async () => {
-  await opened.close();
-  await r?.cleanup();
-  await db?.drop();
 });
 
 describe('registry across two instances', () => {
@@ -85,14 +66,18 @@ describe('registry across two instances', () => {
   });
 
   it('the compare-and-delete script only deletes an entry naming the caller', async () => {
-    const redis = defineContractScripts(r.redis);
-    await redis.hset(r.keys.connectionsRegistry, '1', encodeRegistryValue({ instance: 'reg-b', connectedAt: 1 }));
+    const redis = defineContractScripts(stack.r.redis);
+    await redis.hset(stack.r.keys.connectionsRegistry, '1', encodeRegistryValue({ instance: 'reg-b', connectedAt: 1 }));
     // 'reg' is a prefix of 'reg-b' but not the same instance.
     for (const other of ['reg-a', 'reg']) {
-      expect(await deregisterConnection(redis, r.keys, { imei: '1', instance: other, at: 2, reason: 'x' })).toBe(0);
+      expect(await deregisterConnection(redis, stack.r.keys, { imei: '1', instance: other, at: 2, reason: 'x' })).toBe(
+        0,
+      );
     }
     expect(await holder('1')).toBe('reg-b');
-    expect(await deregisterConnection(redis, r.keys, { imei: '1', instance: 'reg-b', at: 3, reason: 'x' })).toBe(1);
+    expect(await deregisterConnection(redis, stack.r.keys, { imei: '1', instance: 'reg-b', at: 3, reason: 'x' })).toBe(
+      1,
+    );
     expect(await holder('1')).toBeNull();
   });
 
@@ -119,11 +104,11 @@ describe('registry across two instances', () => {
 describe('heartbeat', () => {
   it('is set with a TTL of at most 90 s while the instance runs and removed on a clean stop', async () => {
     const c = await start('reg-hb');
-    const ttl = await r.redis.ttl(r.keys.heartbeat('reg-hb'));
+    const ttl = await stack.r.redis.ttl(stack.r.keys.heartbeat('reg-hb'));
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(90);
     await c.stop();
-    expect(await r.redis.exists(r.keys.heartbeat('reg-hb'))).toBe(0);
+    expect(await stack.r.redis.exists(stack.r.keys.heartbeat('reg-hb'))).toBe(0);
   });
 
   it('expires after a crash; a restart with the same id clears the registry entries it left', async () => {
@@ -134,8 +119,8 @@ describe('heartbeat', () => {
         INGEST_CHILD: JSON.stringify({
           instanceId: 'reg-crash',
           redisUrl: REDIS_URL,
-          prefix: r.prefix,
-          db: db.connection,
+          prefix: stack.r.prefix,
+          db: stack.db.connection,
           heartbeatTtlSeconds: 1,
           heartbeatRefreshMs: 300,
         }),
@@ -152,16 +137,22 @@ describe('heartbeat', () => {
         });
         child.once('exit', (code) => reject(new Error(`child exited early (${code})`)));
       });
-      const d = await opened.device(port);
+      const d = await stack.opened.device(port);
       expect(await d.login('356307042441005')).toBe(1);
       expect(await holder('356307042441005')).toBe('reg-crash');
-      const first = await r.redis.get(r.keys.heartbeat('reg-crash'));
+      const first = await stack.r.redis.get(stack.r.keys.heartbeat('reg-crash'));
       // Refreshed while alive (the value is the time of the last beat).
-      await eventually(async () => (await r.redis.get(r.keys.heartbeat('reg-crash'))) !== first, 'heartbeat refreshed');
+      await eventually(
+        async () => (await stack.r.redis.get(stack.r.keys.heartbeat('reg-crash'))) !== first,
+        'heartbeat refreshed',
+      );
 
       child.kill('SIGKILL');
       await new Promise((res) => child.once('exit', res));
-      await eventually(async () => (await r.redis.exists(r.keys.heartbeat('reg-crash'))) === 0, 'heartbeat expired');
+      await eventually(
+        async () => (await stack.r.redis.exists(stack.r.keys.heartbeat('reg-crash'))) === 0,
+        'heartbeat expired',
+      );
       // The crash left the registry entry behind…
       expect(await holder('356307042441005')).toBe('reg-crash');
       // …until the instance starts again.

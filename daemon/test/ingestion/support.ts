@@ -10,6 +10,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { Knex } from 'knex';
+import { afterAll, beforeAll } from 'vitest';
+import {
+  TEST_REDIS_URL as REDIS_URL,
+  startTestStack,
+  type TestDatabase,
+  type TestRedis,
+  type TestStack,
+  waitFor,
+} from '../../../test/support/index.js';
 import { knexDeviceLookup } from '../../src/ingestion/devices.js';
 import { type Ingestion, type IngestionOptions, startIngestion } from '../../src/ingestion/server.js';
 import { knexTakeoverRecorder } from '../../src/ingestion/takeover.js';
@@ -22,8 +31,6 @@ export function uid(): string {
 }
 
 export { createTestDatabase, createTestRedis } from '../../../test/support/index.js';
-
-import { waitFor } from '../../../test/support/index.js';
 
 /**
  * Ingestion as the tests run it: TCP on a free port of 127.0.0.1, no UDP, and only the devices in
@@ -67,6 +74,51 @@ export class Opened {
     for (const d of this.devices) d.close();
     for (const ing of this.ingestions) await ing.stop();
   }
+}
+
+/** What a test file's ingestions run on, made by `useIngestionStack`. */
+export interface IngestionStack {
+  readonly db: TestDatabase;
+  readonly r: TestRedis;
+  readonly opened: Opened;
+  /** `startTestIngestion` on the file's database and Redis prefix (shared Redis), stopped after the file. */
+  start(instanceId: string, extra?: Partial<IngestionOptions>): Promise<Ingestion>;
+}
+
+/**
+ * Registers the file's beforeAll (a database whose `devices` holds `devices`, a Redis prefix) and
+ * afterAll (the file's devices and ingestions closed, then the database and prefix dropped).
+ * Fields are usable from the file's own beforeAll on.
+ */
+export function useIngestionStack(devices: Record<string, unknown>[]): IngestionStack {
+  let stack: TestStack | undefined;
+  const opened = new Opened();
+  const ready = (): TestStack => {
+    if (!stack) throw new Error('the ingestion stack is used before its beforeAll ran');
+    return stack;
+  };
+  beforeAll(async () => {
+    stack = await startTestStack();
+    stack.started(opened, (o) => o.close());
+    if (devices.length > 0) await stack.db.knex('devices').insert(devices);
+  });
+  afterAll(() => stack?.stop());
+  return {
+    get db() {
+      return ready().db;
+    },
+    get r() {
+      return ready().redis;
+    },
+    opened,
+    start: (instanceId, extra = {}) =>
+      opened.ingestion(ready().db.knex, {
+        instanceId,
+        redisUrl: REDIS_URL,
+        redisPrefix: ready().redis.prefix,
+        ...extra,
+      }),
+  };
 }
 
 /** A self-signed certificate for `localhost` made by openssl in a temporary directory. */
