@@ -119,6 +119,8 @@ export const ConfigSchema = z
      * bench:process measured 4 taking the processor down to 0.57× and no lower lag, 1 a longer lag.
      */
     HISTORY_CONCURRENCY: int(2, 1),
+    /** Devices derived together in one transaction (one statement per step for all of them). */
+    HISTORY_BATCH_SIZE: int(200, 1),
     HISTORY_METRICS_PORT: int(9466),
   })
   .superRefine((c, ctx) => {

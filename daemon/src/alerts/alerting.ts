@@ -2,7 +2,7 @@
  * Where rule evaluation meets the database, in two places:
  *
  * - `alertsAfterEvents`: the history derivation's after-events hook. It runs in the transaction
- *   that stored a window's events, evaluates the rules on the events that are new in that window
+ *   that stored a batch of windows' events, evaluates the rules on the events that are new there
  *   (re-derivations that yield the same events bring none) and records alerts + deliveries in the
  *   same transaction: the events, their alerts and the outbox commit together or not at all.
  * - `sweepAlerts`: periodic, for what only time can decide: `offline` / `no_fix` silences, events
@@ -98,26 +98,34 @@ async function evaluateAndRecord(
   return { ...result, pending };
 }
 
-/** The after-events hook for the history derivation. */
+/**
+ * The after-events hook for the history derivation: the new events of a whole batch of windows are
+ * evaluated and recorded together (one pass per time zone in the batch, usually one).
+ */
 export function alertsAfterEvents(
   options: AlertingOptions = DEFAULT_ALERTING,
   onInvalid?: (invalid: Array<{ id: unknown; error: string }>) => void,
 ) {
   const rulesOf = cachedRules(options.rulesTtlMs, onInvalid);
-  return async (trx: Knex.Transaction, change: EventsChangeLike): Promise<void> => {
-    if (change.inserted.length === 0) return;
+  return async (trx: Knex.Transaction, changes: readonly EventsChangeLike[]): Promise<void> => {
+    const withNew = changes.filter((c) => c.inserted.length > 0);
+    if (withNew.length === 0) return;
     const now = options.now?.() ?? Date.now();
     const rules = await rulesOf(trx, now);
     if (rules.length === 0) return;
-    await evaluateAndRecord(
-      trx,
-      change.inserted.map(toRuleEvent),
-      change.events.map(toRuleEvent),
-      rules,
-      change.settings.timeZone,
-      options,
-      now,
-    );
+    const byZone = new Map<string, EventsChangeLike[]>();
+    for (const c of withNew) byZone.set(c.settings.timeZone, [...(byZone.get(c.settings.timeZone) ?? []), c]);
+    for (const [timeZone, list] of byZone) {
+      await evaluateAndRecord(
+        trx,
+        list.flatMap((c) => c.inserted.map(toRuleEvent)),
+        list.flatMap((c) => c.events.map(toRuleEvent)),
+        rules,
+        timeZone,
+        options,
+        now,
+      );
+    }
   };
 }
 

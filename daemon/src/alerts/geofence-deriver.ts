@@ -1,8 +1,8 @@
 /**
  * The geofence check inside the history derivation (an EventDeriver, see ../history/hooks.ts):
- * `load` measures the window's unflagged fixes against nearby fences with PostGIS and reads the
- * fence state before them from stored events; `derive` runs the pure hysteresis. Events are
- * `geofence_enter` / `geofence_exit` (key: the geofence id) and zone `overspeed_start` /
+ * `load` measures the unflagged fixes of a batch's windows against nearby fences with PostGIS (one
+ * statement for all) and reads the fence state before them from stored events (one for all);
+ * `derive` runs the pure hysteresis per window. Events are `geofence_enter`/ `geofence_exit` (key: the geofence id) and zone `overspeed_start` /
  * `overspeed_end` (key `zone:<id>`); all carry `geofence` (id) and `geofence_name` in attributes.
  *
  * Where it starts folding: the window only owns events after `from`, so fixes before it matter
@@ -18,7 +18,7 @@
 import type { Knex } from 'knex';
 import type { DeriverInput, EventDeriver } from '../history/hooks.js';
 import type { DerivedEvent as HistoryEvent, HistoryPosition } from '../history/types.js';
-import { fencesById, measureFixes, priorFenceState } from './geofence-sql.js';
+import { fencesById, measureFixes, priorFenceStates } from './geofence-sql.js';
 import { type Fence, type FenceFix, type FenceState, geofenceEvents, type HysteresisSettings } from './hysteresis.js';
 
 /** Good fixes before the window's start folded again to recover a pending change. */
@@ -130,27 +130,52 @@ export function geofenceDeriver(
 ): EventDeriver<Loaded> {
   return {
     name: 'geofences',
-    async load(trx: Knex.Transaction, input: DeriverInput): Promise<Loaded> {
-      const { fixes, boundary } = foldedFixes(input.positions, input.from);
-      const prior = boundary === null ? new Map() : await priorFenceState(trx, input.device, boundary + 1);
+    // One measurement, one prior-state read and one fence lookup for the whole batch.
+    async load(trx: Knex.Transaction, inputs: readonly DeriverInput[]): Promise<Loaded[]> {
+      const folded = inputs.map((input) => foldedFixes(input.positions, input.from));
+      const priors = await priorFenceStates(
+        trx,
+        inputs.flatMap((input, i) => {
+          const boundary = folded[i]!.boundary;
+          return boundary === null ? [] : [{ device: input.device, before: boundary + 1 }];
+        }),
+      );
       await cache.validate(trx);
-      const measured = await cache.measure(trx, fixes, settings.marginM);
-      const missing = [...prior.keys()].filter((id) => !measured.fences.has(id));
-      const fences = new Map(measured.fences);
-      for (const [id, f] of await fencesById(trx, missing)) fences.set(id, f);
-      return {
-        prior,
-        fences,
-        fixes: fixes.map((p, i) => ({
-          time: p.time,
-          position: p.id,
-          lon: p.lon,
-          lat: p.lat,
-          speed: p.speed,
-          flagged: false,
-          fences: measured.distances[i]!,
-        })),
-      };
+      const measured = await cache.measure(
+        trx,
+        folded.flatMap((f) => f.fixes),
+        settings.marginM,
+      );
+      const prior = inputs.map((input, i) =>
+        folded[i]!.boundary === null ? new Map<number, FenceState>() : priors.get(input.device)!,
+      );
+      const missing = new Set(prior.flatMap((p) => [...p.keys()]).filter((id) => !measured.fences.has(id)));
+      const named = await fencesById(trx, [...missing]);
+      let offset = 0;
+      return inputs.map((_, i) => {
+        const fixes = folded[i]!.fixes;
+        const distances = measured.distances.slice(offset, offset + fixes.length);
+        offset += fixes.length;
+        const fences = new Map<number, Fence>();
+        for (const d of distances) for (const id of d.keys()) fences.set(id, measured.fences.get(id)!);
+        for (const id of prior[i]!.keys()) {
+          const f = measured.fences.get(id) ?? named.get(id);
+          if (f) fences.set(id, f);
+        }
+        return {
+          prior: prior[i]!,
+          fences,
+          fixes: fixes.map((p, j) => ({
+            time: p.time,
+            position: p.id,
+            lon: p.lon,
+            lat: p.lat,
+            speed: p.speed,
+            flagged: false,
+            fences: distances[j]!,
+          })),
+        };
+      });
     },
     derive(_input: DeriverInput, loaded: Loaded): HistoryEvent[] {
       const { events } = geofenceEvents(loaded.fixes, loaded.fences, loaded.prior, settings);

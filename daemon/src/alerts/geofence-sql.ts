@@ -81,29 +81,46 @@ export function scanEveryFence(db: Db, fixes: readonly FixPoint[], marginM: numb
 }
 
 /**
- * The state of each fence for a device before `before`: inside after its last geofence_enter,
- * and a zone overspeed running after its last overspeed_start, from the stored events.
+ * The state of each fence for each device before its `before`: inside after its last
+ * geofence_enter, and a zone overspeed running after its last overspeed_start, from the stored
+ * events. One statement for all devices.
  */
-export async function priorFenceState(db: Db, device: number, before: number): Promise<Map<number, FenceState>> {
+export async function priorFenceStates(
+  db: Db,
+  items: readonly { device: number; before: number }[],
+): Promise<Map<number, Map<number, FenceState>>> {
+  const out = new Map<number, Map<number, FenceState>>(items.map((i) => [i.device, new Map()]));
+  if (items.length === 0) return out;
   const res = await db.raw<{
-    rows: Array<{ key: string; type: string; ms: number; attributes: unknown; speed: number | null }>;
+    rows: Array<{ device: number; key: string; type: string; ms: number; attributes: unknown }>;
   }>(
-    `SELECT DISTINCT ON (key) key, type, (extract(epoch FROM time) * 1000)::float8 AS ms, attributes
-       FROM events
-      WHERE device = ? AND time < ? AND (type IN (?, ?) OR (type IN (?, ?) AND key LIKE 'zone:%'))
-      ORDER BY key, time DESC, type DESC`,
+    `SELECT e.* FROM unnest(?::int[], ?::timestamptz[]) AS u(device, before)
+       CROSS JOIN LATERAL (
+         SELECT DISTINCT ON (key) device, key, type, (extract(epoch FROM time) * 1000)::float8 AS ms, attributes
+           FROM events
+          WHERE device = u.device AND time < u.before AND (type IN (?, ?) OR (type IN (?, ?) AND key LIKE 'zone:%'))
+          ORDER BY key, time DESC, type DESC) e`,
     [
-      device,
-      new Date(before).toISOString(),
+      items.map((i) => i.device),
+      items.map((i) => new Date(i.before).toISOString()),
       GEOFENCE_EVENT_TYPES.enter,
       GEOFENCE_EVENT_TYPES.exit,
       GEOFENCE_EVENT_TYPES.overspeedStart,
       GEOFENCE_EVENT_TYPES.overspeedEnd,
     ],
   );
+  const rows = new Map<number, typeof res.rows>(items.map((i) => [i.device, []]));
+  for (const r of res.rows) rows.get(Number(r.device))?.push(r);
+  for (const [device, list] of rows) out.set(device, fenceState(list));
+  return out;
+}
+
+function fenceState(
+  rows: Array<{ key: string; type: string; ms: number; attributes: unknown }>,
+): Map<number, FenceState> {
   const state = new Map<number, FenceState>();
   const zones = new Map<number, { since: number; maxSpeed: number }>();
-  for (const r of res.rows) {
+  for (const r of rows) {
     const attrs = (typeof r.attributes === 'string' ? JSON.parse(r.attributes) : (r.attributes ?? {})) as Record<
       string,
       unknown

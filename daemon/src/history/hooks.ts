@@ -1,16 +1,17 @@
 /**
  * The seam for code that builds on derived events (geofences and alerts): it runs inside the
- * transaction that replaces a window's derived rows, so what it adds or writes commits or rolls
- * back with them.
+ * transaction that replaces the derived rows of a batch of device windows, so what it adds or
+ * writes commits or rolls back with them. Both hooks take the whole batch at once, so what they
+ * read or write costs a statement per batch, not per device.
  *
  * - An EventDeriver adds events of its own (e.g. geofence_enter / geofence_exit) for the window.
  *   Its events go through the same ownership filter and upsert on the natural key
  *   (device, type, time, key) as the built-in ones, so re-deriving a window never gives an event
- *   a new identity. `load` may read what it needs (fences, its state before `from`) with the
- *   transaction; `derive` should stay a pure function of its input.
- * - An AfterEventsHook sees the window's events after they were stored, with the ones that did not
- *   exist before (`inserted`): an alerting outbox writes its rows here, keyed on the event, so a
- *   re-derivation that yields the same events inserts nothing and notifies no one.
+ *   a new identity. `load` reads what it needs (fences, its state before `from`) for every window
+ *   of the batch with the transaction; `derive` stays a pure function of one window's input.
+ * - An AfterEventsHook sees the batch's windows' events after they were stored, with the ones that
+ *   did not exist before (`inserted`): an alerting outbox writes its rows here, keyed on the event,
+ *   so a re-derivation that yields the same events inserts nothing and notifies no one.
  *
  * Register both on the HistoryExtensions passed to the worker (`runDerive(config, logger, { ... })`)
  * and to the `derive` command.
@@ -35,8 +36,8 @@ export interface DeriverInput {
 
 export interface EventDeriver<T = unknown> {
   name: string;
-  /** Reads what `derive` needs, within the derivation's transaction. */
-  load?(trx: Knex.Transaction, input: DeriverInput): Promise<T>;
+  /** Reads what `derive` needs for each window of a batch (same order), within its transaction. */
+  load?(trx: Knex.Transaction, inputs: readonly DeriverInput[]): Promise<readonly T[]>;
   derive(input: DeriverInput, loaded: T): DerivedEvent[];
 }
 
@@ -58,7 +59,8 @@ export interface EventsChange {
   deleted: number;
 }
 
-export type AfterEventsHook = (trx: Knex.Transaction, change: EventsChange) => Promise<void>;
+/** Called once per batch with one change per derived window. */
+export type AfterEventsHook = (trx: Knex.Transaction, changes: readonly EventsChange[]) => Promise<void>;
 
 export interface HistoryExtensions {
   // biome-ignore lint/suspicious/noExplicitAny: each deriver loads its own type; load and derive agree per deriver

@@ -3,6 +3,7 @@
  * a one-off recomputation of a range (after a settings change). Logic lives in worker.ts,
  * device.ts, store.ts and the pure derive.ts.
  */
+import type { Knex } from 'knex';
 import { Counter, Histogram } from 'prom-client';
 import type { Config } from '../config.js';
 import { connectDatabase } from '../db.js';
@@ -11,7 +12,7 @@ import { createMetricsRegistry, startObservabilityServer } from '../observabilit
 import { sleep } from '../sleep.js';
 import type { DeviceKey, HistoryExtensions } from './hooks.js';
 import type { WindowChanges } from './store.js';
-import { type DeviceOutcome, deriveDevice, inParallel, markedDevices } from './worker.js';
+import { chunks, type DeviceOutcome, deriveBatch, inParallel, markedDevices } from './worker.js';
 
 export interface RunningDerive {
   stop(reason?: string): Promise<void>;
@@ -26,9 +27,32 @@ export interface DeriveOptions {
   passSize?: number;
 }
 
+/** Devices of a batch that failed are retried one per transaction, so one bad device holds up no other. */
+async function deriveIsolated(
+  knex: Knex,
+  batch: readonly DeviceKey[],
+  extensions: HistoryExtensions,
+  log: Logger,
+  onError: (device: DeviceKey | null, err: unknown) => void,
+): Promise<DeviceOutcome[]> {
+  try {
+    return await deriveBatch(knex, batch, 'marks', extensions, log);
+  } catch (err) {
+    if (batch.length === 1) {
+      onError(batch[0]!, err);
+      return [];
+    }
+    onError(null, err);
+  }
+  const out: DeviceOutcome[] = [];
+  for (const device of batch) out.push(...(await deriveIsolated(knex, [device], extensions, log, onError)));
+  return out;
+}
+
 export async function runDerive(config: Config, logger: Logger, options: DeriveOptions = {}): Promise<RunningDerive> {
   const log = logger.child({ role: 'derive' });
   const concurrency = config.HISTORY_CONCURRENCY;
+  const batchSize = config.HISTORY_BATCH_SIZE;
   const knex = connectDatabase(config, { min: 0, max: concurrency + 1 });
   const registry = createMetricsRegistry({ defaultLabels: { role: 'derive', instance_id: config.INSTANCE_ID } });
   const registers = [registry];
@@ -61,18 +85,22 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       let derived = 0;
       try {
         devices = await markedDevices(knex, passSize);
-        await inParallel(devices, concurrency, async (device) => {
-          try {
-            const outcome = await deriveDevice(knex, device, 'marks', extensions, log);
-            if (!outcome.derived) return;
+        await inParallel(chunks(devices, batchSize), concurrency, async (batch) => {
+          const outcomes = await deriveIsolated(knex, batch, extensions, log, (device, err) => {
+            // The marks stay (the transaction rolled back): the next pass retries these devices.
+            if (device === null)
+              log.warn({ devices: batch.length, err: String(err) }, 'history batch failed; one by one');
+            else {
+              failures.inc();
+              log.error({ device, err: String(err) }, 'deriving history failed');
+            }
+          });
+          for (const outcome of outcomes) {
+            if (!outcome.derived) continue;
             derived++;
             windows.inc();
             if (outcome.markedAt !== undefined) lag.observe((Date.now() - outcome.markedAt) / 1000);
             options.onDerived?.(outcome);
-          } catch (err) {
-            // The marks stay (the transaction rolled back): the next pass retries this device.
-            failures.inc();
-            log.error({ device, err: String(err) }, 'deriving history failed');
           }
         });
       } catch (err) {
@@ -83,7 +111,7 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       if (derived === 0) await sleep(config.HISTORY_POLL_MS, abort.signal).catch(() => {});
     }
   })();
-  log.info({ concurrency, metricsPort: server.port }, 'history worker started');
+  log.info({ concurrency, batchSize, metricsPort: server.port }, 'history worker started');
 
   let stopped: Promise<void> | undefined;
   return {
@@ -138,17 +166,21 @@ export async function deriveRange(
         iso(range.to),
       ],
     );
-    const out: { device: DeviceKey; changes: WindowChanges | undefined }[] = [];
-    for (const { id } of r.rows) {
-      // Wait for a running worker to finish the device rather than skip it.
-      let outcome = await deriveDevice(knex, id, range.from, extensions, logger);
-      while (!outcome.derived) {
-        await sleep(100);
-        outcome = await deriveDevice(knex, id, range.from, extensions, logger);
+    const changes = new Map<DeviceKey, WindowChanges | undefined>();
+    for (const batch of chunks(
+      r.rows.map((x) => x.id),
+      config.HISTORY_BATCH_SIZE,
+    )) {
+      // Wait for a running worker to finish a device rather than skip it.
+      let todo = batch;
+      while (todo.length > 0) {
+        const outcomes = await deriveBatch(knex, todo, range.from, extensions, logger);
+        for (const o of outcomes) if (o.derived) changes.set(o.device, o.changes);
+        todo = outcomes.filter((o) => !o.derived).map((o) => o.device);
+        if (todo.length > 0) await sleep(100);
       }
-      out.push({ device: id, changes: outcome.changes });
     }
-    return out;
+    return r.rows.map(({ id }) => ({ device: id, changes: changes.get(id) }));
   } finally {
     await knex.destroy();
   }

@@ -34,7 +34,11 @@ export async function windowFor(
 ): Promise<WindowStart> {
   if (earliest === null) return { from: null, dayFrom: null, dayKey: null };
   const p = await reader.lastGoodFixBefore(earliest);
-  const from = p === null ? null : await reader.stopStartEndedBy(p);
+  return windowStartAt(p === null ? null : await reader.stopStartEndedBy(p), settings);
+}
+
+/** The window starting at the reset point `from` (null = everything), with its local day. */
+export function windowStartAt(from: number | null, settings: DetectionSettings): WindowStart {
   if (from === null) return { from: null, dayFrom: null, dayKey: null };
   const d = dayOf(from, settings.timeZone);
   return { from, dayFrom: d.start, dayKey: d.key };

@@ -1,6 +1,7 @@
 /**
- * The history's rows in PostgreSQL: reading a device's window (HistoryReader) and replacing what
- * a derived window owns, in the caller's transaction.
+ * The history's rows in PostgreSQL: reading the windows of a batch of devices and replacing what
+ * each derived window owns, in the caller's transaction, with one statement per step for the whole
+ * batch (SqlHistoryReader: the same reads for one device, as the HistoryReader of rederive.ts).
  *
  * Rows are upserted on their natural keys and only rows that changed are written; owned rows
  * missing from the new result are deleted. A re-derivation that finds nothing new therefore
@@ -9,11 +10,29 @@
 import type { Knex } from 'knex';
 import { RECORDED_EVENT_TYPES } from '../contract/index.js';
 import { ownsEvent } from './derive.js';
-import type { AfterEventsHook, DeviceKey, EventDeriver, HistoryExtensions, StoredEvent } from './hooks.js';
+import type {
+  AfterEventsHook,
+  DeriverInput,
+  DeviceKey,
+  EventDeriver,
+  EventsChange,
+  HistoryExtensions,
+  StoredEvent,
+} from './hooks.js';
 import type { HistoryReader, WindowStart } from './rederive.js';
 import type { DetectionSettings } from './settings.js';
 import { DAILY_SUMMARIES_TABLE, EVENTS_TABLE, type HistoryTable, STOPS_TABLE, TRIPS_TABLE } from './tables.js';
-import type { DerivedEvent, DerivedWindow, HistoryPosition, LatLon, PriorTotals } from './types.js';
+import {
+  type DerivedDay,
+  type DerivedEvent,
+  type DerivedStop,
+  type DerivedTrip,
+  type DerivedWindow,
+  type HistoryPosition,
+  type LatLon,
+  NO_PRIOR,
+  type PriorTotals,
+} from './types.js';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const ewkt = (p: LatLon | null) => (p === null ? null : `SRID=4326;POINT(${p.lon} ${p.lat})`);
@@ -76,49 +95,109 @@ export class SqlHistoryReader implements HistoryReader {
   }
 
   async positionsFrom(dayFrom: number | null): Promise<HistoryPosition[]> {
-    if (dayFrom === null) {
-      const r = await this.db.raw<{ rows: PositionDbRow[] }>(
-        `SELECT ${POSITION_COLUMNS} FROM positions WHERE device = ?`,
-        [this.device],
-      );
-      return r.rows.map(toPosition);
-    }
-    const at = iso(dayFrom);
-    const r = await this.db.raw<{ rows: PositionDbRow[] }>(
-      `(SELECT ${POSITION_COLUMNS} FROM positions WHERE device = ? AND fix_time >= ?)
-       UNION ALL
-       (SELECT ${POSITION_COLUMNS} FROM positions WHERE device = ? AND fix_time < ? AND flags IS NULL
-         ORDER BY fix_time DESC, event_io_id DESC LIMIT 1)
-       UNION ALL
-       (SELECT ${POSITION_COLUMNS} FROM positions WHERE device = ? AND fix_time < ? AND ${TRUSTED}
-         ORDER BY fix_time DESC, event_io_id DESC LIMIT 1)`,
-      [this.device, at, this.device, at, this.device, at],
-    );
-    // UNION ALL (json columns have no equality for UNION): the last good fix may also be the
-    // last trusted record, so keep each row once.
-    const seen = new Set<string>();
-    return r.rows.filter((p) => !seen.has(String(p.id)) && seen.add(String(p.id))).map(toPosition);
+    return (await windowPositions(this.db, [{ device: this.device, dayFrom }])).get(this.device) ?? [];
   }
 
   async prior(start: WindowStart): Promise<PriorTotals> {
-    if (start.from === null || start.dayKey === null || start.dayFrom === null) {
-      return { distanceDm: 0, engineMs: 0, tripsBefore: 0, stopsBefore: 0 };
-    }
-    const r = await this.db.raw<{ rows: { dm: string | null; eng: string | null; trips: number; stops: number }[] }>(
-      `SELECT (SELECT sum(distance_km) * 10000 FROM daily_summaries WHERE device = :d AND day < :day)::text AS dm,
-              (SELECT sum(engine_s) * 1000 FROM daily_summaries WHERE device = :d AND day < :day)::text AS eng,
-              (SELECT count(*) FROM trips WHERE device = :d AND start_time >= :df AND start_time < :f)::int AS trips,
-              (SELECT count(*) FROM stops WHERE device = :d AND start_time >= :df AND start_time < :f)::int AS stops`,
-      { d: this.device, day: start.dayKey, df: iso(start.dayFrom), f: iso(start.from) },
-    );
-    const row = r.rows[0]!;
-    return {
+    return (await priorTotals(this.db, [{ device: this.device, start }])).get(this.device) ?? NO_PRIOR;
+  }
+}
+
+type Db = Knex | Knex.Transaction;
+
+/**
+ * The reset point of each device's window for a change at or after `earliest` (see windowFor):
+ * the start of its latest stored stop that ended at or before its last good fix before
+ * `earliest`; null = its whole history. One statement for all devices.
+ */
+export async function resetPoints(
+  db: Db,
+  items: readonly { device: DeviceKey; earliest: number }[],
+): Promise<Map<DeviceKey, number | null>> {
+  const out = new Map<DeviceKey, number | null>();
+  if (items.length === 0) return out;
+  const r = await db.raw<{ rows: { device: DeviceKey; ms: number | null }[] }>(
+    `SELECT u.device, (extract(epoch FROM s.start_time) * 1000)::float8 AS ms
+       FROM unnest(?::int[], ?::timestamptz[]) AS u(device, earliest)
+       LEFT JOIN LATERAL (SELECT max(p.fix_time) AS t FROM positions p
+                           WHERE p.device = u.device AND p.fix_time < u.earliest AND p.flags IS NULL) g ON true
+       LEFT JOIN LATERAL (SELECT st.start_time FROM stops st
+                           WHERE st.device = u.device AND st.end_time IS NOT NULL AND st.end_time <= g.t
+                           ORDER BY st.start_time DESC LIMIT 1) s ON true`,
+    [items.map((i) => i.device), items.map((i) => iso(i.earliest))],
+  );
+  for (const row of r.rows) out.set(Number(row.device), row.ms ?? null);
+  return out;
+}
+
+/**
+ * Each device's records at or after its `dayFrom` (all when null) plus its last good fix and last
+ * trusted record before it (see HistoryReader.positionsFrom). One statement for all devices.
+ */
+export async function windowPositions(
+  db: Db,
+  items: readonly { device: DeviceKey; dayFrom: number | null }[],
+): Promise<Map<DeviceKey, HistoryPosition[]>> {
+  const out = new Map<DeviceKey, HistoryPosition[]>(items.map((i) => [i.device, []]));
+  if (items.length === 0) return out;
+  const r = await db.raw<{ rows: (PositionDbRow & { device: DeviceKey })[] }>(
+    `SELECT u.device, p.* FROM unnest(?::int[], ?::timestamptz[]) AS u(device, day_from)
+       CROSS JOIN LATERAL (
+         (SELECT ${POSITION_COLUMNS} FROM positions
+           WHERE device = u.device AND fix_time >= coalesce(u.day_from, '-infinity'))
+         UNION ALL
+         (SELECT ${POSITION_COLUMNS} FROM positions WHERE device = u.device AND fix_time < u.day_from AND flags IS NULL
+           ORDER BY fix_time DESC, event_io_id DESC LIMIT 1)
+         UNION ALL
+         (SELECT ${POSITION_COLUMNS} FROM positions WHERE device = u.device AND fix_time < u.day_from AND ${TRUSTED}
+           ORDER BY fix_time DESC, event_io_id DESC LIMIT 1)
+       ) p`,
+    [items.map((i) => i.device), items.map((i) => iso(i.dayFrom))],
+  );
+  // UNION ALL (json columns have no equality for UNION): the last good fix may also be the
+  // last trusted record, so keep each row once.
+  const seen = new Set<string>();
+  for (const row of r.rows) {
+    if (seen.has(String(row.id))) continue;
+    seen.add(String(row.id));
+    out.get(Number(row.device))?.push(toPosition(row));
+  }
+  return out;
+}
+
+/** What each window depends on but does not contain (PriorTotals). One statement for all devices. */
+export async function priorTotals(
+  db: Db,
+  items: readonly { device: DeviceKey; start: WindowStart }[],
+): Promise<Map<DeviceKey, PriorTotals>> {
+  const out = new Map<DeviceKey, PriorTotals>(items.map((i) => [i.device, NO_PRIOR]));
+  const bounded = items.filter((i) => i.start.from !== null && i.start.dayKey !== null && i.start.dayFrom !== null);
+  if (bounded.length === 0) return out;
+  const r = await db.raw<{
+    rows: { device: DeviceKey; dm: string | null; eng: string | null; trips: number; stops: number }[];
+  }>(
+    `SELECT u.device,
+            (SELECT sum(distance_km) * 10000 FROM daily_summaries WHERE device = u.device AND day < u.day)::text AS dm,
+            (SELECT sum(engine_s) * 1000 FROM daily_summaries WHERE device = u.device AND day < u.day)::text AS eng,
+            (SELECT count(*) FROM trips WHERE device = u.device AND start_time >= u.day_from AND start_time < u.f)::int AS trips,
+            (SELECT count(*) FROM stops WHERE device = u.device AND start_time >= u.day_from AND start_time < u.f)::int AS stops
+       FROM unnest(?::int[], ?::date[], ?::timestamptz[], ?::timestamptz[]) AS u(device, day, day_from, f)`,
+    [
+      bounded.map((i) => i.device),
+      bounded.map((i) => i.start.dayKey),
+      bounded.map((i) => iso(i.start.dayFrom)),
+      bounded.map((i) => iso(i.start.from)),
+    ],
+  );
+  for (const row of r.rows) {
+    out.set(Number(row.device), {
       distanceDm: Math.round(Number(row.dm ?? 0)),
       engineMs: Math.round(Number(row.eng ?? 0)),
       tripsBefore: row.trips,
       stopsBefore: row.stops,
-    };
+    });
   }
+  return out;
 }
 
 /** What a replacement changed, per table. */
@@ -132,88 +211,94 @@ export type WindowChanges = Record<'trips' | 'stops' | 'events' | 'daily_summari
 interface TableSpec extends HistoryTable {
   /** Casts for columns whose JSON text is not read as the column's type by json_populate_recordset. */
   compareAsText?: string[];
+  /** SQL type of a window's bound (`w.bound`: where the rows it owns start; null = all). */
+  boundType: 'timestamptz' | 'date';
+  /** The rows a window owns (SQL on alias t and the window w). */
+  owned: string;
 }
 
-const TRIPS: TableSpec = TRIPS_TABLE;
-const STOPS: TableSpec = STOPS_TABLE;
-const EVENTS: TableSpec = { ...EVENTS_TABLE, compareAsText: ['attributes'] };
-const DAYS: TableSpec = DAILY_SUMMARIES_TABLE;
+const fromBound = (column: string) => `(w.bound IS NULL OR t.${column} >= w.bound)`;
+const TRIPS: TableSpec = { ...TRIPS_TABLE, boundType: 'timestamptz', owned: fromBound('start_time') };
+const STOPS: TableSpec = { ...STOPS_TABLE, boundType: 'timestamptz', owned: fromBound('start_time') };
+/**
+ * Events owned by a window starting at `from` (mirrors ownsEvent). Recorded events (e.g. a
+ * takeover written by ingestion) are never owned: derivation did not make them, so it must not
+ * delete them. (The types are the contract's constants, spliced as literals.)
+ */
+const OWNED_EVENTS = `t.type NOT IN (${RECORDED_EVENT_TYPES.map((t) => `'${t.replace(/'/g, "''")}'`).join(', ')})
+  AND (w.bound IS NULL OR t.time > w.bound OR (t.time = w.bound AND t.type NOT IN ('trip_end', 'overspeed_end')))`;
+const EVENTS: TableSpec = {
+  ...EVENTS_TABLE,
+  compareAsText: ['attributes'],
+  boundType: 'timestamptz',
+  owned: OWNED_EVENTS,
+};
+const DAYS: TableSpec = { ...DAILY_SUMMARIES_TABLE, boundType: 'date', owned: fromBound('day') };
+
+/** A device's window bound for one table (see TableSpec.owned). */
+interface Bound {
+  device: DeviceKey;
+  bound: string | null;
+}
+
+interface BatchReplaced {
+  counts: Map<DeviceKey, ReplaceCounts>;
+  /** Ids of the rows inserted (new identities). */
+  insertedIds: Set<string>;
+}
 
 /**
- * Upserts `rows` (objects with every column of `spec` but device) and deletes the device's rows
- * matching `owned` (SQL on alias t) that are not among them. One statement.
+ * Upserts `rows` (objects with `device` and every column of `spec`) and deletes each window's owned
+ * rows that are not among them, for every device of the batch. One statement.
  */
 async function replaceOwned(
   trx: Knex.Transaction,
   spec: TableSpec,
-  device: DeviceKey,
   rows: readonly Record<string, unknown>[],
-  owned: { sql: string; bindings: unknown[] },
-  returning = false,
-): Promise<ReplaceCounts & { rows: Record<string, unknown>[] }> {
+  windows: readonly Bound[],
+): Promise<BatchReplaced> {
   const cols = [...spec.key, ...spec.values];
   const text = new Set(spec.compareAsText ?? []);
   const v = (alias: string, c: string) => (text.has(c) ? `${alias}.${c}::text` : `${alias}.${c}`);
-  const keyMatch = spec.key.map((c) => `s.${c} = t.${c}`).join(' AND ');
+  const keyMatch = ['device', ...spec.key].map((c) => `s.${c} = t.${c}`).join(' AND ');
   const sql = `
 WITH s AS (
-  SELECT ${cols.join(', ')} FROM json_populate_recordset(NULL::${spec.table}, ?::json)
+  SELECT device, ${cols.join(', ')} FROM json_populate_recordset(NULL::${spec.table}, ?::json)
+), w AS (
+  SELECT * FROM unnest(?::int[], ?::${spec.boundType}[]) AS w(device, bound)
 ), up AS (
   INSERT INTO ${spec.table} AS t (device, ${cols.join(', ')})
-  SELECT ?, ${cols.join(', ')} FROM s
+  SELECT device, ${cols.join(', ')} FROM s
   ON CONFLICT (device, ${spec.key.join(', ')}) DO UPDATE SET ${spec.values.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}
   WHERE (${spec.values.map((c) => v('t', c)).join(', ')}) IS DISTINCT FROM (${spec.values.map((c) => v('EXCLUDED', c)).join(', ')})
-  RETURNING t.id, (xmax = 0) AS inserted${returning ? `, ${cols.map((c) => `t.${c}`).join(', ')}` : ''}
+  RETURNING t.id, t.device, (xmax = 0) AS inserted
 ), del AS (
-  DELETE FROM ${spec.table} AS t
-   WHERE t.device = ? AND (${owned.sql}) AND NOT EXISTS (SELECT 1 FROM s WHERE ${keyMatch})
-  RETURNING 1
+  DELETE FROM ${spec.table} AS t USING w
+   WHERE t.device = w.device AND (${spec.owned}) AND NOT EXISTS (SELECT 1 FROM s WHERE ${keyMatch})
+  RETURNING t.device
 )
-SELECT (SELECT count(*) FROM del)::int AS deleted, (SELECT coalesce(json_agg(up), '[]'::json) FROM up) AS up`;
-  const res = await trx.raw<{ rows: { deleted: number; up: (Record<string, unknown> & { inserted: boolean })[] }[] }>(
-    sql,
-    [JSON.stringify(rows), device, device, ...owned.bindings],
-  );
+SELECT (SELECT coalesce(json_agg(d), '[]'::json) FROM (SELECT device, count(*)::int AS n FROM del GROUP BY device) d) AS deleted,
+       (SELECT coalesce(json_agg(up), '[]'::json) FROM up) AS up`;
+  const res = await trx.raw<{
+    rows: {
+      deleted: { device: DeviceKey; n: number }[];
+      up: { id: number | string; device: DeviceKey; inserted: boolean }[];
+    }[];
+  }>(sql, [JSON.stringify(rows), windows.map((w) => w.device), windows.map((w) => w.bound)]);
   const out = res.rows[0]!;
-  const inserted = out.up.filter((r) => r.inserted);
-  return {
-    inserted: inserted.length,
-    updated: out.up.length - inserted.length,
-    deleted: out.deleted,
-    rows: inserted,
-  };
-}
-
-/**
- * Events owned by a window starting at `from` (mirrors ownsEvent). Recorded events (e.g. a
- * takeover written by ingestion) are never owned: derivation did not make them, so it must not
- * delete them.
- */
-function ownedEventsSql(from: number | null): { sql: string; bindings: unknown[] } {
-  const derivedOnly = {
-    sql: `t.type NOT IN (${RECORDED_EVENT_TYPES.map(() => '?').join(', ')})`,
-    bindings: [...RECORDED_EVENT_TYPES],
-  };
-  if (from === null) return derivedOnly;
-  return {
-    sql: `${derivedOnly.sql} AND (t.time > ? OR (t.time = ? AND t.type NOT IN ('trip_end', 'overspeed_end')))`,
-    bindings: [...derivedOnly.bindings, iso(from), iso(from)],
-  };
-}
-const fromSql = (column: string, from: number | string | null) =>
-  from === null
-    ? { sql: 'true', bindings: [] }
-    : { sql: `t.${column} >= ?`, bindings: [typeof from === 'number' ? iso(from) : from] };
-
-function eventRow(e: DerivedEvent) {
-  return {
-    type: e.type,
-    time: iso(e.time),
-    key: e.key,
-    location: ewkt(e.location),
-    attributes: e.attributes,
-    position: e.position,
-  };
+  const counts = new Map<DeviceKey, ReplaceCounts>(
+    windows.map((w) => [w.device, { inserted: 0, updated: 0, deleted: 0 }]),
+  );
+  const insertedIds = new Set<string>();
+  for (const r of out.up) {
+    const c = counts.get(Number(r.device))!;
+    if (r.inserted) {
+      c.inserted++;
+      insertedIds.add(String(r.id));
+    } else c.updated++;
+  }
+  for (const d of out.deleted) counts.get(Number(d.device))!.deleted = d.n;
+  return { counts, insertedIds };
 }
 
 export interface ReplaceInput {
@@ -224,134 +309,222 @@ export interface ReplaceInput {
   settings: DetectionSettings;
 }
 
-/** Runs the registered event derivers for a window (their events pass the same ownership rule). */
+const deriverInput = (input: ReplaceInput): DeriverInput => ({
+  device: input.device,
+  from: input.start.from,
+  positions: input.positions,
+  settings: input.settings,
+  derived: input.result,
+});
+
+/**
+ * Runs the registered event derivers for a batch of windows: each deriver loads for all of them
+ * at once; its events pass the same ownership rule. One list per window, same order.
+ */
 export async function extraEvents(
   trx: Knex.Transaction,
   derivers: readonly EventDeriver<unknown>[],
-  input: ReplaceInput,
-): Promise<DerivedEvent[]> {
-  const out: DerivedEvent[] = [];
+  inputs: readonly ReplaceInput[],
+): Promise<DerivedEvent[][]> {
+  const out = inputs.map((): DerivedEvent[] => []);
+  const deriverInputs = inputs.map(deriverInput);
   for (const d of derivers) {
-    const deriverInput = {
-      device: input.device,
-      from: input.start.from,
-      positions: input.positions,
-      settings: input.settings,
-      derived: input.result,
-    };
-    const loaded = d.load ? await d.load(trx, deriverInput) : undefined;
-    for (const e of d.derive(deriverInput, loaded)) if (ownsEvent(e, input.start.from)) out.push(e);
+    const loaded = d.load ? await d.load(trx, deriverInputs) : deriverInputs.map(() => undefined);
+    deriverInputs.forEach((input, i) => {
+      for (const e of d.derive(input, loaded[i])) if (ownsEvent(e, input.from)) out[i]!.push(e);
+    });
   }
   return out;
 }
 
-/** Replaces what the window owns, runs the after-events hooks, updates the accumulators. */
+const tripRow = (device: DeviceKey, t: DerivedTrip) => ({
+  device,
+  start_time: iso(t.startTime),
+  end_time: iso(t.endTime),
+  start_location: ewkt(t.start),
+  end_location: ewkt(t.end),
+  distance_km: km(t.distanceDm),
+  duration_s: t.durationS,
+  driving_s: t.drivingS,
+  idle_s: t.idleS,
+  max_speed: t.maxSpeed,
+  avg_speed: t.avgSpeed,
+  start_odometer_km: Math.round(t.startOdometerKm * 10_000) / 10_000,
+  end_odometer_km: Math.round(t.endOdometerKm * 10_000) / 10_000,
+  in_progress: t.inProgress,
+});
+const stopRow = (device: DeviceKey, s: DerivedStop) => ({
+  device,
+  start_time: iso(s.startTime),
+  end_time: iso(s.endTime),
+  location: ewkt(s.location),
+  duration_s: s.durationS,
+  engine_on_s: s.engineOnS,
+});
+const eventRow = (device: DeviceKey, e: DerivedEvent) => ({
+  device,
+  type: e.type,
+  time: iso(e.time),
+  key: e.key,
+  location: ewkt(e.location),
+  attributes: e.attributes,
+  position: e.position,
+});
+const dayRow = (device: DeviceKey, d: DerivedDay) => ({
+  device,
+  day: d.day,
+  distance_km: km(d.distanceDm),
+  driving_s: d.drivingS,
+  idle_s: d.idleS,
+  engine_s: d.engineS,
+  trips: d.trips,
+  stops: d.stops,
+  max_speed: d.maxSpeed,
+  first_fix: iso(d.firstFix),
+  last_fix: iso(d.lastFix),
+});
+
+/** Replaces what one window owns (a batch of one; see replaceWindows). */
 export async function replaceWindow(
   trx: Knex.Transaction,
   input: ReplaceInput,
   extensions: HistoryExtensions = {},
 ): Promise<WindowChanges> {
-  const { device, start, result } = input;
+  return (await replaceWindows(trx, [input], extensions)).get(input.device)!;
+}
+
+/**
+ * Replaces what each window of a batch owns (one statement per table for all of them), runs the
+ * after-events hooks once for the batch, then updates the accumulators. Devices must be distinct.
+ */
+export async function replaceWindows(
+  trx: Knex.Transaction,
+  inputs: readonly ReplaceInput[],
+  extensions: HistoryExtensions = {},
+): Promise<Map<DeviceKey, WindowChanges>> {
+  const out = new Map<DeviceKey, WindowChanges>();
+  if (inputs.length === 0) return out;
+  const fromBounds = inputs.map((i) => ({ device: i.device, bound: iso(i.start.from) }));
   const trips = await replaceOwned(
     trx,
     TRIPS,
-    device,
-    result.trips.map((t) => ({
-      start_time: iso(t.startTime),
-      end_time: iso(t.endTime),
-      start_location: ewkt(t.start),
-      end_location: ewkt(t.end),
-      distance_km: km(t.distanceDm),
-      duration_s: t.durationS,
-      driving_s: t.drivingS,
-      idle_s: t.idleS,
-      max_speed: t.maxSpeed,
-      avg_speed: t.avgSpeed,
-      start_odometer_km: Math.round(t.startOdometerKm * 10_000) / 10_000,
-      end_odometer_km: Math.round(t.endOdometerKm * 10_000) / 10_000,
-      in_progress: t.inProgress,
-    })),
-    fromSql('start_time', start.from),
+    inputs.flatMap((i) => i.result.trips.map((t) => tripRow(i.device, t))),
+    fromBounds,
   );
   const stops = await replaceOwned(
     trx,
     STOPS,
-    device,
-    result.stops.map((s) => ({
-      start_time: iso(s.startTime),
-      end_time: iso(s.endTime),
-      location: ewkt(s.location),
-      duration_s: s.durationS,
-      engine_on_s: s.engineOnS,
-    })),
-    fromSql('start_time', start.from),
+    inputs.flatMap((i) => i.result.stops.map((s) => stopRow(i.device, s))),
+    fromBounds,
   );
-
-  const extra = await extraEvents(trx, extensions.eventDerivers ?? [], input);
-  const allEvents = extra.length > 0 ? dedupe([...result.events, ...extra]) : result.events;
-  const events = await replaceOwned(trx, EVENTS, device, allEvents.map(eventRow), ownedEventsSql(start.from), true);
+  const extra = await extraEvents(trx, extensions.eventDerivers ?? [], inputs);
+  const events = await replaceOwned(
+    trx,
+    EVENTS,
+    inputs.flatMap((i, n) => {
+      const all = extra[n]!.length > 0 ? dedupe([...i.result.events, ...extra[n]!]) : i.result.events;
+      return all.map((e) => eventRow(i.device, e));
+    }),
+    fromBounds,
+  );
   const days = await replaceOwned(
     trx,
     DAYS,
-    device,
-    result.days.map((d) => ({
-      day: d.day,
-      distance_km: km(d.distanceDm),
-      driving_s: d.drivingS,
-      idle_s: d.idleS,
-      engine_s: d.engineS,
-      trips: d.trips,
-      stops: d.stops,
-      max_speed: d.maxSpeed,
-      first_fix: iso(d.firstFix),
-      last_fix: iso(d.lastFix),
-    })),
-    fromSql('day', start.dayKey),
-  );
-
-  await trx.raw(
-    `UPDATE devices SET
-       odometer_km = round((coalesce(?::float8, ?::float8) + coalesce(odometer_correction_km, 0))::numeric, 4),
-       engine_hours = round((coalesce(?::float8, ?::float8) + coalesce(engine_hours_correction, 0))::numeric, 4)
-     WHERE id = ?`,
-    [
-      result.totals.ioOdometerKm,
-      km(result.totals.distanceDm),
-      result.totals.ioEngineHours,
-      result.totals.engineMs / 3_600_000,
-      device,
-    ],
+    inputs.flatMap((i) => i.result.days.map((d) => dayRow(i.device, d))),
+    inputs.map((i) => ({ device: i.device, bound: i.start.dayKey })),
   );
 
   const hooks: readonly AfterEventsHook[] = extensions.afterEvents ?? [];
   if (hooks.length > 0) {
     const stored = await trx.raw<{ rows: Record<string, unknown>[] }>(
-      `SELECT t.id, t.type, (extract(epoch FROM t.time) * 1000)::float8 AS ms, t.key, ST_Y(t.location) AS lat,
+      `SELECT t.device, t.id, t.type, (extract(epoch FROM t.time) * 1000)::float8 AS ms, t.key, ST_Y(t.location) AS lat,
               ST_X(t.location) AS lon, t.attributes, t.position
-         FROM events t WHERE t.device = ? AND (${ownedEventsSql(start.from).sql}) ORDER BY t.time, t.type`,
-      [device, ...ownedEventsSql(start.from).bindings],
+         FROM unnest(?::int[], ?::timestamptz[]) AS w(device, bound) JOIN events t ON t.device = w.device
+        WHERE ${OWNED_EVENTS} ORDER BY t.device, t.time, t.type`,
+      [fromBounds.map((b) => b.device), fromBounds.map((b) => b.bound)],
     );
-    const all = stored.rows.map((r) => storedEvent(device, r));
-    const insertedIds = new Set(events.rows.map((r) => String(r.id)));
-    const change = {
-      device,
-      from: start.from,
-      settings: input.settings,
-      events: all,
-      inserted: all.filter((e) => insertedIds.has(String(e.id))),
-      deleted: events.deleted,
-    };
-    for (const hook of hooks) await hook(trx, change);
+    const byDevice = new Map<DeviceKey, StoredEvent[]>(inputs.map((i) => [i.device, []]));
+    for (const r of stored.rows) byDevice.get(Number(r.device))!.push(storedEvent(r));
+    const changes: EventsChange[] = inputs.map((i) => {
+      const all = byDevice.get(i.device)!;
+      return {
+        device: i.device,
+        from: i.start.from,
+        settings: i.settings,
+        events: all,
+        inserted: all.filter((e) => events.insertedIds.has(String(e.id))),
+        deleted: events.counts.get(i.device)!.deleted,
+      };
+    });
+    for (const hook of hooks) await hook(trx, changes);
   }
 
-  const counts = (c: ReplaceCounts) => ({ inserted: c.inserted, updated: c.updated, deleted: c.deleted });
-  return { trips: counts(trips), stops: counts(stops), events: counts(events), daily_summaries: counts(days) };
+  // Last: the processor updates these rows too, so they are locked only for the end of the transaction.
+  await updateAccumulators(trx, inputs);
+
+  const counts = (c: Map<DeviceKey, ReplaceCounts>, d: DeviceKey) => c.get(d)!;
+  for (const { device } of inputs) {
+    out.set(device, {
+      trips: counts(trips.counts, device),
+      stops: counts(stops.counts, device),
+      events: counts(events.counts, device),
+      daily_summaries: counts(days.counts, device),
+    });
+  }
+  return out;
 }
 
-function storedEvent(device: DeviceKey, r: Record<string, unknown>): StoredEvent {
+/** How long the accumulator update waits for a devices row before it backs off and tries again. */
+const ACCUMULATOR_LOCK_TIMEOUT = '200ms';
+const ACCUMULATOR_ATTEMPTS = 50;
+
+/**
+ * devices.odometer_km / engine_hours for every window, written only where they change. The
+ * processor updates many devices rows in one statement in no set order, and so does this: two such
+ * statements could deadlock. So this one waits at most ACCUMULATOR_LOCK_TIMEOUT for a row, then
+ * rolls back to its savepoint (releasing the rows it took) and tries again: the processor's short
+ * statement is never the one PostgreSQL aborts.
+ */
+async function updateAccumulators(trx: Knex.Transaction, inputs: readonly ReplaceInput[]): Promise<void> {
+  const t = inputs.map((i) => i.result.totals);
+  const params = [
+    inputs.map((i) => i.device),
+    t.map((x) => x.ioOdometerKm),
+    t.map((x) => km(x.distanceDm)),
+    t.map((x) => x.ioEngineHours),
+    t.map((x) => x.engineMs / 3_600_000),
+  ];
+  // The corrections are read from the row being updated (its latest version when it waited).
+  const odometer = 'round((coalesce(x.io_km, x.km) + coalesce(d.odometer_correction_km, 0))::numeric, 4)';
+  const engine = 'round((coalesce(x.io_h, x.h) + coalesce(d.engine_hours_correction, 0))::numeric, 4)';
+  const set = await trx.raw<{ rows: { before: string }[] }>(
+    `WITH b AS MATERIALIZED (SELECT current_setting('lock_timeout') AS before)
+     SELECT b.before, set_config('lock_timeout', ?, true) FROM b`,
+    [ACCUMULATOR_LOCK_TIMEOUT],
+  );
+  for (let attempt = 1; ; attempt++) {
+    await trx.raw('SAVEPOINT accumulators');
+    try {
+      await trx.raw(
+        `UPDATE devices AS d SET odometer_km = ${odometer}, engine_hours = ${engine}
+           FROM unnest(?::int[], ?::float8[], ?::float8[], ?::float8[], ?::float8[]) AS x(id, io_km, km, io_h, h)
+          WHERE d.id = x.id AND (d.odometer_km, d.engine_hours) IS DISTINCT FROM (${odometer}, ${engine})`,
+        params,
+      );
+      break;
+    } catch (err) {
+      await trx.raw('ROLLBACK TO SAVEPOINT accumulators');
+      if ((err as { code?: string }).code !== '55P03' || attempt >= ACCUMULATOR_ATTEMPTS) throw err;
+    }
+  }
+  await trx.raw('RELEASE SAVEPOINT accumulators');
+  await trx.raw(`SELECT set_config('lock_timeout', ?, true)`, [set.rows[0]!.before]);
+}
+
+function storedEvent(r: Record<string, unknown>): StoredEvent {
   return {
     id: r.id as number | string,
-    device,
+    device: Number(r.device),
     type: String(r.type),
     time: Number(r.ms),
     key: String(r.key),
@@ -371,14 +544,20 @@ function dedupe(events: DerivedEvent[]): DerivedEvent[] {
   });
 }
 
-/** Fleet defaults and each device's override, as stored. */
+/** Fleet defaults and each device's override, as stored. One statement. */
 export async function loadSettingsRows(
-  db: Knex | Knex.Transaction,
-  device: DeviceKey,
-): Promise<{ fleet: Record<string, unknown> | undefined; override: unknown }> {
-  const [fleet, dev] = await Promise.all([
-    db.raw<{ rows: Record<string, unknown>[] }>('SELECT * FROM fleet_settings ORDER BY id LIMIT 1'),
-    db.raw<{ rows: { history_settings: unknown }[] }>('SELECT history_settings FROM devices WHERE id = ?', [device]),
-  ]);
-  return { fleet: fleet.rows[0], override: dev.rows[0]?.history_settings ?? null };
+  db: Db,
+  devices: readonly DeviceKey[],
+): Promise<{ fleet: Record<string, unknown> | undefined; overrides: Map<DeviceKey, unknown> }> {
+  const r = await db.raw<{
+    rows: { fleet: Record<string, unknown> | null; device: DeviceKey | null; override: unknown }[];
+  }>(
+    `SELECT (SELECT row_to_json(f) FROM (SELECT * FROM fleet_settings ORDER BY id LIMIT 1) f) AS fleet,
+            d.id AS device, d.history_settings AS override
+       FROM (SELECT 1) one LEFT JOIN devices d ON d.id = ANY(?::int[])`,
+    [devices],
+  );
+  const overrides = new Map<DeviceKey, unknown>();
+  for (const row of r.rows) if (row.device !== null) overrides.set(Number(row.device), row.override ?? null);
+  return { fleet: r.rows[0]?.fleet ?? undefined, overrides };
 }

@@ -1,15 +1,17 @@
 /**
- * The history worker: takes the devices the processor marked in `history_dirty`, and for each,
- * in one transaction, derives the invalidated window and replaces its rows.
+ * The history worker: takes the devices the processor marked in `history_dirty` and derives them
+ * in batches, each batch in one transaction: the invalidated windows of all its devices are read,
+ * derived and replaced with one statement per step (see device.ts).
  *
  * Serialised per device with a transaction-scoped advisory lock (any number of workers may run;
- * a device another worker holds is skipped and picked up on a later pass). The marks it handled
- * are deleted in the same transaction as the new rows, so a crash before commit leaves them for
- * the next pass, and marks committed meanwhile by the processor stay for the next pass too.
+ * a device another worker or `derive --from` holds is left out of the batch and picked up on a
+ * later pass). The marks a batch handled are deleted in the same transaction as the new rows, so a
+ * crash before commit leaves them for the next pass, and marks committed meanwhile by the
+ * processor stay for the next pass too.
  */
 import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger.js';
-import { derivePositionsWindow } from './device.js';
+import { deriveWindows } from './device.js';
 import type { DeviceKey, HistoryExtensions } from './hooks.js';
 import type { WindowChanges } from './store.js';
 
@@ -26,10 +28,52 @@ export interface DeviceOutcome {
 }
 
 /**
- * Derives one device if its lock is free. `earliest`: 'marks' = from its marks in history_dirty
- * (none left → nothing to do); a time = from then (the derive command; marks included);
- * null = its whole history.
+ * Derives the devices whose locks are free, in one transaction; one outcome per device, in order.
+ * `earliest`: 'marks' = each from its marks in history_dirty (none left → nothing to do); a time =
+ * from then (the derive command; marks included); null = their whole history.
  */
+export async function deriveBatch(
+  knex: Knex,
+  devices: readonly DeviceKey[],
+  earliest: number | null | 'marks',
+  extensions: HistoryExtensions,
+  logger?: Logger,
+): Promise<DeviceOutcome[]> {
+  const unique = [...new Set(devices)];
+  if (unique.length === 0) return [];
+  const outcomes = await knex.transaction(async (trx) => {
+    // The locks first (a materialised CTE: the function has a side effect), then the marks of the
+    // devices locked, as they stand at this statement.
+    const claimed = await trx.raw<{ rows: { device: DeviceKey; ms: number | null; marked: number | null }[] }>(
+      `WITH locked AS MATERIALIZED (
+         SELECT u.device FROM unnest(?::int[]) AS u(device) WHERE pg_try_advisory_xact_lock(?, u.device)
+       ), marks AS (
+         DELETE FROM history_dirty h USING locked l WHERE h.device = l.device RETURNING h.device, h.from_time, h.marked_at
+       )
+       SELECT l.device, (extract(epoch FROM min(m.from_time)) * 1000)::float8 AS ms,
+              (extract(epoch FROM min(m.marked_at)) * 1000)::float8 AS marked
+         FROM locked l LEFT JOIN marks m ON m.device = l.device GROUP BY l.device`,
+      [unique, HISTORY_LOCK],
+    );
+    const requests: { device: DeviceKey; earliest: number | null; markedAt?: number }[] = [];
+    for (const row of claimed.rows) {
+      const marked = row.ms ?? null;
+      if (earliest === 'marks' && marked === null) continue;
+      const from = earliest === 'marks' ? marked : earliest === null ? null : Math.min(earliest, marked ?? earliest);
+      requests.push({ device: Number(row.device), earliest: from, markedAt: row.marked ?? undefined });
+    }
+    const changes = await deriveWindows(trx, requests, extensions, logger);
+    return new Map(
+      requests.map((r): [DeviceKey, DeviceOutcome] => [
+        r.device,
+        { device: r.device, derived: true, changes: changes.get(r.device), markedAt: r.markedAt },
+      ]),
+    );
+  });
+  return devices.map((device) => outcomes.get(device) ?? { device, derived: false });
+}
+
+/** Derives one device if its lock is free (a batch of one; see deriveBatch). */
 export async function deriveDevice(
   knex: Knex,
   device: DeviceKey,
@@ -37,24 +81,7 @@ export async function deriveDevice(
   extensions: HistoryExtensions,
   logger?: Logger,
 ): Promise<DeviceOutcome> {
-  return knex.transaction(async (trx) => {
-    const lock = await trx.raw<{ rows: { ok: boolean }[] }>('SELECT pg_try_advisory_xact_lock(?, ?) AS ok', [
-      HISTORY_LOCK,
-      device,
-    ]);
-    if (!lock.rows[0]?.ok) return { device, derived: false };
-    const marks = await trx.raw<{ rows: { ms: number | null; marked: number | null }[] }>(
-      `WITH d AS (DELETE FROM history_dirty WHERE device = ? RETURNING from_time, marked_at)
-       SELECT (extract(epoch FROM min(from_time)) * 1000)::float8 AS ms,
-              (extract(epoch FROM min(marked_at)) * 1000)::float8 AS marked FROM d`,
-      [device],
-    );
-    const marked = marks.rows[0]?.ms ?? null;
-    if (earliest === 'marks' && marked === null) return { device, derived: false };
-    const from = earliest === 'marks' ? marked : earliest === null ? null : Math.min(earliest, marked ?? earliest);
-    const changes = await derivePositionsWindow(trx, device, from, extensions, logger);
-    return { device, derived: true, changes, markedAt: marks.rows[0]?.marked ?? undefined };
-  });
+  return (await deriveBatch(knex, [device], earliest, extensions, logger))[0]!;
 }
 
 /** Devices with marks, oldest mark first. */
@@ -73,4 +100,11 @@ export async function inParallel<T>(items: readonly T[], n: number, fn: (item: T
     while (next < items.length) await fn(items[next++]!);
   });
   await Promise.all(lanes);
+}
+
+/** `items` cut into consecutive chunks of at most `size`. */
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }

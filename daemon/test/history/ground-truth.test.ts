@@ -95,7 +95,7 @@ describe('history ground truth', () => {
             })),
         },
       ],
-      afterEvents: [async (_trx, change) => void inserted.push(...change.inserted)],
+      afterEvents: [async (_trx, changes) => void inserted.push(...changes.flatMap((c) => c.inserted))],
     };
     stack.started(await runDerive(config, silentLogger, { extensions }), (w) => w.stop());
     const ingestion = stack.started(await startPipelineIngestion(db.knex, r, 'history-ingest'), (i) => i.stop());
