@@ -114,10 +114,7 @@ export const ConfigSchema = z
     HISTORY_ENABLED: bool.default(true),
     /** How often the history worker looks for new rows when idle. */
     HISTORY_POLL_MS: int(200, 10),
-    /**
-     * Devices derived concurrently by one worker (each on its own connection). 2: on a 2-core host
-     * bench:process measured 4 taking the processor down to 0.57× and no lower lag, 1 a longer lag.
-     */
+    /** Batches of devices derived concurrently by one worker (each on its own connection). */
     HISTORY_CONCURRENCY: int(2, 1),
     /** Devices derived together in one transaction (one statement per step for all of them). */
     HISTORY_BATCH_SIZE: int(200, 1),
