@@ -3,12 +3,15 @@
  * table) against a real PostgreSQL/PostGIS database with the Directus schema: the same batch gives
  * the same stored rows and device state, conflicts are counted, and a failed batch leaves nothing.
  */
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/index.js';
 import { newImei } from '../../test/processor/support.js';
+import { copyBinary, idEncoder } from './copy-binary.js';
 import { latestPerDevice, type PositionRow } from './rows.js';
-import { copyText, type DeviceId, PositionWriter, type WriteMethod } from './writer.js';
+import { type DeviceId, PositionWriter, STAGE_COPY, stageTableStatement, type WriteMethod } from './writer.js';
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -113,13 +116,61 @@ describe('PositionWriter methods', () => {
     expect(await writeWith('copy', d.imei, d.id, [row(d.imei, 0)])).toEqual({ inserted: 1, conflicts: 0 });
   });
 
-  it('writes COPY text with tabs between fields and escaped backslashes only', () => {
-    const text = copyText([row('350000000000001', 1)], new Map([['350000000000001', 7]]));
-    const fields = text.slice(0, -1).split('\t');
-    expect(fields).toHaveLength(14);
-    expect(fields[0]).toBe('7');
-    expect(fields[12]).toBe(AWKWARD.replaceAll('\\', '\\\\'));
-    expect(fields[13]).toBe('\\N');
-    expect(text.endsWith('\n')).toBe(true);
+  it('refuses a value out of its column range as data (SQLSTATE class 22) before anything is sent', async () => {
+    const d = await addDevice();
+    const err = await writeWith('copy', d.imei, d.id, [row(d.imei, 0, { heading: 1.5 })]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: '22003' });
+    expect((await stored(d.id)).positions).toHaveLength(0);
   });
+});
+
+describe('binary COPY into the staging table', () => {
+  // Every devices.id type the writer accepts, with values at the edges of what each holds.
+  const cases: Array<[string, DeviceId]> = [
+    ['integer', 2_147_483_647],
+    ['smallint', -7],
+    ['bigint', '9007199254740993'],
+    ['uuid', '1f0e2d3c-4b5a-6978-8796-a5b4c3d2e1f0'],
+    ['text', 'device ✓ 7'],
+    ['character varying', 'abc'],
+  ];
+  for (const [idType, id] of cases) {
+    it(`PostgreSQL reads back every field as written (devices.id ${idType})`, async () => {
+      const rows = [row('a', 1, { fixTime: 2 ** 52 + 1, longitude: -179.9999999 }), row('a', 2)];
+      const client = new pg.Client(db.connection);
+      await client.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(stageTableStatement(idType));
+        await pipeline([copyBinary(rows, () => id, idEncoder(idType))], client.query(copyFrom(STAGE_COPY)));
+        const res = await client.query(
+          `SELECT device::text, fix_ms::text, recv_ms::text, lon, lat, altitude, heading, speed, satellites, priority,
+                  event_io_id, io, attributes, flags FROM fleet_positions_stage ORDER BY fix_ms`,
+        );
+        await client.query('ROLLBACK');
+        expect(res.rows).toEqual(
+          [...rows]
+            .sort((a, b) => a.fixTime - b.fixTime)
+            .map((r) => ({
+              device: String(id),
+              fix_ms: String(r.fixTime),
+              recv_ms: String(r.receivedAt),
+              lon: r.longitude,
+              lat: r.latitude,
+              altitude: r.altitude,
+              heading: r.heading,
+              speed: r.speed,
+              satellites: r.satellites,
+              priority: r.priority,
+              event_io_id: r.eventIoId,
+              io: r.io,
+              attributes: r.attributes,
+              flags: r.flags.length > 0 ? JSON.stringify(r.flags) : null,
+            })),
+        );
+      } finally {
+        await client.end();
+      }
+    });
+  }
 });

@@ -19,13 +19,14 @@
  * evaluated against the row as locked by the UPDATE, so concurrent processors cannot rewind it.
  *
  * Two ways to hand the rows over (`PositionWriter` method): `unnest` (the rows as array parameters
- * of the one statement) or `copy` (the rows COPYed in text format into a temporary staging table
- * of the connection, then the same statement reads them from there; BEGIN … COMMIT around both, so
+ * of the one statement) or `copy` (the rows COPYed in binary format, copy-binary.ts, into a
+ * temporary staging table of the connection, then the same statement reads them from there; BEGIN … COMMIT around both, so
  * the batch is still one transaction). bench:process measures both side by side.
  */
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { copyBinary, idEncoder } from './copy-binary.js';
 import type { Fix } from './flags.js';
 import type { PositionRow } from './rows.js';
 
@@ -55,6 +56,9 @@ export type WriteMethod = 'unnest' | 'copy';
 const STAGE = 'fleet_positions_stage';
 const STAGE_COLUMNS =
   'device, fix_ms, recv_ms, lon, lat, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags';
+
+/** Loads copyBinary's output into the staging table. */
+export const STAGE_COPY = `COPY ${STAGE} (${STAGE_COLUMNS}) FROM STDIN (FORMAT binary)`;
 
 export function stageTableStatement(idType: string): string {
   if (!ID_TYPES.has(idType)) throw new Error(`unsupported devices.id type: ${idType}`);
@@ -117,7 +121,7 @@ SELECT (SELECT count(*) FROM ins)::int AS inserted`;
 /**
  * Statement parameters for a batch. `latest` holds each device's best good row in the batch,
  * `seen` each device's latest receive time; `ids` maps IMEI → devices.id for every row. The
- * `copy` method passes only the device update's ($1-$8); the rows go through COPY (copyText).
+ * `copy` method passes only the device update's ($1-$8); the rows go through COPY (copyBinary).
  */
 export function writeParams(
   rows: readonly PositionRow[],
@@ -170,23 +174,6 @@ function rowParams(rows: readonly PositionRow[], ids: ReadonlyMap<string, Device
     flags[i] = r.flags.length > 0 ? JSON.stringify(r.flags) : null;
   }
   return [device, fix, recv, lon, lat, alt, heading, speed, sats, prio, event, io, attrs, flags];
-}
-
-/** COPY text format: tab-separated, \N for null; backslashes in JSON text are doubled (JSON has no raw tab/newline). */
-function copyField(v: string | null): string {
-  return v === null ? '\\N' : v.replaceAll('\\', '\\\\');
-}
-
-/** The rows as COPY text lines, in STAGE_COLUMNS order. */
-export function copyText(rows: readonly PositionRow[], ids: ReadonlyMap<string, DeviceId>): string {
-  let out = '';
-  for (const r of rows) {
-    out +=
-      `${deviceId(ids, r.imei)}\t${r.fixTime}\t${r.receivedAt}\t${r.longitude}\t${r.latitude}\t${r.altitude}\t` +
-      `${r.heading}\t${r.speed}\t${r.satellites}\t${r.priority}\t${r.eventIoId}\t${copyField(r.io)}\t` +
-      `${copyField(r.attributes)}\t${copyField(r.flags.length > 0 ? JSON.stringify(r.flags) : null)}\n`;
-  }
-  return out;
 }
 
 function deviceParams(
@@ -284,14 +271,19 @@ export class PositionWriter {
     const params = writeParams(rows, latest, seen, ids, this.method);
     const res =
       this.method === 'copy'
-        ? await this.viaCopy(idType, copyText(rows, ids), sql, params)
+        ? await this.viaCopy(
+            idType,
+            copyBinary(rows, (r) => deviceId(ids, r.imei), idEncoder(idType)),
+            sql,
+            params,
+          )
         : await this.pool.query<{ inserted: number }>(sql, params);
     const inserted = res.rows[0]?.inserted ?? 0;
     return { inserted, conflicts: rows.length - inserted };
   }
 
   /** BEGIN; COPY the rows into the staging table; the statement; COMMIT (which empties the stage). */
-  private async viaCopy(idType: string, text: string, sql: string, params: unknown[]) {
+  private async viaCopy(idType: string, data: Buffer, sql: string, params: unknown[]) {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     // A checked-out client has no error listener of the pool's: a connection reset (PostgreSQL
@@ -307,7 +299,7 @@ export class PositionWriter {
       }
       await client.query('BEGIN');
       try {
-        if (text) await pipeline([text], client.query(copyFrom(`COPY ${STAGE} (${STAGE_COLUMNS}) FROM STDIN`)));
+        await pipeline([data], client.query(copyFrom(STAGE_COPY)));
         const res = await client.query<{ inserted: number }>(sql, params);
         await client.query('COMMIT');
         return res;
