@@ -20,7 +20,7 @@ import {
   waitFor,
 } from '../../test/processor/support.js';
 import { decodeDeadLetter, encodeConnectionEvent, encodeRegistryValue, GROUPS, redisKeys } from '../contract/index.js';
-import { ioToJson, namedAttributes } from '../protocol/index.js';
+import { ioJsonText, namedAttributes } from '../protocol/index.js';
 import { TelemetryConsumer } from './consumer.js';
 import { type RunningProcessor, runProcess } from './main.js';
 import { createProcessorMetrics } from './metrics.js';
@@ -377,7 +377,7 @@ describe('processor', () => {
     const POISON_IO = 9999;
     // A record this build mishandles (its IO view throws), between two good entries of one batch.
     const views: IoViews = {
-      ioJson: ioToJson,
+      ioJsonText,
       named: (io) => {
         if (io.ids.includes(POISON_IO)) throw new Error('this build cannot name IO 9999');
         return namedAttributes(io);

@@ -18,7 +18,8 @@ const NOW = Date.UTC(2026, 10, 25, 12, 0, 0);
 const rules = { now: NOW, futureMarginMs: 24 * 3600_000 };
 // Minimal IO views: the real ones come from the protocol module; these only need to be visible in the row.
 const views = {
-  ioJson: (io: IoList) => Object.fromEntries(io.ids.map((id, i) => [String(id), Number(io.values[i])])),
+  ioJsonText: (io: IoList) =>
+    JSON.stringify(Object.fromEntries(io.ids.map((id, i) => [String(id), Number(io.values[i])]))),
   named: (io: IoList) => (io.ids.includes(239) ? { ignition: Number(io.values[io.ids.indexOf(239)]) === 1 } : {}),
 };
 

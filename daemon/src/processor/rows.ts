@@ -46,7 +46,8 @@ export interface PositionRow {
 
 /** The IO views of the protocol module, passed in so this file stays free of decoding concerns. */
 export interface IoViews {
-  ioJson(io: IoList): Record<string, unknown>;
+  /** The raw IO as JSON text. */
+  ioJsonText(io: IoList): string;
   named(io: IoList): Record<string, unknown>;
 }
 
@@ -74,7 +75,7 @@ export function recordToRow(
     satellites: r.satellites,
     priority: r.priority,
     eventIoId: r.eventIoId,
-    io: JSON.stringify(views.ioJson(r.io)),
+    io: views.ioJsonText(r.io),
     attributes: JSON.stringify(attributes),
     flags,
   };

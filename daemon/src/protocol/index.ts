@@ -51,6 +51,7 @@ export {
   type IoFamily,
   type IoKind,
   ioFamilyForCodec,
+  ioJsonText,
   ioToJson,
   ioValueToJson,
   namedAttributes,

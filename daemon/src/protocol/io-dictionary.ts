@@ -197,6 +197,41 @@ export function ioToJson(io: IoList): Record<string, number | string> {
   return out;
 }
 
+/**
+ * JSON.stringify(ioToJson(io)), built as text: the processor stores it for every record, and the
+ * object with integer keys is slow to build and slower to serialise. Same text (ids ascending, the
+ * last value of a repeated id), property-tested against the object form.
+ */
+export function ioJsonText(io: IoList): string {
+  const { ids, values } = io;
+  const n = ids.length;
+  // Indices by ascending id: an insertion sort (lists are short), stable, so of a repeated id the
+  // last one (the value an object keeps) comes last. Reused across calls: no allocation.
+  const order = IO_ORDER;
+  order.length = n;
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!;
+    let k = i;
+    while (k > 0 && ids[order[k - 1]!]! > id) {
+      order[k] = order[k - 1]!;
+      k--;
+    }
+    order[k] = i;
+  }
+  let s = '{';
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!;
+    const id = ids[i]!;
+    if (k + 1 < n && ids[order[k + 1]!] === id) continue;
+    const v = values[i]!;
+    const text =
+      typeof v === 'number' ? (Number.isFinite(v) ? `${v}` : 'null') : `"${typeof v === 'bigint' ? v : toHex(v)}"`;
+    s += s.length === 1 ? `"${id}":${text}` : `,"${id}":${text}`;
+  }
+  return `${s}}`;
+}
+const IO_ORDER: number[] = [];
+
 export function ioValueToJson(v: IoValue): number | string {
   if (typeof v === 'number') return v;
   if (typeof v === 'bigint') return v.toString();
