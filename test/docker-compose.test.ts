@@ -99,6 +99,11 @@ describe('docker-compose.yml', () => {
       schemaCmd.indexOf('bootstrap'),
     );
     expect(s['deploy-schema']!.volumes).toContain('./snapshots:/fleet/snapshots:ro');
+    // Directus sees the partitioned positions table only through the inspector patch, applied first.
+    for (const name of ['deploy-schema', 'directus']) {
+      expect(s[name]!.command!.join(' '), name).toMatch(/^sh -c node \/fleet\/inspector-patch\.mjs \/directus && /);
+      expect(s[name]!.volumes, name).toContain('./directus/src/inspector-patch.mjs:/fleet/inspector-patch.mjs:ro');
+    }
     expect(s['deploy-finish']!.depends_on!['deploy-schema']).toEqual({ condition: 'service_completed_successfully' });
     expect(s['deploy-finish']!.command).toEqual(['node', 'directus/src/deploy-cli.mjs', 'finish']);
     for (const name of ['directus', ...DAEMON_ROLES]) {

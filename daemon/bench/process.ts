@@ -206,11 +206,11 @@ async function main(): Promise<void> {
     // Peer: the bare database ceiling of the method — pre-built 5000-row unnest inserts (no Redis,
     // no decoding, no device update), two connections in parallel as the processor uses.
     const bareRows = args.quick ? 20_000 : 100_000;
-    const bareSql = `INSERT INTO positions (device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes)
-      SELECT u.d, 'epoch'::timestamptz + u.t * interval '1 millisecond', now(), ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
+    const bareSql = `INSERT INTO positions (id, device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes)
+      SELECT position_id(u.d, u.t * 1000, 0), u.d, 'epoch'::timestamptz + u.t * interval '1 millisecond', now(), ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
              100, 0, 40, 12, 0, 0, u.io::json, u.a::json
         FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::float8[], $5::text[], $6::text[]) AS u(d, t, lon, lat, io, a)
-      ON CONFLICT (device, fix_time, event_io_id) DO NOTHING`;
+      ON CONFLICT (id) DO NOTHING`;
     const deviceIds = (await pool.query('SELECT id FROM devices ORDER BY id')).rows.map((x) => Number(x.id));
     const ioText = JSON.stringify({ 239: 1, 240: 1, 21: 4, 66: 24079, 67: 4101, 16: 123456, 69: 1 });
     const attrText = JSON.stringify({
@@ -313,10 +313,10 @@ async function main(): Promise<void> {
     try {
       for (let i = 0; i < peerRows; i++) {
         await client.query(
-          `INSERT INTO positions (device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes)
-           SELECT id, now() - $2 * interval '1 millisecond', now(), ST_SetSRID(ST_MakePoint(25, 54), 4326), 100, 0, 40, 12, 0, 0, '{}'::json, '{}'::json
-             FROM devices WHERE imei = $1
-           ON CONFLICT (device, fix_time, event_io_id) DO NOTHING`,
+          `INSERT INTO positions (id, device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes)
+           SELECT position_id(id, t, 0), id, t, now(), ST_SetSRID(ST_MakePoint(25, 54), 4326), 100, 0, 40, 12, 0, 0, '{}'::json, '{}'::json
+             FROM devices, LATERAL (SELECT now() - $2 * interval '1 millisecond' AS t) x WHERE imei = $1
+           ON CONFLICT (id) DO NOTHING`,
           [imeis[i % DEVICES], 1_000_000 + i],
         );
       }

@@ -348,7 +348,19 @@ export const collections = [
     },
     schema: {},
     fields: [
-      pk('bigInteger'),
+      {
+        // Derived from the natural key by the writer (position_id() in
+        // directus/sql/positions-partitions.sql): time-ordered, so it is also the partition key.
+        field: 'id',
+        type: 'uuid',
+        meta: {
+          hidden: true,
+          readonly: true,
+          interface: 'input',
+          note: 'Fix time, device and event id in one time-ordered key (see the storage notes).',
+        },
+        schema: { is_primary_key: true },
+      },
       deviceM2o('device', 'Device that recorded the position.'),
       {
         ...timestamp('fix_time', 'GNSS time of the record (UTC, millisecond resolution).'),
@@ -770,11 +782,10 @@ export const collections = [
       point('location', 'Where (empty when the record had no fix).'),
       json('attributes', 'Details, e.g. max_speed, duration_s, limit.'),
       // A plain id, not a many-to-one: a relation needs a foreign key for `schema apply` to keep it,
-      // and positions may become a partitioned table (not referenceable by id alone) whose
-      // retention drops old rows under their events.
+      // and positions is a partitioned table whose retention drops old rows under their events.
       {
         field: 'position',
-        type: 'bigInteger',
+        type: 'uuid',
         meta: {
           interface: 'input',
           readonly: true,

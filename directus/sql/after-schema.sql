@@ -2,15 +2,15 @@
 -- Holds what a Directus snapshot cannot express: composite, partial and GiST indexes.
 -- Every statement must be idempotent.
 
--- Natural key of a position. A device resends a whole AVL packet when our ACK is lost, and the
--- pipeline may redeliver a stream entry: byte-identical records then collide here and the writer's
--- ON CONFLICT DO NOTHING drops them. event_io_id is part of the key because a tracker may emit two
--- distinct event records (say ignition on and a digital input) in the same millisecond; both must
--- survive. The leading (device, fix_time) columns also serve "latest position of a device"
--- (ORDER BY fix_time DESC LIMIT 1) and "track of one device between two times" (range scan), so
--- no second b-tree is needed.
-CREATE UNIQUE INDEX IF NOT EXISTS positions_device_fix_time_event_key
-  ON positions (device, fix_time, event_io_id);
+-- Natural key of a position: (device, fix_time, event_io_id). A device resends a whole AVL packet
+-- when our ACK is lost, and the pipeline may redeliver a stream entry: byte-identical records then
+-- collide and the writer's ON CONFLICT DO NOTHING drops them. event_io_id is part of the key because
+-- a tracker may emit two distinct event records (say ignition on and a digital input) in the same
+-- millisecond; both must survive. positions is partitioned (positions-partitions.sql), so the key is
+-- enforced by the primary key, which is derived from these three columns; this index is not unique
+-- (PostgreSQL would need the partition key in it) and serves "latest positions of a device"
+-- (ORDER BY fix_time DESC LIMIT n) and "track of one device between two times" (range scan).
+CREATE INDEX IF NOT EXISTS positions_device_fix_time_event ON positions (device, fix_time, event_io_id);
 
 -- No single-column indexes here: Directus reports any single-column index as the field's
 -- `is_indexed` and the next `schema apply` then tries to drop it (under Directus's own index name,
@@ -32,14 +32,6 @@ BEGIN
       CHECK (status IN ('pending', 'queued', 'sent', 'answered', 'failed', 'expired', 'cancelled'));
   END IF;
 END $$;
-
--- Partitioning later: when positions grows past what one table serves comfortably (retention by
--- dropping old partitions, smaller indexes), convert it to a table partitioned by RANGE (fix_time),
--- monthly. PostgreSQL requires every unique index of a partitioned table to contain the partition
--- key: the natural key above already does; the primary key would become (id, fix_time) in the
--- database while Directus keeps treating `id` as the key (ids come from one sequence, so they stay
--- unique). Do the conversion here, after `schema apply`, guarded so it runs once, and keep
--- `npm run schema:check` clean.
 
 -- ---------------------------------------------------------------------------------------------
 -- Geofences and alerts

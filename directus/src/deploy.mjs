@@ -3,17 +3,21 @@
  * The deploy sequence, run before every start (idempotent; safe on an empty or an existing
  * database):
  *
- *   ensureDatabase → CREATE EXTENSION postgis → directus bootstrap → directus schema apply
- *   (snapshots/schema.yaml, partial) → directus/sql/after-schema.sql → seed (directus/seed/*.json)
+ *   ensureDatabase → CREATE EXTENSION postgis → directus/sql/positions-partitions.sql →
+ *   directus bootstrap → directus schema apply (snapshots/schema.yaml, partial) →
+ *   directus/sql/positions-partitions.sql → directus/sql/after-schema.sql → seed (directus/seed/*.json)
  *
  * PostGIS must exist before bootstrap/apply (geometry columns), and `schema apply` on a database
- * that was never bootstrapped exits 0 having done nothing, hence the order.
+ * that was never bootstrapped exits 0 having done nothing, hence the order. positions-partitions.sql
+ * runs on both sides of `schema apply`: before it, to convert an existing unpartitioned positions
+ * table (whose bigint id the snapshot's uuid could not be applied to); after it, to convert the
+ * plain table `schema apply` just created on an empty database.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { directusInstanceEnv, runDirectusCli } from './directus-process.mjs';
 import { generateSecret, writeEnvFile } from './env-file.mjs';
-import { AFTER_SCHEMA_SQL, SEED_DIR, SNAPSHOT_FILE } from './paths.mjs';
+import { AFTER_SCHEMA_SQL, POSITIONS_SQL, SEED_DIR, SNAPSHOT_FILE } from './paths.mjs';
 import { ensureDatabase, ensurePostgis, runSqlFile } from './postgres.mjs';
 import { applySeed } from './seed.mjs';
 
@@ -30,7 +34,7 @@ import { applySeed } from './seed.mjs';
  */
 
 /**
- * Steps before Directus's CLI: the database and PostGIS.
+ * Steps before Directus's CLI: the database, PostGIS, and positions partitioned (if it exists).
  * @param {import('./postgres.mjs').Connection} conn
  * @param {(step: string) => void} [log]
  */
@@ -38,6 +42,8 @@ export async function prepareDatabase(conn, log = () => {}) {
   log(`database ${conn.database} on ${conn.host}:${conn.port}`);
   if (await ensureDatabase(conn)) log(`created database ${conn.database}`);
   await ensurePostgis(conn);
+  log('positions partitioned');
+  await runSqlFile(conn, POSITIONS_SQL);
 }
 
 /**
@@ -47,6 +53,8 @@ export async function prepareDatabase(conn, log = () => {}) {
  */
 export async function finishDeploy(conn, o = {}) {
   const log = o.log ?? (() => {});
+  log('positions partitioned');
+  await runSqlFile(conn, POSITIONS_SQL);
   log('indexes');
   await runSqlFile(conn, o.afterSchemaSql ?? AFTER_SCHEMA_SQL);
   log('seed');

@@ -8,7 +8,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { inspectorFile, patchSchemaInspector } from './inspector-patch.mjs';
 import { DIRECTUS_DIR, directusCli, directusNode, EXTENSIONS_PATH } from './paths.mjs';
 
 /**
@@ -106,7 +107,10 @@ function childEnv(configPath) {
  * @param {(chunk: Buffer) => void} onChunk
  */
 function spawnDirectus(args, configPath, logFile, onChunk) {
-  const child = spawn(directusNode(), [directusCli(), ...args], {
+  const cli = directusCli();
+  // Every Directus run must see the partitioned positions table (inspector-patch.mjs).
+  patchSchemaInspector(inspectorFile(dirname(cli)));
+  const child = spawn(directusNode(), [cli, ...args], {
     cwd: DIRECTUS_DIR,
     env: childEnv(configPath),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -15,6 +15,8 @@ export const REPO_ROOT = resolve(DIRECTUS_DIR, '..');
 export const SNAPSHOT_FILE = process.env.FLEET_SNAPSHOT_FILE ?? join(REPO_ROOT, 'snapshots', 'schema.yaml');
 /** SQL run after `schema apply`: what a snapshot cannot express (composite and GiST indexes). */
 export const AFTER_SCHEMA_SQL = process.env.FLEET_AFTER_SCHEMA_SQL ?? join(DIRECTUS_DIR, 'sql', 'after-schema.sql');
+/** SQL run before and after `schema apply`: positions partitioned by time (and the conversion to it). */
+export const POSITIONS_SQL = process.env.FLEET_POSITIONS_SQL ?? join(DIRECTUS_DIR, 'sql', 'positions-partitions.sql');
 /** Seed files (roles, policies, permissions, settings, dashboards), applied in file-name order. */
 export const SEED_DIR = process.env.FLEET_SEED_DIR ?? join(DIRECTUS_DIR, 'seed');
 /**

@@ -14,6 +14,7 @@ import { daemonRole, devDirectusEnv, lineWriter } from '../src/dev-stack.mjs';
 import { directusInstanceEnv } from '../src/directus-process.mjs';
 import { ensureEnvFile, formatEnv, parseEnv } from '../src/env-file.mjs';
 import { extensionBundleStale } from '../src/extension-bundle.mjs';
+import { inspectorFile, patchSchemaInspector } from '../src/inspector-patch.mjs';
 import { freePort } from '../src/net.mjs';
 import { DIRECTUS_DIR, SEED_DIR } from '../src/paths.mjs';
 import { checkPostgres } from '../src/postgres.mjs';
@@ -269,6 +270,23 @@ describe('seed', () => {
   });
 });
 
+describe('schema inspector patch', () => {
+  it("makes a copy of Directus's own inspector list partitioned tables, once, and refuses an inspector it does not know", () => {
+    const installed = inspectorFile(DIRECTUS_DIR);
+    const copy = join(tmp, 'inspector.js');
+    const original = readFileSync(installed, 'utf8').replaceAll("rel.relkind IN ('r', 'p')", "rel.relkind = 'r'");
+    writeFileSync(copy, original);
+    expect(patchSchemaInspector(copy)).toBe(true);
+    const patched = readFileSync(copy, 'utf8');
+    expect(patched.split("rel.relkind IN ('r', 'p')")).toHaveLength(7);
+    expect(patched).not.toContain("rel.relkind = 'r'");
+    expect(patchSchemaInspector(copy)).toBe(false);
+    expect(readFileSync(copy, 'utf8')).toBe(patched);
+    writeFileSync(copy, original.replace("rel.relkind = 'r'", "rel.relkind = 'x'"));
+    expect(() => patchSchemaInspector(copy)).toThrow(/expected 6/);
+  });
+});
+
 describe('deploy', () => {
   let db: TestDatabase;
   beforeAll(async () => {
@@ -280,14 +298,22 @@ describe('deploy', () => {
 
   it('runs again on a deployed database without touching its data', async () => {
     const [device] = await db.knex('devices').insert({ imei: '356307042441013', name: 'kept' }).returning('id');
-    await db.knex('positions').insert({ device: device.id, fix_time: new Date(), event_io_id: 0 });
+    const now = new Date();
+    await db.knex('positions').insert({
+      id: db.knex.raw('position_id(?::int, ?::timestamptz, 0)', [device.id, now]),
+      device: device.id,
+      fix_time: now,
+      event_io_id: 0,
+    });
     const stateDir = mkdtempSync(join(tmp, 'state-'));
     const steps: string[] = [];
     await deploy({ connection: db.connection, admin: TEST_ADMIN, stateDir, log: (s) => steps.push(s) });
     expect(steps).toEqual([
       `database ${db.name} on ${db.connection.host}:${db.connection.port}`,
+      'positions partitioned',
       'directus bootstrap',
       'directus schema apply',
+      'positions partitioned',
       'indexes',
       'seed',
     ]);

@@ -31,7 +31,9 @@ export function templateHash(): string {
     ...filesIn(join(DIRECTUS_DIR, 'sql'), /\.sql$/),
     ...filesIn(join(DIRECTUS_DIR, 'seed'), /\.json$/),
     // the code that builds it (not the rest of directus/src, so editing start-up code costs no rebuild)
-    ...['deploy.mjs', 'seed.mjs', 'postgres.mjs', 'directus-process.mjs'].map((f) => join(DIRECTUS_DIR, 'src', f)),
+    ...['deploy.mjs', 'seed.mjs', 'postgres.mjs', 'directus-process.mjs', 'inspector-patch.mjs'].map((f) =>
+      join(DIRECTUS_DIR, 'src', f),
+    ),
     join(REPO_ROOT, 'node_modules', 'directus', 'package.json'),
   ];
   for (const file of inputs) {

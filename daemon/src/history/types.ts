@@ -3,7 +3,7 @@
  * (trips, stops, events, daily summaries, accumulator totals). Times are epoch milliseconds.
  */
 
-/** positions.id as the database returns it (bigint ids arrive as strings). */
+/** positions.id as the database returns it (a uuid, so a string; plain numbers in hand-made inputs). */
 export type PositionId = string | number;
 
 export interface HistoryPosition {

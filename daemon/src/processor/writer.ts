@@ -6,9 +6,11 @@
  * device state it implies are committed, or none are. Arrays are passed as parameters and expanded
  * with `unnest` (no per-row round trip, no SQL string building with values).
  *
- * Idempotency lives in the table: positions has UNIQUE (device, fix_time, event_io_id), and the
- * insert says ON CONFLICT DO NOTHING, so a batch written twice (crash between commit and XACK,
- * a device resending, a replay) adds nothing the second time.
+ * Idempotency lives in the table: the primary key of positions is derived from the natural key
+ * (device, fix_time, event_io_id) by position_id() (directus/sql/positions-partitions.sql; it is
+ * also the partition key of the time-partitioned table), and the insert says ON CONFLICT DO
+ * NOTHING, so a batch written twice (crash between commit and XACK, a device resending, a replay)
+ * adds nothing the second time.
  *
  * History: each batch also records which devices got new rows and their time span in
  * `history_dirty` (a third CTE, so the same transaction): the history worker derives trips and
@@ -90,12 +92,12 @@ export function writeStatement(idType: string, method: WriteMethod = 'unnest', m
   return `
 WITH ins AS (
   INSERT INTO positions
-    (device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags)
-  SELECT u.device, ${ms('u.fix_ms')}, ${ms('u.recv_ms')}, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
+    (id, device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags)
+  SELECT position_id(u.device, u.fix_ms * 1000, u.event_io_id), u.device, ${ms('u.fix_ms')}, ${ms('u.recv_ms')}, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
          u.altitude, u.heading, u.speed, u.satellites, u.priority, u.event_io_id,
          u.io::json, u.attributes::json, u.flags::json
   FROM ${rowsSource}
-  ON CONFLICT (device, fix_time, event_io_id) DO NOTHING
+  ON CONFLICT (id) DO NOTHING
   RETURNING device, fix_time
 )${markHistory ? MARK_HISTORY : ''}, upd AS (
   UPDATE devices AS d SET

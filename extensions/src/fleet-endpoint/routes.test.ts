@@ -47,9 +47,9 @@ beforeAll(async () => {
   ).rows as { id: number }[];
   deviceId = row!.id;
   await db.knex.raw(
-    `INSERT INTO positions (device, fix_time, location, speed)
-     SELECT ?, to_timestamp(? / 1000.0 + i * 10), ST_SetSRID(ST_MakePoint(13.4 + i * 0.001, 52.5), 4326), 40
-     FROM generate_series(0, 49) i`,
+    `INSERT INTO positions (id, device, fix_time, location, speed)
+     SELECT position_id(d, ts, 0), d, ts, ST_SetSRID(ST_MakePoint(13.4 + i * 0.001, 52.5), 4326), 40
+     FROM generate_series(0, 49) i, LATERAL (SELECT ?::int AS d, to_timestamp(? / 1000.0 + i * 10) AS ts) x`,
     [deviceId, t],
   );
   // A loaded shared machine can take longer than the default 90 s to boot Directus.

@@ -40,18 +40,19 @@ beforeAll(async () => {
   }[];
   device = row!.id;
   await testDb.knex.raw(
-    `INSERT INTO positions (device, fix_time, location, speed, flags)
-     SELECT ?, to_timestamp(t / 1000.0), ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed, flags::json
+    `INSERT INTO positions (id, device, fix_time, location, speed, flags)
+     SELECT position_id(?::int, t * 1000, 0), ?, to_timestamp(t / 1000.0), ST_SetSRID(ST_MakePoint(lon, lat), 4326), speed, flags::json
      FROM json_to_recordset(?::json) AS x(t bigint, lon float8, lat float8, speed real, flags text)`,
-    [device, JSON.stringify(positions.map((p) => ({ ...p, flags: p.flags ? JSON.stringify(p.flags) : '[]' })))],
+    [device, device, JSON.stringify(positions.map((p) => ({ ...p, flags: p.flags ? JSON.stringify(p.flags) : '[]' })))],
   );
   // another device's positions in the same time range must not leak in
   const [other] = (await testDb.knex('devices').insert({ imei: '356307042449999', name: 'O' }).returning('id')) as {
     id: number;
   }[];
   await testDb.knex.raw(
-    `INSERT INTO positions (device, fix_time, location, speed) VALUES (?, ?, ST_SetSRID(ST_MakePoint(0, 0), 4326), 0)`,
-    [other!.id, new Date(T0 + 60_000)],
+    `INSERT INTO positions (id, device, fix_time, location, speed)
+     VALUES (position_id(?::int, ?::timestamptz, 0), ?, ?, ST_SetSRID(ST_MakePoint(0, 0), 4326), 0)`,
+    [other!.id, new Date(T0 + 60_000), other!.id, new Date(T0 + 60_000)],
   );
 });
 afterAll(async () => testDb?.drop());
