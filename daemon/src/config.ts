@@ -83,6 +83,17 @@ export const ConfigSchema = z
     PROCESS_MAX_FAILURES: int(3, 1),
     /** `telemetry:dead` keeps at most this many entries (the oldest are dropped). */
     PROCESS_DEAD_MAXLEN: int(100_000, 1),
+    /**
+     * positions is partitioned by month: keep this many full months besides the current one and
+     * drop older partitions (hourly check); unset: keep everything. Trips, stops, summaries and
+     * events are not affected.
+     */
+    POSITIONS_RETENTION_MONTHS: z.preprocess(
+      (v) => (v === '' ? undefined : v),
+      z.coerce.number().int().min(1).optional(),
+    ),
+    /** Monthly positions partitions created ahead of the current month. */
+    POSITIONS_PARTITIONS_AHEAD: int(3, 1),
     /** Fix times further in the future than this are flagged. */
     FUTURE_MARGIN_HOURS: int(24, 0),
     /** A jump implying more than this speed from the previous fix is flagged. */

@@ -143,8 +143,13 @@ export async function runProcess(
       trimIntervalMs: tuning.trimIntervalMs,
       retainMs: tuning.retainMs,
       consumerIdleMs: 3_600_000,
+      partitions: {
+        monthsAhead: config.POSITIONS_PARTITIONS_AHEAD,
+        retentionMonths: config.POSITIONS_RETENTION_MONTHS ?? null,
+        intervalMs: 3_600_000,
+      },
     },
-    { redis, metrics, logger: log },
+    { redis, pool, metrics, logger: log },
   );
 
   let server: Awaited<ReturnType<typeof startObservabilityServer>>;

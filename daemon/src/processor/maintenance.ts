@@ -1,12 +1,15 @@
 /**
  * Periodic upkeep of the telemetry stream: the consumer-lag gauges (the pipeline's canary) and
- * trimming of entries every group has acknowledged.
+ * trimming of entries every group has acknowledged; and of the positions partitions
+ * (partitions.ts), at start and then every `partitions.intervalMs`.
  */
 import type { Redis } from 'ioredis';
+import type pg from 'pg';
 import { GROUPS, type RedisKeys } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
 import { errorMessage } from './errors.js';
 import type { ProcessorMetrics } from './metrics.js';
+import { maintainPartitions, type PartitionUpkeep } from './partitions.js';
 import { groupsInfo, removeIdleConsumers, trimAcknowledged } from './stream.js';
 
 export interface MaintenanceOptions {
@@ -18,6 +21,7 @@ export interface MaintenanceOptions {
   retainMs: number;
   /** Consumers idle this long with nothing pending are removed from the processors groups. */
   consumerIdleMs: number;
+  partitions: PartitionUpkeep & { intervalMs: number };
 }
 
 /** Refreshes the lag/pending/length gauges (and the dead-letter count); returns the processors group's figures. */
@@ -43,10 +47,20 @@ export async function refreshLag(
 
 export function startMaintenance(
   opts: MaintenanceOptions,
-  deps: { redis: Redis; metrics: ProcessorMetrics; logger: Logger },
+  deps: { redis: Redis; pool: pg.Pool; metrics: ProcessorMetrics; logger: Logger },
 ): { stop(): void } {
-  const { redis, metrics, logger } = deps;
+  const { redis, pool, metrics, logger } = deps;
   let busy = false;
+  const partitions = () =>
+    maintainPartitions(pool, opts.partitions)
+      .then(({ created, dropped }) => {
+        if (created > 0 || dropped.length > 0) logger.info({ created, dropped }, 'positions partitions maintained');
+      })
+      .catch((err: unknown) =>
+        logger.warn({ err: errorMessage(err) }, 'positions partition upkeep failed; will retry'),
+      );
+  void partitions();
+  const partitionTimer = setInterval(partitions, opts.partitions.intervalMs);
   const lagTimer = setInterval(() => {
     refreshLag(redis, opts.keys, metrics).catch(() => {});
   }, opts.lagIntervalMs);
@@ -68,10 +82,12 @@ export function startMaintenance(
   }, opts.trimIntervalMs);
   lagTimer.unref();
   trimTimer.unref();
+  partitionTimer.unref();
   return {
     stop() {
       clearInterval(lagTimer);
       clearInterval(trimTimer);
+      clearInterval(partitionTimer);
     },
   };
 }
