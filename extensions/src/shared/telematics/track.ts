@@ -122,6 +122,14 @@ export interface TrackResult {
   samples?: TrackSample[];
 }
 
+/**
+ * One device between two times, inclusive (parameters: device, from, to, from, to). The id
+ * condition says the same as the fix_time one: positions' primary key starts with the fix time
+ * (position_id() in directus/sql/positions-partitions.sql) and is the partition key, so it lets
+ * PostgreSQL skip every monthly partition outside the range.
+ */
+const DEVICE_RANGE = `p.device = ? AND p.fix_time >= ? AND p.fix_time <= ?
+  AND p.id >= position_id_at(?) AND p.id < position_id_at(?::timestamptz + interval '1 microsecond')`;
 const GOOD_DATA = `(p.flags IS NULL OR jsonb_typeof(p.flags::jsonb) <> 'array' OR jsonb_array_length(p.flags::jsonb) = 0)`;
 
 export class TrackTimeoutError extends Error {
@@ -163,7 +171,7 @@ async function trackOf(db: Knex, query: TrackQuery): Promise<TrackResult> {
              row_number() OVER (ORDER BY p.fix_time) AS rn,
              count(*) OVER () AS n
       FROM positions p
-      WHERE p.device = ? AND p.fix_time >= ? AND p.fix_time <= ? AND p.location IS NOT NULL AND ${GOOD_DATA}
+      WHERE ${DEVICE_RANGE} AND p.location IS NOT NULL AND ${GOOD_DATA}
     ),
     sampled AS (
       SELECT fix_time, location, rn, n FROM pts
@@ -184,7 +192,7 @@ async function trackOf(db: Knex, query: TrackQuery): Promise<TrackResult> {
            ST_AsGeoJSON((array_agg(location ORDER BY fix_time ASC))[1], 6) AS first,
            ST_AsGeoJSON((array_agg(location ORDER BY fix_time DESC))[1], 6) AS last
     FROM segs GROUP BY seg ORDER BY seg`,
-    [o.device, from, to, o.maxInputPoints, o.maxInputPoints, o.gapSeconds, tolerance],
+    [o.device, from, to, from, to, o.maxInputPoints, o.maxInputPoints, o.gapSeconds, tolerance],
   );
 
   const stops = await db.raw(
@@ -193,7 +201,7 @@ async function trackOf(db: Knex, query: TrackQuery): Promise<TrackResult> {
       SELECT p.fix_time, p.location, coalesce(p.speed, 0) <= ? AS still,
              lead(p.fix_time) OVER (ORDER BY p.fix_time) AS next_t
       FROM positions p
-      WHERE p.device = ? AND p.fix_time >= ? AND p.fix_time <= ? AND p.location IS NOT NULL AND ${GOOD_DATA}
+      WHERE ${DEVICE_RANGE} AND p.location IS NOT NULL AND ${GOOD_DATA}
     ),
     islands AS (
       SELECT *, row_number() OVER (ORDER BY fix_time) - row_number() OVER (PARTITION BY still ORDER BY fix_time) AS grp
@@ -209,7 +217,7 @@ async function trackOf(db: Knex, query: TrackQuery): Promise<TrackResult> {
            n::int, ST_AsGeoJSON(c, 6) AS geom
     FROM (SELECT * FROM s WHERE t1 - t0 >= make_interval(secs => ?) ORDER BY t1 - t0 DESC LIMIT ?) longest
     ORDER BY t0`,
-    [o.stopSpeedKmh, o.device, from, to, o.minStopSeconds, o.maxStops],
+    [o.stopSpeedKmh, o.device, from, to, from, to, o.minStopSeconds, o.maxStops],
   );
 
   type LineRow = {
@@ -284,14 +292,22 @@ async function trackSamples(db: Knex, query: TrackQuery, max: number): Promise<T
       SELECT p.fix_time, p.location, p.speed, p.heading,
              row_number() OVER (ORDER BY p.fix_time) AS rn, count(*) OVER () AS n
       FROM positions p
-      WHERE p.device = ? AND p.fix_time >= ? AND p.fix_time <= ? AND p.location IS NOT NULL AND ${GOOD_DATA}
+      WHERE ${DEVICE_RANGE} AND p.location IS NOT NULL AND ${GOOD_DATA}
     )
     SELECT floor(extract(epoch FROM fix_time) * 1000)::bigint AS t,
            round(ST_X(location)::numeric, 6)::float8 AS x, round(ST_Y(location)::numeric, 6)::float8 AS y,
            speed, heading
     FROM pts WHERE n <= ? OR (rn - 1) % ceil(n::numeric / ?)::bigint = 0 OR rn = n
     ORDER BY fix_time`,
-    [query.device, new Date(query.fromMs), new Date(query.toMs), max, max],
+    [
+      query.device,
+      new Date(query.fromMs),
+      new Date(query.toMs),
+      new Date(query.fromMs),
+      new Date(query.toMs),
+      max,
+      max,
+    ],
   );
   return (r.rows as { t: string; x: number; y: number; speed: number | null; heading: number | null }[]).map((p) => [
     Number(p.t),
