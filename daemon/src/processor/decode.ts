@@ -4,10 +4,13 @@
  * entry's own fields, see consumer.ts).
  */
 import { decodeTelemetryEntry, type StreamFields } from '../contract/index.js';
-import { decodeAvlFrame, decodeUdpDatagram, ioJsonText, namedAttributes } from '../protocol/index.js';
+import { decodeAvlFrame, decodeUdpDatagram, ioJsonText, namedAttributesText } from '../protocol/index.js';
 import type { DecodedEntry, IoViews } from './rows.js';
 
-export const protocolIoViews: IoViews = { ioJsonText, named: namedAttributes };
+export const protocolIoViews: IoViews = {
+  ioJsonText,
+  attributesText: (io) => namedAttributesText(io),
+};
 
 export interface EntryFailure {
   /** `invalid`: the entry's fields break the message definition; `undecodable`: its frame does. */

@@ -20,7 +20,7 @@ import {
   waitFor,
 } from '../../test/processor/support.js';
 import { decodeDeadLetter, encodeConnectionEvent, encodeRegistryValue, GROUPS, redisKeys } from '../contract/index.js';
-import { ioJsonText, namedAttributes } from '../protocol/index.js';
+import { ioJsonText, namedAttributesText } from '../protocol/index.js';
 import { TelemetryConsumer } from './consumer.js';
 import { type RunningProcessor, runProcess } from './main.js';
 import { createProcessorMetrics } from './metrics.js';
@@ -378,9 +378,9 @@ describe('processor', () => {
     // A record this build mishandles (its IO view throws), between two good entries of one batch.
     const views: IoViews = {
       ioJsonText,
-      named: (io) => {
+      attributesText: (io) => {
         if (io.ids.includes(POISON_IO)) throw new Error('this build cannot name IO 9999');
-        return namedAttributes(io);
+        return namedAttributesText(io);
       },
     };
     const good = track(4);

@@ -20,7 +20,8 @@ const rules = { now: NOW, futureMarginMs: 24 * 3600_000 };
 const views = {
   ioJsonText: (io: IoList) =>
     JSON.stringify(Object.fromEntries(io.ids.map((id, i) => [String(id), Number(io.values[i])]))),
-  named: (io: IoList) => (io.ids.includes(239) ? { ignition: Number(io.values[io.ids.indexOf(239)]) === 1 } : {}),
+  attributesText: (io: IoList) =>
+    JSON.stringify(io.ids.includes(239) ? { ignition: Number(io.values[io.ids.indexOf(239)]) === 1 } : {}),
 };
 
 function rec(over: Partial<AvlRecord> = {}): AvlRecord {
@@ -114,7 +115,17 @@ describe('recordToRow', () => {
   });
   it('records the Codec 16 generation type', () => {
     const r = recordToRow('1', NOW, rec({ generationType: 5 }), rules, views);
-    expect(JSON.parse(r.attributes).generationType).toBe(5);
+    expect(JSON.parse(r.attributes)).toEqual({ ignition: true, generationType: 5 });
+    // Beside no named values at all, and with the raw time of a fix beyond what can be stored.
+    const huge = 2 ** 60;
+    const bare = recordToRow(
+      '1',
+      NOW,
+      rec({ generationType: 0, timestamp: huge, io: { ids: [], values: [] } }),
+      rules,
+      views,
+    );
+    expect(JSON.parse(bare.attributes)).toEqual({ generationType: 0, rawTimestamp: String(huge) });
   });
 });
 

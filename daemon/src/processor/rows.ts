@@ -48,7 +48,14 @@ export interface PositionRow {
 export interface IoViews {
   /** The raw IO as JSON text. */
   ioJsonText(io: IoList): string;
-  named(io: IoList): Record<string, unknown>;
+  /** The named IO values as JSON text (an object). */
+  attributesText(io: IoList): string;
+}
+
+/** `json`, an object's JSON text, with one more field (a key it does not have). */
+function withField(json: string, key: string, value: number | string): string {
+  const field = `"${key}":${JSON.stringify(value)}`;
+  return json === '{}' ? `{${field}}` : `${json.slice(0, -1)},${field}}`;
 }
 
 export function recordToRow(
@@ -59,10 +66,11 @@ export function recordToRow(
   views: IoViews,
 ): PositionRow {
   const flags = recordFlags(r, rules);
-  const attributes = views.named(r.io);
-  if (r.generationType !== null) attributes.generationType = r.generationType;
+  // The record's own facts follow the named values (the dictionary has no such names).
+  let attributes = views.attributesText(r.io);
+  if (r.generationType !== null) attributes = withField(attributes, 'generationType', r.generationType);
   // Keep the device's value (it is the evidence) but store a time the database can hold.
-  if (!(r.timestamp <= MAX_STORABLE_MS)) attributes.rawTimestamp = String(r.timestamp);
+  if (!(r.timestamp <= MAX_STORABLE_MS)) attributes = withField(attributes, 'rawTimestamp', String(r.timestamp));
   return {
     imei,
     fixTime: storableFixTime(r.timestamp),
@@ -76,7 +84,7 @@ export function recordToRow(
     priority: r.priority,
     eventIoId: r.eventIoId,
     io: views.ioJsonText(r.io),
-    attributes: JSON.stringify(attributes),
+    attributes,
     flags,
   };
 }

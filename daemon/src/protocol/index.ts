@@ -55,6 +55,7 @@ export {
   ioToJson,
   ioValueToJson,
   namedAttributes,
+  namedAttributesText,
   toHex,
 } from './io-dictionary.js';
 export { MAX_IMEI_LENGTH, TcpFramer } from './tcp-framer.js';

@@ -342,6 +342,40 @@ export function namedAttributes(io: IoList, family?: IoFamily): Record<string, n
   return out;
 }
 
+/**
+ * JSON.stringify(namedAttributes(io, family)), built as text when every value is a plain number and
+ * no id repeats or needs combining (the ICCID halves; byte values carry BLE data): the processor
+ * stores it for every record. Other lists take the object route. Property-tested to be the same text.
+ */
+export function namedAttributesText(io: IoList, family?: IoFamily): string {
+  const { ids, values } = io;
+  const n = ids.length;
+  let s = '{';
+  for (let i = 0; i < n; i++) {
+    const id = ids[i]!;
+    const v = values[i]!;
+    if (typeof v !== 'number' || ((id === 11 || id === 14) && family !== 'fm63')) return slowAttributesText(io, family);
+    for (let k = 0; k < i; k++) if (ids[k] === id) return slowAttributesText(io, family);
+    const def = definition(id, family);
+    if (!def) continue;
+    const x = interpret(def, v);
+    const text =
+      typeof x === 'number'
+        ? Number.isFinite(x)
+          ? `${x}`
+          : 'null'
+        : typeof x === 'boolean'
+          ? `${x}`
+          : JSON.stringify(x);
+    s += s.length === 1 ? `"${def.name}":${text}` : `,"${def.name}":${text}`;
+  }
+  return `${s}}`;
+}
+
+function slowAttributesText(io: IoList, family: IoFamily | undefined): string {
+  return JSON.stringify(namedAttributes(io, family));
+}
+
 /** Units of the attributes namedAttributes() would produce for this IO list. */
 export function attributeUnits(io: IoList, family?: IoFamily): Record<string, string> {
   const out: Record<string, string> = {};

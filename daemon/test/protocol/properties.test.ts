@@ -17,10 +17,12 @@ import {
   encodeCodec14Response,
   encodeImeiLogin,
   encodeUdpDatagram,
+  IO_DICTIONARY,
   type IoValue,
   ioJsonText,
   ioToJson,
   namedAttributes,
+  namedAttributesText,
   ProtocolError,
   parseUdpDatagram,
   type TcpFrame,
@@ -99,6 +101,28 @@ describe('round trips', () => {
         expect(ioJsonText(io)).toBe(JSON.stringify(ioToJson(io)));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('namedAttributesText is the text of namedAttributes, for either family', () => {
+    // Known ids (ICCID halves, BLE and beacon data among them) and a few unknown ones, repeats included.
+    const known = [...IO_DICTIONARY.keys(), 80, 113, 205, 9999];
+    const value = fc.oneof(
+      fc.integer({ min: 0, max: 0xffffffff }),
+      fc.constantFrom(0, 1, 0x7fff, 0x8000, 0xffff),
+      fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
+      fc.uint8Array({ maxLength: 12 }),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.constantFrom(...known), value), { maxLength: 10 }),
+        fc.constantFrom(undefined, 'fmb' as const, 'fm63' as const),
+        (list, family) => {
+          const io = { ids: list.map(([id]) => id), values: list.map(([, v]) => v) };
+          expect(namedAttributesText(io, family)).toBe(JSON.stringify(namedAttributes(io, family)));
+        },
+      ),
+      { numRuns: 1000 },
     );
   });
 
