@@ -14,46 +14,39 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { driveAlong, type Pipeline, startPipeline } from '../../daemon/test/alerts/support.js';
 import { waitFor } from '../../daemon/test/processor/support.js';
 import {
-  createTestDatabase,
-  createTestRedis,
   type StudioSession,
   startStudio,
+  startTestStack,
   studioLogin,
-  type TestDatabase,
-  type TestRedis,
+  type TestStack,
 } from '../../test/support/index.js';
 import { addDevice } from './support/commands-harness.js';
 
 const ARTIFACTS = join(process.cwd(), 'artifacts');
-let db: TestDatabase;
-let redis: TestRedis;
+let stack: TestStack;
 let pipeline: Pipeline;
 let studio: StudioSession;
 
 beforeAll(async () => {
-  [db, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
-  pipeline = await startPipeline(db.connection, redis);
+  stack = await startTestStack();
+  pipeline = stack.started(await startPipeline(stack.db.connection, stack.redis), (p) => p.stop());
   studio = await startStudio({
-    database: db,
+    database: stack.db,
     env: { LOG_LEVEL: 'warn', FLEET_ALERTS_SEND_CRON: '* * * * * *' },
     timeoutMs: 240_000,
     viewport: { width: 1600, height: 1200 },
   });
+  stack.started(studio, (s) => s.stop());
 }, 300_000);
 
-afterAll(async () => {
-  await studio?.stop();
-  await pipeline?.stop();
-  await redis?.cleanup();
-  await db?.drop();
-});
+afterAll(() => stack?.stop());
 
 /** A device drives east into the fence, one fix every 10 s, ending a minute ago, through the real producer. */
 async function driveIn(imei: string): Promise<void> {
   const lons = [25.27, 25.275, 25.279, 25.2805, 25.281, 25.2815];
   await pipeline.send(imei, driveAlong(lons, 54.69, Date.now() - 60_000 - lons.length * 10_000, [], 10));
-  await pipeline.settled(db.knex);
-  const events = await db.knex('events').where({ type: 'geofence_enter' }).count('* as n').first();
+  await pipeline.settled(stack.db.knex);
+  const events = await stack.db.knex('events').where({ type: 'geofence_enter' }).count('* as n').first();
   expect(Number(events?.n)).toBe(1);
 }
 
@@ -67,7 +60,7 @@ const renderedGeofences = (page: import('playwright-core').Page) =>
   });
 
 it('import a geofence, a device drives in: the alert shows in the Alerts panel and the bell, and is acknowledged', async () => {
-  const device = await addDevice(db.knex, 'Browser truck');
+  const device = await addDevice(stack.db.knex, 'Browser truck');
   const page = studio.browser.context.pages()[0] ?? (await studio.browser.context.newPage());
   // The login click waits for the Studio to load the Fleet dashboard (map bundle), slow on a busy machine.
   page.setDefaultTimeout(120_000);
@@ -107,7 +100,7 @@ it('import a geofence, a device drives in: the alert shows in the Alerts panel a
     buffer: Buffer.from(JSON.stringify(depot)),
   });
   await page.getByRole('status').filter({ hasText: 'Imported 1 geofence: Browser depot' }).waitFor();
-  const fence = await db.knex('geofences').where({ name: 'Browser depot' }).first('id');
+  const fence = await stack.db.knex('geofences').where({ name: 'Browser depot' }).first('id');
   expect(fence).toBeTruthy();
 
   const me = await (
@@ -135,7 +128,7 @@ it('import a geofence, a device drives in: the alert shows in the Alerts panel a
   // The bell: the in-app notification, delivered through the outbox.
   await waitFor(
     'the notification row',
-    async () => (await db.knex('directus_notifications').count('* as n').first())?.n === '1',
+    async () => (await stack.db.knex('directus_notifications').count('* as n').first())?.n === '1',
   );
   await page.locator('.notifications-badge').click();
   // The drawer lists it next to the panel's row: the text shows twice.
@@ -163,7 +156,7 @@ it('import a geofence, a device drives in: the alert shows in the Alerts panel a
 
   await row.getByRole('button', { name: /Acknowledge alert/ }).click();
   await expect.poll(() => page.locator('#fleet-alerts-count').textContent(), { timeout: 30_000 }).toBe('0 open');
-  const stored = await db.knex('alerts').first('state', 'acknowledged_by');
+  const stored = await stack.db.knex('alerts').first('state', 'acknowledged_by');
   expect(stored).toEqual({ state: 'acknowledged', acknowledged_by: me.data.id });
   // Acknowledged: the map's ring goes at its next poll, without a reload.
   await ring.waitFor({ state: 'detached', timeout: 30_000 });

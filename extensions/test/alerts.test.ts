@@ -12,14 +12,7 @@ import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addFence, addRule, driveAlong, type Pipeline, startPipeline } from '../../daemon/test/alerts/support.js';
 import { waitFor } from '../../daemon/test/processor/support.js';
-import {
-  createTestDatabase,
-  createTestRedis,
-  startDirectus,
-  type TestDatabase,
-  type TestDirectus,
-  type TestRedis,
-} from '../../test/support/index.js';
+import { startDirectus, startTestStack, type TestDirectus, type TestStack } from '../../test/support/index.js';
 import { addDevice, restClient, userWithRole } from './support/commands-harness.js';
 
 interface Mail {
@@ -27,12 +20,10 @@ interface Mail {
   raw: string;
 }
 
-let db: TestDatabase;
-let redis: TestRedis;
+let stack: TestStack;
 let pipeline: Pipeline;
 let depot: number;
 let directus: TestDirectus;
-let smtp: SMTPServer;
 const mails: Mail[] = [];
 let api: ReturnType<typeof restClient>;
 let admin: string;
@@ -40,7 +31,8 @@ let operator: string;
 let viewer: string;
 
 beforeAll(async () => {
-  smtp = new SMTPServer({
+  stack = await startTestStack();
+  const smtp = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     onData(stream, session, callback) {
@@ -53,12 +45,12 @@ beforeAll(async () => {
     },
   });
   await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', () => r()));
+  stack.started(smtp, (s) => new Promise<void>((r) => s.close(() => r())));
   const smtpPort = (smtp.server.address() as AddressInfo).port;
-  [db, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
-  pipeline = await startPipeline(db.connection, redis);
-  depot = await addFence(db.knex, 'Depot', [25.278, 54.688, 25.29, 54.692]);
+  pipeline = stack.started(await startPipeline(stack.db.connection, stack.redis), (p) => p.stop());
+  depot = await addFence(stack.db.knex, 'Depot', [25.278, 54.688, 25.29, 54.692]);
   directus = await startDirectus({
-    database: db,
+    database: stack.db,
     env: {
       EMAIL_TRANSPORT: 'smtp',
       EMAIL_SMTP_HOST: '127.0.0.1',
@@ -70,26 +62,21 @@ beforeAll(async () => {
       ALERT_RETRY_BASE_MS: 200,
     },
   });
+  stack.started(directus, (d) => d.stop());
   api = restClient(directus.url);
   admin = directus.adminToken;
   operator = await userWithRole(api, admin, directus.login, 'Operator');
   viewer = await userWithRole(api, admin, directus.login, 'Viewer');
 }, 300_000);
 
-afterAll(async () => {
-  await directus?.stop();
-  await pipeline?.stop();
-  await redis?.cleanup();
-  await db?.drop();
-  await new Promise<void>((r) => (smtp ? smtp.close(() => r()) : r()));
-});
+afterAll(() => stack?.stop());
 
 describe('alerts in Directus', () => {
   it('notifies the rule’s role in the app and by e-mail (real SMTP), once each; operators acknowledge, viewers cannot', async () => {
     const me = await api<{ id: string; email: string }>(operator, 'GET', '/users/me?fields=id,email');
     await api(admin, 'PATCH', `/users/${me.data.id}`, { email_notifications: true });
-    const device = await addDevice(db.knex, 'Van 7');
-    await addRule(db.knex, {
+    const device = await addDevice(stack.db.knex, 'Van 7');
+    await addRule(stack.db.knex, {
       name: 'Depot entry',
       type: 'geofence_enter',
       geofence: depot,
@@ -118,8 +105,8 @@ describe('alerts in Directus', () => {
 
     // The device sending the same records again (a lost ack) adds nothing.
     await pipeline.send(device.imei, drive);
-    await pipeline.settled(db.knex);
-    const deliveries = await db.knex('alert_deliveries').select('channel', 'status');
+    await pipeline.settled(stack.db.knex);
+    const deliveries = await stack.db.knex('alert_deliveries').select('channel', 'status');
     expect(deliveries.map((d) => `${d.channel}:${d.status}`).sort()).toEqual([
       'app:delivered',
       'email:delivered',
@@ -159,7 +146,12 @@ describe('alerts in Directus', () => {
     expect((await api(admin, 'POST', '/fleet-alerts/999999/acknowledge')).status).toBe(404);
 
     // Webhook secrets are for administrators only.
-    await addRule(db.knex, { name: 'hook', type: 'crash', webhook_url: 'http://127.0.0.1:9/x', webhook_secret: 'top' });
+    await addRule(stack.db.knex, {
+      name: 'hook',
+      type: 'crash',
+      webhook_url: 'http://127.0.0.1:9/x',
+      webhook_secret: 'top',
+    });
     const asOperator = await api<Array<{ webhook_secret: string | null }>>(
       operator,
       'GET',
@@ -201,7 +193,7 @@ describe('alerts in Directus', () => {
       <coordinates>25,54 25.01,54 25.01,54.01 25,54.01 25,54</coordinates></LinearRing></outerBoundaryIs></Polygon></Placemark></kml>`;
     expect((await api(admin, 'POST', '/fleet-alerts/geofences/import', { content: kml })).status).toBe(200);
 
-    const rows = await db.knex.raw<{ rows: Array<{ name: string; t: string; m2: number }> }>(
+    const rows = await stack.db.knex.raw<{ rows: Array<{ name: string; t: string; m2: number }> }>(
       `SELECT name, GeometryType(area) AS t, ST_Area(area::geography) AS m2 FROM geofences WHERE id <> ? ORDER BY id`,
       [depot],
     );

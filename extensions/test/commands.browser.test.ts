@@ -8,52 +8,47 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Ingestion } from '../../daemon/src/ingestion/server.js';
-import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
 import { startTestIngestion } from '../../daemon/test/ingestion/support.js';
 import {
-  createTestDatabase,
-  createTestRedis,
   type StudioSession,
   startStudio,
+  startTestStack,
   studioLogin,
-  type TestDatabase,
-  type TestRedis,
+  type TestStack,
   waitFor,
 } from '../../test/support/index.js';
 import { addDevice, simulatedDevice } from './support/commands-harness.js';
 
 const ARTIFACTS = join(process.cwd(), 'artifacts');
 
-let db: TestDatabase;
-let redis: TestRedis;
+let stack: TestStack;
 let ingestion: Ingestion;
 let studio: StudioSession;
-let device: SimulatedDevice;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  redis = await createTestRedis();
-  studio = await startStudio({
-    database: db,
-    redisPrefix: redis.prefix,
-    env: { LOG_LEVEL: 'warn' },
-    viewport: { width: 1400, height: 1000 },
-  });
-  ingestion = await startTestIngestion(db.knex, {
-    instanceId: 'ing-browser',
-    redisUrl: redis.url,
-    redisPrefix: redis.prefix,
-    deviceCacheTtlMs: 0,
-  });
+  stack = await startTestStack();
+  const { db, redis } = stack;
+  studio = stack.started(
+    await startStudio({
+      database: db,
+      redisPrefix: redis.prefix,
+      env: { LOG_LEVEL: 'warn' },
+      viewport: { width: 1400, height: 1000 },
+    }),
+    (s) => s.stop(),
+  );
+  ingestion = stack.started(
+    await startTestIngestion(db.knex, {
+      instanceId: 'ing-browser',
+      redisUrl: redis.url,
+      redisPrefix: redis.prefix,
+      deviceCacheTtlMs: 0,
+    }),
+    (i) => i.stop(),
+  );
 });
 
-afterAll(async () => {
-  await device?.close();
-  await ingestion?.stop();
-  await studio?.stop();
-  await redis?.cleanup();
-  await db?.drop();
-});
+afterAll(() => stack?.stop());
 
 async function fieldText(page: Page, field: string): Promise<string> {
   const box = page.locator(`[data-field="${field}"]`);
@@ -63,12 +58,12 @@ async function fieldText(page: Page, field: string): Promise<string> {
 }
 
 it('an admin sends getver from the Directus app and sees the answer', async () => {
-  const dev = await addDevice(db.knex, 'Browser van');
-  device = simulatedDevice(dev.imei, ingestion.tcpPort);
+  const dev = await addDevice(stack.db.knex, 'Browser van');
+  const device = stack.started(simulatedDevice(dev.imei, ingestion.tcpPort), (d) => d.close());
   expect(await device.connect()).toBe(true);
   await waitFor(
     'registry',
-    async () => (await redis.redis.hget(redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
+    async () => (await stack.redis.redis.hget(stack.redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
   );
 
   const page = studio.browser.context.pages()[0] ?? (await studio.browser.context.newPage());
@@ -90,7 +85,7 @@ it('an admin sends getver from the Directus app and sees the answer', async () =
 
   // Saving returns to the list; the new command is the only one.
   const id = await waitFor('the command to be stored', async () => {
-    const row = await db.knex('commands').where({ device: dev.id }).first('id');
+    const row = await stack.db.knex('commands').where({ device: dev.id }).first('id');
     return row ? Number(row.id) : undefined;
   });
   await page.goto(`${studio.directus.url}/admin/content/commands/${id}`);

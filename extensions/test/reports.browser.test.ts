@@ -8,18 +8,16 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GROUND_TRUTH_PHASES, scenarioRecords } from '../../daemon/src/simulator/scenario.js';
-import { type HistoryPipeline, settle, startHistoryPipeline } from '../../daemon/test/history/pipeline.js';
+import { settle, startHistoryPipeline } from '../../daemon/test/history/pipeline.js';
 import { waitFor } from '../../daemon/test/processor/support.js';
 import {
-  createTestDatabase,
-  createTestRedis,
   type LaunchedChromium,
   launchChromium,
   startDirectus,
+  startTestStack,
   studioLogin,
-  type TestDatabase,
   type TestDirectus,
-  type TestRedis,
+  type TestStack,
 } from '../../test/support/index.js';
 import { ARTIFACTS_DIR, screenshot, serveTiles } from '../src/fleet-map-panel/e2e/studio.js';
 import { fromDateTimeLocal, toDateTimeLocal } from '../src/fleet-map-panel/time-range.js';
@@ -30,38 +28,29 @@ const IMEI = '356307042441021';
 const now = new Date();
 const T0 = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 2, 10, 0, 0);
 
-let db: TestDatabase;
-let r: TestRedis;
+let stack: TestStack;
 let directus: TestDirectus;
-let pipeline: HistoryPipeline;
 let browser: LaunchedChromium;
 
 beforeAll(async () => {
-  [db, r] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  stack = await startTestStack();
+  const { db, redis } = stack;
   await db.knex('devices').insert({ imei: IMEI, name: 'Report truck', enabled: true });
   // A second device, so picking one is a real choice.
   await db.knex('devices').insert({ imei: '356307042441039', name: 'Other truck', enabled: true });
-  pipeline = await startHistoryPipeline(db, r);
+  const pipeline = stack.started(await startHistoryPipeline(db, redis), (p) => p.stop());
   await pipeline.send(IMEI, scenarioRecords(GROUND_TRUTH_PHASES, T0).records);
   await settle(db.knex);
-  directus = await startDirectus({
-    database: db,
-    redisPrefix: r.prefix,
-    env: { LOG_LEVEL: 'warn' },
-    timeoutMs: 240_000,
-  });
-  browser = await launchChromium({ viewport: { width: 1600, height: 1200 } });
+  directus = stack.started(
+    await startDirectus({ database: db, redisPrefix: redis.prefix, env: { LOG_LEVEL: 'warn' }, timeoutMs: 240_000 }),
+    (d) => d.stop(),
+  );
+  browser = stack.started(await launchChromium({ viewport: { width: 1600, height: 1200 } }), (b) => b.close());
   await browser.context.addInitScript('globalThis.__name = globalThis.__name || ((f) => f);');
   await serveTiles(browser.context);
 }, 420_000);
 
-afterAll(async () => {
-  await browser?.close();
-  await pipeline?.stop();
-  await directus?.stop();
-  await r?.cleanup();
-  await db?.drop();
-});
+afterAll(() => stack?.stop());
 
 it('the admin picks a device and a range, sees its trips, draws one on the map and exports the CSV of the rows shown', async () => {
   const trips = (
@@ -72,7 +61,7 @@ it('the admin picks a device and a range, sees its trips, draws one on the map a
     ).json()
   ).data as { id: number; start_time: string; end_time: string | null; distance_km: string }[];
   expect(trips).toHaveLength(2); // the ground truth: a finished trip and one still going
-  const device = await db.knex('devices').where({ imei: IMEI }).first('id');
+  const device = await stack.db.knex('devices').where({ imei: IMEI }).first('id');
 
   const page = browser.context.pages()[0] ?? (await browser.context.newPage());
   page.setDefaultTimeout(120_000);
