@@ -84,15 +84,16 @@ export function redispatch(row: CommandRow, reason: string, maxAttempts: number)
   }
   return {
     patch: {
-      status: 'pending',
-      attempts: row.attempts + 1,
-      instance_id: null,
-      queued_at: null,
-      sent_at: null,
+      ...nextAttempt(row),
       error: `${reason}; will be sent again (attempt ${row.attempts + 1} of ${maxAttempts})`,
     },
     redispatch: true,
   };
+}
+
+/** Back to `pending` as a new attempt, with nothing left of where the previous one was sent. */
+function nextAttempt(row: CommandRow): CommandPatch {
+  return { status: 'pending', attempts: row.attempts + 1, instance_id: null, queued_at: null, sent_at: null };
 }
 
 /** An outcome reported by the ingestion instance on `commands:responses`. */
@@ -148,11 +149,7 @@ export function retry(row: CommandRow, now: number, ttlMs: number, by: string | 
   const expires = toMs(row.expires_at);
   return {
     patch: {
-      status: 'pending',
-      attempts: row.attempts + 1,
-      instance_id: null,
-      queued_at: null,
-      sent_at: null,
+      ...nextAttempt(row),
       answered_at: null,
       response: null,
       error: null,
