@@ -1,10 +1,19 @@
 /**
  * Command templates for Teltonika trackers (Codec 12 text commands) and the client-side check of
- * what an operator typed. The commands hook validates again on create; this only gives early,
- * friendly feedback in the console.
+ * what an operator typed. The check is the commands hook's own rule (shared/commands), run early
+ * for friendly feedback in the console; the hook applies it again on create.
  */
 import { MAX_COMMAND_BYTES } from '@fleet/daemon/contract/limits';
+import {
+  CANCELLABLE_STATUSES,
+  type CommandStatus,
+  RETRYABLE_STATUSES,
+  TERMINAL_STATUSES,
+} from '../shared/commands/lifecycle';
 import statusColours from '../shared/commands/status-colours.json';
+import { CommandRuleError, normalizeText } from '../shared/commands/validation';
+
+export type { CommandStatus };
 
 export interface CommandTemplate {
   label: string;
@@ -29,29 +38,29 @@ export const TEMPLATES: readonly CommandTemplate[] = [
 ];
 
 export function validateCommandText(text: string): string | null {
-  const t = text.trim();
-  if (!t) return 'Type a command or pick a template.';
-  // Printable ASCII: one character is one byte, the unit of the contract's limit.
-  if (t.length > MAX_COMMAND_BYTES) return `Commands are limited to ${MAX_COMMAND_BYTES} characters.`;
-  if (!/^[\x20-\x7e]+$/.test(t)) return 'Only printable ASCII characters can be sent to the device.';
-  if (/<[a-z]+>/i.test(t)) return 'Replace the <placeholder> in the template first.';
+  if (!text.trim()) return 'Type a command or pick a template.';
+  try {
+    normalizeText(text, MAX_COMMAND_BYTES);
+  } catch (err) {
+    if (err instanceof CommandRuleError) return err.message;
+    throw err;
+  }
+  if (/<[a-z]+>/i.test(text)) return 'Replace the <placeholder> in the template first.';
   return null;
 }
-
-export type CommandStatus = 'pending' | 'queued' | 'sent' | 'answered' | 'failed' | 'expired' | 'cancelled';
 
 /** One colour per status, shared with the Content module's status labels (directus/schema). */
 export const STATUS_COLOURS: Record<string, string> = statusColours;
 
 /** A command in one of these states will not change any more: stop highlighting it as live. */
 export function isFinal(status: string): boolean {
-  return ['answered', 'failed', 'expired', 'cancelled'].includes(status);
+  return TERMINAL_STATUSES.has(status as CommandStatus);
 }
 
-/** Actions of the `fleet-commands` endpoint the console offers for a command in this state. */
+/** Actions of the `fleet-commands` endpoint the console offers: those its rules accept in this state. */
 export function actionsFor(status: string): ('cancel' | 'retry')[] {
-  if (status === 'pending' || status === 'queued') return ['cancel'];
-  if (status === 'failed' || status === 'expired') return ['retry'];
+  if (CANCELLABLE_STATUSES.has(status as CommandStatus)) return ['cancel'];
+  if (RETRYABLE_STATUSES.has(status as CommandStatus)) return ['retry'];
   return [];
 }
 

@@ -29,6 +29,11 @@ export function isTerminal(status: CommandStatus): boolean {
   return TERMINAL_STATUSES.has(status);
 }
 
+/** States a command may be cancelled from (it has not reached the device yet). */
+export const CANCELLABLE_STATUSES: ReadonlySet<CommandStatus> = new Set(['pending', 'queued']);
+/** States a command may be retried from. */
+export const RETRYABLE_STATUSES: ReadonlySet<CommandStatus> = new Set(['failed', 'expired']);
+
 /** Forward moves only; re-dispatch (back to pending) is its own rule, see `redispatch`. */
 export function canAdvance(from: CommandStatus, to: CommandStatus): boolean {
   return !isTerminal(from) && RANK[to] > RANK[from];
@@ -135,7 +140,7 @@ export function applyResponse(
 
 /** `by`: the user who cancels (recorded on the item). */
 export function cancel(row: CommandRow, by: string | null = null): Decision {
-  if (row.status !== 'pending' && row.status !== 'queued') {
+  if (!CANCELLABLE_STATUSES.has(row.status)) {
     return { ignore: `only pending or queued commands can be cancelled (this one is ${row.status})` };
   }
   return { patch: { status: 'cancelled', error: null, cancelled_by: by }, redispatch: false };
@@ -143,7 +148,7 @@ export function cancel(row: CommandRow, by: string | null = null): Decision {
 
 /** Retry a failed or expired command: a fresh attempt with a fresh lifetime if the old one passed. */
 export function retry(row: CommandRow, now: number, ttlMs: number, by: string | null = null): Decision {
-  if (row.status !== 'failed' && row.status !== 'expired') {
+  if (!RETRYABLE_STATUSES.has(row.status)) {
     return { ignore: `only failed or expired commands can be retried (this one is ${row.status})` };
   }
   const expires = toMs(row.expires_at);
