@@ -40,6 +40,25 @@ interface Ctx {
   env: Record<string, unknown>;
 }
 
+/** One row of `GET /open`: the fields of ALERT_LIST_FIELDS the Alerts panel reads. */
+export interface OpenAlert {
+  id: number;
+  message: string;
+  event_type: string;
+  event_time: string;
+  state: 'open' | 'acknowledged' | 'resolved';
+  stale: boolean;
+}
+
+/** One row of `GET /devices`: a device with open alerts, for the fleet map's rings. */
+export interface AlertedDevice {
+  device: number | string;
+  /** Open alerts of the device. */
+  open: number;
+  /** Message of the newest one. */
+  latest: string;
+}
+
 export const ALERT_LIST_FIELDS = [
   'id',
   'message',
@@ -120,7 +139,12 @@ export default defineEndpoint({
              FROM alerts WHERE state = 'open' GROUP BY device ORDER BY max(id) DESC LIMIT ?`,
           [limit],
         );
-        res.json({ data: grouped.rows.map((r) => ({ device: r.device, open: r.open, latest: r.latest ?? '' })) });
+        const data: AlertedDevice[] = grouped.rows.map((r) => ({
+          device: r.device,
+          open: r.open,
+          latest: r.latest ?? '',
+        }));
+        res.json({ data });
       }),
     );
 

@@ -11,6 +11,7 @@
 import type { FeatureCollection } from 'geojson';
 import type { GeoJSONSource, IControl, LayerSpecification } from 'maplibre-gl';
 import * as maplibregl from 'maplibre-gl';
+import type { AlertedDevice } from '../alerts-endpoint/index.js';
 import { mapButton } from './map-button.js';
 
 export const GEOFENCE_SOURCE = 'fleet-geofences';
@@ -21,13 +22,7 @@ export const MAX_ALERT_MARKS = 500;
 const GEOFENCE_REFRESH_EVERY = 6;
 const DEFAULT_COLOUR = '#e35169';
 
-export interface AlertedDevice {
-  device: number | string;
-  /** Open alerts of the device. */
-  open: number;
-  /** Message of the newest one. */
-  latest: string;
-}
+export type { AlertedDevice };
 
 interface Api {
   get<T = unknown>(url: string, config?: { params?: Record<string, unknown> }): Promise<{ data: T }>;

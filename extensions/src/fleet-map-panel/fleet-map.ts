@@ -10,7 +10,7 @@ import type { GeoJSONSource, MapLayerMouseEvent } from 'maplibre-gl';
 import * as maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import { formatClock } from '../shared/format/index.js';
-import type { TrackSample } from '../shared/telematics/track.js';
+import type { TrackResult, TrackSample } from '../shared/telematics/track.js';
 import { AlertOverlay } from './alert-overlay.js';
 import { provideClusterImages } from './cluster-images.js';
 import { type DeviceProps, FleetState, type StatusCounts } from './fleet-state.js';
@@ -73,10 +73,8 @@ export interface FleetMapOptions {
   onSelect?: (device: DeviceProps) => void;
 }
 
-export interface TrackResponse extends FeatureCollection {
-  meta?: { positions: number; stops: number; sampled: boolean; segments: number };
-  samples?: TrackSample[];
-}
+/** The fleet endpoint's track answer. */
+export type TrackResponse = TrackResult;
 
 /** Where the time to a drawn fleet goes (ms since the map was created); read by `npm run bench:ui`. */
 export interface LoadTimings {

@@ -4,19 +4,10 @@
  * Plain objects only: never put these in Vue reactive state (10k features deep-proxied cost seconds).
  */
 import type { Feature, FeatureCollection, Point } from 'geojson';
-import type { DeviceStatus } from './map-style.js';
+import type { DevicePositionProps, DeviceStatus } from '../shared/telematics/positions.js';
 
-export interface DeviceProps {
-  id: number | string;
-  name: string;
-  imei: string;
-  status: DeviceStatus;
-  speed: number | null;
-  heading: number | null;
-  fix: number | null;
-  seen: number | null;
-  attrs: Record<string, unknown>;
-}
+/** The properties the fleet endpoint's positions carry. */
+export type DeviceProps = DevicePositionProps;
 export type DeviceFeature = Feature<Point, DeviceProps>;
 
 export type StatusCounts = Record<DeviceStatus, number>;

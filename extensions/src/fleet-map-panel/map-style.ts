@@ -11,10 +11,15 @@ import type {
   StyleSpecification,
   SymbolLayerSpecification,
 } from 'maplibre-gl';
+import type { DeviceStatus } from '../shared/telematics/positions.js';
 import { CLUSTER_IMAGE_PREFIX } from './cluster-images.js';
 
-export const STATUS_COLOURS = { moving: '#2ecc71', online: '#3498db', offline: '#95a5a6' } as const;
-export type DeviceStatus = keyof typeof STATUS_COLOURS;
+export type { DeviceStatus };
+export const STATUS_COLOURS: Readonly<Record<DeviceStatus, string>> = {
+  moving: '#2ecc71',
+  online: '#3498db',
+  offline: '#95a5a6',
+};
 
 /** A basemap as Directus describes one (project settings → Maps, `directus_settings.basemaps`). */
 export interface Basemap {

@@ -15,6 +15,21 @@ import { numberParam } from './query.js';
 
 export type DeviceStatus = 'moving' | 'online' | 'offline';
 
+/** A feature's properties in `latestPositionsGeoJson` (what the fleet map reads). */
+export interface DevicePositionProps {
+  id: number | string;
+  name: string;
+  imei: string;
+  status: DeviceStatus;
+  speed: number | null;
+  heading: number | null;
+  /** Epoch ms of the last fix and of the last report. */
+  fix: number | null;
+  seen: number | null;
+  /** The requested attributes the device reports. */
+  attrs: Record<string, unknown>;
+}
+
 export interface PositionsOptions {
   /** Attribute names copied from `devices.last_attributes` into each feature (at most 12). */
   attributes?: readonly string[];
