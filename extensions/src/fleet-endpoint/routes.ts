@@ -10,9 +10,9 @@
 import { readFile } from 'node:fs/promises';
 import { ForbiddenError, InvalidQueryError, ServiceUnavailableError } from '@directus/errors';
 import type { Accountability, SchemaOverview } from '@directus/types';
-import { redisKeys } from '@fleet/daemon/contract';
 import type { NextFunction, Request, Response, Router } from 'express';
 import type { Knex } from 'knex';
+import { commandClient, currentRuntime } from '../shared/commands-service';
 import { pipelineHealth } from '../shared/telematics/health.js';
 import {
   fleetFingerprint,
@@ -24,7 +24,6 @@ import {
 import { deviceTrack, parseTrackQuery, TrackQueryError, TrackTimeoutError } from '../shared/telematics/track.js';
 import { countriesGeoJson } from './basemap.js';
 import { sendBody } from './compress.js';
-import { redisUrlFromEnv, sharedRedis } from './redis-client.js';
 
 type DirectusRequest = Request & { accountability?: Accountability | null; schema?: SchemaOverview };
 /** The part of Directus's endpoint context these routes use (also what a test has to provide). */
@@ -39,7 +38,6 @@ export interface FleetEndpointContext {
     };
   };
   database: Knex;
-  env: Record<string, unknown>;
 }
 type Handler = (req: DirectusRequest, res: Response) => Promise<unknown>;
 
@@ -52,7 +50,7 @@ const wrap = (fn: Handler) => (req: Request, res: Response, next: NextFunction) 
 const WORKER_FILE = new URL('./maplibre-gl-worker.mjs', import.meta.url);
 
 export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): void {
-  const { services, database, env } = ctx;
+  const { services, database } = ctx;
 
   async function assertCanReadDevices(req: DirectusRequest, device?: string): Promise<void> {
     const accountability = req.accountability;
@@ -64,11 +62,16 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
     else await items.readOne(device, { fields: ['id'] });
   }
 
-  const badQuery = (err: unknown): never => {
-    if (err instanceof PositionsQueryError || err instanceof TrackQueryError) {
-      throw new InvalidQueryError({ reason: err.message });
+  /** Runs a query parser; a query it refuses is a 400 with its reason. */
+  const parseQuery = <T>(parse: () => T): T => {
+    try {
+      return parse();
+    } catch (err) {
+      if (err instanceof PositionsQueryError || err instanceof TrackQueryError) {
+        throw new InvalidQueryError({ reason: err.message });
+      }
+      throw err;
     }
-    throw err;
   };
 
   // Public: a static library file, requested by the browser's module Worker.
@@ -96,12 +99,7 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
     '/positions',
     wrap(async (req, res) => {
       await assertCanReadDevices(req);
-      let opts: ReturnType<typeof parsePositionsQuery>;
-      try {
-        opts = parsePositionsQuery(req.query as Record<string, unknown>);
-      } catch (err) {
-        return badQuery(err);
-      }
+      const opts = parseQuery(() => parsePositionsQuery(req.query as Record<string, unknown>));
       const fp = await fleetFingerprint(database);
       const etag = positionsEtag(fp, opts);
       res.set('ETag', etag);
@@ -119,12 +117,7 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
     wrap(async (req, res) => {
       // Authorise before parsing: a caller who may not read devices learns nothing from errors.
       await assertCanReadDevices(req);
-      let query: ReturnType<typeof parseTrackQuery>;
-      try {
-        query = parseTrackQuery(String(req.params.id), req.query as Record<string, unknown>);
-      } catch (err) {
-        return badQuery(err);
-      }
+      const query = parseQuery(() => parseTrackQuery(String(req.params.id), req.query as Record<string, unknown>));
       await assertCanReadDevices(req, String(query.device));
       res.set('Cache-Control', 'private, no-cache');
       let track: Awaited<ReturnType<typeof deviceTrack>>;
@@ -143,12 +136,14 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
     '/health',
     wrap(async (req, res) => {
       await assertCanReadDevices(req);
-      const url = redisUrlFromEnv(env);
-      if (!url) throw new ServiceUnavailableError({ service: 'redis', reason: 'REDIS is not configured' });
-      const keys = redisKeys(env.FLEET_REDIS_PREFIX === undefined ? '' : String(env.FLEET_REDIS_PREFIX));
+      // The extension's one Redis runtime (installed by the commands hook, closed with Directus).
+      const runtime = currentRuntime();
+      if (!runtime?.config.redisUrl) {
+        throw new ServiceUnavailableError({ service: 'redis', reason: 'REDIS is not configured' });
+      }
       try {
         res.set('Cache-Control', 'no-store');
-        res.json(await pipelineHealth(sharedRedis(url), keys));
+        res.json(await pipelineHealth(commandClient(runtime), runtime.keys));
       } catch (err) {
         throw new ServiceUnavailableError({ service: 'redis', reason: (err as Error).message });
       }

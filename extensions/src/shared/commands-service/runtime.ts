@@ -1,5 +1,7 @@
 /**
- * Process-wide state of the commands extension: Redis clients and stream consumer loops.
+ * Process-wide state of the extension: its Redis clients (the shared one, `commandClient`, used by
+ * the commands service and the fleet endpoint's health route, and one per blocking stream consumer)
+ * and the consumer loops. Its life is Directus's: the commands hook closes it on `server.stop`.
  *
  * Kept on globalThis because Directus re-imports the bundle on an extension reload without any
  * dispose hook; the new registration finds the old runtime here and closes it first. Clients are
@@ -52,7 +54,8 @@ export function newClient(runtime: Runtime, name: string): Redis {
   if (!runtime.config.redisUrl) throw new Error('Redis is not configured (REDIS); commands stay pending');
   if (runtime.closed) throw new Error('commands runtime is closed');
   const client = new Redis(runtime.config.redisUrl, {
-    connectionName: `fleet-commands-${name}`,
+    // Named, so CLIENT LIST shows which connections are the extension's.
+    connectionName: `fleet-extension-${name}`,
     lazyConnect: true,
     maxRetriesPerRequest: 2,
     // Connection errors are retried by ioredis; an unhandled 'error' event would crash Directus.
@@ -73,12 +76,17 @@ export function commandClient(runtime: Runtime): FleetRedis {
   return runtime.commandClient;
 }
 
+/**
+ * Stops the consumers and closes every client. Directus neither awaits its `server.stop` actions nor
+ * waits for them before the process exits, so the closing is started before the first await: the
+ * consumers' blocked connections are dropped and QUIT is written on the others at once.
+ */
 export async function closeRuntime(runtime: Runtime): Promise<void> {
   if (runtime.closed) return;
   runtime.closed = true;
-  await closeDeviceLocks();
-  await Promise.allSettled(runtime.stops.map((stop) => stop()));
-  await Promise.allSettled(runtime.clients.map((c) => c.quit().catch(() => c.disconnect())));
+  const stopped = runtime.stops.map((stop) => stop());
+  const quit = runtime.clients.map((c) => (c.status === 'end' ? null : c.quit().catch(() => c.disconnect())));
   runtime.clients = [];
   runtime.commandClient = null;
+  await Promise.allSettled([...stopped, ...quit, closeDeviceLocks()]);
 }
