@@ -4,7 +4,7 @@
  * device's live session closed through `devices:control` with what it was acked still stored.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeDeviceControl, SESSION_TAKEOVER_EVENT } from '../../src/contract/index.js';
+import { type DeviceControl, encodeDeviceControl, SESSION_TAKEOVER_EVENT } from '../../src/contract/index.js';
 import { deriveRange } from '../../src/history/main.js';
 import type { Ingestion } from '../../src/ingestion/server.js';
 import { type RunningProcessor, runProcess } from '../../src/processor/main.js';
@@ -45,6 +45,11 @@ function recordedTakeovers(imei: string) {
     const rows = await takeoverEvents(imei);
     return rows.length > 0 ? rows : null;
   }, `a takeover event of ${imei}`);
+}
+
+/** What the devices hook writes when an admin disables or edits a device. */
+async function signalControl(imei: string, change: DeviceControl['change']): Promise<void> {
+  await stack.r.redis.xadd(stack.r.keys.devicesControl, '*', ...encodeDeviceControl({ imei, change, at: Date.now() }));
 }
 
 async function counter(name: string, label: string, value: string): Promise<number> {
@@ -208,11 +213,7 @@ describe('disabling a device', () => {
       expect((await d.read(4)).readUInt32BE(0)).toBeGreaterThan(0);
     }
     await stack.db.knex('devices').where({ imei: TO_DISABLE }).update({ enabled: false });
-    await stack.r.redis.xadd(
-      stack.r.keys.devicesControl,
-      '*',
-      ...encodeDeviceControl({ imei: TO_DISABLE, change: 'disabled', at: Date.now() }),
-    );
+    await signalControl(TO_DISABLE, 'disabled');
     await d.whenClosed;
     expect(await counter('fleet_ingest_sessions_closed_by_control_total', 'reason', 'disabled_device')).toBe(1);
     // The cached "enabled" answer was forgotten: a reconnect is refused at once.
@@ -231,11 +232,7 @@ describe('disabling a device', () => {
     const d = await stack.opened.device(ing.tcpPort, { localAddress: '127.0.0.2' });
     expect(await d.login(FENCED)).toBe(1);
     await stack.db.knex('devices').where({ imei: FENCED }).update({ allowed_networks: '10.0.0.0/8' });
-    await stack.r.redis.xadd(
-      stack.r.keys.devicesControl,
-      '*',
-      ...encodeDeviceControl({ imei: FENCED, change: 'changed', at: Date.now() }),
-    );
+    await signalControl(FENCED, 'changed');
     await d.whenClosed;
     expect(await counter('fleet_ingest_sessions_closed_by_control_total', 'reason', 'network_not_allowed')).toBe(1);
   });

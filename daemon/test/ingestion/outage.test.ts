@@ -12,6 +12,7 @@ import {
   GROUPS,
   redisKeys,
 } from '../../src/contract/index.js';
+import type { Ingestion, IngestionOptions } from '../../src/ingestion/server.js';
 import { avlAck, encodeCodec12Response } from '../../src/protocol/index.js';
 import { avlFrame, createTestDatabase, eventually, RawDevice, startOwnRedis, startTestIngestion } from './support.js';
 
@@ -39,10 +40,38 @@ async function framesIn(url: string, prefix: string): Promise<Buffer[]> {
   }
 }
 
+/**
+ * An ingestion on `url` that gives up on a Redis command after 300 ms (what these tests provoke),
+ * stopped after the file.
+ */
+async function ingestionOn(
+  url: string,
+  instanceId: string,
+  prefix: string,
+  extra: Partial<IngestionOptions> = {},
+): Promise<Ingestion> {
+  const ing = await startTestIngestion(db.knex, {
+    instanceId,
+    redisUrl: url,
+    redisPrefix: prefix,
+    redisCommandTimeoutMs: 300,
+    shutdownTimeoutMs: 3000,
+    ...extra,
+  });
+  cleanups.push(() => ing.stop());
+  return ing;
+}
+
+/** A device connected to `port` and logged in (accepted). */
+async function loggedIn(port: number): Promise<RawDevice> {
+  const d = await RawDevice.connect(port);
+  expect(await d.login(IMEI)).toBe(1);
+  return d;
+}
+
 /** The device reconnects, logs in and sends `frame` again: it must be acknowledged with `records`. */
 async function resendAcked(port: number, frame: Buffer, records: number): Promise<void> {
-  const again = await RawDevice.connect(port);
-  expect(await again.login(IMEI)).toBe(1);
+  const again = await loggedIn(port);
   again.send(frame);
   expect(await again.read(4)).toEqual(avlAck(records));
   again.close();
@@ -57,21 +86,12 @@ describe('Redis refusing writes', () => {
     const own = await startOwnRedis();
     cleanups.push(() => own.stop());
     const prefix = 'test:outage:pause:';
-    const ing = await startTestIngestion(db.knex, {
-      instanceId: 'outage-pause',
-      redisUrl: own.url,
-      redisPrefix: prefix,
-      redisCommandTimeoutMs: 300,
-      shutdownTimeoutMs: 3000,
-      heartbeat: { refreshMs: 100 },
-    });
-    cleanups.push(() => ing.stop());
+    const ing = await ingestionOn(own.url, 'outage-pause', prefix, { heartbeat: { refreshMs: 100 } });
     const admin = new Redis(own.url);
     cleanups.push(() => admin.disconnect());
 
     const acked: Buffer[] = [];
-    const d = await RawDevice.connect(ing.tcpPort);
-    expect(await d.login(IMEI)).toBe(1);
+    const d = await loggedIn(ing.tcpPort);
     const f1 = avlFrame(2);
     d.send(f1);
     expect(await d.read(4)).toEqual(avlAck(2));
@@ -104,18 +124,9 @@ describe('Redis refusing writes', () => {
     const { port, dir } = own;
     cleanups.push(() => own.stop());
     const prefix = 'test:outage:stop:';
-    const ing = await startTestIngestion(db.knex, {
-      instanceId: 'outage-stop',
-      redisUrl: own.url,
-      redisPrefix: prefix,
-      metricsPort: 0,
-      redisCommandTimeoutMs: 300,
-      shutdownTimeoutMs: 3000,
-    });
-    cleanups.push(() => ing.stop());
+    const ing = await ingestionOn(own.url, 'outage-stop', prefix, { metricsPort: 0 });
 
-    const d = await RawDevice.connect(ing.tcpPort);
-    expect(await d.login(IMEI)).toBe(1);
+    const d = await loggedIn(ing.tcpPort);
     const first = avlFrame(1);
     d.send(first);
     expect(await d.read(4)).toEqual(avlAck(1));
@@ -155,17 +166,8 @@ describe('Redis refusing writes', () => {
     cleanups.push(() => own.stop());
     const prefix = 'test:outage:cmd:';
     const keys = redisKeys(prefix);
-    const ing = await startTestIngestion(db.knex, {
-      instanceId: 'outage-cmd',
-      redisUrl: own.url,
-      redisPrefix: prefix,
-      metricsPort: 0,
-      redisCommandTimeoutMs: 300,
-      shutdownTimeoutMs: 3000,
-    });
-    cleanups.push(() => ing.stop());
-    const d = await RawDevice.connect(ing.tcpPort);
-    expect(await d.login(IMEI)).toBe(1);
+    const ing = await ingestionOn(own.url, 'outage-cmd', prefix, { metricsPort: 0 });
+    const d = await loggedIn(ing.tcpPort);
     const admin = new Redis(own.url);
     await admin.xadd(
       keys.commandsOutbound('outage-cmd'),
