@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../../../test/support/ind
 import { decodeTelemetryEntry } from '../../src/contract/index.js';
 import { knexDeviceLookup } from '../../src/ingestion/devices.js';
 import { decodeUdpDatagram } from '../../src/protocol/index.js';
-import { runFleet } from '../../src/simulator/fleet.js';
+import { type FleetOptions, runFleet } from '../../src/simulator/fleet.js';
 import { simulatedImei } from '../../src/simulator/imei.js';
 import { registerDevices } from '../../src/simulator/register.js';
 import { type Harness, startHarness } from './harness.js';
@@ -21,17 +21,12 @@ describe('fleet runner against the real ingestion server', () => {
     await h?.close();
   });
 
+  /** A fleet against the harness's server, keeping every acknowledged record. */
+  const run = (opts: Omit<FleetOptions, 'host' | 'port' | 'collectAcked'>) =>
+    runFleet({ host: '127.0.0.1', port: h.ingestion.tcpPort, collectAcked: true, ...opts });
+
   it('reports exactly the acknowledged records, and they are exactly what reached the stream', async () => {
-    const summary = await runFleet({
-      host: '127.0.0.1',
-      port: h.ingestion.tcpPort,
-      devices: 20,
-      rate: 4,
-      records: 10,
-      duration: 1,
-      seed: 11,
-      collectAcked: true,
-    });
+    const summary = await run({ devices: 20, rate: 4, records: 10, duration: 1, seed: 11 });
     const acked = summary.acked!;
     expect(summary.connected).toBe(20);
     expect(summary.unacked).toBe(0);
@@ -48,17 +43,7 @@ describe('fleet runner against the real ingestion server', () => {
   });
 
   it('splits a fleet across worker processes and merges their summaries', async () => {
-    const summary = await runFleet({
-      host: '127.0.0.1',
-      port: h.ingestion.tcpPort,
-      devices: 6,
-      processes: 2,
-      rate: 0,
-      records: 5,
-      duration: 0.3,
-      seed: 12,
-      collectAcked: true,
-    });
+    const summary = await run({ devices: 6, processes: 2, rate: 0, records: 5, duration: 0.3, seed: 12 });
     expect(summary.processes).toBe(2);
     expect(summary.connected).toBe(6);
     expect(new Set(summary.acked!.map((r) => r.imei))).toEqual(
