@@ -10,25 +10,18 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { driveAlong, type Pipeline, startPipeline } from '../../daemon/test/alerts/support.js';
 import { waitFor } from '../../daemon/test/processor/support.js';
-import {
-  type StudioSession,
-  startStudio,
-  startTestStack,
-  studioLogin,
-  type TestStack,
-} from '../../test/support/index.js';
+import { type StudioSession, startStudio, studioLogin, useTestStack } from '../../test/support/index.js';
 import { addDevice } from './support/commands-harness.js';
 
 const ARTIFACTS = join(process.cwd(), 'artifacts');
-let stack: TestStack;
+const stack = useTestStack();
 let pipeline: Pipeline;
 let studio: StudioSession;
 
 beforeAll(async () => {
-  stack = await startTestStack();
   pipeline = stack.started(await startPipeline(stack.db.connection, stack.redis), (p) => p.stop());
   studio = await startStudio({
     database: stack.db,
@@ -38,8 +31,6 @@ beforeAll(async () => {
   });
   stack.started(studio, (s) => s.stop());
 }, 300_000);
-
-afterAll(() => stack?.stop());
 
 /** A device drives east into the fence, one fix every 10 s, ending a minute ago, through the real producer. */
 async function driveIn(imei: string): Promise<void> {

@@ -9,10 +9,10 @@
  */
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { addFence, addRule, driveAlong, type Pipeline, startPipeline } from '../../daemon/test/alerts/support.js';
 import { waitFor } from '../../daemon/test/processor/support.js';
-import { startDirectus, startTestStack, type TestDirectus, type TestStack } from '../../test/support/index.js';
+import { startDirectus, type TestDirectus, useTestStack } from '../../test/support/index.js';
 import { addDevice, restClient, userWithRole } from './support/commands-harness.js';
 
 interface Mail {
@@ -20,7 +20,7 @@ interface Mail {
   raw: string;
 }
 
-let stack: TestStack;
+const stack = useTestStack();
 let pipeline: Pipeline;
 let depot: number;
 let directus: TestDirectus;
@@ -31,7 +31,6 @@ let operator: string;
 let viewer: string;
 
 beforeAll(async () => {
-  stack = await startTestStack();
   const smtp = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
@@ -68,8 +67,6 @@ beforeAll(async () => {
   operator = await userWithRole(api, admin, directus.login, 'Operator');
   viewer = await userWithRole(api, admin, directus.login, 'Viewer');
 }, 300_000);
-
-afterAll(() => stack?.stop());
 
 describe('alerts in Directus', () => {
   it('notifies the rule’s role in the app and by e-mail (real SMTP), once each; operators acknowledge, viewers cannot', async () => {

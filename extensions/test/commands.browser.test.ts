@@ -6,27 +6,19 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import type { Ingestion } from '../../daemon/src/ingestion/server.js';
 import { startTestIngestion } from '../../daemon/test/ingestion/support.js';
-import {
-  type StudioSession,
-  startStudio,
-  startTestStack,
-  studioLogin,
-  type TestStack,
-  waitFor,
-} from '../../test/support/index.js';
+import { type StudioSession, startStudio, studioLogin, useTestStack, waitFor } from '../../test/support/index.js';
 import { addDevice, simulatedDevice } from './support/commands-harness.js';
 
 const ARTIFACTS = join(process.cwd(), 'artifacts');
 
-let stack: TestStack;
+const stack = useTestStack();
 let ingestion: Ingestion;
 let studio: StudioSession;
 
 beforeAll(async () => {
-  stack = await startTestStack();
   const { db, redis } = stack;
   studio = stack.started(
     await startStudio({
@@ -47,8 +39,6 @@ beforeAll(async () => {
     (i) => i.stop(),
   );
 });
-
-afterAll(() => stack?.stop());
 
 async function fieldText(page: Page, field: string): Promise<string> {
   const box = page.locator(`[data-field="${field}"]`);

@@ -6,7 +6,7 @@
  * Screens: artifacts/reports-panel.png, artifacts/reports-map-track.png.
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { beforeAll, expect, it } from 'vitest';
 import { GROUND_TRUTH_PHASES, scenarioRecords } from '../../daemon/src/simulator/scenario.js';
 import { settle, startHistoryPipeline } from '../../daemon/test/history/pipeline.js';
 import { waitFor } from '../../daemon/test/processor/support.js';
@@ -14,10 +14,9 @@ import {
   type LaunchedChromium,
   launchChromium,
   startDirectus,
-  startTestStack,
   studioLogin,
   type TestDirectus,
-  type TestStack,
+  useTestStack,
 } from '../../test/support/index.js';
 import { ARTIFACTS_DIR, screenshot, serveTiles } from '../src/fleet-map-panel/e2e/studio.js';
 import { fromDateTimeLocal, toDateTimeLocal } from '../src/fleet-map-panel/time-range.js';
@@ -28,12 +27,11 @@ const IMEI = '356307042441021';
 const now = new Date();
 const T0 = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - 2, 10, 0, 0);
 
-let stack: TestStack;
+const stack = useTestStack();
 let directus: TestDirectus;
 let browser: LaunchedChromium;
 
 beforeAll(async () => {
-  stack = await startTestStack();
   const { db, redis } = stack;
   await db.knex('devices').insert({ imei: IMEI, name: 'Report truck', enabled: true });
   // A second device, so picking one is a real choice.
@@ -49,8 +47,6 @@ beforeAll(async () => {
   await browser.context.addInitScript('globalThis.__name = globalThis.__name || ((f) => f);');
   await serveTiles(browser.context);
 }, 420_000);
-
-afterAll(() => stack?.stop());
 
 it('the admin picks a device and a range, sees its trips, draws one on the map and exports the CSV of the rows shown', async () => {
   const trips = (

@@ -20,6 +20,6 @@ export { createTestDatabase, type TestDatabase } from './db.js';
 export { type StartDirectusOptions, startDirectus, type TestDirectus } from './directus.js';
 export { type OwnRedis, type OwnRedisOptions, startOwnRedis } from './own-redis.js';
 export { createTestRedis, type TestRedis } from './redis.js';
-export { startTestStack, stopList, type TestStack } from './stack.js';
+export { startTestStack, stopList, type TestStack, useTestStack } from './stack.js';
 export { type StudioSession, startStudio } from './studio.js';
 export { freePort, waitFor } from './wait.js';

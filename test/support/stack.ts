@@ -3,6 +3,7 @@
  * registered with how to stop it, and `stop()` (in afterAll) stops them newest first, every one
  * even if another fails, then reports the first failure.
  */
+import { afterAll, beforeAll } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { createTestRedis, type TestRedis } from './redis.js';
 
@@ -41,4 +42,30 @@ export async function startTestStack(): Promise<TestStack> {
   list.started(db, (d) => d.drop());
   list.started(redis, (r) => r.cleanup());
   return { db, redis, ...list };
+}
+
+/**
+ * Registers the file's beforeAll (startTestStack) and afterAll (its stop), and returns the stack;
+ * its fields are usable from the file's own beforeAll on, which runs after this one.
+ */
+export function useTestStack(): TestStack {
+  let stack: TestStack | undefined;
+  const ready = (): TestStack => {
+    if (!stack) throw new Error('the test stack is used before its beforeAll ran');
+    return stack;
+  };
+  beforeAll(async () => {
+    stack = await startTestStack();
+  });
+  afterAll(() => stack?.stop());
+  return {
+    get db() {
+      return ready().db;
+    },
+    get redis() {
+      return ready().redis;
+    },
+    started: (value, stop) => ready().started(value, stop),
+    stop: () => ready().stop(),
+  };
 }

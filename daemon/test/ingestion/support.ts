@@ -10,13 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import type { Knex } from 'knex';
-import { afterAll, beforeAll } from 'vitest';
+import { beforeAll } from 'vitest';
 import {
   TEST_REDIS_URL as REDIS_URL,
-  startTestStack,
   type TestDatabase,
   type TestRedis,
-  type TestStack,
+  useTestStack,
   waitFor,
 } from '../../../test/support/index.js';
 import { knexDeviceLookup } from '../../src/ingestion/devices.js';
@@ -91,33 +90,22 @@ export interface IngestionStack {
  * Fields are usable from the file's own beforeAll on.
  */
 export function useIngestionStack(devices: Record<string, unknown>[]): IngestionStack {
-  let stack: TestStack | undefined;
+  const stack = useTestStack();
   const opened = new Opened();
-  const ready = (): TestStack => {
-    if (!stack) throw new Error('the ingestion stack is used before its beforeAll ran');
-    return stack;
-  };
   beforeAll(async () => {
-    stack = await startTestStack();
     stack.started(opened, (o) => o.close());
     if (devices.length > 0) await stack.db.knex('devices').insert(devices);
   });
-  afterAll(() => stack?.stop());
   return {
     get db() {
-      return ready().db;
+      return stack.db;
     },
     get r() {
-      return ready().redis;
+      return stack.redis;
     },
     opened,
     start: (instanceId, extra = {}) =>
-      opened.ingestion(ready().db.knex, {
-        instanceId,
-        redisUrl: REDIS_URL,
-        redisPrefix: ready().redis.prefix,
-        ...extra,
-      }),
+      opened.ingestion(stack.db.knex, { instanceId, redisUrl: REDIS_URL, redisPrefix: stack.redis.prefix, ...extra }),
   };
 }
 
