@@ -7,7 +7,7 @@
  * - createTestRedis()    → { redis, prefix, keys, url, cleanup() } (./redis.ts: random key prefix)
  * - startDirectus({ database, redisPrefix?, env? }) → { url, adminToken, login(), stop(), ... } (./directus.ts)
  * - startTestStack() → { db, redis, started(value, stop), stop() }: both of the above plus what a test
- *   starts on them, stopped newest first (./stack.ts)
+ *   starts on them, stopped newest first; useTestStack() registers one in beforeAll/afterAll (./stack.ts)
  * - TEST_ADMIN: the admin of every test database ({ email, password, token })
  * - waitFor(what, probe, timeoutMs?) polls until probe returns a value; freePort(); startOwnRedis() a private
  *   redis-server to kill or restart (./wait.ts, ./own-redis.ts)
