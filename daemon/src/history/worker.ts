@@ -11,7 +11,8 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger.js';
-import { deriveWindows } from './device.js';
+import type { WindowCache } from './cache.js';
+import { deriveWindows, type WindowRequest } from './device.js';
 import type { DeviceKey, HistoryExtensions } from './hooks.js';
 import type { WindowChanges } from './store.js';
 
@@ -38,39 +39,63 @@ export async function deriveBatch(
   earliest: number | null | 'marks',
   extensions: HistoryExtensions,
   logger?: Logger,
+  cache?: WindowCache,
 ): Promise<DeviceOutcome[]> {
   const unique = [...new Set(devices)];
   if (unique.length === 0) return [];
-  const outcomes = await knex.transaction(async (trx) => {
+  const result = await knex.transaction(async (trx) => {
+    // A batch's statements are estimated as costly (many devices' rows) but run in milliseconds:
+    // compiling them (JIT) took longer than running them.
+    await trx.raw(`SELECT set_config('jit', 'off', true)`);
     // The locks first (a materialised CTE: the function has a side effect), then the marks of the
     // devices locked, as they stand at this statement.
-    const claimed = await trx.raw<{ rows: { device: DeviceKey; ms: number | null; marked: number | null }[] }>(
+    const claimed = await trx.raw<{
+      rows: { device: DeviceKey; ms: number | null; marked: number | null; token: string | null }[];
+    }>(
       `WITH locked AS MATERIALIZED (
          SELECT u.device FROM unnest(?::int[]) AS u(device) WHERE pg_try_advisory_xact_lock(?, u.device)
        ), marks AS (
          DELETE FROM history_dirty h USING locked l WHERE h.device = l.device RETURNING h.device, h.from_time, h.marked_at
        )
        SELECT l.device, (extract(epoch FROM min(m.from_time)) * 1000)::float8 AS ms,
-              (extract(epoch FROM min(m.marked_at)) * 1000)::float8 AS marked
+              (extract(epoch FROM min(m.marked_at)) * 1000)::float8 AS marked,
+              (SELECT s.derived_in::text FROM history_state s WHERE s.device = l.device) AS token
          FROM locked l LEFT JOIN marks m ON m.device = l.device GROUP BY l.device`,
       [unique, HISTORY_LOCK],
     );
-    const requests: { device: DeviceKey; earliest: number | null; markedAt?: number }[] = [];
+    const requests: (WindowRequest & { markedAt?: number })[] = [];
     for (const row of claimed.rows) {
       const marked = row.ms ?? null;
       if (earliest === 'marks' && marked === null) continue;
       const from = earliest === 'marks' ? marked : earliest === null ? null : Math.min(earliest, marked ?? earliest);
-      requests.push({ device: Number(row.device), earliest: from, markedAt: row.marked ?? undefined });
+      requests.push({
+        device: Number(row.device),
+        earliest: from,
+        markedAt: row.marked ?? undefined,
+        token: row.token,
+      });
     }
-    const changes = await deriveWindows(trx, requests, extensions, logger);
-    return new Map(
+    if (requests.length === 0) return { outcomes: new Map<DeviceKey, DeviceOutcome>(), derived: undefined };
+    const derived = await deriveWindows(trx, requests, extensions, logger, cache);
+    // This derivation is now each device's last (see WindowCache).
+    const state = await trx.raw<{ rows: { token: string }[] }>(
+      `INSERT INTO history_state (device, derived_in) SELECT d, txid_current() FROM unnest(?::int[]) AS d
+       ON CONFLICT (device) DO UPDATE SET derived_in = EXCLUDED.derived_in RETURNING derived_in::text AS token`,
+      [requests.map((r) => r.device)],
+    );
+    const outcomes = new Map(
       requests.map((r): [DeviceKey, DeviceOutcome] => [
         r.device,
-        { device: r.device, derived: true, changes: changes.get(r.device), markedAt: r.markedAt },
+        { device: r.device, derived: true, changes: derived.changes.get(r.device), markedAt: r.markedAt },
       ]),
     );
+    return { outcomes, derived: { windows: derived.windows, token: state.rows[0]!.token } };
   });
-  return devices.map((device) => outcomes.get(device) ?? { device, derived: false });
+  // Committed: what these windows were derived from is each device's window as of this derivation.
+  if (cache && result.derived) {
+    for (const w of result.derived.windows) cache.store(w.device, result.derived.token, w.dayFrom, w.positions);
+  }
+  return devices.map((device) => result.outcomes.get(device) ?? { device, derived: false });
 }
 
 /** Derives one device if its lock is free (a batch of one; see deriveBatch). */
