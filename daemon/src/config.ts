@@ -129,6 +129,8 @@ export const ConfigSchema = z
     HISTORY_CONCURRENCY: int(2, 1),
     /** Devices derived together in one transaction (one statement per step for all of them). */
     HISTORY_BATCH_SIZE: int(200, 1),
+    /** Window positions a worker keeps in memory so a pass reads only new ones (0: none). */
+    HISTORY_CACHE_POSITIONS: int(500_000, 0),
     HISTORY_METRICS_PORT: int(9466),
   })
   .superRefine((c, ctx) => {

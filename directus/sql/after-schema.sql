@@ -130,3 +130,12 @@ CREATE TABLE IF NOT EXISTS history_dirty (
   marked_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS history_dirty_device ON history_dirty (device, id);
+
+-- The transaction that last derived each device (written by every derivation, worker or
+-- `derive --from`, with its marks deleted): a worker that keeps a device's window positions in
+-- memory trusts that copy only while the device's last derivation is still its own, since another
+-- deriver may have taken marks of positions the copy lacks. A plain table, like history_dirty.
+CREATE TABLE IF NOT EXISTS history_state (
+  device integer PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+  derived_in bigint NOT NULL
+);

@@ -1,9 +1,11 @@
 /**
  * A batch of device windows, end to end inside one transaction: settings → reset points → read →
- * derive (pure, per device) → replace. Each step is one statement for the whole batch.
+ * derive (pure, per device) → replace. Each step is one statement for the whole batch (reading
+ * takes two when some windows come from the worker's WindowCache and others are read whole).
  */
 import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger.js';
+import type { WindowCache } from './cache.js';
 import { deriveWindow } from './derive.js';
 import type { DeviceKey, HistoryExtensions } from './hooks.js';
 import { windowStartAt } from './rederive.js';
@@ -17,11 +19,20 @@ import {
   type WindowChanges,
   windowPositions,
 } from './store.js';
+import type { HistoryPosition } from './types.js';
 
 export interface WindowRequest {
   device: DeviceKey;
   /** New records at or after this time (null: the device's whole history). */
   earliest: number | null;
+  /** history_state.derived_in before this derivation (see WindowCache). */
+  token?: string | null;
+}
+
+export interface DerivedWindows {
+  changes: Map<DeviceKey, WindowChanges>;
+  /** What each window was derived from (for the WindowCache once committed). */
+  windows: { device: DeviceKey; dayFrom: number | null; positions: readonly HistoryPosition[] }[];
 }
 
 export async function deriveWindows(
@@ -29,8 +40,9 @@ export async function deriveWindows(
   requests: readonly WindowRequest[],
   extensions: HistoryExtensions,
   logger?: Logger,
-): Promise<Map<DeviceKey, WindowChanges>> {
-  if (requests.length === 0) return new Map();
+  cache?: WindowCache,
+): Promise<DerivedWindows> {
+  if (requests.length === 0) return { changes: new Map(), windows: [] };
   const rows = await loadSettingsRows(
     trx,
     requests.map((r) => r.device),
@@ -52,9 +64,33 @@ export async function deriveWindows(
     device: r.device,
     start: windowStartAt(resets.get(r.device) ?? null, settings.get(r.device)!),
   }));
-  const positions = await windowPositions(
+  // Windows the cache covers read from their earliest mark on; the others whole.
+  const requestOf = new Map(requests.map((r) => [r.device, r]));
+  const cached = new Set(
+    cache === undefined
+      ? []
+      : requests
+          .filter(
+            (r, i) =>
+              r.earliest !== null && cache.covers(r.device, r.token ?? null, r.earliest, starts[i]!.start.dayFrom),
+          )
+          .map((r) => r.device),
+  );
+  const fresh = await windowPositions(
     trx,
-    starts.map((s) => ({ device: s.device, dayFrom: s.start.dayFrom })),
+    requests.filter((r) => cached.has(r.device)).map((r) => ({ device: r.device, dayFrom: r.earliest })),
+  );
+  const whole = await windowPositions(
+    trx,
+    starts.filter((s) => !cached.has(s.device)).map((s) => ({ device: s.device, dayFrom: s.start.dayFrom })),
+  );
+  const positions = new Map<DeviceKey, HistoryPosition[]>(
+    starts.map((s) => [
+      s.device,
+      cached.has(s.device)
+        ? cache!.window(s.device, requestOf.get(s.device)!.earliest!, fresh.get(s.device)!, s.start.dayFrom)
+        : whole.get(s.device)!,
+    ]),
   );
   const priors = await priorTotals(trx, starts);
   const inputs: ReplaceInput[] = starts.map(({ device, start }) => {
@@ -68,5 +104,8 @@ export async function deriveWindows(
       result: deriveWindow({ from: start.from, positions: p, settings: s, prior: priors.get(device)! }),
     };
   });
-  return replaceWindows(trx, inputs, extensions);
+  return {
+    changes: await replaceWindows(trx, inputs, extensions),
+    windows: inputs.map((i) => ({ device: i.device, dayFrom: i.start.dayFrom, positions: i.positions })),
+  };
 }

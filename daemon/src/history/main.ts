@@ -10,6 +10,7 @@ import { connectDatabase } from '../db.js';
 import type { Logger } from '../observability/logger.js';
 import { createMetricsRegistry, startObservabilityServer } from '../observability/metrics.js';
 import { sleep } from '../sleep.js';
+import { WindowCache } from './cache.js';
 import type { DeviceKey, HistoryExtensions } from './hooks.js';
 import type { WindowChanges } from './store.js';
 import { chunks, type DeviceOutcome, deriveBatch, inParallel, markedDevices } from './worker.js';
@@ -33,10 +34,11 @@ async function deriveIsolated(
   batch: readonly DeviceKey[],
   extensions: HistoryExtensions,
   log: Logger,
+  cache: WindowCache,
   onError: (device: DeviceKey | null, err: unknown) => void,
 ): Promise<DeviceOutcome[]> {
   try {
-    return await deriveBatch(knex, batch, 'marks', extensions, log);
+    return await deriveBatch(knex, batch, 'marks', extensions, log, cache);
   } catch (err) {
     if (batch.length === 1) {
       onError(batch[0]!, err);
@@ -45,7 +47,7 @@ async function deriveIsolated(
     onError(null, err);
   }
   const out: DeviceOutcome[] = [];
-  for (const device of batch) out.push(...(await deriveIsolated(knex, [device], extensions, log, onError)));
+  for (const device of batch) out.push(...(await deriveIsolated(knex, [device], extensions, log, cache, onError)));
   return out;
 }
 
@@ -79,6 +81,7 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
   const abort = new AbortController();
   const extensions = options.extensions ?? {};
   const passSize = options.passSize ?? 1000;
+  const cache = new WindowCache(config.HISTORY_CACHE_POSITIONS);
   const loop = (async () => {
     while (!abort.signal.aborted) {
       let devices: DeviceKey[] = [];
@@ -86,7 +89,7 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       try {
         devices = await markedDevices(knex, passSize);
         await inParallel(chunks(devices, batchSize), concurrency, async (batch) => {
-          const outcomes = await deriveIsolated(knex, batch, extensions, log, (device, err) => {
+          const outcomes = await deriveIsolated(knex, batch, extensions, log, cache, (device, err) => {
             // The marks stay (the transaction rolled back): the next pass retries these devices.
             if (device === null)
               log.warn({ devices: batch.length, err: String(err) }, 'history batch failed; one by one');
