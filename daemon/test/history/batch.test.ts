@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/index.js';
 import { alertingExtensions } from '../../src/alerts/history-extensions.js';
 import { loadConfig } from '../../src/config.js';
+import { WindowCache } from '../../src/history/cache.js';
 import { deriveWindow } from '../../src/history/derive.js';
 import type { DeviceKey, HistoryExtensions } from '../../src/history/hooks.js';
 import { DEFAULT_SETTINGS } from '../../src/history/settings.js';
@@ -194,4 +195,37 @@ describe('batched derivation', () => {
     }
     expect(await db.knex('alerts').where({ rule })).toHaveLength(1);
   }, 120_000);
+
+  it('a worker uses its window copy only while its own derivation is the last: another deriver in between forces a whole read', async () => {
+    const imei = '356307042441104';
+    const device = await addDevice(db.knex, imei, 'Cached');
+    const ids = new Map<string, DeviceKey>([[imei, device]]);
+    const rows = driveRows(imei, 0, 0.2);
+    const part = (i: number) => rows.slice(Math.floor((rows.length * i) / 4), Math.floor((rows.length * (i + 1)) / 4));
+    const pool = new pg.Pool({ ...db.connection, max: 1 });
+    const writer = new PositionWriter(pool);
+    const cache = new WindowCache(100_000);
+    try {
+      // The worker derives the first quarter and keeps its window.
+      await write(writer, part(0), ids);
+      expect((await deriveBatch(db.knex, [device], 'marks', {}, undefined, cache))[0]!.derived).toBe(true);
+      expect(cache.positions).toBe(part(0).length);
+      // Another worker (no copy of its own) takes the second quarter's marks.
+      await write(writer, part(1), ids);
+      expect((await deriveBatch(db.knex, [device], 'marks', {}))[0]!.derived).toBe(true);
+      // The third quarter's marks start after the second: the copy lacks the second quarter, and is not used.
+      await write(writer, part(2), ids);
+      expect((await deriveBatch(db.knex, [device], 'marks', {}, undefined, cache))[0]!.derived).toBe(true);
+      await expectFromScratch(device);
+      const afterWhole = cache.positions;
+      expect(afterWhole).toBeGreaterThanOrEqual(part(0).length + part(1).length);
+      // Its own derivation was the last: the fourth quarter is read alone and added to the copy.
+      await write(writer, part(3), ids);
+      expect((await deriveBatch(db.knex, [device], 'marks', {}, undefined, cache))[0]!.derived).toBe(true);
+      await expectFromScratch(device);
+      expect(await count('trips', device)).toBe(2);
+    } finally {
+      await pool.end();
+    }
+  }, 60_000);
 });
