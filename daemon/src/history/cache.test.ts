@@ -6,7 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MemoryHistory } from '../../test/history/memory-store.js';
-import { WindowCache } from './cache.js';
+import { NEVER_DROPPED_MS, WindowCache } from './cache.js';
 import { byTime } from './derive.js';
 import { DEFAULT_SETTINGS } from './settings.js';
 import type { HistoryPosition } from './types.js';
@@ -59,7 +59,7 @@ describe('WindowCache', () => {
           const then = all.filter((p, i) => p.time < since || seenBefore[i]);
           const cache = new WindowCache(10_000);
           cache.store(1, 't1', oldDayFrom, await read(then, oldDayFrom));
-          if (!cache.covers(1, 't1', since, newDayFrom)) {
+          if (!cache.covers(1, 't1', since, newDayFrom, 0)) {
             // Refused only where it cannot prove the window: it starts before the copy.
             expect(oldDayFrom !== null && (newDayFrom === null || newDayFrom < oldDayFrom)).toBe(true);
             return;
@@ -85,16 +85,21 @@ describe('WindowCache', () => {
       flags: [],
     };
     const cache = new WindowCache(10);
+    const now = 30 * S;
     cache.store(7, 'tx1', 5 * S, [p]);
-    expect(cache.covers(7, 'tx1', 20 * S, 5 * S)).toBe(true);
+    expect(cache.covers(7, 'tx1', 20 * S, 5 * S, now)).toBe(true);
+    // Holding positions older than retention can have dropped: not used.
+    cache.store(7, 'tx1', 5 * S, [p]);
+    expect(cache.covers(7, 'tx1', 20 * S, 5 * S, 10 * S + NEVER_DROPPED_MS + 1)).toBe(false);
+    cache.store(7, 'tx1', 5 * S, [p]);
     // A mark before the copy's start, or a window starting before it: not provable.
-    expect(cache.covers(7, 'tx1', 4 * S, 5 * S)).toBe(false);
+    expect(cache.covers(7, 'tx1', 4 * S, 5 * S, now)).toBe(false);
     cache.store(7, 'tx1', 5 * S, [p]);
-    expect(cache.covers(7, 'tx1', 20 * S, 4 * S)).toBe(false);
+    expect(cache.covers(7, 'tx1', 20 * S, 4 * S, now)).toBe(false);
     // Another deriver derived the device since (its transaction is in history_state now): dropped.
     cache.store(7, 'tx1', 5 * S, [p]);
-    expect(cache.covers(7, 'tx2', 20 * S, 5 * S)).toBe(false);
-    expect(cache.covers(7, 'tx1', 20 * S, 5 * S)).toBe(false);
+    expect(cache.covers(7, 'tx2', 20 * S, 5 * S, now)).toBe(false);
+    expect(cache.covers(7, 'tx1', 20 * S, 5 * S, now)).toBe(false);
     expect(cache.positions).toBe(0);
     // Bounded: the least recently stored device goes first.
     cache.store(
@@ -109,8 +114,8 @@ describe('WindowCache', () => {
       null,
       Array.from({ length: 6 }, (_, i) => ({ ...p, id: i })),
     );
-    expect(cache.covers(1, 'a', 0, null)).toBe(false);
-    expect(cache.covers(2, 'b', 0, null)).toBe(true);
+    expect(cache.covers(1, 'a', 0, null, now)).toBe(false);
+    expect(cache.covers(2, 'b', 0, null, now)).toBe(true);
     expect(cache.positions).toBe(6);
   });
 });

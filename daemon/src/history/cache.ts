@@ -10,10 +10,17 @@
  * marks in between. Every derivation records its transaction in `history_state`, so the copy is
  * used only while the device's last derivation is the one that stored it; otherwise, when the
  * window starts before the copy or a mark precedes it, the window is read whole.
+ *
+ * Retention drops whole months of positions (POSITIONS_RETENTION_MONTHS, at least 1: the current
+ * and the previous month stay), so a copy reaching back further than NEVER_DROPPED_MS is not used:
+ * positions it holds may be gone from the table.
  */
 import { byTime, isGoodFix, isTrustedTime } from './derive.js';
 import type { DeviceKey } from './hooks.js';
 import type { HistoryPosition } from './types.js';
+
+/** Positions younger than this are never dropped by retention (see the header). */
+export const NEVER_DROPPED_MS = 28 * 86_400_000;
 
 interface Entry {
   /** The derivation (history_state.derived_in) that read these positions. */
@@ -39,11 +46,13 @@ export class WindowCache {
    * Whether the copy of `device` can serve a window starting at day `dayFrom` when positions at or
    * after `since` may be missing from it; a copy that cannot is dropped.
    */
-  covers(device: DeviceKey, token: string | null, since: number, dayFrom: number | null): boolean {
+  covers(device: DeviceKey, token: string | null, since: number, dayFrom: number | null, now = Date.now()): boolean {
     const e = this.entries.get(device);
     if (!e) return false;
     const ok =
-      token === e.token && (e.dayFrom === null || (dayFrom !== null && dayFrom >= e.dayFrom && since >= e.dayFrom));
+      token === e.token &&
+      (e.positions[0]?.time ?? now) >= now - NEVER_DROPPED_MS &&
+      (e.dayFrom === null || (dayFrom !== null && dayFrom >= e.dayFrom && since >= e.dayFrom));
     if (!ok) this.drop(device);
     return ok;
   }
