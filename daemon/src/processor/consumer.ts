@@ -86,7 +86,12 @@ export interface TelemetryConsumerDeps {
 
 interface Prepared {
   raw: RawEntry;
-  entry: DecodedEntry;
+  /**
+   * The entry without its decoded records: those are only needed to build `rows`, while a batch
+   * stays in hand until its commit and XACK, so keeping them alive only gave the garbage collector
+   * more to copy.
+   */
+  entry: Omit<DecodedEntry, 'records'>;
   rows: PositionRow[];
 }
 
@@ -241,7 +246,7 @@ export class TelemetryConsumer {
         continue;
       }
       const rows = entriesToRows([entry], { now: Date.now(), futureMarginMs: this.opts.futureMarginMs }, this.views);
-      prepared.push({ raw, entry, rows });
+      prepared.push({ raw, entry: { id: entry.id, imei: entry.imei, receivedAt: entry.receivedAt }, rows });
     }
     const known = new Map<string, TrackState>();
     for (const p of prepared) {

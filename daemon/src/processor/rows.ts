@@ -188,7 +188,7 @@ export function latestPerDevice(rows: readonly PositionRow[]): Map<string, Posit
 }
 
 /** Per device, the latest receive time in the batch (`devices.last_seen_at`, flagged or not). */
-export function seenPerDevice(entries: readonly DecodedEntry[]): Map<string, number> {
+export function seenPerDevice(entries: readonly Pick<DecodedEntry, 'imei' | 'receivedAt'>[]): Map<string, number> {
   const out = new Map<string, number>();
   for (const e of entries) {
     const cur = out.get(e.imei);
