@@ -6,12 +6,14 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { OutboxSettings } from './alerts/outbox.js';
+import { type RedisKeys, redisKeys } from './contract/keys.js';
 import {
   COMMAND_REPLY_TIMEOUT_MS,
   DEFAULT_DEVICE_PORT,
   DEVICE_CACHE_TTL_MS,
   INGESTION_LIMITS,
 } from './contract/limits.js';
+import { keyLayoutFromEnv, MAX_TELEMETRY_PARTITIONS, type RedisTarget, redisTarget } from './contract/redis.js';
 
 const bool = z
   .union([z.boolean(), z.string()])
@@ -28,6 +30,19 @@ export const ConfigSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Redis URL (same variable as Directus). */
     REDIS: z.string().default('redis://127.0.0.1:6379'),
+    /**
+     * Redis Cluster seed nodes (`host:port,host:port,…`): when set, the telemetry plane runs on the
+     * cluster and REDIS is not used by the daemon (see contract/redis.ts).
+     */
+    REDIS_CLUSTER_NODES: z.string().default(''),
+    /** Telemetry stream partitions by IMEI hash (default 1 on one Redis, 12 on a cluster; contract/keys.ts). */
+    TELEMETRY_PARTITIONS: z.coerce.number().int().min(1).max(MAX_TELEMETRY_PARTITIONS).optional(),
+    /**
+     * Replicas that must hold a frame before ingestion acknowledges it (Redis WAIT). 0: the
+     * master's answer (and its AOF) suffice. A cluster with replicas needs 1 for a master's
+     * failover to lose no acknowledged frame (replication is otherwise asynchronous).
+     */
+    REDIS_WAIT_REPLICAS: int(0, 0),
     /** Prefix for every Redis key of the contract ('' in production; tests use their own). */
     FLEET_REDIS_PREFIX: z.string().default(''),
     DB_HOST: z.string().default('127.0.0.1'),
@@ -141,6 +156,18 @@ export const ConfigSchema = z
   });
 
 export type Config = z.infer<typeof ConfigSchema>;
+
+/** The Redis the configuration names: the cluster when REDIS_CLUSTER_NODES is set, else REDIS. */
+export function redisTargetOf(config: Pick<Config, 'REDIS' | 'REDIS_CLUSTER_NODES'>): RedisTarget {
+  return redisTarget(config, config.REDIS);
+}
+
+/** The contract's key names for the configuration (prefix, cluster hash tags, telemetry partitions). */
+export function redisKeysOf(
+  config: Pick<Config, 'FLEET_REDIS_PREFIX' | 'REDIS_CLUSTER_NODES' | 'TELEMETRY_PARTITIONS'>,
+): RedisKeys {
+  return redisKeys(config.FLEET_REDIS_PREFIX, keyLayoutFromEnv(config));
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -10,7 +10,8 @@
  *   starts on them, stopped newest first; useTestStack() registers one in beforeAll/afterAll (./stack.ts)
  * - TEST_ADMIN: the admin of every test database ({ email, password, token })
  * - waitFor(what, probe, timeoutMs?) polls until probe returns a value; freePort(); startOwnRedis() a private
- *   redis-server to kill or restart (./wait.ts, ./own-redis.ts)
+ *   redis-server to kill or restart (./wait.ts, ./own-redis.ts); startRedisCluster() a private 3-master
+ *   Redis Cluster with replicas, for `createTestRedis({ cluster })` (./redis-cluster.ts)
  * - startStudio({ database, redisPrefix?, env?, viewport? }) → { directus, browser, stop() } (./studio.ts)
  * - launchChromium({ viewport? }) → { context, close() }; studioLogin(page, url, { email, password }, timeoutMs) (./browser.ts)
  */
@@ -19,7 +20,8 @@ export { TEST_ADMIN, TEST_PG, TEST_REDIS_URL } from './constants.js';
 export { createTestDatabase, type TestDatabase } from './db.js';
 export { type StartDirectusOptions, startDirectus, type TestDirectus } from './directus.js';
 export { type OwnRedis, type OwnRedisOptions, startOwnRedis } from './own-redis.js';
-export { createTestRedis, type TestRedis } from './redis.js';
+export { createTestRedis, type TestRedis, type TestRedisOptions } from './redis.js';
+export { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
 export { startTestStack, stopList, type TestStack, useTestStack } from './stack.js';
 export { type StudioSession, startStudio } from './studio.js';
 export { freePort, waitFor } from './wait.js';

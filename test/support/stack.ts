@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import { createTestRedis, type TestRedis } from './redis.js';
+import { createTestRedis, type TestRedis, type TestRedisOptions } from './redis.js';
 
 export interface TestStack {
   db: TestDatabase;
@@ -36,12 +36,13 @@ export function stopList(): Pick<TestStack, 'started' | 'stop'> {
   };
 }
 
-export async function startTestStack(): Promise<TestStack> {
+/** `redis`: as `createTestRedis` (a Redis Cluster with `{ cluster }`). */
+export async function startTestStack(redis: TestRedisOptions = {}): Promise<TestStack> {
   const list = stopList();
-  const [db, redis] = await Promise.all([createTestDatabase(), createTestRedis()]);
+  const [db, r] = await Promise.all([createTestDatabase(), createTestRedis(redis)]);
   list.started(db, (d) => d.drop());
-  list.started(redis, (r) => r.cleanup());
-  return { db, redis, ...list };
+  list.started(r, (x) => x.cleanup());
+  return { db, redis: r, ...list };
 }
 
 /**

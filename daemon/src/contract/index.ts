@@ -8,5 +8,6 @@ export * from './events.js';
 export * from './keys.js';
 export * from './limits.js';
 export * from './messages.js';
+export * from './redis.js';
 export * from './scripts.js';
 export * from './stream-reader.js';

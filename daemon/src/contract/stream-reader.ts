@@ -1,6 +1,12 @@
 /**
  * The one way to read a Redis stream in a consumer group, for the daemon and the extension alike.
  *
+ * A reader covers one stream or several (the telemetry partitions: every entry says which stream
+ * it came from, and is acknowledged there). On one Redis, new entries of several streams come from
+ * one blocking XREADGROUP. In a Redis Cluster the streams live in different slots and one command
+ * cannot name them all, so each is read without blocking, and only when all were empty does the
+ * reader block briefly on one of them in turn (`CLUSTER_BLOCK_MS`).
+ *
  * A `StreamReader` creates its group (and creates it again when Redis lost it: NOGROUP), reads
  * this consumer's own pending entries first ('history': a restart under the same name), then
  * entries idle consumers left behind ('claimed', when `claimIdleMs` is set), then new ones
@@ -10,9 +16,12 @@
  */
 import type { Redis } from 'ioredis';
 import type { StreamFields } from './messages.js';
+import { isClusterClient } from './redis.js';
 
 /** An entry as read, before decoding. */
 export interface RawEntry {
+  /** The stream it was read from (one of the reader's). */
+  stream: string;
   id: string;
   /** null when the entry was deleted/trimmed while still pending. */
   fields: Buffer[] | null;
@@ -35,7 +44,8 @@ export interface StreamReaderOptions {
   redis: Redis;
   /** Blocking reads; give a dedicated connection so a blocked read never delays the others. */
   reader?: Redis;
-  stream: string;
+  /** The stream, or several read as one (each entry names its own). */
+  stream: string | readonly string[];
   group: string;
   consumer: string;
   /** Where a new group starts: '0' replays the stream's history, '$' only new entries. */
@@ -88,26 +98,30 @@ export function isNoGroupError(err: unknown): boolean {
 
 type EntryReply = [Buffer, Buffer[] | null];
 
-/** Parses the entries of one stream from an XREADGROUP reply (Buffer mode). */
+/** Parses the entries of every stream in an XREADGROUP reply (Buffer mode), in reply order. */
 export function parseReadReply(reply: unknown): RawEntry[] {
   if (!Array.isArray(reply) || reply.length === 0) return [];
-  const entries = (reply[0] as [Buffer, EntryReply[]])[1] ?? [];
-  return entries.map(([id, fields]) => ({ id: id.toString(), fields, deliveries: 1 }));
+  return (reply as [Buffer, EntryReply[] | null][]).flatMap(([stream, entries]) => {
+    const name = stream.toString();
+    return (entries ?? []).map(([id, fields]) => ({ stream: name, id: id.toString(), fields, deliveries: 1 }));
+  });
 }
 
 export async function readGroup(
   redis: Redis,
-  stream: string,
+  stream: string | readonly string[],
   group: string,
   consumer: string,
+  /** Per stream. */
   count: number,
   /** '>' for new entries, or an id: own pending entries after it ('0-0' for all). */
   from: string,
   blockMs: number,
 ): Promise<RawEntry[]> {
+  const streams = typeof stream === 'string' ? [stream] : stream;
   const args: (string | number)[] = ['GROUP', group, consumer, 'COUNT', count];
   if (from === '>' && blockMs > 0) args.push('BLOCK', blockMs);
-  args.push('STREAMS', stream, from);
+  args.push('STREAMS', ...streams, ...streams.map(() => from));
   return parseReadReply(await redis.callBuffer('XREADGROUP', ...args));
 }
 
@@ -128,7 +142,7 @@ export async function autoClaim(
   ];
   return {
     cursor: reply[0].toString(),
-    entries: (reply[1] ?? []).map(([id, fields]) => ({ id: id.toString(), fields, deliveries: 1 })),
+    entries: (reply[1] ?? []).map(([id, fields]) => ({ stream, id: id.toString(), fields, deliveries: 1 })),
     deleted: (reply[2] ?? []).map((b) => b.toString()),
   };
 }
@@ -181,12 +195,19 @@ export function abortableWait(ms: number, signal?: AbortSignal): Promise<void> {
 
 const defaultRetryDelay = (attempt: number) => Math.min(5000, 100 * 2 ** Math.min(attempt, 6));
 
+/** In a cluster, how long one stream of several is waited on when all were empty (see the header). */
+export const CLUSTER_BLOCK_MS = 50;
+
 export class StreamReader<T> {
   private groupReady = false;
-  /** Where the next history read starts; null once this consumer's pending entries are read. */
-  private historyCursor: string | null = '0-0';
-  private claimCursor = '0-0';
+  private readonly streams: readonly string[];
+  /** Per stream: where the next history read starts; absent once its pending entries are read. */
+  private readonly historyCursors = new Map<string, string>();
+  /** Streams still to be claimed from in this pass, with their cursors. */
+  private claimCursors = new Map<string, string>();
   private nextClaimAt = 0;
+  /** In a cluster: the stream the next idle wait blocks on. */
+  private turn = 0;
   private readonly count: number;
   private readonly blockMs: number;
 
@@ -194,17 +215,21 @@ export class StreamReader<T> {
     private readonly message: { decode(fields: StreamFields): T },
     private readonly o: StreamReaderOptions,
   ) {
+    this.streams = typeof o.stream === 'string' ? [o.stream] : [...o.stream];
+    if (this.streams.length === 0) throw new Error('StreamReader needs a stream');
     this.count = o.count ?? 100;
     this.blockMs = o.blockMs ?? 1000;
+    this.rewind();
   }
 
+  /** The first (with one stream, the only) stream. */
   get stream(): string {
-    return this.o.stream;
+    return this.streams[0]!;
   }
 
   /** Reads this consumer's pending entries again before anything else (after a failed handler). */
   rewind(): void {
-    this.historyCursor = '0-0';
+    for (const s of this.streams) this.historyCursors.set(s, '0-0');
   }
 
   /**
@@ -213,40 +238,71 @@ export class StreamReader<T> {
    * batch is empty.
    */
   async read(): Promise<ReadBatch<T>> {
-    const { redis, stream, group, consumer } = this.o;
+    const { redis, group, consumer } = this.o;
     try {
       if (!this.groupReady) {
-        await ensureGroup(redis, stream, group, this.o.startId ?? '0');
+        for (const s of this.streams) await ensureGroup(redis, s, group, this.o.startId ?? '0');
         this.groupReady = true;
       }
-      if (this.historyCursor !== null) {
-        const raw = await readGroup(redis, stream, group, consumer, this.count, this.historyCursor, 0);
-        this.historyCursor = raw.length > 0 ? raw[raw.length - 1]!.id : null;
-        if (raw.length > 0) return this.batch('history', raw);
+      for (const [stream, cursor] of this.historyCursors) {
+        const raw = await readGroup(redis, stream, group, consumer, this.count, cursor, 0);
+        if (raw.length === 0) {
+          this.historyCursors.delete(stream);
+          continue;
+        }
+        this.historyCursors.set(stream, raw[raw.length - 1]!.id);
+        return this.batch('history', raw);
       }
       if (this.o.claimIdleMs !== undefined && Date.now() >= this.nextClaimAt && (this.o.mayClaim?.() ?? true)) {
-        const page = await autoClaim(redis, stream, group, consumer, this.o.claimIdleMs, this.claimCursor, this.count);
-        this.claimCursor = page.cursor;
-        // A full pass over the pending list, then wait: claiming is for entries others abandoned.
-        if (page.cursor === '0-0') this.nextClaimAt = Date.now() + (this.o.claimIntervalMs ?? this.o.claimIdleMs / 2);
-        if (page.entries.length > 0) return this.batch('claimed', page.entries);
+        if (this.claimCursors.size === 0) this.claimCursors = new Map(this.streams.map((s) => [s, '0-0']));
+        for (const [stream, cursor] of this.claimCursors) {
+          const page = await autoClaim(redis, stream, group, consumer, this.o.claimIdleMs, cursor, this.count);
+          if (page.cursor === '0-0') this.claimCursors.delete(stream);
+          else this.claimCursors.set(stream, page.cursor);
+          if (page.entries.length > 0) return this.batch('claimed', page.entries);
+        }
+        // A full pass over the pending lists, then wait: claiming is for entries others abandoned.
+        this.nextClaimAt = Date.now() + (this.o.claimIntervalMs ?? this.o.claimIdleMs / 2);
       }
       if (this.o.signal?.aborted) return { phase: 'new', entries: [] };
-      const raw = await readGroup(this.o.reader ?? redis, stream, group, consumer, this.count, '>', this.blockMs);
-      return this.batch('new', raw);
+      return this.batch('new', await this.readNew());
     } catch (err) {
       if (!isNoGroupError(err)) throw err;
       // Redis lost the group (a restart without persistence, or someone deleted the stream).
       this.groupReady = false;
-      this.historyCursor = '0-0';
+      this.rewind();
       this.o.onGroupLost?.();
       return { phase: 'new', entries: [] };
     }
   }
 
-  ack(ids: readonly string[]): Promise<number> {
+  private async readNew(): Promise<RawEntry[]> {
+    const { redis, group, consumer } = this.o;
+    const reader = this.o.reader ?? redis;
+    const n = this.streams.length;
+    // Several streams share the batch size (COUNT applies to each stream).
+    const count = Math.max(1, Math.ceil(this.count / n));
+    if (n === 1 || !isClusterClient(redis)) {
+      return readGroup(reader, this.streams, group, consumer, count, '>', this.blockMs);
+    }
+    const found = (
+      await Promise.all(this.streams.map((s) => readGroup(redis, s, group, consumer, count, '>', 0)))
+    ).flat();
+    if (found.length > 0) return found;
+    const stream = this.streams[this.turn++ % n]!;
+    return readGroup(reader, stream, group, consumer, count, '>', Math.min(this.blockMs, CLUSTER_BLOCK_MS));
+  }
+
+  /** XACK of `ids` in `stream` (which may be left out when the reader has one stream). */
+  ack(ids: readonly string[], stream?: string): Promise<number> {
     if (ids.length === 0) return Promise.resolve(0);
-    return this.o.redis.xack(this.o.stream, this.o.group, ...ids);
+    if (stream === undefined && this.streams.length > 1) throw new Error('ack: name the stream');
+    return this.o.redis.xack(stream ?? this.stream, this.o.group, ...ids);
+  }
+
+  /** XACK of entries read from any of the reader's streams. */
+  async ackEntries(entries: readonly Pick<RawEntry, 'stream' | 'id'>[]): Promise<void> {
+    for (const [stream, ids] of byStream(entries)) await this.ack(ids, stream);
   }
 
   /** Reads and handles until `signal` aborts. */
@@ -260,7 +316,7 @@ export class StreamReader<T> {
         if (batch.entries.length === 0) continue;
         stage = 'handle';
         await opts.handle(batch);
-        if (opts.ack === 'batch') await this.ack(batch.entries.map((e) => e.id));
+        if (opts.ack === 'batch') await this.ackEntries(batch.entries);
         attempt = 0;
       } catch (err) {
         if (this.o.signal?.aborted) return;
@@ -275,7 +331,10 @@ export class StreamReader<T> {
 
   private async batch(phase: ReadPhase, raw: RawEntry[]): Promise<ReadBatch<T>> {
     if (phase !== 'new' && this.o.deliveryCounts) {
-      await fillDeliveryCounts(this.o.redis, this.o.stream, this.o.group, this.o.consumer, raw);
+      for (const [stream] of byStream(raw)) {
+        const mine = raw.filter((e) => e.stream === stream);
+        await fillDeliveryCounts(this.o.redis, stream, this.o.group, this.o.consumer, mine);
+      }
     }
     return { phase, entries: raw.map((e) => this.decode(e)) };
   }
@@ -288,4 +347,15 @@ export class StreamReader<T> {
       return { ...e, ok: false, error: err instanceof Error ? err.message : String(err) };
     }
   }
+}
+
+/** Entry ids grouped by their stream, in first-seen order. */
+export function byStream(entries: readonly Pick<RawEntry, 'stream' | 'id'>[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const e of entries) {
+    const ids = out.get(e.stream);
+    if (ids) ids.push(e.id);
+    else out.set(e.stream, [e.id]);
+  }
+  return out;
 }

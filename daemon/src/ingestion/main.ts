@@ -1,7 +1,8 @@
 /** `daemon ingest`: the ingestion role from the process configuration. */
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Config } from '../config.js';
+import { type Config, redisTargetOf } from '../config.js';
+import { keyLayoutFromEnv } from '../contract/index.js';
 import { connectDatabase } from '../db.js';
 import { knexDeviceLookup } from './devices.js';
 import { startIngestion } from './server.js';
@@ -15,7 +16,10 @@ export async function runIngest(config: Config, logger: Logger): Promise<{ stop(
     const ingestion = await startIngestion({
       instanceId: config.INSTANCE_ID,
       redisUrl: config.REDIS,
+      redisTarget: redisTargetOf(config),
       redisPrefix: config.FLEET_REDIS_PREFIX,
+      keyLayout: keyLayoutFromEnv(config),
+      waitReplicas: config.REDIS_WAIT_REPLICAS,
       lookup: knexDeviceLookup(knex, { unknownDevices: config.UNKNOWN_DEVICES }),
       recordTakeover: knexTakeoverRecorder(knex),
       deviceCacheTtlMs: config.DEVICE_CACHE_TTL_MS,

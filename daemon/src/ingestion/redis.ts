@@ -4,8 +4,14 @@
  * per-request retries, and a command timeout for a server that accepts bytes but does not answer
  * (paused, swapping, stopped with SIGSTOP). Reconnection itself continues in the background.
  */
-import { Redis } from 'ioredis';
-import { type ContractCommands, defineContractScripts } from '../contract/index.js';
+import type { Redis } from 'ioredis';
+import {
+  type ContractCommands,
+  createRedisClient,
+  defineContractScripts,
+  describeRedis,
+  type RedisTarget,
+} from '../contract/index.js';
 
 export type IngestRedis = Redis & ContractCommands;
 
@@ -19,8 +25,9 @@ export interface IngestRedisOptions {
   connectionName?: string;
 }
 
-export function createIngestRedis(url: string, options: IngestRedisOptions = {}): IngestRedis {
-  const redis = new Redis(url, {
+/** A client for one Redis (a URL) or a cluster (see contract/redis.ts). */
+export function createIngestRedis(target: string | RedisTarget, options: IngestRedisOptions = {}): IngestRedis {
+  const redis = createRedisClient(typeof target === 'string' ? { kind: 'single', url: target } : target, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: options.commandTimeoutMs === null ? undefined : (options.commandTimeoutMs ?? 5000),
@@ -45,9 +52,9 @@ export async function connectIngestRedis(redis: IngestRedis): Promise<void> {
         redis.once('end', () => reject(new Error('Redis connection ended')));
       });
   } catch (err) {
-    const { host, port } = redis.options;
+    const where = describeRedis(redis);
     redis.disconnect();
-    throw new Error(`Redis at ${host}:${port} is not reachable: ${err instanceof Error ? err.message : String(err)}`, {
+    throw new Error(`${where} is not reachable: ${err instanceof Error ? err.message : String(err)}`, {
       cause: err,
     });
   }

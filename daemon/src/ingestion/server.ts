@@ -14,7 +14,9 @@ import {
   DEFAULT_DEVICE_PORT,
   DEVICE_CACHE_TTL_MS,
   INGESTION_LIMITS,
+  type KeyLayout,
   type RedisKeys,
+  type RedisTarget,
   redisKeys,
 } from '../contract/index.js';
 import { combineProbes, redisProbe } from '../observability/health.js';
@@ -41,8 +43,17 @@ export interface IngestionLimits extends SessionLimits {
 export interface IngestionOptions {
   instanceId: string;
   redisUrl: string;
+  /** A Redis Cluster (or one Redis) instead of `redisUrl` (see contract/redis.ts). */
+  redisTarget?: RedisTarget;
   /** Key prefix for every contract key ('' in production). */
   redisPrefix?: string;
+  /** Telemetry partitions and cluster hash tags (contract/keys.ts); default: one stream, plain names. */
+  keyLayout?: KeyLayout;
+  /**
+   * Replicas that must have a frame before it is acknowledged (Redis WAIT; default 0). In a
+   * cluster with replicas, 1 keeps acknowledged frames through a master's failover.
+   */
+  waitReplicas?: number;
   /** Asked on every handshake / datagram; wrapped in a cache of `deviceCacheTtlMs`. */
   lookup: DeviceLookup;
   deviceCacheTtlMs?: number;
@@ -128,7 +139,8 @@ export interface Ingestion {
 export async function startIngestion(options: IngestionOptions): Promise<Ingestion> {
   const instanceId = options.instanceId;
   const limits: IngestionLimits = { ...INGESTION_LIMITS, ...options.limits };
-  const keys = redisKeys(options.redisPrefix ?? '');
+  const keys = redisKeys(options.redisPrefix ?? '', options.keyLayout);
+  const target = options.redisTarget ?? options.redisUrl;
   const base = options.logger ?? pino({ level: 'silent' });
   const logger = 'instance_id' in base.bindings() ? base : base.child({ instance_id: instanceId });
   const registry = options.registry ?? createMetricsRegistry({ defaultLabels: { role: 'ingest' } });
@@ -136,18 +148,18 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
   const lookup = cachedDeviceLookup(options.lookup, options.deviceCacheTtlMs ?? DEVICE_CACHE_TTL_MS);
 
   const commandTimeout = options.redisCommandTimeoutMs ?? 5000;
-  const redis = createIngestRedis(options.redisUrl, { commandTimeoutMs: commandTimeout, connectionName: instanceId });
-  const reader = createIngestRedis(options.redisUrl, {
+  const redis = createIngestRedis(target, { commandTimeoutMs: commandTimeout, connectionName: instanceId });
+  const reader = createIngestRedis(target, {
     commandTimeoutMs: commandTimeout + 2000,
     connectionName: `${instanceId}:commands`,
   });
   // The XADDs of every frame: its own connection (registry scripts never queue ahead of a frame)
   // and one timeout per pipeline instead of one timer per command.
-  const streamRedis = createIngestRedis(options.redisUrl, {
+  const streamRedis = createIngestRedis(target, {
     commandTimeoutMs: null,
     connectionName: `${instanceId}:stream`,
   });
-  const controlRedis = createIngestRedis(options.redisUrl, {
+  const controlRedis = createIngestRedis(target, {
     commandTimeoutMs: commandTimeout + 2000,
     connectionName: `${instanceId}:control`,
   });
@@ -171,6 +183,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
   const sessions = new Set<TcpSession>();
   const writer = new StreamWriter(streamRedis, {
     timeoutMs: commandTimeout,
+    waitReplicas: options.waitReplicas,
     onBatch: (n, s) => {
       metrics.xaddLatency.observe(s);
       metrics.xaddBatchSize.observe(n);

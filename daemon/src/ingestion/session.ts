@@ -368,7 +368,7 @@ export class TcpSession implements Holder {
       frame: bytes,
     });
     try {
-      await this.deps.writer.add(this.deps.keys.telemetryAvl, fields);
+      await this.deps.writer.add(this.deps.keys.telemetryFor(this.imei).avl, fields);
     } catch (err) {
       // Not durable, so not acknowledged: the device keeps the records and sends them again.
       metrics.writeFailures.inc();

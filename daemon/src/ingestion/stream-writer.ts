@@ -6,8 +6,14 @@
  * A pipeline Redis does not answer within `timeoutMs` fails all its entries (their frames are not
  * acknowledged; the devices resend). That is one timer per pipeline: give the writer a client
  * without ioredis' `commandTimeout`, which would arm and clear one timer per XADD.
+ *
+ * In a Redis Cluster a pipeline must stay on one node, so a batch is split into one pipeline per
+ * stream (each telemetry partition is one slot). With `waitReplicas`, each pipeline ends with
+ * `WAIT n`: its entries resolve only once n replicas have them, so a master that dies right after
+ * answering cannot take an acknowledged frame with it when its replica takes over.
  */
 import type { Redis } from 'ioredis';
+import { isClusterClient } from '../contract/index.js';
 
 interface Pending {
   key: string;
@@ -23,6 +29,8 @@ export interface StreamWriterOptions {
   onBatch?: (entries: number, seconds: number) => void;
   /** A pipeline unanswered this long fails all its entries. Default: none (the client's own timeout). */
   timeoutMs?: number;
+  /** Replicas that must confirm a pipeline's entries before they resolve (0, default: none). */
+  waitReplicas?: number;
 }
 
 export class StreamWriter {
@@ -63,9 +71,20 @@ export class StreamWriter {
 
   private flush(): void {
     this.scheduled = false;
+    const cluster = isClusterClient(this.redis);
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
-      this.send(batch);
+      if (!cluster) {
+        this.send(batch);
+        continue;
+      }
+      const byKey = new Map<string, Pending[]>();
+      for (const p of batch) {
+        const same = byKey.get(p.key);
+        if (same) same.push(p);
+        else byKey.set(p.key, [p]);
+      }
+      for (const same of byKey.values()) this.send(same);
     }
   }
 
@@ -74,16 +93,24 @@ export class StreamWriter {
     const started = process.hrtime.bigint();
     const pipeline = this.redis.pipeline();
     for (const p of batch) pipeline.xaddBuffer(p.key, '*', ...p.fields);
+    const replicas = this.options.waitReplicas ?? 0;
+    if (replicas > 0) pipeline.wait(replicas, this.options.timeoutMs ?? 5000);
     let settled = false;
     const settle = (results: [Error | null, unknown][] | null, failure?: unknown) => {
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
       this.options.onBatch?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
+      const confirmed = results?.[batch.length];
+      const unreplicated =
+        replicas > 0 && results !== null && !(confirmed && !confirmed[0] && Number(confirmed[1]) >= replicas);
+      const why = unreplicated
+        ? new Error(`fewer than ${replicas} replica(s) confirmed ${batch.length} XADDs`)
+        : failure;
       batch.forEach((p, i) => {
-        const r = results?.[i];
+        const r = unreplicated ? undefined : results?.[i];
         if (r && !r[0] && r[1] != null) p.resolve(String(r[1]));
-        else p.reject(toError(r?.[0] ?? failure ?? new Error('no reply from Redis')));
+        else p.reject(toError(r?.[0] ?? why ?? new Error('no reply from Redis')));
       });
       this.inFlight -= batch.length;
       if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();

@@ -90,7 +90,7 @@ export class UdpIngest {
     }
     try {
       await this.deps.writer.add(
-        this.deps.keys.telemetryAvl,
+        this.deps.keys.telemetryFor(header.imei).avl,
         encodeTelemetryEntry({
           imei: header.imei,
           codec: header.codec,

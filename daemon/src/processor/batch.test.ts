@@ -10,6 +10,7 @@ import { acknowledge, isolateRejections, triage, type WriteAttempt } from './bat
 import type { RawEntry } from './stream.js';
 
 const raw = (id: string, fields: (string | Buffer)[] | null): RawEntry => ({
+  stream: 'telemetry:avl',
   id,
   fields: fields === null ? null : fields.map((f) => (Buffer.isBuffer(f) ? f : Buffer.from(f))),
   deliveries: 1,

@@ -27,6 +27,7 @@ import {
   StreamReader,
   type TelemetryEntry,
   TelemetryMessage,
+  type TelemetryPartition,
 } from '../contract/index.js';
 import type { Logger } from '../observability/logger.js';
 import { sleep } from '../sleep.js';
@@ -46,7 +47,7 @@ import {
   seenPerDevice,
   type TrackState,
 } from './rows.js';
-import { ensureGroup, type RawEntry } from './stream.js';
+import { byStream, ensureGroup, type RawEntry } from './stream.js';
 import { type DeviceId, PositionWriter, type WriteMethod } from './writer.js';
 
 export interface TelemetryConsumerOptions {
@@ -120,7 +121,7 @@ export class TelemetryConsumer {
     this.reader = new StreamReader(RAW_FIELDS, {
       redis: deps.redis,
       reader: deps.reader,
-      stream: opts.keys.telemetryAvl,
+      stream: opts.keys.telemetry.map((t) => t.avl),
       group: GROUPS.processors,
       consumer: opts.consumer,
       count: opts.batchSize,
@@ -148,12 +149,17 @@ export class TelemetryConsumer {
     await this.running;
   }
 
-  private get stream(): string {
-    return this.opts.keys.telemetryAvl;
+  /** The partition an entry was read from (its dead-letter stream and failure counts). */
+  private partition(raw: Pick<RawEntry, 'stream'>): TelemetryPartition {
+    const p = this.opts.keys.partitionOf(raw.stream);
+    if (!p) throw new Error(`entry from ${raw.stream}, which is no telemetry partition`);
+    return p;
   }
 
   private async run(): Promise<void> {
-    await this.retryRedis('create consumer group', () => ensureGroup(this.deps.redis, this.stream, GROUPS.processors));
+    for (const { avl } of this.opts.keys.telemetry) {
+      await this.retryRedis('create consumer group', () => ensureGroup(this.deps.redis, avl, GROUPS.processors));
+    }
     const inFlight = new Set<Promise<void>>();
     let next = this.fetch();
     for (;;) {
@@ -201,7 +207,7 @@ export class TelemetryConsumer {
   }
 
   private async entryFailed(raw: RawEntry, err: unknown): Promise<void> {
-    const key = this.opts.keys.telemetryFailures;
+    const key = this.partition(raw).failures;
     this.failuresMayExist = true;
     const failures = await this.retryRedis('count a failure', () => this.deps.redis.hincrby(key, raw.id, 1));
     if (failures >= this.opts.maxFailures) {
@@ -270,26 +276,34 @@ export class TelemetryConsumer {
     if (committed.length > 0 && this.opts.afterCommit) await this.opts.afterCommit(committed.map((p) => p.entry.id));
 
     for (const d of dead) await this.deadLetter(d);
-    const ids = [...committed.map((p) => p.entry.id), ...gone];
-    if (ids.length > 0) await this.acknowledge(ids);
+    const goneIds = new Set(gone);
+    const done = [...committed.map((p) => p.raw), ...batch.filter((r) => goneIds.has(r.id))];
+    if (done.length > 0) await this.acknowledge(done);
     const { metrics } = this.deps;
     const now = Date.now();
     metrics.entries.inc(committed.length);
     for (const p of committed) metrics.endToEndSeconds.observe(Math.max(0, now - p.entry.receivedAt) / 1000);
   }
 
-  /** XACK; counts of earlier failures of these entries (rare) are dropped with it. */
-  private async acknowledge(ids: string[]): Promise<void> {
-    const { keys } = this.opts;
-    const res = await this.retryRedis('acknowledge', () =>
-      acknowledge(this.deps.redis, this.stream, keys.telemetryFailures, ids, this.failuresMayExist),
-    );
-    if (res.kind === 'group_missing') {
-      // The group was lost with Redis' data: the rows are committed; the replay is harmless.
-      this.deps.logger.warn('consumer group missing while acknowledging; skipping the XACK');
-      return;
+  /**
+   * XACK, partition by partition; counts of earlier failures of these entries (rare) are dropped
+   * with it.
+   */
+  private async acknowledge(entries: readonly RawEntry[]): Promise<void> {
+    let failuresLeft = false;
+    for (const [stream, ids] of byStream(entries)) {
+      const { failures } = this.partition({ stream });
+      const res = await this.retryRedis('acknowledge', () =>
+        acknowledge(this.deps.redis, stream, failures, ids, this.failuresMayExist),
+      );
+      if (res.kind === 'group_missing') {
+        // The group was lost with Redis' data: the rows are committed; the replay is harmless.
+        this.deps.logger.warn({ stream }, 'consumer group missing while acknowledging; skipping the XACK');
+        continue;
+      }
+      failuresLeft ||= res.failuresLeft;
     }
-    this.failuresMayExist = res.failuresLeft;
+    this.failuresMayExist = failuresLeft;
   }
 
   /**
@@ -342,7 +356,7 @@ export class TelemetryConsumer {
         await this.dbFailed(
           err,
           attempt,
-          prepared.map((p) => p.entry.id),
+          prepared.map((p) => p.raw),
         );
       }
     }
@@ -375,7 +389,7 @@ export class TelemetryConsumer {
    * their idle time without counting a delivery, so other consumers do not claim them meanwhile),
    * and try again — unless stopping, when they are left pending for whoever runs next.
    */
-  private async dbFailed(err: unknown, attempt: number, heldIds: string[]): Promise<void> {
+  private async dbFailed(err: unknown, attempt: number, held: readonly RawEntry[]): Promise<void> {
     const { logger, metrics } = this.deps;
     metrics.postgresUp.set(0);
     metrics.retries.inc({ dependency: 'postgres' });
@@ -386,10 +400,8 @@ export class TelemetryConsumer {
     if (this.stopping) throw new Stopped();
     await sleep(backoffMs(attempt), this.abort.signal);
     if (this.stopping) throw new Stopped();
-    if (heldIds.length > 0) {
-      await this.deps.redis
-        .xclaim(this.stream, GROUPS.processors, this.opts.consumer, 0, ...heldIds, 'JUSTID')
-        .catch(() => {});
+    for (const [stream, ids] of byStream(held)) {
+      await this.deps.redis.xclaim(stream, GROUPS.processors, this.opts.consumer, 0, ...ids, 'JUSTID').catch(() => {});
     }
   }
 
@@ -416,14 +428,16 @@ export class TelemetryConsumer {
       receivedAt: kept('receivedAt'),
       instance: kept('instance'),
     };
-    const { keys, deadMaxLen } = this.opts;
+    const { deadMaxLen } = this.opts;
+    // The partition's own dead-letter stream and failure counts share its hash tag: one MULTI.
+    const { dead, failures } = this.partition(raw);
     await this.retryRedis('dead-letter', async () => {
       const res = await this.deps.redis
         .multi()
         // Exact MAXLEN: the cap is a promise about memory, and dead letters are rare enough.
-        .xadd(keys.telemetryDead, 'MAXLEN', deadMaxLen, '*', ...encodeDeadLetter(letter))
-        .xack(this.stream, GROUPS.processors, raw.id)
-        .hdel(keys.telemetryFailures, raw.id)
+        .xadd(dead, 'MAXLEN', deadMaxLen, '*', ...encodeDeadLetter(letter))
+        .xack(raw.stream, GROUPS.processors, raw.id)
+        .hdel(failures, raw.id)
         .exec();
       const failed = res?.find(([e]) => e);
       if (!res || failed) throw failed?.[0] ?? new Error('MULTI aborted');

@@ -3,10 +3,9 @@
  * The logic lives in consumer.ts (telemetry → rows), device-state.ts (connections → online state)
  * and maintenance.ts (lag, trimming).
  */
-import { Redis } from 'ioredis';
 import pg from 'pg';
-import type { Config } from '../config.js';
-import { redisKeys } from '../contract/index.js';
+import { type Config, redisKeysOf, redisTargetOf } from '../config.js';
+import { createRedisClient } from '../contract/index.js';
 import { databaseConnection } from '../db.js';
 import { combineProbes, redisProbe } from '../observability/health.js';
 import type { Logger } from '../observability/logger.js';
@@ -65,7 +64,7 @@ export async function runProcess(
     ...overrides,
   };
   const log = logger.child({ role: 'process' });
-  const keys = redisKeys(config.FLEET_REDIS_PREFIX);
+  const keys = redisKeysOf(config);
   const registry = createMetricsRegistry({
     defaultLabels: { role: 'process', instance_id: config.INSTANCE_ID },
     processMetrics: true,
@@ -76,7 +75,7 @@ export async function runProcess(
   // outage the loop simply stalls, unacknowledged, and resumes where it was.
   let redisDownLogged = false;
   const connect = (name: string) => {
-    const r = new Redis(config.REDIS, {
+    const r = createRedisClient(redisTargetOf(config), {
       maxRetriesPerRequest: null,
       connectionName: `fleet-processor-${name}`,
       retryStrategy: (times) => Math.min(100 * times, 2000),
@@ -170,7 +169,10 @@ export async function runProcess(
   }
   consumer.start();
   deviceState.start();
-  log.info({ consumer: config.INSTANCE_ID, stream: keys.telemetryAvl, metricsPort: server.port }, 'processor started');
+  log.info(
+    { consumer: config.INSTANCE_ID, streams: keys.telemetry.length, metricsPort: server.port },
+    'processor started',
+  );
 
   let stopped: Promise<void> | undefined;
   return {

@@ -24,20 +24,31 @@ export interface MaintenanceOptions {
   partitions: PartitionUpkeep & { intervalMs: number };
 }
 
-/** Refreshes the lag/pending/length gauges (and the dead-letter count); returns the processors group's figures. */
+/**
+ * Refreshes the lag/pending/length gauges (and the dead-letter count), summed over the telemetry
+ * partitions; returns the processors group's figures (lag null when a partition's is unknown).
+ */
 export async function refreshLag(
   redis: Redis,
   keys: RedisKeys,
   metrics: ProcessorMetrics,
 ): Promise<{ lag: number | null; pending: number }> {
-  const [groups, length, dead] = await Promise.all([
-    groupsInfo(redis, keys.telemetryAvl),
-    redis.xlen(keys.telemetryAvl),
-    redis.xlen(keys.telemetryDead),
-  ]);
-  const g = groups.find((x) => x.name === GROUPS.processors);
-  const lag = g ? g.lag : length;
-  const pending = g?.pending ?? 0;
+  const parts = await Promise.all(
+    keys.telemetry.map(async (t) => {
+      const [groups, length, dead] = await Promise.all([
+        groupsInfo(redis, t.avl),
+        redis.xlen(t.avl),
+        redis.xlen(t.dead),
+      ]);
+      const g = groups.find((x) => x.name === GROUPS.processors);
+      return { lag: g ? g.lag : length, pending: g?.pending ?? 0, length, dead };
+    }),
+  );
+  const sum = (f: (p: (typeof parts)[number]) => number) => parts.reduce((n, p) => n + f(p), 0);
+  const lag = parts.some((p) => p.lag === null) ? null : sum((p) => p.lag ?? 0);
+  const pending = sum((p) => p.pending);
+  const length = sum((p) => p.length);
+  const dead = sum((p) => p.dead);
   if (lag !== null) metrics.lag.set(lag);
   metrics.pending.set(pending);
   metrics.streamLength.set(length);
@@ -67,10 +78,12 @@ export function startMaintenance(
   const trimTimer = setInterval(() => {
     if (busy) return;
     busy = true;
-    trimAcknowledged(redis, opts.keys.telemetryAvl, opts.retainMs)
-      .then(async (n) => {
+    const streams = opts.keys.telemetry.map((t) => t.avl);
+    Promise.all(streams.map((s) => trimAcknowledged(redis, s, opts.retainMs)))
+      .then(async (trimmed) => {
+        const n = trimmed.reduce((a, b) => a + b, 0);
         if (n > 0) metrics.trimmed.inc(n);
-        for (const stream of [opts.keys.telemetryAvl, opts.keys.connectionsEvents]) {
+        for (const stream of [...streams, opts.keys.connectionsEvents]) {
           const gone = await removeIdleConsumers(redis, stream, GROUPS.processors, opts.consumerIdleMs);
           if (gone.length > 0) logger.info({ stream, consumers: gone }, 'removed idle consumers holding nothing');
         }

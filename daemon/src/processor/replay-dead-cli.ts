@@ -1,7 +1,6 @@
 /** `daemon replay-dead`: the command line around replay-dead.ts (Redis from the configuration). */
-import { Redis } from 'ioredis';
-import { loadConfigOrExitCode } from '../config.js';
-import { redisKeys } from '../contract/index.js';
+import { loadConfigOrExitCode, redisKeysOf, redisTargetOf } from '../config.js';
+import { createRedisClient } from '../contract/index.js';
 import { deadLetters, parseReplayArgs, REPLAY_DEAD_USAGE, replayDead } from './replay-dead.js';
 
 export async function runReplayDead(argv: string[]): Promise<number> {
@@ -12,8 +11,8 @@ export async function runReplayDead(argv: string[]): Promise<number> {
   }
   const config = loadConfigOrExitCode();
   if (config === 2) return 2;
-  const keys = redisKeys(config.FLEET_REDIS_PREFIX);
-  const redis = new Redis(config.REDIS, { maxRetriesPerRequest: 3 });
+  const keys = redisKeysOf(config);
+  const redis = createRedisClient(redisTargetOf(config), { maxRetriesPerRequest: 3 });
   const print = (line: unknown) => process.stdout.write(`${JSON.stringify(line)}\n`);
   try {
     if (cmd.kind === 'list') {
@@ -21,7 +20,15 @@ export async function runReplayDead(argv: string[]): Promise<number> {
         if ('unreadable' in d) print({ id: d.id, unreadable: d.unreadable });
         else {
           const { id, sourceId, imei, cause, error, failedAt } = d;
-          print({ id, failedAt: new Date(failedAt).toISOString(), imei, cause, error, sourceId });
+          print({
+            id,
+            partition: d.partition,
+            failedAt: new Date(failedAt).toISOString(),
+            imei,
+            cause,
+            error,
+            sourceId,
+          });
         }
       }
       return 0;
@@ -31,7 +38,7 @@ export async function runReplayDead(argv: string[]): Promise<number> {
     for (const x of r.skipped) print({ skipped: x.id, reason: x.reason });
     for (const id of r.notFound) print({ notFound: id });
     process.stderr.write(
-      `replayed ${r.replayed.length} dead letter(s) onto ${keys.telemetryAvl}; skipped ${r.skipped.length}; not found ${r.notFound.length}\n`,
+      `replayed ${r.replayed.length} dead letter(s) onto the telemetry stream; skipped ${r.skipped.length}; not found ${r.notFound.length}\n`,
     );
     return r.skipped.length + r.notFound.length > 0 ? 1 : 0;
   } finally {

@@ -1,7 +1,8 @@
 /**
  * `daemon replay-dead [--list | --all | --id <id>…]`: puts dead letters back on `telemetry:avl`
  * (after a parser fix, or once an unknown device was created) and removes them from
- * `telemetry:dead`, each in one MULTI. Idempotent: a replayed letter is gone from the dead stream,
+ * `telemetry:dead`, each in one MULTI. With several telemetry partitions, each has its own dead
+ * stream, and a letter goes back onto the partition it came from (same hash tag: one slot). Idempotent: a replayed letter is gone from the dead stream,
  * and a frame stored twice adds no row (the positions natural key), so replaying again stores
  * nothing twice. A letter that fails again becomes a new dead letter.
  */
@@ -13,6 +14,7 @@ import {
   encodeTelemetryEntry,
   type RedisKeys,
   TelemetryEntry,
+  type TelemetryPartition,
 } from '../contract/index.js';
 import { checkAvlFrame, decodeUdpDatagram } from '../protocol/index.js';
 
@@ -55,9 +57,12 @@ export function parseReplayArgs(argv: string[]): ReplayCommand {
 }
 
 export interface StoredDeadLetter extends DeadLetter {
-  /** Id in telemetry:dead. */
+  /** Id in its partition's telemetry:dead. */
   id: string;
+  partition: number;
 }
+
+type Unreadable = { id: string; partition: number; unreadable: string };
 
 export interface ReplayOutcome {
   /** Dead-letter id → the new telemetry:avl entry id. */
@@ -67,27 +72,31 @@ export interface ReplayOutcome {
   notFound: string[];
 }
 
-function parseStored([id, fields]: [Buffer, Buffer[]]): StoredDeadLetter | { id: string; unreadable: string } {
+function parseStored(partition: number, [id, fields]: [Buffer, Buffer[]]): StoredDeadLetter | Unreadable {
   try {
-    return { id: id.toString(), ...decodeDeadLetter(fields) };
+    return { id: id.toString(), partition, ...decodeDeadLetter(fields) };
   } catch (err) {
-    return { id: id.toString(), unreadable: (err as Error).message };
+    return { id: id.toString(), partition, unreadable: (err as Error).message };
   }
 }
 
-/** Every dead letter up to `end`, oldest first, page by page. */
+/** Every dead letter (of each partition up to `end(partition)`), oldest first per partition, page by page. */
 export async function* deadLetters(
   redis: Redis,
   keys: RedisKeys,
-  end = '+',
+  end: (p: TelemetryPartition) => string | undefined = () => '+',
   pageSize = 200,
-): AsyncGenerator<StoredDeadLetter | { id: string; unreadable: string }> {
-  let start = '-';
-  for (;;) {
-    const page = (await redis.xrangeBuffer(keys.telemetryDead, start, end, 'COUNT', pageSize)) as [Buffer, Buffer[]][];
-    for (const e of page) yield parseStored(e);
-    if (page.length < pageSize) return;
-    start = `(${page[page.length - 1]![0].toString()}`;
+): AsyncGenerator<StoredDeadLetter | Unreadable> {
+  for (const p of keys.telemetry) {
+    const last = end(p);
+    if (last === undefined) continue;
+    let start = '-';
+    for (;;) {
+      const page = (await redis.xrangeBuffer(p.dead, start, last, 'COUNT', pageSize)) as [Buffer, Buffer[]][];
+      for (const e of page) yield parseStored(p.index, e);
+      if (page.length < pageSize) break;
+      start = `(${page[page.length - 1]![0].toString()}`;
+    }
   }
 }
 
@@ -126,16 +135,17 @@ export async function replayDead(
   selection: { all: true } | { ids: readonly string[] },
 ): Promise<ReplayOutcome> {
   const out: ReplayOutcome = { replayed: [], skipped: [], notFound: [] };
-  const replay = async (letter: StoredDeadLetter | { id: string; unreadable: string }) => {
+  const replay = async (letter: StoredDeadLetter | Unreadable) => {
     const entry = 'unreadable' in letter ? `unreadable dead letter: ${letter.unreadable}` : entryOf(letter);
     if (typeof entry === 'string') {
       out.skipped.push({ id: letter.id, reason: entry });
       return;
     }
+    const partition = keys.telemetry[letter.partition]!;
     const res = await redis
       .multi()
-      .xadd(keys.telemetryAvl, '*', ...encodeTelemetryEntry(entry))
-      .xdel(keys.telemetryDead, letter.id)
+      .xadd(partition.avl, '*', ...encodeTelemetryEntry(entry))
+      .xdel(partition.dead, letter.id)
       .exec();
     const failed = res?.find(([e]) => e);
     if (!res || failed) throw failed?.[0] ?? new Error('MULTI aborted');
@@ -144,15 +154,20 @@ export async function replayDead(
   if ('all' in selection) {
     // Up to the newest letter at the start: one that fails again while this runs is a new
     // letter after it, and is not replayed twice in one run.
-    const newest = (await redis.xrevrange(keys.telemetryDead, '+', '-', 'COUNT', 1))[0]?.[0];
-    if (newest === undefined) return out;
-    for await (const letter of deadLetters(redis, keys, newest)) await replay(letter);
+    const newest = new Map<number, string | undefined>();
+    for (const p of keys.telemetry) newest.set(p.index, (await redis.xrevrange(p.dead, '+', '-', 'COUNT', 1))[0]?.[0]);
+    for await (const letter of deadLetters(redis, keys, (p) => newest.get(p.index))) await replay(letter);
     return out;
   }
   for (const id of new Set(selection.ids)) {
-    const found = (await redis.xrangeBuffer(keys.telemetryDead, id, id)) as [Buffer, Buffer[]][];
-    if (found.length === 0) out.notFound.push(id);
-    else await replay(parseStored(found[0]!));
+    let found = false;
+    for (const p of keys.telemetry) {
+      const hit = (await redis.xrangeBuffer(p.dead, id, id)) as [Buffer, Buffer[]][];
+      if (hit.length === 0) continue;
+      found = true;
+      await replay(parseStored(p.index, hit[0]!));
+    }
+    if (!found) out.notFound.push(id);
   }
   return out;
 }

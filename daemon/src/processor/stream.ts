@@ -9,6 +9,7 @@ import { compareIds } from '../contract/stream-reader.js';
 // processor's telemetry loop, which reads through them directly.
 export {
   autoClaim,
+  byStream,
   compareIds,
   ensureGroup,
   fillDeliveryCounts,

@@ -4,8 +4,8 @@
 
 import type { Knex } from 'knex';
 import { type Config, loadConfig } from '../../src/config.js';
-import { encodeTelemetryEntry } from '../../src/contract/index.js';
-import type { Ingestion } from '../../src/ingestion/main.js';
+import { encodeTelemetryEntry, type KeyLayout, type RedisTarget } from '../../src/contract/index.js';
+import type { Ingestion, IngestionOptions } from '../../src/ingestion/main.js';
 import { createLogger } from '../../src/observability/logger.js';
 import type { AvlRecord } from '../../src/protocol/index.js';
 import { CODEC_8E, encodeAvlFrame } from '../../src/protocol/index.js';
@@ -106,20 +106,24 @@ export function telemetryFields(
 export { waitFor } from '../../../test/support/index.js';
 
 /**
- * Ingestion as the pipeline tests run it, feeding the processor on the test's Redis prefix: TCP
- * only, no metrics port, no command sender, no log output.
+ * Ingestion as the pipeline tests run it, feeding the processor on the test's Redis prefix (and
+ * cluster, when the test Redis is one): TCP only, no metrics port, no command sender, no log output.
  */
 export function startPipelineIngestion(
   knex: Knex,
-  redis: { url: string; prefix: string },
+  redis: { url: string; prefix: string; target?: RedisTarget; layout?: KeyLayout },
   instanceId: string,
+  options: Partial<IngestionOptions> = {},
 ): Promise<Ingestion> {
   return startTestIngestion(knex, {
     instanceId,
     redisUrl: redis.url,
+    redisTarget: redis.target,
+    keyLayout: redis.layout,
     redisPrefix: redis.prefix,
     metricsPort: null,
     commands: false,
     logger: silentLogger,
+    ...options,
   });
 }

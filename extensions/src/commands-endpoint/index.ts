@@ -128,7 +128,7 @@ export default defineEndpoint({
         const { id, user } = await authorizeChange(req);
         const row = applied(id, await transition(ctx, id, (r) => cancel(r, user), user));
         const runtime = await runtimeNow();
-        if (row.status === 'queued' && row.instance_id && runtime.config.redisUrl) {
+        if (row.status === 'queued' && row.instance_id && runtime.config.redis) {
           await withdrawOutbound(runtime, row.instance_id, String(row.id)).catch((err) =>
             context.logger.warn({ err, id }, 'fleet commands: could not withdraw a cancelled command'),
           );

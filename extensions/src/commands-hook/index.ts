@@ -23,7 +23,7 @@ import {
 } from '../shared/commands-service';
 
 function startConsumers(ctx: Ctx, runtime: Runtime): void {
-  if (!runtime.config.redisUrl || runtime.closed) return;
+  if (!runtime.config.redis || runtime.closed) return;
   const { keys } = runtime;
   runtime.stops.push(
     startConsumer(runtime, 'responses', {
@@ -57,7 +57,8 @@ export default defineHook(({ filter, action, schedule }, ctx) => {
   const ready = installRuntime(config);
   const runtime = () => currentRuntime() as Runtime;
 
-  if (!config.redisUrl) ctx.logger.warn('fleet commands: REDIS is not set; commands will stay pending');
+  if (!config.redis)
+    ctx.logger.warn('fleet commands: neither REDIS nor REDIS_CLUSTER_NODES is set; commands will stay pending');
 
   filter('commands.items.create', (payload, _meta, { database, accountability }) =>
     filterCreate(payload as Record<string, unknown>, database, accountability, config),

@@ -17,7 +17,7 @@ export default defineHook(({ filter, action }, ctx) => {
   const config = parseCommandConfig(ctx.env);
 
   async function signal(db: Knex, keys: readonly Key[], change: DeviceControl['change'], imeis: string[] = []) {
-    if (!config.redisUrl || keys.length + imeis.length === 0) return;
+    if (!config.redis || keys.length + imeis.length === 0) return;
     const rows: Array<{ imei: string | null }> =
       keys.length > 0 ? await db(DEVICES).whereIn('id', keys).select('imei') : [];
     const all = [...new Set([...imeis, ...rows.flatMap((r) => (r.imei ? [String(r.imei)] : []))])];

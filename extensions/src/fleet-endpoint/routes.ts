@@ -138,7 +138,7 @@ export function registerFleetRoutes(router: Router, ctx: FleetEndpointContext): 
       await assertCanReadDevices(req);
       // The extension's one Redis runtime (installed by the commands hook, closed with Directus).
       const runtime = currentRuntime();
-      if (!runtime?.config.redisUrl) {
+      if (!runtime?.config.redis) {
         throw new ServiceUnavailableError({ service: 'redis', reason: 'REDIS is not configured' });
       }
       try {

@@ -22,7 +22,7 @@ export interface DispatchResult {
 }
 
 export async function dispatchDevice(ctx: Ctx, runtime: Runtime, device: string | number): Promise<DispatchResult> {
-  if (!runtime.config.redisUrl) return { queued: 0, instance: null };
+  if (!runtime.config.redis) return { queued: 0, instance: null };
   const redis = commandClient(runtime);
   const { keys } = runtime;
   return withDeviceLock(ctx.database, device, async () => {

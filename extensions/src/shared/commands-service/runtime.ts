@@ -8,8 +8,14 @@
  * created on first use, so CLI commands (`schema apply`, `bootstrap`) that load the extension never
  * open a connection.
  */
-import { type ContractCommands, defineContractScripts, type RedisKeys, redisKeys } from '@fleet/daemon/contract';
-import { Redis } from 'ioredis';
+import {
+  type ContractCommands,
+  createRedisClient,
+  defineContractScripts,
+  type RedisKeys,
+  redisKeys,
+} from '@fleet/daemon/contract';
+import type { Redis } from 'ioredis';
 import type { CommandConfig } from '../commands';
 import { closeDeviceLocks } from './locks';
 
@@ -38,7 +44,7 @@ export async function installRuntime(config: CommandConfig): Promise<Runtime> {
   const previous = currentRuntime();
   const runtime: Runtime = {
     config,
-    keys: redisKeys(config.prefix),
+    keys: redisKeys(config.prefix, config.keyLayout),
     serverStarted: previous?.serverStarted ?? false,
     closed: false,
     clients: [],
@@ -50,12 +56,14 @@ export async function installRuntime(config: CommandConfig): Promise<Runtime> {
   return runtime;
 }
 
-export function newClient(runtime: Runtime, name: string): Redis {
-  if (!runtime.config.redisUrl) throw new Error('Redis is not configured (REDIS); commands stay pending');
+export function newClient(runtime: Runtime, name: string, commandTimeout?: number): Redis {
+  const target = runtime.config.redis;
+  if (!target) throw new Error('Redis is not configured (REDIS); commands stay pending');
   if (runtime.closed) throw new Error('commands runtime is closed');
-  const client = new Redis(runtime.config.redisUrl, {
+  const client = createRedisClient(target, {
     // Named, so CLIENT LIST shows which connections are the extension's.
     connectionName: `fleet-extension-${name}`,
+    commandTimeout,
     lazyConnect: true,
     maxRetriesPerRequest: 2,
     // Connection errors are retried by ioredis; an unhandled 'error' event would crash Directus.
@@ -69,9 +77,7 @@ export function newClient(runtime: Runtime, name: string): Redis {
 /** The shared non-blocking client with the contract scripts, created on first use. */
 export function commandClient(runtime: Runtime): FleetRedis {
   if (!runtime.commandClient) {
-    const client = newClient(runtime, 'cmd');
-    client.options.commandTimeout = 5000;
-    runtime.commandClient = defineContractScripts(client);
+    runtime.commandClient = defineContractScripts(newClient(runtime, 'cmd', 5000));
   }
   return runtime.commandClient;
 }

@@ -40,7 +40,7 @@ export async function sweep(ctx: Ctx, runtime: Runtime, now = Date.now()): Promi
     if (decision && 'patch' in decision) report.expired++;
   }
 
-  if (!config.redisUrl) return report;
+  if (!config.redis) return report;
   const redis = commandClient(runtime);
 
   // 2 + 3. commands held by an instance

@@ -2,6 +2,7 @@
  * Command settings read from the Directus environment (`context.env`). Directus casts env values
  * ("24" → 24, "true" → true), so every field accepts numbers and strings alike.
  */
+import { type KeyLayout, keyLayoutFromEnv, parseClusterNodes, type RedisTarget } from '@fleet/daemon/contract';
 import { MAX_COMMAND_BYTES } from '@fleet/daemon/contract/limits';
 import { z } from 'zod';
 import { type AllowRule, DEFAULT_ALLOW, parseAllowRule } from './parse';
@@ -41,7 +42,15 @@ export const CommandConfigSchema = z.object({
 });
 
 export interface CommandConfig {
+  /** Directus's own single Redis (`REDIS` or `REDIS_HOST`/…); null when Redis is off. */
   redisUrl: string | null;
+  /**
+   * The telemetry plane's Redis: the cluster in `REDIS_CLUSTER_NODES` when set (Directus itself
+   * cannot use a cluster and keeps `REDIS`), else `redisUrl`; null when neither is set.
+   */
+  redis: RedisTarget | null;
+  /** Telemetry partitions and cluster hash tags, as the daemon reads them. */
+  keyLayout: Required<KeyLayout>;
   prefix: string;
   ttlMs: number;
   allowRules: AllowRule[];
@@ -80,8 +89,18 @@ export function parseCommandConfig(env: Record<string, unknown>): CommandConfig 
     redisUrl = `redis://${auth}${c.REDIS_HOST}:${c.REDIS_PORT ?? 6379}`;
   }
   if (env.REDIS_ENABLED === false || env.REDIS_ENABLED === 'false') redisUrl = null;
+  let keyLayout: Required<KeyLayout>;
+  let cluster: ReturnType<typeof parseClusterNodes>;
+  try {
+    cluster = parseClusterNodes(env.REDIS_CLUSTER_NODES);
+    keyLayout = keyLayoutFromEnv(env);
+  } catch (err) {
+    throw new CommandConfigError(`Invalid command configuration: ${(err as Error).message}`);
+  }
   return {
     redisUrl,
+    redis: cluster ? { kind: 'cluster', ...cluster } : redisUrl ? { kind: 'single', url: redisUrl } : null,
+    keyLayout,
     prefix: c.FLEET_REDIS_PREFIX,
     ttlMs: c.FLEET_COMMAND_TTL_HOURS * 3_600_000,
     allowRules,

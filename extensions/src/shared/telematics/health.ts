@@ -1,9 +1,18 @@
 /**
  * Pipeline health read from Redis: consumer lag and pending per group (lag on `telemetry:avl` is
  * the canary of the whole pipeline), dead letters, live ingestion instances and how many device
- * connections each holds. Read-only; every key name comes from the shared contract.
+ * connections each holds. Read-only; every key name comes from the shared contract. With several
+ * telemetry partitions each is listed as a stream of its own, and the canary, the processors'
+ * progress and the dead letters are summed over them.
  */
-import { decodeRegistryValue, GROUPS, HEARTBEAT_TTL_SECONDS, type RedisKeys } from '@fleet/daemon/contract';
+import {
+  compareIds,
+  decodeRegistryValue,
+  GROUPS,
+  HEARTBEAT_TTL_SECONDS,
+  type RedisKeys,
+  scanKeys,
+} from '@fleet/daemon/contract';
 import type { Redis } from 'ioredis';
 
 export interface GroupHealth {
@@ -91,14 +100,7 @@ async function groupsOf(redis: Redis, key: string, stream: string): Promise<{ le
 }
 
 async function scanAll(redis: Redis, pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
-  return [...new Set(keys)];
+  return [...new Set(await scanKeys(redis, pattern))];
 }
 
 /** Counts registry entries per instance with HSCAN, so a 100k-device registry is read in slices. */
@@ -123,15 +125,20 @@ async function connectionsPerInstance(redis: Redis, key: string): Promise<Map<st
 
 export async function pipelineHealth(redis: Redis, keys: RedisKeys, recentDead = 10): Promise<PipelineHealth> {
   const strip = (k: string) => k.slice(keys.prefix.length);
-  const [telemetry, events, responses, deadLen, deadRecent, heartbeatKeys, connections] = await Promise.all([
-    groupsOf(redis, keys.telemetryAvl, strip(keys.telemetryAvl)),
+  const [partitions, events, responses, deadLens, deadRecents, heartbeatKeys, connections] = await Promise.all([
+    Promise.all(keys.telemetry.map((t) => groupsOf(redis, t.avl, strip(t.avl)))),
     groupsOf(redis, keys.connectionsEvents, strip(keys.connectionsEvents)),
     groupsOf(redis, keys.commandsResponses, strip(keys.commandsResponses)),
-    redis.xlen(keys.telemetryDead),
-    redis.xrevrange(keys.telemetryDead, '+', '-', 'COUNT', recentDead),
+    Promise.all(keys.telemetry.map((t) => redis.xlen(t.dead))),
+    Promise.all(keys.telemetry.map((t) => redis.xrevrange(t.dead, '+', '-', 'COUNT', recentDead))),
     scanAll(redis, keys.heartbeatPattern),
     connectionsPerInstance(redis, keys.connectionsRegistry),
   ]);
+  const deadLen = deadLens.reduce((a, b) => a + b, 0);
+  const deadRecent = deadRecents
+    .flat()
+    .sort(([a], [b]) => compareIds(b, a))
+    .slice(0, recentDead);
 
   const heartbeatPrefix = keys.heartbeat('');
   const instances = await Promise.all(
@@ -155,19 +162,32 @@ export async function pipelineHealth(redis: Redis, keys: RedisKeys, recentDead =
   let orphaned = 0;
   for (const [id, n] of connections) if (!liveIds.has(id)) orphaned += n;
 
-  const processors = telemetry.groups.find((g) => g.group === GROUPS.processors);
+  const groups = partitions.map((p) => p.groups.find((g) => g.group === GROUPS.processors));
+  const started = groups.filter((g): g is GroupHealth => g !== undefined);
   return {
     at: Date.now(),
     streams: [
-      { stream: strip(keys.telemetryAvl), ...telemetry },
+      ...partitions.map((p, i) => ({ stream: strip(keys.telemetry[i]!.avl), ...p })),
       { stream: strip(keys.connectionsEvents), ...events },
       { stream: strip(keys.commandsResponses), ...responses },
     ],
     // No processors group yet means nothing has ever been consumed: everything in the stream is backlog.
-    telemetryBacklog: processors ? (processors.lag ?? 0) + processors.pending : telemetry.length,
-    telemetryProcessors: processors
-      ? { entriesRead: processors.entriesRead, lastDeliveredId: processors.lastDeliveredId }
-      : null,
+    telemetryBacklog: partitions.reduce((n, p, i) => {
+      const g = groups[i];
+      return n + (g ? (g.lag ?? 0) + g.pending : p.length);
+    }, 0),
+    telemetryProcessors:
+      started.length > 0
+        ? {
+            entriesRead: started.some((g) => g.entriesRead === null)
+              ? null
+              : started.reduce((n, g) => n + (g.entriesRead ?? 0), 0),
+            lastDeliveredId: started
+              .map((g) => g.lastDeliveredId)
+              .sort(compareIds)
+              .at(-1)!,
+          }
+        : null,
     deadLetters: {
       total: deadLen,
       recent: deadRecent.map(([id, flat]) => {
