@@ -174,6 +174,45 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.cluster.yml (cluster mode)', () => {
+  const cluster = parse(readFileSync(join(REPO_ROOT, 'docker-compose.cluster.yml'), 'utf8'), { merge: true }) as {
+    services: Record<string, Service & { entrypoint?: string[] }>;
+    volumes: Record<string, unknown>;
+  };
+  const c = cluster.services;
+  const nodes = Object.keys(c).filter((n) => /^redis-\d+$/.test(n));
+
+  it('runs six persistent cluster nodes on the stack network, joined as 3 masters with a replica each', () => {
+    expect(nodes).toHaveLength(6);
+    const addresses = nodes.map((n) => `${c[n]!.networks!.default!.ipv4_address}:6379`);
+    for (const n of nodes) {
+      const cmd = c[n]!.command!;
+      expect(cmd[cmd.indexOf('--cluster-enabled') + 1], n).toBe('yes');
+      expect(cmd[cmd.indexOf('--appendonly') + 1], n).toBe('yes');
+      expect(cmd[cmd.indexOf('--appendfsync') + 1], n).toBe('always');
+      expect(c[n]!.ports, n).toBeUndefined();
+      expect(cluster.volumes).toHaveProperty(c[n]!.volumes![0]!.split(':')[0]!);
+    }
+    const init = c['redis-cluster-init']!.command!.join(' ');
+    for (const a of addresses) expect(init).toContain(a);
+    expect(init).toMatch(/--cluster-replicas 1 --cluster-yes/);
+    // The stack's network holds the addresses.
+    for (const a of addresses) expect(a).toMatch(/^172\.28\./);
+  });
+
+  it('points the Redis users at the cluster, waits for a replica before acking, and leaves Directus its own Redis', () => {
+    const seeds = nodes.map((n) => `${c[n]!.networks!.default!.ipv4_address}:6379`).join(',');
+    for (const name of ['directus', 'ingest-a', 'ingest-b', 'process']) {
+      expect(s[name], name).toBeDefined();
+      expect(c[name]!.environment, name).toMatchObject({ REDIS_CLUSTER_NODES: seeds, REDIS_WAIT_REPLICAS: '1' });
+      expect(c[name]!.depends_on!['redis-cluster-init'], name).toEqual({ condition: 'service_completed_successfully' });
+    }
+    // Directus 12 cannot use a cluster for its cache, rate limiter and bus: it keeps `redis`.
+    expect(c.directus!.environment!.REDIS).toBeUndefined();
+    expect(s.directus!.environment!.REDIS).toBe('redis://redis:6379');
+  });
+});
+
 describe('daemon/Dockerfile', () => {
   const dockerfile = readFileSync(join(REPO_ROOT, 'daemon/Dockerfile'), 'utf8');
 

@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOutboundCommand, encodeCommandResponse, encodeRegistryValue } from '../../daemon/src/contract/index.js';
 import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
-import { createTestDatabase, startDirectus, waitFor } from '../../test/support/index.js';
+import {
+  createTestDatabase,
+  startDirectus,
+  startRedisCluster,
+  waitFor,
+} from '../../test/support/index.js';
 import { type CommandStack, startCommandStack } from './support/command-stack.js';
 import { addDevice, restClient, simulatedDevice, userWithRole } from './support/commands-harness.js';
 
@@ -61,14 +66,14 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function online(name: string, port = stack.ingestion.tcpPort, answer = true) {
-  const dev = await addDevice(stack.db.knex, name);
+async function online(name: string, port = stack.ingestion.tcpPort, answer = true, on = stack) {
+  const dev = await addDevice(on.db.knex, name);
   const sim = simulatedDevice(dev.imei, port, answer);
   devices.push(sim);
   expect(await sim.connect()).toBe(true);
   await waitFor(
     'registry',
-    async () => (await stack.redis.redis.hget(stack.redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
+    async () => (await on.redis.redis.hget(on.redis.keys.connectionsRegistry, dev.imei)) ?? undefined,
   );
   return { ...dev, sim };
 }
@@ -511,5 +516,47 @@ describe('commands without Redis', () => {
       await plain.stop();
       await db2.drop();
     }
+  });
+});
+
+describe('commands on a Redis Cluster', () => {
+  // The telemetry plane on a 3-master cluster (REDIS_CLUSTER_NODES); Directus itself keeps the
+  // single Redis. The same journeys as above: answered online, sent on connect when offline.
+  let on: CommandStack;
+
+  beforeAll(async () => {
+    on = await startCommandStack({
+      cluster: await startRedisCluster(),
+      directus: { env: { FLEET_COMMAND_SWEEP_CRON: '*/1 * * * * *', LOG_LEVEL: 'warn' } },
+      ingestion: { instanceId: 'ing-cluster', deviceCacheTtlMs: 0, commandTimeoutMs: 20_000 },
+    });
+  }, 180_000);
+  afterAll(() => on?.stop());
+
+  it('answers a command for an online device, and sends one created offline when its device connects', async () => {
+    const dev = await online('Van on the cluster', on.ingestion.tcpPort, true, on);
+    const res = await on.create<Command>(on.admin, { device: dev.id, text: 'getver' });
+    expect(res.status).toBe(200);
+    const done = await on.untilStatus<Command>(res.data.id, 'answered');
+    expect(done.response).toMatch(new RegExp(`^Ver:.* IMEI:${dev.imei} `));
+    expect(done.instance_id).toBe('ing-cluster');
+
+    const later = await addDevice(on.db.knex, 'Van offline on the cluster');
+    const pending = await on.create<Command>(on.admin, { device: later.id, text: 'getinfo' });
+    expect(pending.data.status).toBe('pending');
+    const sim = simulatedDevice(later.imei, on.ingestion.tcpPort);
+    devices.push(sim);
+    expect(await sim.connect()).toBe(true);
+    expect((await on.untilStatus<Command>(pending.data.id, 'answered')).response).toMatch(/^INI:.* RTC:/);
+
+    // Pipeline health reads the cluster: every telemetry partition, the live instance and its devices.
+    const health = await fetch(`${on.directus.url}/fleet/health`, { headers: { authorization: `Bearer ${on.admin}` } });
+    expect(health.status).toBe(200);
+    const body = (await health.json()) as {
+      streams: { stream: string }[];
+      instances: { id: string; connections: number }[];
+    };
+    expect(body.streams.filter((s) => s.stream.endsWith('telemetry:avl'))).toHaveLength(on.redis.keys.telemetry.length);
+    expect(body.instances.map((i) => [i.id, i.connections])).toEqual([['ing-cluster', 2]]);
   });
 });

@@ -36,9 +36,13 @@ export function stopList(): Pick<TestStack, 'started' | 'stop'> {
   };
 }
 
-/** `redis`: as `createTestRedis` (a Redis Cluster with `{ cluster }`). */
+/**
+ * `redis`: as `createTestRedis` (a Redis Cluster with `{ cluster }`; the stack then owns the
+ * cluster and stops it last).
+ */
 export async function startTestStack(redis: TestRedisOptions = {}): Promise<TestStack> {
   const list = stopList();
+  if (redis.cluster) list.started(redis.cluster, (c) => c.stop());
   const [db, r] = await Promise.all([createTestDatabase(), createTestRedis(redis)]);
   list.started(db, (d) => d.drop());
   list.started(r, (x) => x.cleanup());

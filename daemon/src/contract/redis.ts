@@ -99,7 +99,13 @@ export function isClusterClient(redis: Redis): boolean {
 
 /** Every key matching `pattern`: SCAN on one server, SCAN on each master of a cluster. */
 export async function scanKeys(redis: Redis, pattern: string, count = 500): Promise<string[]> {
-  const nodes = isClusterClient(redis) ? (redis as unknown as Cluster).nodes('master') : [redis];
+  let nodes: Redis[] = [redis];
+  if (isClusterClient(redis)) {
+    const cluster = redis as unknown as Cluster;
+    // The masters are known once the client has read the slot map.
+    if (cluster.status !== 'ready') await cluster.ping();
+    nodes = cluster.nodes('master');
+  }
   const out: string[] = [];
   for (const node of nodes) {
     let cursor = '0';

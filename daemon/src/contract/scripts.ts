@@ -7,8 +7,13 @@
  * passes the fields the contract's message definition encoded.
  *
  * Register them on an ioredis client with `defineContractScripts(redis)`; they then appear as
- * methods (`redis.fleetRegister(...)`). Scripts that build key names from ARGV (heartbeat and
- * outbound keys depend on the registry value) assume a single Redis, not Redis Cluster.
+ * methods (`redis.fleetRegister(...)`).
+ *
+ * Redis Cluster: a script runs on the node of its first key and may touch only keys of that slot.
+ * Every key these scripts touch is a connection-plane key (registry, events, heartbeats, outbound
+ * streams), and in a cluster all of them carry the same `{fleet}` hash tag (see keys.ts), so the
+ * keys the dispatch script builds from ARGV (the heartbeat and outbound stream of the instance the
+ * registry names) are in the registry's slot too.
  */
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './keys.js';

@@ -57,8 +57,7 @@ export default defineHook(({ filter, action, schedule }, ctx) => {
   const ready = installRuntime(config);
   const runtime = () => currentRuntime() as Runtime;
 
-  if (!config.redis)
-    ctx.logger.warn('fleet commands: neither REDIS nor REDIS_CLUSTER_NODES is set; commands will stay pending');
+  if (!config.redis) ctx.logger.warn('fleet commands: REDIS is not set; commands will stay pending');
 
   filter('commands.items.create', (payload, _meta, { database, accountability }) =>
     filterCreate(payload as Record<string, unknown>, database, accountability, config),

@@ -2,6 +2,10 @@
  * The stack the command tests run against: a test database, a Redis key prefix, a real Directus
  * with the built bundle and an in-process ingestion server, plus REST calls on the `commands`
  * collection. Everything started is stopped again if a later step fails.
+ *
+ * With `cluster`, the telemetry plane (ingestion and the extension's streams and scripts) runs on
+ * that Redis Cluster, while Directus keeps the shared single Redis for its own use (it cannot use
+ * a cluster).
  */
 import type { Ingestion, IngestionOptions } from '../../../daemon/src/ingestion/server.js';
 import { startTestIngestion } from '../../../daemon/test/ingestion/support.js';
@@ -13,6 +17,7 @@ import {
   type TestDatabase,
   type TestDirectus,
   type TestRedis,
+  type TestRedisCluster,
   waitFor,
 } from '../../../test/support/index.js';
 import { type ApiResult, restClient } from './commands-harness.js';
@@ -36,6 +41,7 @@ export interface CommandStack {
 export interface CommandStackOptions {
   directus: Omit<StartDirectusOptions, 'database' | 'redisPrefix'>;
   ingestion: Pick<IngestionOptions, 'instanceId'> & Partial<IngestionOptions>;
+  cluster?: TestRedisCluster;
 }
 
 export async function startCommandStack(o: CommandStackOptions): Promise<CommandStack> {
@@ -43,15 +49,24 @@ export async function startCommandStack(o: CommandStackOptions): Promise<Command
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {});
   };
+  // The stack owns the cluster it was given: stopped last.
+  if (o.cluster) stops.push(() => o.cluster!.stop());
   try {
     const db = await createTestDatabase();
     stops.push(() => db.drop());
-    const redis = await createTestRedis();
+    const redis = await createTestRedis({ cluster: o.cluster });
     stops.push(() => redis.cleanup());
-    const directus = await startDirectus({ ...o.directus, database: db, redisPrefix: redis.prefix });
+    const directus = await startDirectus({
+      ...o.directus,
+      env: { ...redis.env, ...o.directus.env },
+      database: db,
+      redisPrefix: redis.prefix,
+    });
     stops.push(() => directus.stop());
     const ingestion = await startTestIngestion(db.knex, {
       redisUrl: redis.url,
+      redisTarget: redis.target,
+      keyLayout: redis.layout,
       redisPrefix: redis.prefix,
       ...o.ingestion,
     });
