@@ -12,12 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeOutboundCommand, encodeCommandResponse, encodeRegistryValue } from '../../daemon/src/contract/index.js';
 import type { SimulatedDevice } from '../../daemon/src/simulator/device.js';
-import {
-  createTestDatabase,
-  startDirectus,
-  startRedisCluster,
-  waitFor,
-} from '../../test/support/index.js';
+import { createTestDatabase, startDirectus, startRedisCluster, waitFor } from '../../test/support/index.js';
 import { type CommandStack, startCommandStack } from './support/command-stack.js';
 import { addDevice, restClient, simulatedDevice, userWithRole } from './support/commands-harness.js';
 
