@@ -4,12 +4,15 @@
  *
  *  - storage (scale-storage.ts): positions partitioned by month — query times at 1 and 20 million
  *    rows, the processor's writer into the partitioned table and into a plain one.
+ *  - redis (scale-redis.ts): the same ingest load on one Redis and on a local 3-master Redis
+ *    Cluster — throughput ratio, the busiest master's share of the entries, nothing lost.
  *
- * `--quick` shrinks every part (a smoke run, not the figures). Uses the local PostgreSQL
- * (temporary databases, dropped at the end).
+ * `--quick` shrinks every part (a smoke run, not the figures); `--part storage|redis` runs one.
+ * Uses the local PostgreSQL (temporary databases, dropped at the end) and private redis-servers.
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
+import { redisScale } from './scale-redis.js';
 import { storageScale } from './scale-storage.js';
 
 const { values: args } = parseArgs({
@@ -34,6 +37,16 @@ async function main(): Promise<void> {
         queries: quick ? 50 : 200,
         writeRounds: quick ? 2 : 3,
         rowsPerRound: quick ? 50_000 : 200_000,
+        out,
+      })) && ok;
+  }
+  if (wanted('redis')) {
+    ok =
+      (await redisScale({
+        devices: quick ? 120 : 300,
+        seconds: quick ? 3 : 8,
+        rounds: quick ? 1 : 3,
+        recordsPerFrame: 10,
         out,
       })) && ok;
   }
