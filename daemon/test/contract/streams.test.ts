@@ -6,6 +6,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import calculateSlot from 'cluster-key-slot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestRedis, type TestRedis } from '../../../test/support/index.js';
 import { LUA_DIR } from '../../scripts/contract-lua.js';
@@ -23,6 +24,7 @@ import {
   encodeTelemetryEntry,
   type ReadBatch,
   readGroup,
+  redisKeys,
   registerConnection,
   StreamReader,
   type StreamReaderOptions,
@@ -145,7 +147,7 @@ describe('Lua scripts', () => {
 
 let n = 0;
 const event = (imei: string) => encodeConnectionEvent({ type: 'connected', imei, instance: 'i', at: 1 });
-function options(stream: string, extra: Partial<StreamReaderOptions> = {}): StreamReaderOptions {
+function options(stream: string | string[], extra: Partial<StreamReaderOptions> = {}): StreamReaderOptions {
   return { redis: r.redis, stream, group: 'g', consumer: 'c1', blockMs: 50, ...extra };
 }
 const ids = (b: ReadBatch<unknown>) => b.entries.map((e) => e.id);
@@ -227,5 +229,48 @@ describe('StreamReader', () => {
     expect(seen).toEqual([written, written]);
     expect(errors).toHaveLength(1);
     expect(Number((await r.redis.xpending(stream, 'g'))[0])).toBe(0);
+  });
+
+  it('reads several streams as one (telemetry partitions): each entry names its stream and is acknowledged there', async () => {
+    const streams = [0, 1, 2].map((i) => `${r.prefix}parts:${n}:${i}`);
+    n++;
+    for (const st of streams) await r.redis.xgroup('CREATE', st, 'g', '0', 'MKSTREAM');
+    const pending = await r.redis.xadd(streams[2]!, '*', ...event('8'));
+    await readGroup(r.redis, streams[2]!, 'g', 'c1', 10, '>', 0);
+    const written = await Promise.all(streams.map((st, i) => r.redis.xadd(st, '*', ...event(String(10 + i)))));
+
+    const reader = new StreamReader(ConnectionEventMessage, options(streams));
+    const history = await reader.read();
+    expect([history.phase, history.entries.map((e) => [e.stream, e.id])]).toEqual(['history', [[streams[2], pending]]]);
+    const news = await reader.read();
+    expect(news.phase).toBe('new');
+    expect(news.entries.map((e) => [e.stream, e.id]).sort()).toEqual(streams.map((st, i) => [st, written[i]]).sort());
+    await reader.ackEntries([...history.entries, ...news.entries]);
+    for (const st of streams) expect(Number((await r.redis.xpending(st, 'g'))[0])).toBe(0);
+  });
+});
+
+describe('key layout', () => {
+  it('keeps the design names with one partition, and tags each partition and the connection plane for a cluster', () => {
+    expect(redisKeys('').telemetryAvl).toBe('telemetry:avl');
+    expect(redisKeys('').connectionsRegistry).toBe('connections:registry');
+    const k = redisKeys('p:', { cluster: true, partitions: 12 });
+    expect(k.telemetry).toHaveLength(12);
+    // A partition's stream, dead letters and failure counts share one slot; the partitions spread
+    // evenly over the slot space (one per twelfth), so 3 evenly split masters get 4 each.
+    for (const t of k.telemetry) {
+      const slot = calculateSlot(t.avl);
+      expect([calculateSlot(t.dead), calculateSlot(t.failures)]).toEqual([slot, slot]);
+      expect(Math.floor((slot * 12) / 16384)).toBe(t.index);
+      expect(t.avl).toMatch(/^p:\{\d+\.\d+\}:telemetry:avl$/);
+    }
+    // Everything a connection script or the dispatch touches is in one slot.
+    const plane = [k.connectionsRegistry, k.connectionsEvents, k.heartbeat('i-1'), k.commandsOutbound('i-2')];
+    expect(new Set(plane.map((key) => calculateSlot(key))).size).toBe(1);
+    // A device always maps to the same partition, and 1000 devices spread over all of them.
+    expect(k.telemetryFor('356307042441013')).toBe(k.telemetryFor('356307042441013'));
+    const used = new Set(Array.from({ length: 1000 }, (_, i) => k.telemetryFor(String(356307042441013 + i)).index));
+    expect(used.size).toBe(12);
+    expect(k.partitionOf(k.telemetry[5]!.avl)).toBe(k.telemetry[5]);
   });
 });
