@@ -27,8 +27,15 @@ let db: TestDatabase;
 let directus: TestDirectus;
 let pool: pg.Pool;
 
-async function api(path: string) {
-  const res = await fetch(`${directus.url}${path}`, { headers: { authorization: `Bearer ${directus.adminToken}` } });
+async function api(path: string, method = 'GET', body?: unknown) {
+  const res = await fetch(`${directus.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${directus.adminToken}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return { status: res.status, body: JSON.parse(await res.text()) };
 }
 
@@ -145,6 +152,37 @@ describe('positions partitioned by time', () => {
     expect(new Date(res.body.data[0].fix_time).toISOString()).toBe('2041-05-03T00:00:00.000Z');
     const one = await api(`/items/positions/${res.body.data[1].id}?fields=event_io_id,speed,device.imei`);
     expect(one.body.data).toMatchObject({ speed: 42, device: { imei: '356307042441013' } });
+  });
+
+  it('gives a position created through Directus the derived id, and refuses edits of the fields it comes from', async () => {
+    const [device] = await db.knex('devices').insert({ imei: '356307042441039', name: 'S' }).returning('id');
+    const fixTime = '2026-11-25T10:00:00.123Z';
+    const created = await api('/items/positions', 'POST', {
+      device: device.id,
+      fix_time: fixTime,
+      event_io_id: 5,
+      speed: 3,
+    });
+    expect(created.status).toBe(200);
+    const expected = await db.knex.raw('SELECT position_id(?::int, ?::timestamptz, 5)::text AS id', [
+      device.id,
+      fixTime,
+    ]);
+    expect(created.body.data.id).toBe(expected.rows[0].id);
+    // the same record again is a duplicate, whoever writes it
+    const again = await api('/items/positions', 'POST', { device: device.id, fix_time: fixTime, event_io_id: 5 });
+    expect(again.status).toBe(400);
+    expect(again.body.errors[0].extensions.code).toBe('RECORD_NOT_UNIQUE');
+    const noTime = await api('/items/positions', 'POST', { device: device.id, speed: 1 });
+    expect(noTime.status).toBe(400);
+    expect(noTime.body.errors[0].message).toMatch(/fix_time/);
+
+    const moved = await api(`/items/positions/${created.body.data.id}`, 'PATCH', { fix_time: '2026-11-26T10:00:00Z' });
+    expect(moved.status).toBe(400);
+    expect(moved.body.errors[0].message).toMatch(/fix_time of a position make up its id/);
+    const edited = await api(`/items/positions/${created.body.data.id}`, 'PATCH', { speed: 4 });
+    expect(edited.status).toBe(200);
+    expect(edited.body.data).toMatchObject({ speed: 4, fix_time: expect.any(String) });
   });
 
   it('moves rows out of the default partition when their month gets one, and drops old months on retention', async () => {
