@@ -7,8 +7,9 @@
  *  - redis (scale-redis.ts): the same ingest load on one Redis and on a local 3-master Redis
  *    Cluster — throughput ratio, the busiest master's share of the entries, nothing lost.
  *
- * `--quick` shrinks every part (a smoke run, not the figures); `--part storage|redis` runs one.
- * Uses the local PostgreSQL (temporary databases, dropped at the end) and private redis-servers.
+ * `--quick` shrinks every part (a smoke run, not the figures); `--part storage|redis` runs one
+ * (`storage:writes` or `storage:queries` half of the storage part). Uses the local PostgreSQL
+ * (temporary databases, dropped at the end) and private redis-servers.
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -28,17 +29,21 @@ const out = (s = '') => process.stdout.write(`${s}\n`);
 async function main(): Promise<void> {
   out(`bench:scale — ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}, Node ${process.version}`);
   let ok = true;
-  if (wanted('storage')) {
+  const storage = ['storage', 'storage:writes', 'storage:queries'].find((p) => wanted(p));
+  if (storage) {
     ok =
-      (await storageScale({
-        largeRows: quick ? 2_000_000 : 20_000_000,
-        smallRows: quick ? 100_000 : 1_000_000,
-        devices: 100,
-        queries: quick ? 50 : 200,
-        writeRounds: quick ? 2 : 3,
-        rowsPerRound: quick ? 50_000 : 200_000,
-        out,
-      })) && ok;
+      (await storageScale(
+        {
+          largeRows: quick ? 2_000_000 : 20_000_000,
+          smallRows: quick ? 100_000 : 1_000_000,
+          devices: 100,
+          queries: quick ? 50 : 200,
+          writeRounds: quick ? 4 : 10,
+          rowsPerRound: quick ? 20_000 : 50_000,
+          out,
+        },
+        storage === 'storage' ? undefined : storage === 'storage:writes' ? 'writes' : 'queries',
+      )) && ok;
   }
   if (wanted('redis')) {
     ok =
