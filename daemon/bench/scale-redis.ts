@@ -140,8 +140,9 @@ export async function redisScale(o: RedisScaleOptions): Promise<boolean> {
       );
       out(
         '  On this 2-core machine the six cluster nodes (each fsyncing every write) share the cores and the\n' +
-          '  disk with ingestion and the simulator, so the ratio shows what the cluster costs here, not what it\n' +
-          '  adds; this part shows that the load spreads evenly and nothing acknowledged is lost. On separate\n' +
+          '  disk with ingestion and the simulator: the ratio says what the cluster costs here (spreading the\n' +
+          '  fsyncs over three masters can even help), not what it adds. This part shows that the load spreads\n' +
+          '  evenly and that nothing acknowledged is lost. On separate\n' +
           '  machines each master brings its own core, network and disk, and the telemetry plane grows with\n' +
           '  the number of masters (the partitions spread over them) until ingestion or the processors limit it.',
       );
