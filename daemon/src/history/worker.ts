@@ -49,20 +49,27 @@ export async function deriveBatch(
     await trx.raw(`SELECT set_config('jit', 'off', true)`);
     // The locks first (a materialised CTE: the function has a side effect), then the marks of the
     // devices locked, as they stand at this statement.
-    const claimed = await trx.raw<{
-      rows: { device: DeviceKey; ms: number | null; marked: number | null; token: string | null }[];
-    }>(
+    const claimed = await trx.raw<{ rows: { device: DeviceKey; ms: number | null; marked: number | null }[] }>(
       `WITH locked AS MATERIALIZED (
          SELECT u.device FROM unnest(?::int[]) AS u(device) WHERE pg_try_advisory_xact_lock(?, u.device)
        ), marks AS (
          DELETE FROM history_dirty h USING locked l WHERE h.device = l.device RETURNING h.device, h.from_time, h.marked_at
        )
        SELECT l.device, (extract(epoch FROM min(m.from_time)) * 1000)::float8 AS ms,
-              (extract(epoch FROM min(m.marked_at)) * 1000)::float8 AS marked,
-              (SELECT s.derived_in::text FROM history_state s WHERE s.device = l.device) AS token
+              (extract(epoch FROM min(m.marked_at)) * 1000)::float8 AS marked
          FROM locked l LEFT JOIN marks m ON m.device = l.device GROUP BY l.device`,
       [unique, HISTORY_LOCK],
     );
+    // Read with the locks held (a new snapshot): a derivation committed just before this one took
+    // its locks is seen, which the first statement's snapshot may not.
+    const tokens = new Map<DeviceKey, string>();
+    if (cache && claimed.rows.length > 0) {
+      const r = await trx.raw<{ rows: { device: DeviceKey; token: string }[] }>(
+        'SELECT device, derived_in::text AS token FROM history_state WHERE device = ANY(?::int[])',
+        [claimed.rows.map((x) => x.device)],
+      );
+      for (const x of r.rows) tokens.set(Number(x.device), x.token);
+    }
     const requests: (WindowRequest & { markedAt?: number })[] = [];
     for (const row of claimed.rows) {
       const marked = row.ms ?? null;
@@ -72,7 +79,7 @@ export async function deriveBatch(
         device: Number(row.device),
         earliest: from,
         markedAt: row.marked ?? undefined,
-        token: row.token,
+        token: tokens.get(Number(row.device)) ?? null,
       });
     }
     if (requests.length === 0) return { outcomes: new Map<DeviceKey, DeviceOutcome>(), derived: undefined };
