@@ -57,7 +57,7 @@ export async function deriveBatch(
        )
        SELECT l.device, (extract(epoch FROM min(m.from_time)) * 1000)::float8 AS ms,
               (extract(epoch FROM min(m.marked_at)) * 1000)::float8 AS marked
-         FROM locked l LEFT JOIN marks m ON m.device = l.device GROUP BY l.device`,
+         FROM locked l LEFT JOIN marks m ON m.device = l.device GROUP BY l.device ORDER BY l.device`,
       [unique, HISTORY_LOCK],
     );
     // Read with the locks held (a new snapshot): a derivation committed just before this one took
