@@ -143,9 +143,10 @@ describe('batched derivation', () => {
         [b, false],
         [c, true],
       ]);
-      // One transaction, one load and one hook call for both derived devices.
-      expect(loads).toEqual([[a, c]]);
-      expect(hookCalls).toEqual([[a, c]]);
+      // One transaction, one load and one hook call for both derived devices (in id order).
+      const both = [a!, c!].sort((x, y) => x - y);
+      expect(loads).toEqual([both]);
+      expect(hookCalls).toEqual([both]);
       expect(first[0]!.changes!.trips.inserted).toBe(1);
       expect(await count('history_dirty', a!)).toBe(0);
       expect(await count('history_dirty', c!)).toBe(0);
