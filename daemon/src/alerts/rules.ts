@@ -58,16 +58,20 @@ export const RuleRow = z.object({
 });
 export type Rule = z.infer<typeof RuleRow>;
 
-export interface RuleEvent {
+/** Where and with what an event happened; an alert carries its event's. */
+export interface EventPlace {
+  lon: number | null;
+  lat: number | null;
+  position: number | string | null;
+  attributes: Record<string, unknown> | null;
+}
+
+export interface RuleEvent extends EventPlace {
   device: number;
   type: string;
   /** epoch ms */
   time: number;
   key: string;
-  lon: number | null;
-  lat: number | null;
-  position: number | string | null;
-  attributes: Record<string, unknown> | null;
 }
 
 export interface DeviceRef {
@@ -76,16 +80,12 @@ export interface DeviceRef {
   name: string | null;
 }
 
-export interface AlertCandidate {
+export interface AlertCandidate extends EventPlace {
   rule: number;
   device: number;
   eventType: string;
   eventTime: number;
   eventKey: string;
-  lon: number | null;
-  lat: number | null;
-  position: number | string | null;
-  attributes: Record<string, unknown> | null;
   stale: boolean;
   /** Whether deliveries are created (false for stale events unless the rule asks). */
   deliver: boolean;
