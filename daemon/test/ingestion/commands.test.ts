@@ -106,11 +106,16 @@ describe('outbound commands', () => {
     d.close();
   });
 
-  it('keeps one command in flight per device: the second is sent only after the first was answered', async () => {
+  /** A logged-in device with two commands dispatched, once the first was written to it. */
+  async function twoDispatched(first: string, second: string) {
     const d = await login();
-    const first = await dispatch({ text: 'getver' });
-    const second = await dispatch({ text: 'getio' });
-    expect((await readCommand(d)).payload.toString()).toBe('getver');
+    const ids = { first: await dispatch({ text: first }), second: await dispatch({ text: second }) };
+    expect((await readCommand(d)).payload.toString()).toBe(first);
+    return { d, ...ids };
+  }
+
+  it('keeps one command in flight per device: the second is sent only after the first was answered', async () => {
+    const { d, first, second } = await twoDispatched('getver', 'getio');
     d.send(encodeCodec12Response('Ver:03.18.14_04'));
     expect((await readCommand(d)).payload.toString()).toBe('getio');
     d.send(encodeCodec12Response('DI1:1 DI2:0'));
@@ -129,10 +134,7 @@ describe('outbound commands', () => {
   });
 
   it('fails a command the device does not answer in time, then sends the next one', async () => {
-    const d = await login();
-    const silent = await dispatch({ text: 'setdigout 1' });
-    const next = await dispatch({ text: 'getgps' });
-    expect((await readCommand(d)).payload.toString()).toBe('setdigout 1');
+    const { d, first: silent, second: next } = await twoDispatched('setdigout 1', 'getgps');
     // No answer: after COMMAND_TIMEOUT_MS the command fails and the queue moves on.
     expect((await readCommand(d)).payload.toString()).toBe('getgps');
     const failed = await eventually(
