@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 // dotenv is what Directus's @directus/env parses .env files with.
 import { parse as dotenvParse } from 'dotenv';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startOwnRedis, TEST_ADMIN, TEST_PG, type TestDatabase } from '../../test/support/index.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startOwnRedis, TEST_ADMIN, TEST_PG, useTestDatabase } from '../../test/support/index.js';
 import { deploy } from '../src/deploy.mjs';
 import { daemonRole, devDirectusEnv, lineWriter } from '../src/dev-stack.mjs';
 import { directusInstanceEnv } from '../src/directus-process.mjs';
@@ -177,13 +177,7 @@ describe('preflight', () => {
 });
 
 describe('seed', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const db = useTestDatabase();
 
   it('refuses tables outside the allowed system tables and field-restricted permissions', () => {
     const dir = join(tmp, 'bad-seed');
@@ -288,13 +282,7 @@ describe('schema inspector patch', () => {
 });
 
 describe('deploy', () => {
-  let db: TestDatabase;
-  beforeAll(async () => {
-    db = await createTestDatabase();
-  });
-  afterAll(async () => {
-    await db?.drop();
-  });
+  const db = useTestDatabase();
 
   it('runs again on a deployed database without touching its data', async () => {
     const [device] = await db.knex('devices').insert({ imei: '356307042441013', name: 'kept' }).returning('id');

@@ -7,7 +7,8 @@
  * - createTestRedis()    → { redis, prefix, keys, url, cleanup() } (./redis.ts: random key prefix)
  * - startDirectus({ database, redisPrefix?, env? }) → { url, adminToken, login(), stop(), ... } (./directus.ts)
  * - startTestStack() → { db, redis, started(value, stop), stop() }: both of the above plus what a test
- *   starts on them, stopped newest first; useTestStack() registers one in beforeAll/afterAll (./stack.ts)
+ *   starts on them, stopped newest first; useTestStack() registers one in beforeAll/afterAll, and
+ *   useTestDatabase() / useTestRedis() one database / prefix for a suite (./stack.ts)
  * - TEST_ADMIN: the admin of every test database ({ email, password, token })
  * - waitFor(what, probe, timeoutMs?) polls until probe returns a value; freePort(); startOwnRedis() a private
  *   redis-server to kill or restart (./wait.ts, ./own-redis.ts); startRedisCluster() a private 3-master
@@ -22,6 +23,6 @@ export { type StartDirectusOptions, startDirectus, type TestDirectus } from './d
 export { type OwnRedis, type OwnRedisOptions, startOwnRedis } from './own-redis.js';
 export { createTestRedis, type TestRedis, type TestRedisOptions } from './redis.js';
 export { startRedisCluster, type TestRedisCluster } from './redis-cluster.js';
-export { startTestStack, stopList, type TestStack, useTestStack } from './stack.js';
+export { startTestStack, stopList, type TestStack, useTestDatabase, useTestRedis, useTestStack } from './stack.js';
 export { type StudioSession, startStudio } from './studio.js';
 export { freePort, waitFor } from './wait.js';

@@ -74,3 +74,35 @@ export function useTestStack(): TestStack {
     stop: () => ready().stop(),
   };
 }
+
+/**
+ * `create()` in the enclosing suite's beforeAll and `release()` in its afterAll; the returned object
+ * reads through to what `create()` made (usable from the suite's own beforeAll on).
+ */
+function registered<T extends object>(what: string, create: () => Promise<T>, release: (v: T) => Promise<unknown>): T {
+  let value: T | undefined;
+  beforeAll(async () => {
+    value = await create();
+  });
+  afterAll(async () => {
+    if (value) await release(value);
+  });
+  return new Proxy({} as T, {
+    get(_target, key) {
+      if (!value) throw new Error(`${what} is used before its beforeAll ran`);
+      // Not bound: the harness's objects are plain (closures), and binding would strip a knex
+      // instance (a function) of its properties.
+      return Reflect.get(value, key);
+    },
+  });
+}
+
+/** A test database for the enclosing suite: created in its beforeAll, dropped in its afterAll. */
+export function useTestDatabase(): TestDatabase {
+  return registered('the test database', createTestDatabase, (db) => db.drop());
+}
+
+/** A Redis key prefix for the enclosing suite: made in its beforeAll, its keys deleted in its afterAll. */
+export function useTestRedis(): TestRedis {
+  return registered('the test Redis', createTestRedis, (r) => r.cleanup());
+}

@@ -2,8 +2,8 @@
  * The batch steps on their own: triage of entries as ingestion writes them, isolation of refused
  * items by halving, and acknowledging against a real Redis (with and without failure counts).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestRedis, type TestRedis } from '../../../test/support/index.js';
+import { describe, expect, it } from 'vitest';
+import { useTestRedis } from '../../../test/support/index.js';
 import { newImei, telemetryFields, track } from '../../test/processor/support.js';
 import { GROUPS } from '../contract/index.js';
 import { acknowledge, isolateRejections, triage, type WriteAttempt } from './batch.js';
@@ -77,13 +77,7 @@ describe('isolateRejections', () => {
 });
 
 describe('acknowledge', () => {
-  let r: TestRedis;
-  beforeAll(async () => {
-    r = await createTestRedis();
-  });
-  afterAll(async () => {
-    await r?.cleanup();
-  });
+  const r = useTestRedis();
 
   async function pendingStream(n: number) {
     const stream = `${r.prefix}${Math.random().toString(36).slice(2, 8)}:avl`;
