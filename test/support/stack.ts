@@ -54,25 +54,11 @@ export async function startTestStack(redis: TestRedisOptions = {}): Promise<Test
  * its fields are usable from the file's own beforeAll on, which runs after this one.
  */
 export function useTestStack(): TestStack {
-  let stack: TestStack | undefined;
-  const ready = (): TestStack => {
-    if (!stack) throw new Error('the test stack is used before its beforeAll ran');
-    return stack;
-  };
-  beforeAll(async () => {
-    stack = await startTestStack();
-  });
-  afterAll(() => stack?.stop());
-  return {
-    get db() {
-      return ready().db;
-    },
-    get redis() {
-      return ready().redis;
-    },
-    started: (value, stop) => ready().started(value, stop),
-    stop: () => ready().stop(),
-  };
+  return registered(
+    'the test stack',
+    () => startTestStack(),
+    (s) => s.stop(),
+  );
 }
 
 /**
