@@ -4,7 +4,8 @@
  *  1. throughput: a stream pre-filled with `entries` frames of 10 records (1000 devices), one
  *     processor started on it → rows/s into `positions` with its real indexes, unique key and
  *     PostGIS column (a fresh clone of the Directus schema), once per write method (unnest
- *     parameters, COPY into a staging table). Peers in the same run: the bare insert ceiling
+ *     parameters, COPY into a staging table), and the processor's own work per row without I/O (decode,
+ *     rows, jump rule, COPY data), step by step. Peers in the same run: the bare insert ceiling
  *     (pre-built 5000-row unnest inserts, 2 connections); the real writer alone with each method on
  *     1, 2 and 4 connections; one INSERT per row (autocommit), the approach the writer replaces.
  *  2. latency: a producer adds frames at a steady `rate` records/s while the processor runs →
@@ -29,7 +30,11 @@ import { loadConfig } from '../src/config.js';
 import { encodeTelemetryEntry, GROUPS, redisKeys } from '../src/contract/index.js';
 import { runDerive } from '../src/history/main.js';
 import { createLogger } from '../src/observability/logger.js';
+import { triage } from '../src/processor/batch.js';
+import { copyBinary, idEncoder } from '../src/processor/copy-binary.js';
+import { protocolIoViews } from '../src/processor/decode.js';
 import { type RunningProcessor, runProcess } from '../src/processor/main.js';
+import { entriesToRows, flagJumps, latestPerDevice } from '../src/processor/rows.js';
 import { PositionWriter, type WriteMethod } from '../src/processor/writer.js';
 import { type AvlRecord, CODEC_8E, encodeAvlFrame } from '../src/protocol/index.js';
 import { simulatedImei } from '../src/simulator/imei.js';
@@ -326,6 +331,59 @@ async function main(): Promise<void> {
     const peerPerSecond = peerRows / ((performance.now() - peerStart) / 1000);
     out(`   peer (one INSERT per row, autocommit): ${Math.round(peerPerSecond)} rows/s`);
     out(`   ratio processor / per-row peer: ${(perSecond / peerPerSecond).toFixed(1)}×`);
+
+    // Where the processor's own CPU goes per row, without Redis or PostgreSQL: the steps of a
+    // 500-entry batch as the consumer runs them, each on the same batches. CPU time, not wall time:
+    // on a busy machine this process waits for a core, and that is not the processor's cost.
+    const cpuBatches = Array.from({ length: 10 }, (_, b) =>
+      Array.from({ length: 500 }, (_, i) => {
+        const k = b * 500 + i;
+        const fields = entry(imeis, k, base, Date.now()).map((x) => (Buffer.isBuffer(x) ? x : Buffer.from(x)));
+        return { stream: 'bench:cpu', id: `0-${k}`, deliveries: 1, fields };
+      }),
+    );
+    const idType = await pool.query<{ t: string }>(
+      "SELECT format_type(atttypid, NULL) AS t FROM pg_attribute WHERE attrelid = 'devices'::regclass AND attname = 'id'",
+    );
+    const encodeId = idEncoder(idType.rows[0]!.t);
+    const stepUs = { decode: 0, rows: 0, jumps: 0, copy: 0 };
+    const timed = <T>(step: keyof typeof stepUs, f: () => T, measure: boolean): T => {
+      const t = process.cpuUsage();
+      const v = f();
+      const used = process.cpuUsage(t);
+      if (measure) stepUs[step] += used.user + used.system;
+      return v;
+    };
+    const cpuRounds = args.quick ? 4 : 20;
+    for (let round = 0; round < cpuRounds + 2; round++) {
+      for (const batch of cpuBatches) {
+        const measure = round >= 2; // two rounds to warm up
+        const { decoded } = timed('decode', () => triage(batch), measure);
+        const rows = timed(
+          'rows',
+          () =>
+            decoded.flatMap((d) =>
+              entriesToRows([d.entry], { now: Date.now(), futureMarginMs: 3_600_000 }, protocolIoViews),
+            ),
+          measure,
+        );
+        timed(
+          'jumps',
+          () => {
+            flagJumps(rows, new Map(), 500);
+            return latestPerDevice(rows);
+          },
+          measure,
+        );
+        timed('copy', () => copyBinary(rows, (r) => ids.get(r.imei)!, encodeId), measure);
+      }
+    }
+    const cpuRows = cpuRounds * cpuBatches.length * 500 * RECORDS;
+    const us = (total: number) => total / cpuRows;
+    const totalUs = us(stepUs.decode + stepUs.rows + stepUs.jumps + stepUs.copy);
+    out(
+      `   processor's own work per row (CPU, no I/O): ${totalUs.toFixed(2)} µs = entry + frame decode ${us(stepUs.decode).toFixed(2)}, rows (flags, IO and attributes JSON) ${us(stepUs.rows).toFixed(2)}, jump rule + latest ${us(stepUs.jumps).toFixed(2)}, COPY data ${us(stepUs.copy).toFixed(2)} → ${Math.round(1e6 / totalUs)} rows/s per core`,
+    );
 
     // --- 2. end-to-end latency at a steady rate ------------------------------------------------
     const p2 = `${r.prefix}lat:`;
