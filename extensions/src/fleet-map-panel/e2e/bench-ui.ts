@@ -14,16 +14,7 @@ import {
   type TestDatabase,
   type TestDirectus,
 } from '../../../../test/support/index.js';
-import {
-  FLEET_DASHBOARD_ID,
-  login,
-  openFleetDashboard,
-  openStudio,
-  renderedDevices,
-  type Studio,
-  screenshot,
-  serveTiles,
-} from './studio.js';
+import * as e2e from './studio.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
 const pct = (xs: number[], p: number) =>
@@ -93,15 +84,15 @@ async function serverFigures(d: TestDirectus, db: TestDatabase) {
   };
 }
 
-async function browserFigures(studio: Studio, d: TestDirectus, expected: number, shot: string) {
+async function browserFigures(studio: e2e.Studio, d: TestDirectus, expected: number, shot: string) {
   const { page } = studio;
   // A fresh open of the dashboard (the Studio's code is cached by then), as an admin coming back.
   const t0 = performance.now();
-  await page.goto(`${d.url}/admin/insights/${FLEET_DASHBOARD_ID}`);
+  await page.goto(`${d.url}/admin/insights/${e2e.FLEET_DASHBOARD_ID}`);
   await page.locator('.fleet-map-panel .map canvas').waitFor({ timeout: 120_000 });
   const mountedMs = performance.now() - t0;
   for (;;) {
-    const r = await renderedDevices(page);
+    const r = await e2e.renderedDevices(page);
     if (r && r.state >= expected && r.clustered + r.singles > 0) break;
     if (performance.now() - t0 > 120_000) throw new Error('map did not load');
     await page.waitForTimeout(50);
@@ -114,7 +105,7 @@ async function browserFigures(studio: Studio, d: TestDirectus, expected: number,
     return el.fleetMap.timings;
   });
   await page.waitForTimeout(1000);
-  await screenshot(page, shot);
+  await e2e.screenshot(page, shot);
 
   return page
     .evaluate(async () => {
@@ -207,16 +198,16 @@ async function browserFigures(studio: Studio, d: TestDirectus, expected: number,
 async function main(): Promise<void> {
   const db = await createTestDatabase();
   let directus: TestDirectus | undefined;
-  let studio: Studio | undefined;
+  let studio: e2e.Studio | undefined;
   try {
     await addDevices(db, 0, 1000);
     directus = await startDirectus({ database: db });
-    studio = await openStudio({ width: 1920, height: 1200 });
+    studio = await e2e.openStudio({ width: 1920, height: 1200 });
     // street tiles as the Studio's default basemap asks for them, served locally (no network here)
-    await serveTiles(studio.context);
-    await login(studio.page, directus.url, directus.adminEmail, directus.adminPassword);
+    await e2e.serveTiles(studio.context);
+    await e2e.login(studio.page, directus.url, directus.adminEmail, directus.adminPassword);
     // warm-up: the first Studio load compiles and caches the app; measure later loads only
-    await openFleetDashboard(studio.page, directus.url);
+    await e2e.openFleetDashboard(studio.page, directus.url);
 
     const results: Record<string, Record<string, number>> = {};
     for (const n of [1000, 10_000]) {
