@@ -212,18 +212,29 @@ function describeNeed(need) {
 }
 
 /**
+ * A client for one look at Redis: it connects when asked, fails at once instead of retrying, and
+ * its errors are answered by the caller (not thrown as unhandled 'error' events).
  * @param {string} url
- * @returns {Promise<string[]>}
+ * @param {import('ioredis').RedisOptions} [extra]
  */
-export async function checkRedis(url) {
+function probeClient(url, extra = {}) {
   const redis = new Redis(url, {
     lazyConnect: true,
     connectTimeout: 3000,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
-    enableOfflineQueue: false,
+    ...extra,
   });
   redis.on('error', () => {});
+  return redis;
+}
+
+/**
+ * @param {string} url
+ * @returns {Promise<string[]>}
+ */
+export async function checkRedis(url) {
+  const redis = probeClient(url, { enableOfflineQueue: false });
   try {
     await redis.connect();
     const info = await redis.info('server');
@@ -248,13 +259,7 @@ export async function checkRedis(url) {
  * @returns {Promise<string | null>}
  */
 export async function redisPersistenceWarning(url) {
-  const redis = new Redis(url, {
-    lazyConnect: true,
-    connectTimeout: 3000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  redis.on('error', () => {});
+  const redis = probeClient(url);
   try {
     await redis.connect();
     const [, aof] = /** @type {[string, string]} */ (await redis.config('GET', 'appendonly'));
