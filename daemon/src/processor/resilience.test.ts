@@ -3,9 +3,9 @@
  * restarted under load, never the shared servers. Every record whose XADD Redis confirmed must end
  * up as exactly one row.
  */
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { type OwnPostgres, type OwnRedis, startOwnPostgres, startOwnRedis } from '../../scripts/lib/own-services.js';
 import {
   newImei,
@@ -113,80 +113,67 @@ async function fixTimes(deviceId: number): Promise<number[]> {
   return res.rows.map((r) => Number(r.t));
 }
 
+/**
+ * A fresh key prefix, a device, a client of the private Redis (`redisOptions`) and a processor on
+ * both servers; the processor and the client are closed when the test ends.
+ */
+async function processorRun(redisOptions: RedisOptions = {}) {
+  const prefix = `t${Date.now().toString(36)}:`;
+  const dev = await addDevice();
+  const redis = new Redis(redisServer.url, redisOptions);
+  redis.on('error', () => {});
+  const p = await runProcess(processorConfig(own.connection, redisServer.url, prefix), silentLogger);
+  onTestFinished(async () => {
+    await p.stop();
+    redis.disconnect();
+  });
+  return { keys: redisKeys(prefix), dev, redis, p };
+}
+
 describe('processor resilience', () => {
   it('loses and duplicates nothing when PostgreSQL restarts mid-run, and says so in metrics', async () => {
-    const prefix = `t${Date.now().toString(36)}:`;
-    const keys = redisKeys(prefix);
-    const dev = await addDevice();
-    const producer = new Redis(redisServer.url);
-    const p = await runProcess(processorConfig(own.connection, redisServer.url, prefix), silentLogger);
-    try {
-      const acked = await produce(producer, keys.telemetryAvl, dev.imei, 3000, 800, () =>
-        own.restart('immediate', 1500),
-      );
-      await drained(producer, keys.telemetryAvl);
-      expect(await fixTimes(dev.id)).toEqual([...acked].sort((a, b) => a - b));
-      expect(await sumMetric(p, 'fleet_processor_retries_total', ['dependency', 'postgres'])).toBeGreaterThan(0);
-      expect(await sumMetric(p, 'fleet_processor_postgres_up')).toBe(1);
-    } finally {
-      await p.stop();
-      producer.disconnect();
-    }
+    const { keys, dev, redis: producer, p } = await processorRun();
+    const acked = await produce(producer, keys.telemetryAvl, dev.imei, 3000, 800, () => own.restart('immediate', 1500));
+    await drained(producer, keys.telemetryAvl);
+    expect(await fixTimes(dev.id)).toEqual([...acked].sort((a, b) => a - b));
+    expect(await sumMetric(p, 'fleet_processor_retries_total', ['dependency', 'postgres'])).toBeGreaterThan(0);
+    expect(await sumMetric(p, 'fleet_processor_postgres_up')).toBe(1);
   });
 
   it('loses no confirmed or acknowledged record when Redis (AOF) is killed and restarted mid-run', async () => {
-    const prefix = `t${Date.now().toString(36)}:`;
-    const keys = redisKeys(prefix);
-    const dev = await addDevice();
-    const producer = new Redis(redisServer.url, { maxRetriesPerRequest: 1 });
-    producer.on('error', () => {});
-    const p = await runProcess(processorConfig(own.connection, redisServer.url, prefix), silentLogger);
-    try {
-      const acked = await produce(producer, keys.telemetryAvl, dev.imei, 3000, 800, () => redisServer.restart(true));
-      await drained(producer, keys.telemetryAvl);
-      const stored = new Set(await fixTimes(dev.id));
-      // Duplicates cannot be stored (positions has a unique key), so what can break is loss: no
-      // record the producer was told is in Redis, and none of an entry the processor acknowledged
-      // (after the drain, every entry in the stream), may be missing from the table.
-      const acknowledged = (await producer.xrangeBuffer(keys.telemetryAvl, '-', '+')).flatMap(
-        ([, fields]) => decodeAvlFrame(decodeTelemetryEntry(fields).frame).records,
-      );
-      expect(acknowledged.length).toBeGreaterThanOrEqual(acked.length);
-      expect(acknowledged.filter((r) => !stored.has(r.timestamp)).length).toBe(0);
-      expect(acked.filter((t) => !stored.has(t)).length).toBe(0);
-      expect(await sumMetric(p, 'fleet_processor_redis_up')).toBe(1);
-    } finally {
-      await p.stop();
-      producer.disconnect();
-    }
+    const { keys, dev, redis: producer, p } = await processorRun({ maxRetriesPerRequest: 1 });
+    const acked = await produce(producer, keys.telemetryAvl, dev.imei, 3000, 800, () => redisServer.restart(true));
+    await drained(producer, keys.telemetryAvl);
+    const stored = new Set(await fixTimes(dev.id));
+    // Duplicates cannot be stored (positions has a unique key), so what can break is loss: no
+    // record the producer was told is in Redis, and none of an entry the processor acknowledged
+    // (after the drain, every entry in the stream), may be missing from the table.
+    const acknowledged = (await producer.xrangeBuffer(keys.telemetryAvl, '-', '+')).flatMap(
+      ([, fields]) => decodeAvlFrame(decodeTelemetryEntry(fields).frame).records,
+    );
+    expect(acknowledged.length).toBeGreaterThanOrEqual(acked.length);
+    expect(acknowledged.filter((r) => !stored.has(r.timestamp)).length).toBe(0);
+    expect(acked.filter((t) => !stored.has(t)).length).toBe(0);
+    expect(await sumMetric(p, 'fleet_processor_redis_up')).toBe(1);
   });
 
   it('applies connection events that arrived while PostgreSQL was down', async () => {
-    const prefix = `t${Date.now().toString(36)}:`;
-    const keys = redisKeys(prefix);
-    const dev = await addDevice();
-    const redis = new Redis(redisServer.url);
-    const p = await runProcess(processorConfig(own.connection, redisServer.url, prefix), silentLogger);
-    try {
-      await redis.set(keys.heartbeat('ing-x'), '1', 'EX', 60);
-      await redis.hset(keys.connectionsRegistry, dev.imei, encodeRegistryValue({ instance: 'ing-x', connectedAt: 1 }));
-      const outage = own.restart('fast', 2000);
-      await new Promise((res) => setTimeout(res, 500));
-      await redis.xadd(
-        keys.connectionsEvents,
-        '*',
-        ...encodeConnectionEvent({ type: 'connected', imei: dev.imei, instance: 'ing-x', at: Date.now() }),
-      );
-      await outage;
-      await waitFor(
-        'device online',
-        async () => (await db.query('SELECT online FROM devices WHERE id = $1', [dev.id])).rows[0]?.online === true,
-        30_000,
-        100,
-      );
-    } finally {
-      await p.stop();
-      redis.disconnect();
-    }
+    const { keys, dev, redis } = await processorRun();
+    await redis.set(keys.heartbeat('ing-x'), '1', 'EX', 60);
+    await redis.hset(keys.connectionsRegistry, dev.imei, encodeRegistryValue({ instance: 'ing-x', connectedAt: 1 }));
+    const outage = own.restart('fast', 2000);
+    await new Promise((res) => setTimeout(res, 500));
+    await redis.xadd(
+      keys.connectionsEvents,
+      '*',
+      ...encodeConnectionEvent({ type: 'connected', imei: dev.imei, instance: 'ing-x', at: Date.now() }),
+    );
+    await outage;
+    await waitFor(
+      'device online',
+      async () => (await db.query('SELECT online FROM devices WHERE id = $1', [dev.id])).rows[0]?.online === true,
+      30_000,
+      100,
+    );
   });
 });
