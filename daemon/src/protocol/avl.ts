@@ -144,8 +144,7 @@ export function decodeAvlData(buf: Uint8Array, start: number, end: number, opts?
   const n2 = buf[nod2At]!;
   if (n !== n2)
     throw new ProtocolError('RECORD_COUNT_MISMATCH', nod2At, `number of data 1 (${n}) != number of data 2 (${n2})`);
-  const groups = opts?.ioGroup16 === true ? 5 : 4;
-  const io = ioLayout(codec);
+  const g16 = opts?.ioGroup16 === true;
   const records: AvlRecord[] = new Array(n);
   let p = start + 2;
   for (let r = 0; r < n; r++) {
@@ -154,7 +153,9 @@ export function decodeAvlData(buf: Uint8Array, start: number, end: number, opts?
     p += 24;
     const ids: number[] = [];
     const values: IoValue[] = [];
-    p = readIo(buf, p, nod2At, r, rec, ids, values, io, groups);
+    if (codec === CODEC_8) p = readIo8(buf, p, nod2At, r, rec, ids, values, g16);
+    else if (codec === CODEC_8E) p = readIo8E(buf, p, nod2At, r, rec, ids, values, g16);
+    else p = readIo16(buf, p, nod2At, r, rec, ids, values, g16);
     rec.io = { ids, values };
     records[r] = rec;
   }
@@ -238,45 +239,7 @@ function readGroup(
   return p;
 }
 
-/**
- * Where the three codecs' IO sections differ: the width of the event
- * IO id, Codec 16's generation type, the width of N total and of each group's count, the width of
- * each element's id, and Codec 8E's trailing NX group of length-prefixed values.
- */
-interface IoLayout {
-  readonly eventIdBytes: 1 | 2;
-  readonly generationType: boolean;
-  readonly countBytes: 1 | 2;
-  readonly idBytes: 1 | 2;
-  readonly nx: boolean;
-}
-
-const IO_8: IoLayout = { eventIdBytes: 1, generationType: false, countBytes: 1, idBytes: 1, nx: false };
-const IO_8E: IoLayout = { eventIdBytes: 2, generationType: false, countBytes: 2, idBytes: 2, nx: true };
-const IO_16: IoLayout = { eventIdBytes: 2, generationType: true, countBytes: 1, idBytes: 2, nx: false };
-
-function ioLayout(codec: number): IoLayout {
-  return codec === CODEC_8 ? IO_8 : codec === CODEC_8E ? IO_8E : IO_16;
-}
-
-/** One fixed-width group with its count: N1, N2, N4, N8 or (FMC/FMM models) N16. */
-function readCountedGroup(
-  b: Uint8Array,
-  p: number,
-  end: number,
-  r: number,
-  io: IoLayout,
-  width: number,
-  ids: number[],
-  values: IoValue[],
-): number {
-  const c = io.countBytes;
-  if (p + c > end) throw truncated(p, r, `N${width} count`);
-  const n = c === 1 ? b[p]! : (b[p]! << 8) | b[p + 1]!;
-  return readGroup(b, p + c, end, n, io.idBytes, width, ids, values, r);
-}
-
-function readIo(
+function readIo8(
   b: Uint8Array,
   p: number,
   end: number,
@@ -284,25 +247,77 @@ function readIo(
   rec: AvlRecord,
   ids: number[],
   values: IoValue[],
-  io: IoLayout,
-  groups: number,
+  g16: boolean,
 ): number {
-  const c = io.countBytes;
-  // Event id, generation type, N total (not relied on: the group counts define the layout).
-  const head = io.eventIdBytes + (io.generationType ? 1 : 0) + c;
-  if (p + head + c > end) {
-    throw truncated(p, r, io.generationType ? 'event id / generation type / IO counts' : 'event id / IO counts');
+  if (p + 3 > end) throw truncated(p, r, 'event id / IO counts');
+  rec.eventIoId = b[p]!;
+  p += 2; // event id, N total (not relied on: the group counts define the layout)
+  p = readGroup(b, p + 1, end, b[p]!, 1, 1, ids, values, r);
+  if (p >= end) throw truncated(p, r, 'N2 count');
+  p = readGroup(b, p + 1, end, b[p]!, 1, 2, ids, values, r);
+  if (p >= end) throw truncated(p, r, 'N4 count');
+  p = readGroup(b, p + 1, end, b[p]!, 1, 4, ids, values, r);
+  if (p >= end) throw truncated(p, r, 'N8 count');
+  p = readGroup(b, p + 1, end, b[p]!, 1, 8, ids, values, r);
+  if (g16) {
+    if (p >= end) throw truncated(p, r, 'N16 count');
+    p = readGroup(b, p + 1, end, b[p]!, 1, 16, ids, values, r);
   }
-  rec.eventIoId = io.eventIdBytes === 1 ? b[p]! : (b[p]! << 8) | b[p + 1]!;
-  if (io.generationType) rec.generationType = b[p + 2]!;
-  p += head;
-  // Constant widths per call (not a loop over them) let each read be specialised to its width.
-  p = readCountedGroup(b, p, end, r, io, 1, ids, values);
-  p = readCountedGroup(b, p, end, r, io, 2, ids, values);
-  p = readCountedGroup(b, p, end, r, io, 4, ids, values);
-  p = readCountedGroup(b, p, end, r, io, 8, ids, values);
-  if (groups === 5) p = readCountedGroup(b, p, end, r, io, 16, ids, values);
-  if (!io.nx) return p;
+  return p;
+}
+
+function readIo16(
+  b: Uint8Array,
+  p: number,
+  end: number,
+  r: number,
+  rec: AvlRecord,
+  ids: number[],
+  values: IoValue[],
+  g16: boolean,
+): number {
+  if (p + 5 > end) throw truncated(p, r, 'event id / generation type / IO counts');
+  rec.eventIoId = (b[p]! << 8) | b[p + 1]!;
+  rec.generationType = b[p + 2]!;
+  p += 4; // event id (2), generation type (1), N total (1)
+  p = readGroup(b, p + 1, end, b[p]!, 2, 1, ids, values, r);
+  if (p >= end) throw truncated(p, r, 'N2 count');
+  p = readGroup(b, p + 1, end, b[p]!, 2, 2, ids, values, r);
+  if (p >= end) throw truncated(p, r, 'N4 count');
+  p = readGroup(b, p + 1, end, b[p]!, 2, 4, ids, values, r);
+  if (p >= end) throw truncated(p, r, 'N8 count');
+  p = readGroup(b, p + 1, end, b[p]!, 2, 8, ids, values, r);
+  if (g16) {
+    if (p >= end) throw truncated(p, r, 'N16 count');
+    p = readGroup(b, p + 1, end, b[p]!, 2, 16, ids, values, r);
+  }
+  return p;
+}
+
+function readIo8E(
+  b: Uint8Array,
+  p: number,
+  end: number,
+  r: number,
+  rec: AvlRecord,
+  ids: number[],
+  values: IoValue[],
+  g16: boolean,
+): number {
+  if (p + 6 > end) throw truncated(p, r, 'event id / IO counts');
+  rec.eventIoId = (b[p]! << 8) | b[p + 1]!;
+  p += 4; // event id (2), N total (2)
+  p = readGroup(b, p + 2, end, (b[p]! << 8) | b[p + 1]!, 2, 1, ids, values, r);
+  if (p + 2 > end) throw truncated(p, r, 'N2 count');
+  p = readGroup(b, p + 2, end, (b[p]! << 8) | b[p + 1]!, 2, 2, ids, values, r);
+  if (p + 2 > end) throw truncated(p, r, 'N4 count');
+  p = readGroup(b, p + 2, end, (b[p]! << 8) | b[p + 1]!, 2, 4, ids, values, r);
+  if (p + 2 > end) throw truncated(p, r, 'N8 count');
+  p = readGroup(b, p + 2, end, (b[p]! << 8) | b[p + 1]!, 2, 8, ids, values, r);
+  if (g16) {
+    if (p + 2 > end) throw truncated(p, r, 'N16 count');
+    p = readGroup(b, p + 2, end, (b[p]! << 8) | b[p + 1]!, 2, 16, ids, values, r);
+  }
   if (p + 2 > end) throw truncated(p, r, 'NX count');
   const nx = (b[p]! << 8) | b[p + 1]!;
   p += 2;
