@@ -7,6 +7,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
 import { startIngestion } from '../src/ingestion/main.js';
+import { BENCH_INGESTION } from './bench-ingestion.js';
 import { type CpuBreakdown, startCpuProfile } from './cpu-profile.js';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -14,14 +15,7 @@ const ingestion = await startIngestion({
   instanceId: `bench-${process.pid}`,
   redisUrl,
   redisPrefix: process.env.BENCH_REDIS_PREFIX ?? 'bench:',
-  lookup: async () => ({ known: true, id: 1, enabled: true }),
-  deviceCacheTtlMs: 600_000,
-  host: '127.0.0.1',
-  tcpPort: 0,
-  udpPort: null,
-  metricsPort: null,
-  // Every simulated device comes from 127.0.0.1: lift the per-IP cap.
-  limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
+  ...BENCH_INGESTION,
 });
 
 // The daemon's own view, to tell its delays from the simulator's and the network's.

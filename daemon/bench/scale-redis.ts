@@ -28,6 +28,7 @@ import {
 } from '../src/contract/index.js';
 import { startIngestion } from '../src/ingestion/main.js';
 import { runFleet } from '../src/simulator/fleet.js';
+import { BENCH_INGESTION } from './bench-ingestion.js';
 
 export interface RedisScaleOptions {
   devices: number;
@@ -80,14 +81,8 @@ export async function redisScale(o: RedisScaleOptions): Promise<boolean> {
           keyLayout: keyLayoutFromEnv(t.env),
           redisPrefix: prefix,
           waitReplicas: t.waitReplicas,
-          lookup: async () => ({ known: true, id: 1, enabled: true }),
-          deviceCacheTtlMs: 600_000,
-          host: '127.0.0.1',
-          tcpPort: 0,
-          udpPort: null,
-          metricsPort: null,
+          ...BENCH_INGESTION,
           commands: false,
-          limits: { maxConnections: 100_000, maxConnectionsPerIp: 100_000 },
         });
         try {
           const s = await runFleet({
