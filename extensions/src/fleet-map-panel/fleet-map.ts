@@ -89,13 +89,39 @@ export interface LoadTimings {
 /** Every Nth poll is a full one, so devices whose state changed without a new `last_seen_at` catch up. */
 const FULL_POLL_EVERY = 6;
 const SAMPLES = 3000;
-let workerUrlSet = false;
+const WORKER_PATH = 'fleet/maplibre-gl-worker.mjs';
+/** The worker URL maplibre's worker pool was started with (null: not yet started by us). */
+let workerUrl: string | null = null;
 
 /** An absolute same-origin URL under the API root (the Studio may live under a sub-path). */
-export function apiUrl(api: ApiClient, path: string): string {
+export function apiUrl(api: Pick<ApiClient, 'defaults'>, path: string): string {
   const base = new URL(api.defaults.baseURL || '/', window.location.href);
   if (!base.pathname.endsWith('/')) base.pathname += '/';
   return new URL(path.replace(/^\//, ''), base).href;
+}
+
+/**
+ * Starts maplibre's worker (download, parse, start-up) when the extension bundle loads, so that it
+ * overlaps the Studio's own boot instead of delaying the first map's style. The API root is the
+ * page path before `/admin`, as the Studio derives its own; outside the Studio nothing happens.
+ */
+export function prewarmMap(): void {
+  if (typeof window === 'undefined' || typeof Worker === 'undefined') return;
+  const parts = window.location.pathname.split('/');
+  const admin = parts.indexOf('admin');
+  if (admin < 0) return;
+  workerUrl = apiUrl({ defaults: { baseURL: `${parts.slice(0, admin).join('/')}/` } }, WORKER_PATH);
+  maplibregl.setWorkerUrl(workerUrl);
+  maplibregl.prewarm();
+}
+
+/** maplibre 6 loads its worker from a separate file; it is served same-origin by our endpoint. */
+function useWorkerUrl(url: string): void {
+  if (workerUrl === url) return;
+  // prewarmed with another root (unusual sub-path setup): drop those workers, start from this URL
+  if (workerUrl !== null) maplibregl.clearPrewarmedResources();
+  maplibregl.setWorkerUrl(url);
+  workerUrl = url;
 }
 
 export class FleetMap {
@@ -127,11 +153,7 @@ export class FleetMap {
     container: HTMLElement,
     private readonly opts: FleetMapOptions,
   ) {
-    if (!workerUrlSet) {
-      // maplibre 6 loads its worker from a separate file; serve it same-origin from our endpoint.
-      maplibregl.setWorkerUrl(apiUrl(opts.api, 'fleet/maplibre-gl-worker.mjs'));
-      workerUrlSet = true;
-    }
+    useWorkerUrl(apiUrl(opts.api, WORKER_PATH));
     this.fitted = Boolean(opts.initialView);
     this.map = new maplibregl.Map({
       container,
@@ -163,8 +185,10 @@ export class FleetMap {
     );
     this.map.addControl(this.alerts.control(), 'top-right');
     provideClusterImages(this.map);
+    // Our sources and layers go in as soon as the style is parsed ('style.load'), not at 'load',
+    // which also waits for the basemap's tiles: the fleet is clustered while the tiles download.
     this.loaded = new Promise((resolve) =>
-      this.map.once('load', () => {
+      this.map.once('style.load', () => {
         this.timings.styleLoaded = this.elapsed();
         this.isLoaded = true;
         this.setup();

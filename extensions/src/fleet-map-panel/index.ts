@@ -1,7 +1,11 @@
 import { definePanel } from '@directus/extensions-sdk';
 import { DEFAULT_POPUP_ATTRIBUTES } from '@fleet/daemon/contract/attributes';
 import { integerOption, refreshOption } from '../shared/panel-options';
+import { prewarmMap } from './fleet-map.js';
 import PanelComponent from './panel.vue';
+
+// The Studio loads the bundle at boot, well before a dashboard mounts this panel.
+prewarmMap();
 
 export default definePanel({
   id: 'fleet-map',
