@@ -13,15 +13,17 @@
  *  3. history derivation on and off in the same run, on drives with stops (200 s parked, 100 s
  *     driving per device, in fix time): the processor's throughput from the same pre-filled stream
  *     with HISTORY_ENABLED=false (no marks, no worker) and =true with the history worker deriving
- *     alongside, twice each, alternated (ratio of the means, target ≥ 0.8); then at a steady `rate` with both running, p50/p99
+ *     alongside as its own `derive` process (as deployed, at its HISTORY_NICE), twice each, alternated (ratio of the means, target ≥ 0.8); then at a steady `rate` with both running, p50/p99
  *     from a position's commit (its history mark) to the commit of its trips/stops/events.
  *
  * PROCESS_WRITE_METHOD=unnest|copy picks the method of the latency phase (default: the daemon's);
- * HISTORY_CONCURRENCY the worker's devices in parallel in phase 3 (default: the daemon's).
+ * HISTORY_CONCURRENCY (batches at once) and HISTORY_PASS_INTERVAL_MS the worker's in phase 3
+ * (default: the daemon's).
  *
  * Uses the local PostgreSQL (a temporary database) and Redis (a random key prefix); both are
  * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
  */
+import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -122,23 +124,42 @@ async function main(): Promise<void> {
       imeis,
     ]);
     const logger = createLogger('warn');
+    const configEnv = (prefix: string, method: WriteMethod = defaultMethod, history = true) => ({
+      PROCESS_WRITE_METHOD: method,
+      HISTORY_ENABLED: String(history),
+      HISTORY_CONCURRENCY: process.env.HISTORY_CONCURRENCY,
+      HISTORY_PASS_INTERVAL_MS: process.env.HISTORY_PASS_INTERVAL_MS,
+      HISTORY_METRICS_PORT: '0',
+      INSTANCE_ID: `bench-${prefix.length}`,
+      REDIS: r.url,
+      FLEET_REDIS_PREFIX: prefix,
+      DB_HOST: db.connection.host,
+      DB_PORT: String(db.connection.port),
+      DB_DATABASE: db.connection.database,
+      DB_USER: db.connection.user,
+      DB_PASSWORD: db.connection.password ?? '',
+      PROCESS_METRICS_PORT: '0',
+      LOG_LEVEL: 'warn',
+    });
     const config = (prefix: string, method: WriteMethod = defaultMethod, history = true) =>
-      loadConfig({
-        PROCESS_WRITE_METHOD: method,
-        HISTORY_ENABLED: String(history),
-        HISTORY_CONCURRENCY: process.env.HISTORY_CONCURRENCY,
-        HISTORY_METRICS_PORT: '0',
-        INSTANCE_ID: `bench-${prefix.length}`,
-        REDIS: r.url,
-        FLEET_REDIS_PREFIX: prefix,
-        DB_HOST: db.connection.host,
-        DB_PORT: String(db.connection.port),
-        DB_DATABASE: db.connection.database,
-        DB_USER: db.connection.user,
-        DB_PASSWORD: db.connection.password ?? '',
-        PROCESS_METRICS_PORT: '0',
-        LOG_LEVEL: 'warn',
+      loadConfig(configEnv(prefix, method, history));
+    /** The `derive` role as production runs it: a process of its own (at its HISTORY_NICE). */
+    const deriveProcess = async (prefix: string) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'daemon/src/cli.ts', 'derive'], {
+        env: {
+          ...process.env,
+          ...Object.fromEntries(Object.entries(configEnv(prefix)).filter(([, v]) => v !== undefined)),
+        },
+        stdio: ['ignore', 'ignore', 'inherit'],
       });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      return {
+        async stop() {
+          child.kill('SIGTERM');
+          await exited;
+        },
+      };
+    };
     const countRows = async () => Number((await pool.query('SELECT count(*)::int AS n FROM positions')).rows[0].n);
     const drained = async (stream: string) => {
       const groups = (await r.redis.xinfo('GROUPS', stream)) as unknown[][];
@@ -440,7 +461,7 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       const proc = await runProcess(config(p3, defaultMethod, history), logger);
       running.push(proc);
-      const worker = history ? await runDerive(config(p3), logger) : null;
+      const worker = history ? await deriveProcess(p3) : null;
       while (!(await drained(k3.telemetryAvl))) await sleep(20);
       const elapsed = (performance.now() - t0) / 1000;
       const rows = await countRows();

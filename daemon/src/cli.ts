@@ -3,6 +3,7 @@
  * replay-dead`.
  * Thin on purpose: each role lives in its own folder and exports one `run*` function.
  */
+import { setPriority } from 'node:os';
 import { loadConfigOrExitCode } from './config.js';
 import { createLogger } from './observability/logger.js';
 
@@ -59,6 +60,14 @@ async function main(argv: string[]): Promise<number> {
     }
     if (role === 'process' || role === 'all') {
       running.push(await (await import('./processor/main.js')).runProcess(config, logger));
+    }
+    if (role === 'derive' && config.HISTORY_NICE > 0) {
+      // Only a process of its own: niceness is per process, and `all` holds the processor too.
+      try {
+        setPriority(config.HISTORY_NICE);
+      } catch (err) {
+        logger.warn({ err: String(err) }, 'could not lower the derive role’s CPU priority');
+      }
     }
     if (role === 'derive' || (role === 'all' && config.HISTORY_ENABLED)) {
       const { alertingExtensions } = await import('./alerts/history-extensions.js');
