@@ -3,18 +3,11 @@
  * values their parse tables list. Kept here because the reference document is not in the repository.
  * Errata (wrong published CRCs, the broken Codec 16 UDP length) are recorded as such.
  */
+import type { AvlRecord } from '../../src/protocol/types.js';
 
-export interface ExpectedRecord {
+/** A decoded record as the parse tables list it: the time as ISO text, the IO elements as pairs. */
+export interface ExpectedRecord extends Omit<AvlRecord, 'timestamp' | 'io'> {
   timestamp: string;
-  priority: number;
-  longitude: number;
-  latitude: number;
-  altitude: number;
-  angle: number;
-  satellites: number;
-  speed: number;
-  eventIoId: number;
-  generationType: number | null;
   /** id → raw value, in frame order. */
   io: [number, number | string][];
 }
