@@ -230,22 +230,33 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await screenshot(page, 'fleet-replay.png');
     await page.locator('.fleet-map-panel .replay-play').click(); // pause
 
-    // click the device's live marker: its popup has the details and the "Send command" link
-    const point = await page.evaluate((id) => {
-      const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
-        fleetMap?: {
-          map: { project(c: [number, number]): { x: number; y: number } };
-          state: { get(id: number): { geometry: { coordinates: [number, number] } } | undefined };
-        };
-      };
-      const f = el.fleetMap!.state.get(id)!;
-      const p = el.fleetMap!.map.project(f.geometry.coordinates);
-      const box = el.getBoundingClientRect();
-      return { x: box.left + p.x, y: box.top + p.y };
-    }, device.id);
-    await page.mouse.click(point.x, point.y);
+    // click the device's live marker: its popup has the details and the "Send command" link. The
+    // device is still driving and the live feed moves its marker, so a click that lands where the
+    // marker just was is aimed again.
     const popup = page.locator('.fleet-popup');
-    await popup.waitFor({ timeout: 10_000 });
+    await until(
+      "the live marker's popup",
+      async () => {
+        const point = await page.evaluate((id) => {
+          const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
+            fleetMap?: {
+              map: { project(c: [number, number]): { x: number; y: number } };
+              state: { get(id: number): { geometry: { coordinates: [number, number] } } | undefined };
+            };
+          };
+          const f = el.fleetMap!.state.get(id)!;
+          const p = el.fleetMap!.map.project(f.geometry.coordinates);
+          const box = el.getBoundingClientRect();
+          return { x: box.left + p.x, y: box.top + p.y };
+        }, device.id);
+        await page.mouse.click(point.x, point.y);
+        return popup.waitFor({ timeout: 2_000 }).then(
+          () => true,
+          () => false,
+        );
+      },
+      20_000,
+    );
     await expect(popup.textContent()).resolves.toContain(device.imei);
     // The default attributes are the ones the processor stored from the simulator's IO elements.
     const shown = await popup.locator('th').allTextContents();
