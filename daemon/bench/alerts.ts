@@ -18,7 +18,6 @@
  *
  *   npm run bench:alerts [-- --seconds 20 --rate 20000 --devices 1000 --rules 100 --fixes 20000]
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
@@ -34,6 +33,7 @@ import type { PositionRow } from '../src/processor/rows.js';
 import { PositionWriter } from '../src/processor/writer.js';
 import { simulatedImei } from '../src/simulator/imei.js';
 import { Rng } from '../src/simulator/rng.js';
+import { type DaemonRole, startDaemonRole } from './daemon-role.js';
 import { benchRow, writeRows } from './rows.js';
 
 const { values: args } = parseArgs({
@@ -178,7 +178,7 @@ async function latencyPhase(
   fences: Array<{ center: { coordinates: number[] }; radius_m: number }>,
 ): Promise<void> {
   const pool = new pg.Pool({ ...connection, max: 2 });
-  const children: ChildProcess[] = [];
+  const children: DaemonRole[] = [];
   const server = createServer();
   try {
     // Devices; the first RULES are the probes, probe i on the edge of fence i (ids follow insertion).
@@ -230,33 +230,12 @@ async function latencyPhase(
       HISTORY_POLL_MS: '20',
       ALERT_POLL_MS: '200',
     };
-    const root = new URL('../../', import.meta.url).pathname;
-    // Both roles up (their start-up lines) before the traffic starts; then only warnings are shown.
-    await Promise.all(
-      [
-        ['derive', 'history worker started'],
-        ['alerts', 'alerts: sending webhooks'],
-      ].map(
-        ([role, ready]) =>
-          new Promise<void>((resolve, reject) => {
-            const child = spawn(process.execPath, ['--import', 'tsx', 'daemon/src/cli.ts', role!], {
-              cwd: root,
-              env,
-              stdio: ['ignore', 'pipe', 'inherit'],
-            });
-            children.push(child);
-            let up = false;
-            child.once('exit', (code) => reject(new Error(`${role} exited with ${code}`)));
-            child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-              for (const line of chunk.split('\n')) {
-                if (!up && line.includes(ready!)) {
-                  up = true;
-                  resolve();
-                } else if (up && /"level":(4|5|6)0/.test(line)) process.stderr.write(`${role}: ${line}\n`);
-              }
-            });
-          }),
-      ),
+    // Both roles up (their start-up lines) before the traffic starts.
+    children.push(
+      ...(await Promise.all([
+        startDaemonRole('derive', env, 'history worker started'),
+        startDaemonRole('alerts', env, 'alerts: sending webhooks'),
+      ])),
     );
 
     // Where each device is at time t: probes hop between the fence's centre and 150 m outside its
@@ -404,10 +383,7 @@ async function latencyPhase(
       `  commit → webhook: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1) ?? Number.NaN} ms (target p99 < 1000 ms: ${pct(latencies, 99) < 1000 && missing === 0 ? 'met' : 'NOT met'})`,
     );
   } finally {
-    for (const c of children) c.kill('SIGTERM');
-    await Promise.all(
-      children.map((c) => new Promise((res) => (c.exitCode !== null ? res(null) : c.once('exit', res)))),
-    );
+    await Promise.all(children.map((c) => c.stop()));
     server.close();
     await pool.end();
   }

@@ -23,7 +23,6 @@
  * Uses the local PostgreSQL (a temporary database) and Redis (a random key prefix); both are
  * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
  */
-import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -40,6 +39,7 @@ import { entriesToRows, flagJumps, latestPerDevice } from '../src/processor/rows
 import { PositionWriter, type WriteMethod } from '../src/processor/writer.js';
 import { type AvlRecord, CODEC_8E, encodeAvlFrame } from '../src/protocol/index.js';
 import { simulatedImei } from '../src/simulator/imei.js';
+import { startDaemonRole } from './daemon-role.js';
 import { benchRow, writeRows } from './rows.js';
 
 const { values: args } = parseArgs({
@@ -143,23 +143,6 @@ async function main(): Promise<void> {
     });
     const config = (prefix: string, method: WriteMethod = defaultMethod, history = true) =>
       loadConfig(configEnv(prefix, method, history));
-    /** The `derive` role as production runs it: a process of its own (at its HISTORY_NICE). */
-    const deriveProcess = async (prefix: string) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'daemon/src/cli.ts', 'derive'], {
-        env: {
-          ...process.env,
-          ...Object.fromEntries(Object.entries(configEnv(prefix)).filter(([, v]) => v !== undefined)),
-        },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      return {
-        async stop() {
-          child.kill('SIGTERM');
-          await exited;
-        },
-      };
-    };
     const countRows = async () => Number((await pool.query('SELECT count(*)::int AS n FROM positions')).rows[0].n);
     const drained = async (stream: string) => {
       const groups = (await r.redis.xinfo('GROUPS', stream)) as unknown[][];
@@ -458,10 +441,21 @@ async function main(): Promise<void> {
       const p3 = `${r.prefix}hist-${history}:`;
       const k3 = redisKeys(p3);
       await prefill(k3.telemetryAvl, base3, true);
+      // The worker as deployed (its own process, at its HISTORY_NICE), up before the clock starts.
+      const worker = history
+        ? await startDaemonRole(
+            'derive',
+            {
+              ...process.env,
+              ...Object.fromEntries(Object.entries(configEnv(p3)).filter(([, v]) => v !== undefined)),
+              LOG_LEVEL: 'info',
+            },
+            'history worker started',
+          )
+        : null;
       const t0 = performance.now();
       const proc = await runProcess(config(p3, defaultMethod, history), logger);
       running.push(proc);
-      const worker = history ? await deriveProcess(p3) : null;
       while (!(await drained(k3.telemetryAvl))) await sleep(20);
       const elapsed = (performance.now() - t0) / 1000;
       const rows = await countRows();
