@@ -17,8 +17,7 @@
  *     from a position's commit (its history mark) to the commit of its trips/stops/events.
  *
  * PROCESS_WRITE_METHOD=unnest|copy picks the method of the latency phase (default: the daemon's);
- * HISTORY_CONCURRENCY (batches at once) and HISTORY_PASS_INTERVAL_MS the worker's in phase 3
- * (default: the daemon's).
+ * HISTORY_CONCURRENCY the worker's batches at once in phase 3 (default: the daemon's).
  *
  * Uses the local PostgreSQL (a temporary database) and Redis (a random key prefix); both are
  * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
@@ -128,7 +127,6 @@ async function main(): Promise<void> {
       PROCESS_WRITE_METHOD: method,
       HISTORY_ENABLED: String(history),
       HISTORY_CONCURRENCY: process.env.HISTORY_CONCURRENCY,
-      HISTORY_PASS_INTERVAL_MS: process.env.HISTORY_PASS_INTERVAL_MS,
       HISTORY_METRICS_PORT: '0',
       INSTANCE_ID: `bench-${prefix.length}`,
       REDIS: r.url,

@@ -140,9 +140,6 @@ export const ConfigSchema = z
     HISTORY_ENABLED: bool.default(true),
     /** How often the history worker looks for new rows when idle. */
     HISTORY_POLL_MS: int(200, 10),
-    /** Shortest time from one pass's start to the next's: marks arriving meanwhile coalesce into one
-     * derivation per device, so the worker's share of the cores shrinks as the fleet's rate grows. */
-    HISTORY_PASS_INTERVAL_MS: int(0, 0),
     /** CPU niceness the `derive` role gives itself (0–19): on shared cores the processor, which
      * acknowledges telemetry, wins; derivation catches up in the gaps (its lag is a metric). */
     HISTORY_NICE: z.coerce.number().int().min(0).max(19).default(10),

@@ -86,7 +86,6 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
     while (!abort.signal.aborted) {
       let devices: DeviceKey[] = [];
       let derived = 0;
-      const passStart = Date.now();
       try {
         devices = await markedDevices(knex, passSize);
         await inParallel(chunks(devices, batchSize), concurrency, async (batch) => {
@@ -113,10 +112,6 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       // Nothing done (no marks, or only devices that failed or another worker holds): wait, so a
       // device that keeps failing is retried every poll instead of in a busy loop.
       if (derived === 0) await sleep(config.HISTORY_POLL_MS, abort.signal).catch(() => {});
-      else {
-        const rest = config.HISTORY_PASS_INTERVAL_MS - (Date.now() - passStart);
-        if (rest > 0) await sleep(rest, abort.signal).catch(() => {});
-      }
     }
   })();
   log.info({ concurrency, batchSize, metricsPort: server.port }, 'history worker started');
