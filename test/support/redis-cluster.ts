@@ -87,35 +87,7 @@ export async function startRedisCluster(
     );
   };
   try {
-    for (let i = 0; i < count; i++) {
-      const port = await freePort();
-      const dir = mkdtempSync(join(tmpdir(), 'fleet-redis-cluster-'));
-      const args = [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        dir,
-        '--save',
-        '',
-        '--cluster-enabled',
-        'yes',
-        '--cluster-config-file',
-        'nodes.conf',
-        // A dead master is noticed (and its replica promoted) within a couple of seconds.
-        '--cluster-node-timeout',
-        '1500',
-        '--appendonly',
-        'yes',
-        '--appendfsync',
-        'always',
-      ];
-      nodes.push({ port, dir, args, proc: spawn('redis-server', args, { stdio: 'ignore' }) });
-    }
-    for (const n of nodes) {
-      await waitFor('a cluster node to answer', async () => (await cli(n.port, 'ping')).trim() === 'PONG', 30_000, 25);
-    }
+    for (let i = 0; i < count; i++) nodes.push(await startNode());
     await run(
       'redis-cli',
       [
@@ -184,6 +156,59 @@ export async function startRedisCluster(
     },
     stop,
   };
+}
+
+/**
+ * Starts one node on a free port and a free bus port. The ports are only free when picked, so a
+ * node that exits before answering (another process took a port meanwhile) is started again on
+ * new ones. The bus port is set explicitly: Redis's default (port + 10000) does not exist for
+ * ports above 55535, which the OS hands out.
+ */
+async function startNode(): Promise<ClusterNodeProcess> {
+  let last = '';
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    let bus = await freePort();
+    while (bus === port) bus = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'fleet-redis-cluster-'));
+    const args = [
+      '--port',
+      String(port),
+      '--cluster-port',
+      String(bus),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      'nodes.conf',
+      // A dead master is noticed (and its replica promoted) within a couple of seconds.
+      '--cluster-node-timeout',
+      '1500',
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'always',
+    ];
+    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    const up = await waitFor(
+      'a cluster node to answer or exit',
+      async () => {
+        if (proc.exitCode !== null || proc.signalCode !== null) return 'exited';
+        return (await cli(port, 'ping')).trim() === 'PONG' ? 'up' : false;
+      },
+      30_000,
+      25,
+    );
+    if (up === 'up') return { port, dir, args, proc };
+    last = `node on ports ${port}/${bus} exited with ${proc.exitCode ?? proc.signalCode}`;
+    rmSync(dir, { recursive: true, force: true });
+  }
+  throw new Error(`no cluster node could start: ${last}`);
 }
 
 /** Waits until every node says the cluster is ok and every replica has synchronised once. */
