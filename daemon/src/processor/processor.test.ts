@@ -549,6 +549,11 @@ describe('processor', () => {
     await waitFor('offline after heartbeat expiry', async () => !(await deviceState(dev.id)).online);
     s = await deviceState(dev.id);
     expect(s.instance_id).toBeNull();
+    // The counter moves just after the row is written: wait for it, then check it counted once.
+    await waitFor(
+      'the offline count',
+      async () => (await metric(p, 'fleet_processor_devices_marked_offline_total')) >= 1,
+    );
     expect(await metric(p, 'fleet_processor_devices_marked_offline_total')).toBe(1);
   });
 
