@@ -66,6 +66,17 @@ async function studioGo(page: Studio['page'], path: string): Promise<void> {
 const until = <T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 60_000) =>
   waitFor(what, fn, timeoutMs, 500);
 
+/** A device that has really moved, so its track is a visible line (a parked one has stops only). */
+const movingDevice = () =>
+  until('a device with a track', async () => {
+    const r = await db.knex.raw(
+      `SELECT d.id, d.imei, d.name FROM devices d JOIN positions p ON p.device = d.id
+       GROUP BY d.id HAVING count(*) >= 4 AND ST_Length(ST_MakeLine(p.location ORDER BY p.fix_time)::geography) > 100
+       ORDER BY d.id LIMIT 1`,
+    );
+    return r.rows[0] as { id: number; imei: string; name: string } | undefined;
+  });
+
 beforeAll(async () => {
   db = await createTestDatabase();
   directus = await startDirectus({ database: db });
@@ -190,15 +201,7 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
 
   it("draws a moving device's track, then opens its popup and hands it to the console", async () => {
     const { page } = studio;
-    // a device that has really moved, so the track is a visible line
-    const device = await until('a device with a track', async () => {
-      const r = await db.knex.raw(
-        `SELECT d.id, d.imei, d.name FROM devices d JOIN positions p ON p.device = d.id
-         GROUP BY d.id HAVING count(*) >= 4 AND ST_Length(ST_MakeLine(p.location ORDER BY p.fix_time)::geography) > 100
-         ORDER BY d.id LIMIT 1`,
-      );
-      return r.rows[0] as { id: number; imei: string; name: string } | undefined;
-    });
+    const device = await movingDevice();
     await page.locator('.fleet-map-panel .device-input').fill(device.imei);
     await page.locator('.fleet-map-panel .device-input').press('Enter');
     await until('a track drawn', async () =>
@@ -362,10 +365,8 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
 
   it('shows a device item with its latest positions and commands, and links to its track and the console', async () => {
     const { page } = studio;
-    const device = (await db.knex('devices').whereNotNull('last_location').orderBy('id').first()) as {
-      id: number;
-      imei: string;
-    };
+    // its track must have a line to find on the map
+    const device = await movingDevice();
     await studioGo(page, `/content/devices/${device.id}`);
     const links = page.locator('.fleet-device-links');
     await links.waitFor({ timeout: 60_000 });
