@@ -511,7 +511,7 @@ describe('commands without Redis', () => {
       await plain.stop();
       await db2.drop();
     }
-  });
+  }, 180_000);
 });
 
 describe('commands on a Redis Cluster', () => {
