@@ -485,7 +485,7 @@ describe('commands with two Directus instances', () => {
     } finally {
       await second.stop();
     }
-  });
+  }, 180_000);
 });
 
 describe('commands without Redis', () => {
