@@ -79,3 +79,21 @@ it('measures a stored position once per version of the geofences', async () => {
   });
   expect(deleted.distances[1]!.size).toBe(0);
 });
+
+it('measures nothing while no geofence is active, and sees the first one on the next check however soon', async () => {
+  await db.knex('geofences').delete();
+  const cache = new MeasurementCache(1000, 3_600_000);
+  const inTrx = <T>(fn: (trx: Parameters<MeasurementCache['validate']>[0]) => Promise<T>) => db.knex.transaction(fn);
+  await inTrx((trx) => cache.validate(trx));
+  expect(cache.anyActive).toBe(false);
+
+  const a = await box('C', 25.278, 25.29);
+  await inTrx((trx) => cache.validate(trx));
+  expect(cache.anyActive).toBe(true);
+  const measured = await inTrx((trx) => cache.measure(trx, [fix(3, 25.28)], 15));
+  expect([...measured.distances[0]!.keys()]).toEqual([a]);
+
+  await db.knex('geofences').where({ id: a }).update({ active: false });
+  await inTrx((trx) => cache.validate(trx, Date.now() + 3_600_000));
+  expect(cache.anyActive).toBe(false);
+});

@@ -14,6 +14,10 @@
  * Measurements are cached by position id (a stored position never changes), so re-deriving a
  * growing window measures only its new fixes; the cache is dropped when the geofences change
  * (checked at most every `FENCES_CHECK_MS`, as rules are re-read).
+ *
+ * No active geofence (a fleet that uses none): nothing is measured or read, since every fence the
+ * hysteresis could name comes from active ones. That state is checked again on every batch, so
+ * the first fence drawn applies from the next batch on.
  */
 import type { Knex } from 'knex';
 import type { DeriverInput, EventDeriver } from '../history/hooks.js';
@@ -34,6 +38,7 @@ export class MeasurementCache {
   private readonly fences = new Map<number, Fence>();
   private fingerprint: string | null = null;
   private checkedAt = Number.NEGATIVE_INFINITY;
+  private activeFences = true;
 
   constructor(
     private readonly max = CACHED_POSITIONS,
@@ -44,15 +49,25 @@ export class MeasurementCache {
     return this.distances.size;
   }
 
-  /** Drops everything when the geofences changed (any insert, update or delete changes the print). */
+  /** Whether any geofence was active at the last validate (until the first: assumed so). */
+  get anyActive(): boolean {
+    return this.activeFences;
+  }
+
+  /**
+   * Drops everything when the geofences changed (any insert, update or delete changes the print).
+   * While none is active, checks on every call (see the header).
+   */
   async validate(db: Knex.Transaction, now = Date.now()): Promise<void> {
-    if (now - this.checkedAt < this.checkMs) return;
+    if (this.activeFences && now - this.checkedAt < this.checkMs) return;
     this.checkedAt = now;
-    const r = await db.raw<{ rows: Array<{ print: string }> }>(
-      `SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || coalesce(max(xmin::text::bigint), 0) AS print
+    const r = await db.raw<{ rows: Array<{ print: string; active: boolean }> }>(
+      `SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || coalesce(max(xmin::text::bigint), 0) AS print,
+              bool_or(active) IS TRUE AS active
          FROM geofences`,
     );
     const print = r.rows[0]!.print;
+    this.activeFences = r.rows[0]!.active;
     if (print !== this.fingerprint) {
       this.distances.clear();
       this.fences.clear();
@@ -132,6 +147,8 @@ export function geofenceDeriver(
     name: 'geofences',
     // One measurement, one prior-state read and one fence lookup for the whole batch.
     async load(trx: Knex.Transaction, inputs: readonly DeriverInput[]): Promise<Loaded[]> {
+      await cache.validate(trx);
+      if (!cache.anyActive) return inputs.map(() => ({ fixes: [], fences: new Map(), prior: new Map() }));
       const folded = inputs.map((input) => foldedFixes(input.positions, input.from));
       const priors = await priorFenceStates(
         trx,
@@ -140,7 +157,6 @@ export function geofenceDeriver(
           return boundary === null ? [] : [{ device: input.device, before: boundary + 1 }];
         }),
       );
-      await cache.validate(trx);
       const measured = await cache.measure(
         trx,
         folded.flatMap((f) => f.fixes),
