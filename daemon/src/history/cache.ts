@@ -68,13 +68,21 @@ export class WindowCache {
     dayFrom: number | null,
   ): HistoryPosition[] {
     const copy = this.entries.get(device)!.positions;
-    const read = new Set(fresh.map((p) => String(p.id)));
-    const all = copy
-      .slice(0, firstAtOrAfter(copy, since))
-      .filter((p) => !read.has(String(p.id)))
-      .concat([...fresh].sort(byTime));
-    // The read's own last records before `since` may sit among the copy's: one order for both.
-    if (fresh.some((p) => p.time < since)) all.sort(byTime);
+    // The copy before `since`, then the read from `since` on. The read's own last records before
+    // `since` (its last good fix and trusted record) may already be in the copy: each is looked up
+    // by time and added in order if not (a pass touches these few, not every position it keeps).
+    const all = copy.slice(0, firstAtOrAfter(copy, since));
+    for (const p of fresh) {
+      if (p.time >= since) continue;
+      let at = firstAtOrAfter(all, p.time);
+      let copied = false;
+      for (let k = at; k < all.length && all[k]!.time === p.time; k++) copied ||= String(all[k]!.id) === String(p.id);
+      if (copied) continue;
+      while (at < all.length && byTime(all[at]!, p) <= 0) at++;
+      all.splice(at, 0, p);
+    }
+    const late = fresh.filter((p) => p.time >= since).sort(byTime);
+    for (const p of late) all.push(p);
     if (dayFrom === null) return all;
     const start = firstAtOrAfter(all, dayFrom);
     const before = all.slice(0, start);

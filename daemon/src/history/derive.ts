@@ -298,6 +298,16 @@ function powerLevel(v: unknown, lowV: number): 'ok' | 'low' | 'lost' | null {
   return n < 1 ? 'lost' : n < lowV ? 'low' : 'ok';
 }
 
+/** One event of record `p` (a module function, not a closure per record: this runs for every record of a window). */
+function pushRecordEvent(
+  out: DerivedEvent[],
+  p: HistoryPosition,
+  type: string,
+  attributes: Record<string, unknown> = {},
+): void {
+  out.push({ time: p.time, type, key: '', location: isGoodFix(p) ? loc(p) : null, attributes, position: p.id });
+}
+
 /** Events of one record given the record before it (IO edges, alarms the device reports). */
 function recordEvents(
   prev: HistoryPosition | null,
@@ -305,9 +315,6 @@ function recordEvents(
   s: DetectionSettings,
   out: DerivedEvent[],
 ): void {
-  const at = isGoodFix(p) ? loc(p) : null;
-  const push = (type: string, attributes: Record<string, unknown> = {}) =>
-    out.push({ time: p.time, type, key: '', location: at, attributes, position: p.id });
   const a = p.attributes;
 
   if (prev) {
@@ -321,47 +328,48 @@ function recordEvents(
         attributes: { last_record: new Date(prev.time).toISOString() },
         position: null,
       });
-      push('device_online', { offline_s: Math.round((p.time - prev.time - offlineMs) / 1000) });
+      pushRecordEvent(out, p, 'device_online', { offline_s: Math.round((p.time - prev.time - offlineMs) / 1000) });
     }
     const was = prev.attributes.ignition;
     if (typeof was === 'boolean' && typeof a.ignition === 'boolean' && was !== a.ignition) {
-      push(a.ignition ? 'ignition_on' : 'ignition_off');
+      pushRecordEvent(out, p, a.ignition ? 'ignition_on' : 'ignition_off');
     }
     const before = powerLevel(prev.attributes.externalVoltage, s.lowPowerV);
     const now = powerLevel(a.externalVoltage, s.lowPowerV);
     if (before !== null && now !== null && before !== now) {
       const type = now === 'ok' ? 'power_restored' : now === 'low' ? 'power_low' : 'power_lost';
-      push(type, { voltage: a.externalVoltage, limit: s.lowPowerV });
+      pushRecordEvent(out, p, type, { voltage: a.externalVoltage, limit: s.lowPowerV });
     }
   }
 
   // Alarm IOs arrive as event records: the record's event IO id names the element that changed.
   switch (p.eventIoId) {
     case 247:
-      if ((num(a.crashDetection) ?? 0) > 0) push('crash', { code: a.crashDetection });
+      if ((num(a.crashDetection) ?? 0) > 0) pushRecordEvent(out, p, 'crash', { code: a.crashDetection });
       break;
     case 246:
-      if (a.towing === true) push('towing');
+      if (a.towing === true) pushRecordEvent(out, p, 'towing');
       break;
     case 249:
-      if (a.jamming === true) push('jamming');
+      if (a.jamming === true) pushRecordEvent(out, p, 'jamming');
       break;
     case 252:
-      if (a.unplug === true) push('unplug');
+      if (a.unplug === true) pushRecordEvent(out, p, 'unplug');
       break;
     case 251:
-      if (a.idling === true) push('idling');
+      if (a.idling === true) pushRecordEvent(out, p, 'idling');
       break;
     case 236:
-      if (a.alarm === true) push('alarm');
+      if (a.alarm === true) pushRecordEvent(out, p, 'alarm');
       break;
     case 253: {
       const type = GREEN_DRIVING[num(a.greenDrivingType) ?? 0];
-      if (type) push(type, { value: a.greenDrivingValue ?? null });
+      if (type) pushRecordEvent(out, p, type, { value: a.greenDrivingValue ?? null });
       break;
     }
     case 78:
-      if (typeof a.iButton === 'string' && /[^0]/.test(a.iButton)) push('driver_change', { ibutton: a.iButton });
+      if (typeof a.iButton === 'string' && /[^0]/.test(a.iButton))
+        pushRecordEvent(out, p, 'driver_change', { ibutton: a.iButton });
       break;
   }
 }
@@ -418,9 +426,15 @@ export function deriveWindow(input: WindowInput): DerivedWindow {
   const clipFrom = dayFrom ?? Number.NEGATIVE_INFINITY;
   const cumDm: number[] = new Array(fixes.length).fill(prior.distanceDm);
   let acc = prior.distanceDm;
+  // Callbacks made once per window, not per interval (this runs on every pass over every window).
+  const addDistance = (_key: string, share: number) => {
+    acc += share;
+  };
   for (let k = 0; k < intervals.length; k++) {
     const iv = intervals[k]!;
-    if (iv.distDm > 0 && iv.t1 > clipFrom) splitByDay(iv, clipFrom, zone, (_key, share) => (acc += share), iv.distDm);
+    // An interval wholly from clipFrom on adds all of its shares, which sum to its distance.
+    if (iv.distDm > 0 && iv.t0 >= clipFrom) acc += iv.distDm;
+    else if (iv.distDm > 0 && iv.t1 > clipFrom) splitByDay(iv, clipFrom, zone, addDistance, iv.distDm);
     cumDm[k + 1] = acc;
   }
 
@@ -463,21 +477,17 @@ export function deriveWindow(input: WindowInput): DerivedWindow {
   const idleMs = new Map<string, number>();
   const engMs = new Map<string, number>();
   const addMs = (m: Map<string, number>, k: string, ms: number) => m.set(k, (m.get(k) ?? 0) + ms);
-  for (const iv of intervals) {
+  let iv: Interval | undefined;
+  const addShare = (key: string, share: number, ms: number) => {
+    const d = day(key);
+    d.distanceDm += share;
+    if (iv!.moving) addMs(driveMs, key, ms);
+    else if (iv!.engine) addMs(idleMs, key, ms);
+    if (iv!.engine) addMs(engMs, key, ms);
+  };
+  for (iv of intervals) {
     if (iv.t1 <= clipFrom) continue;
-    splitByDay(
-      iv,
-      clipFrom,
-      zone,
-      (key, share, ms) => {
-        const d = day(key);
-        d.distanceDm += share;
-        if (iv.moving) addMs(driveMs, key, ms);
-        else if (iv.engine) addMs(idleMs, key, ms);
-        if (iv.engine) addMs(engMs, key, ms);
-      },
-      iv.distDm,
-    );
+    splitByDay(iv, clipFrom, zone, addShare, iv.distDm);
   }
   for (const f of fixes) {
     if (f.time < clipFrom) continue;

@@ -155,12 +155,18 @@ export async function windowPositions(
     [items.map((i) => i.device), items.map((i) => iso(i.dayFrom))],
   );
   // UNION ALL (json columns have no equality for UNION): the last good fix may also be the
-  // last trusted record, so keep each row once.
+  // last trusted record, so keep each row once. Only those two rows (before day_from) can repeat.
+  const dayFrom = new Map(items.map((i) => [i.device, i.dayFrom]));
   const seen = new Set<string>();
   for (const row of r.rows) {
-    if (seen.has(String(row.id))) continue;
-    seen.add(String(row.id));
-    out.get(Number(row.device))?.push(toPosition(row));
+    const device = Number(row.device);
+    const from = dayFrom.get(device);
+    if (from !== null && from !== undefined && Number(row.ms) < from) {
+      const key = `${device}:${row.id}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
+    out.get(device)?.push(toPosition(row));
   }
   return out;
 }
