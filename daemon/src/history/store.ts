@@ -272,9 +272,16 @@ WITH s AS (
   SELECT device, ${cols.join(', ')} FROM json_populate_recordset(NULL::${spec.table}, ?::json)
 ), w AS (
   SELECT * FROM unnest(?::int[], ?::${spec.boundType}[]) AS w(device, bound)
+), changed AS (
+  -- Only new or changed rows reach the upsert: ON CONFLICT locks the row it meets even when its
+  -- WHERE then skips it (a WAL record and a dirtied page per unchanged row, every pass).
+  SELECT s.device, ${cols.map((c) => `s.${c}`).join(', ')} FROM s
+    LEFT JOIN ${spec.table} AS t ON ${keyMatch}
+   WHERE t.id IS NULL
+      OR (${spec.values.map((c) => v('t', c)).join(', ')}) IS DISTINCT FROM (${spec.values.map((c) => v('s', c)).join(', ')})
 ), up AS (
   INSERT INTO ${spec.table} AS t (device, ${cols.join(', ')})
-  SELECT device, ${cols.join(', ')} FROM s
+  SELECT device, ${cols.join(', ')} FROM changed
   ON CONFLICT (device, ${spec.key.join(', ')}) DO UPDATE SET ${spec.values.map((c) => `${c} = EXCLUDED.${c}`).join(', ')}
   WHERE (${spec.values.map((c) => v('t', c)).join(', ')}) IS DISTINCT FROM (${spec.values.map((c) => v('EXCLUDED', c)).join(', ')})
   RETURNING t.id, t.device, (xmax = 0) AS inserted
