@@ -15,7 +15,18 @@ export function databaseConnection(config: DatabaseConfig) {
   };
 }
 
-/** A knex instance on the configured database; each role sizes its own pool. */
-export function connectDatabase(config: DatabaseConfig, pool: { min: number; max: number }): Knex {
-  return knexFactory({ client: 'pg', connection: databaseConnection(config), pool });
+/**
+ * A knex instance on the configured database; each role sizes its own pool. `applicationName`
+ * names its connections in pg_stat_activity (which backend is whose).
+ */
+export function connectDatabase(
+  config: DatabaseConfig,
+  pool: { min: number; max: number },
+  applicationName?: string,
+): Knex {
+  const connection = {
+    ...databaseConnection(config),
+    ...(applicationName ? { application_name: applicationName } : {}),
+  };
+  return knexFactory({ client: 'pg', connection, pool });
 }

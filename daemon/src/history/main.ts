@@ -55,7 +55,7 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
   const log = logger.child({ role: 'derive' });
   const concurrency = config.HISTORY_CONCURRENCY;
   const batchSize = config.HISTORY_BATCH_SIZE;
-  const knex = connectDatabase(config, { min: 0, max: concurrency + 1 });
+  const knex = connectDatabase(config, { min: 0, max: concurrency + 1 }, 'fleet-derive');
   const registry = createMetricsRegistry({ defaultLabels: { role: 'derive', instance_id: config.INSTANCE_ID } });
   const registers = [registry];
   const windows = new Counter({ name: 'fleet_history_windows_total', help: 'Device windows derived', registers });
