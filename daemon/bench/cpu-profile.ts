@@ -3,7 +3,9 @@
  * phase) folded into a few named parts of the ingestion path, plus garbage-collection pauses seen
  * by a PerformanceObserver over the same window. Used by ingest-server.ts; printed by ingest.ts.
  */
+import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 
 interface ProfileNode {
@@ -22,7 +24,45 @@ export interface CpuBreakdown {
   busy: number;
   samples: number;
   wallMs: number;
-  gc: { count: number; totalMs: number; maxMs: number; majorCount: number; majorMs: number };
+  gc: { count: number; totalMs: number; maxMs: number; majorCount: number; majorMs: number; majorMaxMs: number };
+  /** Bytes allocated on the JS heap (sampled, collected objects included) per part, largest first. */
+  alloc: Array<[string, number]>;
+  /** Busiest allocation sites: "name (file:line)", bytes. */
+  allocTop: Array<[string, number]>;
+  /** Frames acknowledged in the window (set by the caller), to print allocation per frame. */
+  frames?: number;
+}
+
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+const NODE_PARTS = new Set(['other node internals', 'socket I/O (node net/streams)', 'timers, promises, ticks']);
+
+/**
+ * Folds a sampling heap profile: each allocation goes to the innermost frame of the stack that is
+ * not node's own code or native (an allocation inside Buffer.concat called by ioredis is ioredis').
+ */
+export function foldHeapProfile(head: HeapNode): Pick<CpuBreakdown, 'alloc' | 'allocTop'> {
+  const parts = new Map<string, number>();
+  const sites = new Map<string, number>();
+  const walk = (n: HeapNode, owner: string | null) => {
+    const part = partOf(n.callFrame.functionName, n.callFrame.url);
+    const ours = part !== null && !NODE_PARTS.has(part) && !part.startsWith('native') && !part.startsWith('V8');
+    const here = ours ? part : (owner ?? part ?? 'other');
+    if (n.selfSize > 0) {
+      parts.set(here, (parts.get(here) ?? 0) + n.selfSize);
+      const file = n.callFrame.url.replace(/^.*\/(node_modules\/)?/, '');
+      const name = `${n.callFrame.functionName || '(anonymous)'} (${file || 'native'}${file ? `:${n.callFrame.lineNumber + 1}` : ''})`;
+      sites.set(name, (sites.get(name) ?? 0) + n.selfSize);
+    }
+    for (const c of n.children) walk(c, ours ? part : owner);
+  };
+  walk(head, null);
+  const sort = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1]);
+  return { alloc: sort(parts), allocTop: sort(sites).slice(0, Number(process.env.BENCH_TOP ?? 8)) };
 }
 
 /** The part of the path a profile node's own time belongs to. */
@@ -80,7 +120,13 @@ export async function startCpuProfile(): Promise<() => Promise<CpuBreakdown>> {
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 500 });
   await session.post('Profiler.start');
-  const gc = { count: 0, totalMs: 0, maxMs: 0, majorCount: 0, majorMs: 0 };
+  await session.post('HeapProfiler.startSampling', {
+    samplingInterval: 8192,
+    // Everything allocated in the window, not only what is still alive at its end.
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  } as object);
+  const gc = { count: 0, totalMs: 0, maxMs: 0, majorCount: 0, majorMs: 0, majorMaxMs: 0 };
   const obs = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       gc.count++;
@@ -90,6 +136,7 @@ export async function startCpuProfile(): Promise<() => Promise<CpuBreakdown>> {
       if ((e as unknown as { detail?: { kind?: number } }).detail?.kind === 4) {
         gc.majorCount++;
         gc.majorMs += e.duration;
+        gc.majorMaxMs = Math.max(gc.majorMaxMs, e.duration);
       }
     }
   });
@@ -97,9 +144,16 @@ export async function startCpuProfile(): Promise<() => Promise<CpuBreakdown>> {
   const t0 = performance.now();
   return async () => {
     const { profile } = (await session.post('Profiler.stop')) as { profile: { nodes: ProfileNode[] } };
+    const heap = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } };
     obs.disconnect();
     session.disconnect();
-    return { ...foldProfile(profile.nodes), wallMs: performance.now() - t0, gc };
+    const dir = process.env.BENCH_PROFILE_DIR;
+    if (dir) {
+      // For a closer look (Chrome DevTools, speedscope): the raw profiles of the window.
+      writeFileSync(join(dir, `ingest-${process.pid}.cpuprofile`), JSON.stringify(profile));
+      writeFileSync(join(dir, `ingest-${process.pid}.heapprofile`), JSON.stringify(heap.profile));
+    }
+    return { ...foldProfile(profile.nodes), ...foldHeapProfile(heap.profile.head), wallMs: performance.now() - t0, gc };
   };
 }
 
@@ -112,7 +166,24 @@ export function formatBreakdown(b: CpuBreakdown, indent = '    '): string {
   return (
     `${indent}CPU, share of the daemon's wall time over ${(b.wallMs / 1000).toFixed(1)} s (busy ${pct(b.busy)}, idle ${pct(b.samples - b.busy)}): ${parts}\n` +
     `${indent}GC: ${b.gc.count} pauses, ${b.gc.totalMs.toFixed(0)} ms total, max ${b.gc.maxMs.toFixed(1)} ms ` +
-    `(${b.gc.majorCount} major, ${b.gc.majorMs.toFixed(0)} ms)\n` +
-    `${indent}busiest functions (self time): ${top}`
+    `(${b.gc.majorCount} major, ${b.gc.majorMs.toFixed(0)} ms, max ${b.gc.majorMaxMs.toFixed(1)} ms)\n` +
+    `${indent}busiest functions (self time): ${top}\n` +
+    allocLine(b, indent)
+  );
+}
+
+function allocLine(b: CpuBreakdown, indent: string): string {
+  const total = b.alloc.reduce((n, [, v]) => n + v, 0);
+  const per = b.frames ? b.frames : 1;
+  const unit = b.frames ? 'per frame' : 'total';
+  const kib = (n: number) => `${(n / per / 1024).toFixed(1)} KiB`;
+  const parts = b.alloc
+    .filter(([, v]) => v >= total * 0.01)
+    .map(([p, v]) => `${p} ${kib(v)}`)
+    .join(', ');
+  const sites = b.allocTop.map(([f, v]) => `${f} ${kib(v)}`).join('; ');
+  return (
+    `${indent}JS heap allocated ${unit}${b.frames ? ` (${b.frames} frames)` : ''}: ${kib(total)}: ${parts}\n` +
+    `${indent}largest allocation sites ${unit}: ${sites}`
   );
 }

@@ -33,6 +33,11 @@ async function buckets(h: Histogram): Promise<Array<[number, number]>> {
   return [...out.entries()].sort((a, b) => a[0] - b[0]);
 }
 
+/** A histogram's `_sum` or `_count`, summed over labels. */
+async function total(h: Histogram, suffix: '_sum' | '_count'): Promise<number> {
+  return (await h.get()).values.filter((v) => v.metricName?.endsWith(suffix)).reduce((n, v) => n + v.value, 0);
+}
+
 type Msg =
   | { type: 'mem' }
   | { type: 'stop' }
@@ -40,6 +45,8 @@ type Msg =
   | { type: 'profile-start' }
   | { type: 'profile-stop' };
 let stopProfile: (() => Promise<CpuBreakdown>) | null = null;
+let framesAtStart = 0;
+const framesAcked = async () => (await ingestion.metrics.frames.get()).values.reduce((n, v) => n + v.value, 0);
 process.on('message', async (m: Msg) => {
   if (m.type === 'mem') {
     // Two passes: the first GC may only schedule finalisers.
@@ -56,14 +63,18 @@ process.on('message', async (m: Msg) => {
       loopMaxMs: loop.max / 1e6,
       ack: await buckets(ingestion.metrics.ackLatency),
       xadd: await buckets(ingestion.metrics.xaddLatency),
+      batch: await buckets(ingestion.metrics.xaddBatchSize),
+      batchEntries: await total(ingestion.metrics.xaddBatchSize, '_sum'),
     };
     loop.reset();
     process.send?.(stats);
   } else if (m.type === 'profile-start') {
+    framesAtStart = await framesAcked();
     stopProfile = await startCpuProfile();
     process.send?.({ type: 'profile-start' });
   } else if (m.type === 'profile-stop') {
     const breakdown = await stopProfile?.();
+    if (breakdown) breakdown.frames = (await framesAcked()) - framesAtStart;
     stopProfile = null;
     process.send?.({ type: 'profile-stop', breakdown });
   } else if (m.type === 'stop') {

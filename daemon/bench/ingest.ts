@@ -20,8 +20,9 @@
  * ratios.
  *
  * Options: --quick (small, for a smoke run), --sustained-devices N, --rate R, --seconds S,
- * --idle-devices N, --saturation-devices N, --phases idle,sustained,saturation,overload,peers,profile
- * (default all).
+ * --idle-devices N, --saturation-devices N, --phases idle,sustained,saturation,overload,peers,profile,durability
+ * (default all), --daemon-flags '<node/V8 flags for the server processes>'. BENCH_PROFILE_DIR=dir keeps
+ * the profiled run's raw CPU and heap profiles.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
@@ -49,15 +50,18 @@ const { values: args } = parseArgs({
     'idle-devices': { type: 'string' },
     'saturation-devices': { type: 'string' },
     phases: { type: 'string' },
+    'daemon-flags': { type: 'string' },
   },
 });
-const PHASES = new Set((args.phases ?? 'idle,sustained,saturation,overload,peers,profile').split(','));
+const PHASES = new Set((args.phases ?? 'idle,sustained,saturation,overload,peers,profile,durability').split(','));
 const quick = args.quick === true;
 const SUSTAINED_DEVICES = Number(args['sustained-devices'] ?? (quick ? 500 : 8000));
 const RATE = Number(args.rate ?? 1);
 const SECONDS = Number(args.seconds ?? (quick ? 3 : 20));
 const SATURATION_DEVICES = Number(args['saturation-devices'] ?? (quick ? 200 : 2000));
 const IDLE_DEVICES = Number(args['idle-devices'] ?? (quick ? 1000 : 19_000));
+/** Extra node/V8 flags for the server processes (e.g. GC settings to compare: `--max-semi-space-size=64`). */
+const DAEMON_FLAGS = (args['daemon-flags'] ?? '').split(' ').filter(Boolean);
 const RECORDS = 10;
 const PREFIX = 'bench:';
 const CLK_TCK = 100;
@@ -104,18 +108,38 @@ interface Stats {
   loopMaxMs: number;
   ack: Array<[number, number]>;
   xadd: Array<[number, number]>;
+  /** XADD batch sizes (entries; cumulative buckets) and the entries they held. */
+  batch: Array<[number, number]>;
+  batchEntries: number;
 }
 
 const askStats = (child: ChildProcess) => ask<Stats>(child, 'stats');
 
 /** Upper bucket bound (ms) holding quantile q of the observations between two snapshots. */
 function bucketQuantile(before: Array<[number, number]>, after: Array<[number, number]>, q: number): string {
+  const le = bucketBound(before, after, q);
+  return le === null ? 'n/a' : Number.isFinite(le) ? `≤${le * 1000} ms` : '>5000 ms';
+}
+
+/** Upper bound of the bucket holding quantile q between two snapshots (null: no observations). */
+function bucketBound(before: Array<[number, number]>, after: Array<[number, number]>, q: number): number | null {
   const base = new Map(before);
   const diffs = after.map(([le, c]) => [le, c - (base.get(le) ?? 0)] as const);
   const total = diffs.at(-1)?.[1] ?? 0;
-  if (total === 0) return 'n/a';
-  const hit = diffs.find(([, c]) => c >= q * total);
-  return hit && Number.isFinite(hit[0]) ? `≤${hit[0] * 1000} ms` : '>5000 ms';
+  if (total === 0) return null;
+  return diffs.find(([, c]) => c >= q * total)?.[0] ?? Number.POSITIVE_INFINITY;
+}
+
+/** Entries per XADD batch between two snapshots: mean, and the bucket bounds of p50 and p99. */
+function batchSizes(s0: Stats, s1: Stats): string {
+  const batches = (s1.batch.at(-1)?.[1] ?? 0) - (s0.batch.at(-1)?.[1] ?? 0);
+  if (batches === 0) return 'no XADD batches';
+  const q = (p: number) => {
+    const le = bucketBound(s0.batch, s1.batch, p);
+    return le !== null && Number.isFinite(le) ? `≤${le}` : '>500';
+  };
+  const mean = (s1.batchEntries - s0.batchEntries) / batches;
+  return `XADD batches ${batches} of ${mean.toFixed(1)} entries on average (p50 ${q(0.5)}, p99 ${q(0.99)})`;
 }
 
 const MiB = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
@@ -147,7 +171,7 @@ async function main(): Promise<void> {
   const spawnTarget = async (kind: Kind): Promise<Target> => {
     const file = fileURLToPath(new URL(kind === 'ours' ? './ingest-server.ts' : './ingest-peers.ts', import.meta.url));
     const child = fork(file, [], {
-      execArgv: ['--expose-gc', '--import', 'tsx'],
+      execArgv: ['--expose-gc', ...DAEMON_FLAGS, '--import', 'tsx'],
       env: { ...process.env, BENCH_REDIS_URL: redisUrl, BENCH_REDIS_PREFIX: PREFIX, BENCH_PEER: kind },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
@@ -283,7 +307,8 @@ async function main(): Promise<void> {
       const daemonView =
         (t.kind === 'ours'
           ? `  daemon view: ack p50 ${bucketQuantile(s0.ack, s1.ack, 0.5)} p99 ${bucketQuantile(s0.ack, s1.ack, 0.99)} ` +
-            `(last byte received → ack written), XADD pipeline p99 ${bucketQuantile(s0.xadd, s1.xadd, 0.99)}, `
+            `(last byte received → ack written), XADD round trip p99 ${bucketQuantile(s0.xadd, s1.xadd, 0.99)}, ` +
+            `${batchSizes(s0, s1)}, `
           : `  ${t.kind} peer view: `) +
         `event-loop delay p99 ${s1.loopP99Ms.toFixed(1)} ms max ${s1.loopMaxMs.toFixed(1)} ms`;
       const wall = (tEnd - tStart) / 1000;
@@ -461,7 +486,7 @@ async function main(): Promise<void> {
         .join(' ')}`,
     );
     // --- 5. Redis durability (its own Redis servers and ingestion) ---------------------------------
-    await durabilityPhase(log, quick);
+    if (PHASES.has('durability')) await durabilityPhase(log, quick);
   } finally {
     await cleanup();
   }
