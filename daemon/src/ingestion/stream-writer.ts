@@ -1,16 +1,20 @@
 /**
- * Batches XADDs from every socket into one pipeline per event-loop turn, so throughput does not
+ * Batches XADDs from every socket into one write per event-loop turn, so throughput does not
  * depend on one round trip per frame. Each caller gets a promise that settles with the reply to its
  * own entry: an entry rejected by Redis (or lost with the connection) rejects only its own frame.
  *
- * A pipeline Redis does not answer within `timeoutMs` fails all its entries (their frames are not
- * acknowledged; the devices resend). That is one timer per pipeline: give the writer a client
+ * On one Redis a batch is the XADD commands themselves, sent while the client's socket is corked
+ * (one write, as a pipeline would be): an ioredis pipeline object per batch cost about as much as
+ * the commands at the few entries per turn a steady fleet gives (see daemon/bench/ingest.md).
+ *
+ * A batch Redis does not answer within `timeoutMs` fails all its entries (their frames are not
+ * acknowledged; the devices resend). That is one timer per batch: give the writer a client
  * without ioredis' `commandTimeout`, which would arm and clear one timer per XADD.
  *
- * In a Redis Cluster a pipeline must stay on one node, so a batch is split into one pipeline per
- * stream (each telemetry partition is one slot). With `waitReplicas`, each pipeline ends with
- * `WAIT n`: its entries resolve only once n replicas have them, so a master that dies right after
- * answering cannot take an acknowledged frame with it when its replica takes over.
+ * In a Redis Cluster a batch must stay on one node, so it is split into one pipeline per stream
+ * (each telemetry partition is one slot). With `waitReplicas`, each batch ends with `WAIT n`: its
+ * entries resolve only once n replicas have them, so a master that dies right after answering
+ * cannot take an acknowledged frame with it when its replica takes over.
  */
 import type { Redis } from 'ioredis';
 import { isClusterClient } from '../contract/index.js';
@@ -23,13 +27,13 @@ interface Pending {
 }
 
 export interface StreamWriterOptions {
-  /** Most entries in one pipeline; a larger backlog is split across several. */
+  /** Most entries in one batch; a larger backlog is split across several. */
   maxBatch?: number;
-  /** Called once per pipeline with its size and how long Redis took to answer it. */
+  /** Called once per batch with its size and how long Redis took to answer it. */
   onBatch?: (entries: number, seconds: number) => void;
-  /** A pipeline unanswered this long fails all its entries. Default: none (the client's own timeout). */
+  /** A batch unanswered this long fails all its entries. Default: none (the client's own timeout). */
   timeoutMs?: number;
-  /** Replicas that must confirm a pipeline's entries before they resolve (0, default: none). */
+  /** Replicas that must confirm a batch's entries before they resolve (0, default: none). */
   waitReplicas?: number;
 }
 
@@ -75,7 +79,7 @@ export class StreamWriter {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
       if (!cluster) {
-        this.send(batch);
+        this.send(batch, false);
         continue;
       }
       const byKey = new Map<string, Pending[]>();
@@ -84,23 +88,20 @@ export class StreamWriter {
         if (same) same.push(p);
         else byKey.set(p.key, [p]);
       }
-      for (const same of byKey.values()) this.send(same);
+      for (const same of byKey.values()) this.send(same, true);
     }
   }
 
-  private send(batch: Pending[]): void {
+  private send(batch: Pending[], cluster: boolean): void {
     this.inFlight += batch.length;
-    const started = process.hrtime.bigint();
-    const pipeline = this.redis.pipeline();
-    for (const p of batch) pipeline.xaddBuffer(p.key, '*', ...p.fields);
+    const started = performance.now();
     const replicas = this.options.waitReplicas ?? 0;
-    if (replicas > 0) pipeline.wait(replicas, this.options.timeoutMs ?? 5000);
     let settled = false;
     const settle = (results: [Error | null, unknown][] | null, failure?: unknown) => {
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
-      this.options.onBatch?.(batch.length, Number(process.hrtime.bigint() - started) / 1e9);
+      this.options.onBatch?.(batch.length, (performance.now() - started) / 1000);
       const confirmed = results?.[batch.length];
       const unreplicated =
         replicas > 0 && results !== null && !(confirmed && !confirmed[0] && Number(confirmed[1]) >= replicas);
@@ -123,10 +124,38 @@ export class StreamWriter {
             () => settle(null, new Error(`Redis did not answer ${batch.length} XADDs within ${timeoutMs} ms`)),
             timeoutMs,
           );
-    pipeline.exec().then(
-      (results) => settle(results),
-      (err: unknown) => settle(null, err),
-    );
+    if (cluster) {
+      const pipeline = this.redis.pipeline();
+      for (const p of batch) pipeline.xaddBuffer(p.key, '*', ...p.fields);
+      if (replicas > 0) pipeline.wait(replicas, timeoutMs ?? 5000);
+      pipeline.exec().then(
+        (results) => settle(results),
+        (err: unknown) => settle(null, err),
+      );
+      return;
+    }
+    // Replies in the shape a pipeline's exec() gives, filled as they come.
+    const results: [Error | null, unknown][] = new Array(batch.length + (replicas > 0 ? 1 : 0));
+    let awaited = results.length;
+    const reply = (i: number, err: Error | null, value: unknown) => {
+      results[i] = [err, value];
+      if (--awaited === 0) settle(results);
+    };
+    const socket = this.redis.stream as Redis['stream'] | undefined;
+    socket?.cork();
+    batch.forEach((p, i) => {
+      this.redis.xaddBuffer(p.key, '*', ...p.fields).then(
+        (id) => reply(i, null, id),
+        (err: Error) => reply(i, err, null),
+      );
+    });
+    if (replicas > 0) {
+      this.redis.wait(replicas, timeoutMs ?? 5000).then(
+        (n) => reply(batch.length, null, n),
+        (err: Error) => reply(batch.length, err, null),
+      );
+    }
+    socket?.uncork();
   }
 }
 

@@ -1,4 +1,4 @@
-/** The batched XADD writer against real Redis: one pipeline per tick, per-entry results, batch timeout. */
+/** The batched XADD writer against real Redis: one batch per tick, per-entry results, batch timeout. */
 import { once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ afterAll(async () => {
 });
 
 describe('StreamWriter', () => {
-  it('sends entries added in one tick as one pipeline and resolves each with its own id', async () => {
+  it('sends entries added in one tick as one batch and resolves each with its own id', async () => {
     const batches: number[] = [];
     const writer = new StreamWriter(r.redis, { onBatch: (n) => batches.push(n) });
     const key = `${r.prefix}writer:a`;
@@ -32,7 +32,7 @@ describe('StreamWriter', () => {
     expect(entries[7]?.[1][3]).toEqual(Buffer.from([0, 255, 7]));
   });
 
-  it('splits a large backlog into pipelines of maxBatch', async () => {
+  it('splits a large backlog into batches of maxBatch', async () => {
     const batches: number[] = [];
     const writer = new StreamWriter(r.redis, { maxBatch: 50, onBatch: (n) => batches.push(n) });
     await Promise.all(Array.from({ length: 120 }, (_, i) => writer.add(`${r.prefix}writer:b`, ['n', String(i)])));
@@ -54,10 +54,21 @@ describe('StreamWriter', () => {
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
     expect(await r.redis.xlen(`${r.prefix}writer:c`)).toBe(2);
   });
+  it('with waitReplicas, resolves no entry of a batch fewer replicas confirmed', async () => {
+    // This Redis has no replica: WAIT answers 0 once its timeout is over.
+    const writer = new StreamWriter(r.redis, { waitReplicas: 1, timeoutMs: 300 });
+    const key = `${r.prefix}writer:d`;
+    const results = await Promise.allSettled([writer.add(key, ['n', '1']), writer.add(key, ['n', '2'])]);
+    expect(results.map((x) => x.status)).toEqual(['rejected', 'rejected']);
+    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(
+      /fewer than 1 replica\(s\) confirmed 2 XADDs|did not answer 2 XADDs within 300 ms/,
+    );
+    expect(writer.pending).toBe(0);
+  });
 });
 
 describe('StreamWriter against a Redis that does not answer', () => {
-  it('fails every entry of a pipeline left unanswered for timeoutMs, with one timer per pipeline', async () => {
+  it('fails every entry of a batch left unanswered for timeoutMs, with one timer per batch', async () => {
     // A TCP server that answers the client's connection handshake (CLIENT SETINFO …) and then
     // nothing more: a Redis that stopped answering.
     const silent = createServer((s) => {
