@@ -167,7 +167,7 @@ export class TcpSession implements Holder {
   private onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.draining) return;
     const receivedAt = Date.now();
-    const t0 = process.hrtime.bigint();
+    const t0 = performance.now();
     this.deps.metrics.bytesIn.inc({ transport: 'tcp' }, chunk.length);
     let frames: TcpFrame[];
     try {
@@ -191,21 +191,17 @@ export class TcpSession implements Holder {
   }
 
   private kick(): void {
-    if (this.pumping || this.tasks.length === 0) return;
+    if (this.pumping || this.tasks.length === 0 || this.state === 'closed') return;
     this.clearFrameTimer();
-    this.pumping = this.pump().finally(() => {
-      this.pumping = null;
-      if (this.state === 'closed' || this.draining) return;
-      // A task queued between the loop's last check and here must not wait for the next read.
-      if (this.tasks.length > 0) {
-        this.kick();
-        return;
-      }
-      if (this.socket.isPaused()) this.socket.resume();
-      this.armFrameTimer();
-    });
+    this.pumping = this.pump();
   }
 
+  /**
+   * Runs the queued tasks in order, then reads again. kick() starts it only with a task queued and
+   * every task is awaited, so `pumping` is set before the end of the loop is reached; the end runs
+   * in the same turn as the last check of the queue (no `.finally` turn in between, and none of
+   * its per-frame promises), so a task queued later finds `pumping` cleared and kicks itself.
+   */
   private async pump(): Promise<void> {
     while (this.tasks.length > 0 && this.state !== 'closed') {
       const task = this.tasks.shift() as Task;
@@ -216,6 +212,10 @@ export class TcpSession implements Holder {
         this.close('error');
       }
     }
+    this.pumping = null;
+    if (this.state === 'closed' || this.draining) return;
+    if (this.socket.isPaused()) this.socket.resume();
+    this.armFrameTimer();
   }
 
   /** A partial frame must complete within frameTimeoutMs of its first byte (while we are reading). */
@@ -238,7 +238,7 @@ export class TcpSession implements Holder {
     this.frameTimer = null;
   }
 
-  private async handle(frame: TcpFrame, receivedAt: number, t0: bigint): Promise<void> {
+  private async handle(frame: TcpFrame, receivedAt: number, t0: number): Promise<void> {
     switch (frame.kind) {
       case 'ping':
         return;
@@ -341,7 +341,7 @@ export class TcpSession implements Holder {
     }).catch((err: unknown) => this.log.error({ err }, 'recording the takeover event failed'));
   }
 
-  private async avl(bytes: Buffer, receivedAt: number, t0: bigint): Promise<void> {
+  private async avl(bytes: Buffer, receivedAt: number, t0: number): Promise<void> {
     const { metrics } = this.deps;
     let info: { codec: number; records: number };
     try {
@@ -379,7 +379,7 @@ export class TcpSession implements Holder {
     if (!this.write(AVL_ACKS[info.records] ?? avlAck(info.records))) return;
     metrics.frames.inc({ transport: 'tcp' });
     metrics.records.inc({ transport: 'tcp' }, info.records);
-    metrics.ackLatency.observe({ transport: 'tcp' }, Number(process.hrtime.bigint() - t0) / 1e9);
+    metrics.ackLatency.observe({ transport: 'tcp' }, (performance.now() - t0) / 1000);
   }
 
   /** Logs and counts one refusal, optionally answers, then closes. */
