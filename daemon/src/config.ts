@@ -130,7 +130,7 @@ export const ConfigSchema = z
     /** Outbox retry policy (timeouts, attempts, backoff, per-target cap): see alerts/outbox.ts. */
     ...OutboxSettings.shape,
     /** Webhooks in flight at once. */
-    ALERT_CONCURRENCY: int(16, 1),
+    ALERT_CONCURRENCY: int(64, 1),
     /** Safety-net poll of the outbox; commits wake the sender at once through LISTEN/NOTIFY. */
     ALERT_POLL_MS: int(1000, 10),
     /** offline / no_fix / min-duration checks. */

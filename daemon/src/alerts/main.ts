@@ -22,11 +22,15 @@ export async function runAlerts(config: Config, logger: Logger): Promise<Running
   const knex = connectDatabase(config, { min: 1, max: Math.min(8, config.ALERT_CONCURRENCY + 2) });
   const policy = outboxPolicy(config);
   const stopping = new AbortController();
+  // A poke while the loop is not waiting (e.g. a NOTIFY during a claim that began before that
+  // commit) is kept, so the loop claims once more instead of sleeping until the next poll.
   let wake: (() => void) | null = null;
+  let poked = false;
   const poke = () => {
     const w = wake;
     wake = null;
-    w?.();
+    if (w) w();
+    else poked = true;
   };
 
   const listener = new pg.Client(databaseConnection(config));
@@ -59,6 +63,7 @@ export async function runAlerts(config: Config, logger: Logger): Promise<Running
 
   const loop = (async () => {
     while (!stopping.signal.aborted) {
+      poked = false;
       const free = config.ALERT_CONCURRENCY - inFlight;
       let claimed: ClaimedDelivery[] = [];
       if (free > 0) {
@@ -88,6 +93,7 @@ export async function runAlerts(config: Config, logger: Logger): Promise<Running
         }
         continue;
       }
+      if (poked) continue;
       await new Promise<void>((resolve) => {
         wake = resolve;
         void sleep(config.ALERT_POLL_MS, stopping.signal).then(() => {

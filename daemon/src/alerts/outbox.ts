@@ -39,7 +39,7 @@ export const OutboxSettings = z.object({
   ALERT_MAX_ATTEMPTS: int(10, 1),
   ALERT_RETRY_BASE_MS: int(5000, 10),
   ALERT_RETRY_MAX_MS: int(15 * 60_000, 10),
-  ALERT_PER_TARGET: int(2, 1),
+  ALERT_PER_TARGET: int(8, 1),
 });
 export type OutboxSettings = z.infer<typeof OutboxSettings>;
 
@@ -68,44 +68,37 @@ export async function claimDeliveries(
   limit: number,
   policy: Pick<OutboxPolicy, 'leaseMs' | 'perTarget'>,
 ): Promise<ClaimedDelivery[]> {
+  // Per target, the due rows in order, as many as its live leases leave room for: a burst to one
+  // target is claimed a wave of perTarget at a time, and the rows beyond stay untouched.
   const res = await db.raw<{
     rows: Array<{ id: string; alert: string; channel: DeliveryChannel; target: string; attempts: number }>;
   }>(
-    `WITH due AS (
+    `WITH busy AS (
+       SELECT target, count(*) AS n FROM alert_deliveries
+        WHERE status = 'sending' AND next_attempt_at > now() AND channel = ANY(?::text[])
+        GROUP BY target
+     ), ranked AS (
+       SELECT id, target, row_number() OVER (PARTITION BY target ORDER BY next_attempt_at, id) AS k
+         FROM alert_deliveries
+        WHERE status IN ('pending', 'sending') AND next_attempt_at <= now() AND channel = ANY(?::text[])
+     ), due AS (
        SELECT d.id FROM alert_deliveries d
-        WHERE d.status IN ('pending', 'sending') AND d.next_attempt_at <= now() AND d.channel = ANY(?::text[])
-          AND (SELECT count(*) FROM alert_deliveries s
-                WHERE s.status = 'sending' AND s.next_attempt_at > now() AND s.target = d.target) < ?
+         JOIN ranked r ON r.id = d.id LEFT JOIN busy b ON b.target = r.target
+        WHERE r.k + coalesce(b.n, 0) <= ?
+          -- again on the locked row: one another sender claimed and committed meanwhile is not due
+          AND d.status IN ('pending', 'sending') AND d.next_attempt_at <= now()
         ORDER BY d.next_attempt_at, d.id
         LIMIT ?
-        FOR UPDATE SKIP LOCKED
+        FOR UPDATE OF d SKIP LOCKED
      )
      UPDATE alert_deliveries d
         SET status = 'sending', attempts = d.attempts + 1,
             next_attempt_at = now() + (? * interval '1 millisecond')
        FROM due WHERE d.id = due.id
      RETURNING d.id::text AS id, d.alert::text AS alert, d.channel, d.target, d.attempts`,
-    [channels, policy.perTarget, limit, policy.leaseMs],
+    [channels, channels, policy.perTarget, limit, policy.leaseMs],
   );
-  // The per-target cap is checked per row against leases committed before this statement; trim
-  // what one claim took beyond it (they go back untouched apart from the lease, which we drop).
-  const perTarget = new Map<string, number>();
-  const keep: ClaimedDelivery[] = [];
-  const release: ClaimedDelivery[] = [];
-  for (const r of res.rows) {
-    const n = (perTarget.get(r.target) ?? 0) + 1;
-    perTarget.set(r.target, n);
-    const claimed = { id: r.id, alert: r.alert, channel: r.channel, target: r.target, attempt: r.attempts };
-    (n <= policy.perTarget ? keep : release).push(claimed);
-  }
-  if (release.length > 0) {
-    await db.raw(
-      `UPDATE alert_deliveries SET status = 'pending', attempts = attempts - 1, next_attempt_at = now()
-        WHERE id = ANY(?::bigint[]) AND status = 'sending'`,
-      [release.map((r) => r.id)],
-    );
-  }
-  return keep;
+  return res.rows.map((r) => ({ id: r.id, alert: r.alert, channel: r.channel, target: r.target, attempt: r.attempts }));
 }
 
 export async function markDelivered(db: Db, d: ClaimedDelivery): Promise<void> {
