@@ -16,8 +16,17 @@ import {
   type Rule,
   type RuleEvent,
   silenceAlerts,
+  watchedDeviceRefs,
 } from './rules.js';
-import { cooldownContext, loadDevices, loadRules, type RecordResult, recordAlerts, recordedAlerts } from './store.js';
+import {
+  cooldownContext,
+  deviceIdsOf,
+  loadDevices,
+  loadRules,
+  type RecordResult,
+  recordAlerts,
+  recordedAlerts,
+} from './store.js';
 
 export interface AlertingOptions {
   /** Events older than this when evaluated are recorded as stale and not notified. */
@@ -71,6 +80,24 @@ export function cachedRules(ttlMs: number, onInvalid?: (invalid: Array<{ id: unk
       at = now;
     }
     return rules;
+  };
+}
+
+/**
+ * The history worker's urgent devices (see HistoryExtensions.urgentDevices): those the enabled rules
+ * on derived events watch, re-read at most every `ttlMs`; null when a rule watches every device.
+ */
+export function watchedDevices(ttlMs: number) {
+  const rulesOf = cachedRules(ttlMs);
+  let ids: number[] | null = null;
+  let at = Number.NEGATIVE_INFINITY;
+  return async (db: Knex, now = Date.now()): Promise<number[] | null> => {
+    if (now - at >= ttlMs) {
+      const refs = watchedDeviceRefs(await rulesOf(db, now));
+      ids = refs === null ? null : await deviceIdsOf(db, refs);
+      at = now;
+    }
+    return ids;
   };
 }
 

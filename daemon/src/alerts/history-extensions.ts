@@ -1,12 +1,12 @@
 /**
- * What alerting adds to the history derivation: the geofence deriver and the alerts after-events
- * hook. The `derive` worker and the `derive --from` command register the same pair, so a
+ * What alerting adds to the history derivation: the geofence deriver, the alerts after-events
+ * hook and the devices rules watch (derived first). The `derive` worker and the `derive --from` command register the same pair, so a
  * recomputed window yields the same geofence events (same identities) and notifies no one again.
  */
 import type { Config } from '../config.js';
 import type { HistoryExtensions } from '../history/hooks.js';
 import type { Logger } from '../observability/logger.js';
-import { alertsAfterEvents, DEFAULT_ALERTING } from './alerting.js';
+import { alertsAfterEvents, DEFAULT_ALERTING, watchedDevices } from './alerting.js';
 import { CACHED_POSITIONS, geofenceDeriver, MeasurementCache } from './geofence-deriver.js';
 
 export function alertingExtensions(config: Config, logger?: Logger): HistoryExtensions {
@@ -27,5 +27,8 @@ export function alertingExtensions(config: Config, logger?: Logger): HistoryExte
         (invalid) => logger?.warn({ invalid }, 'alert rules skipped: invalid'),
       ),
     ],
+    // What a rule watches is derived before the rest of the fleet, so its alerts do not wait for a
+    // whole pass over every marked device.
+    urgentDevices: watchedDevices(config.ALERT_RULES_TTL_MS),
   };
 }

@@ -10,6 +10,7 @@ import {
   type RuleEvent,
   RuleRow,
   silenceAlerts,
+  watchedDeviceRefs,
 } from './rules.js';
 import { inSchedule, localTimeOfWeek } from './schedule.js';
 
@@ -276,5 +277,17 @@ describe('alertMessage', () => {
       ctx(),
     ).alerts;
     expect(alertMessage({ name: 'Depot' }, TRUCK, b!)).toBe(`Depot: ${TRUCK.imei} entered Depot`);
+  });
+
+  it('the devices rules on derived events watch: listed ones, none for silence rules, null when one watches all', () => {
+    expect(
+      watchedDeviceRefs([
+        rule({ id: 1, devices: [VAN.imei] }),
+        rule({ id: 2, type: 'ignition_on', devices: ['2', VAN.imei] }),
+        rule({ id: 3, type: 'offline', devices: null }),
+      ]),
+    ).toEqual(['2', VAN.imei]);
+    expect(watchedDeviceRefs([rule({ id: 1, devices: [VAN.imei] }), rule({ id: 2, type: 'alarm' })])).toBeNull();
+    expect(watchedDeviceRefs([rule({ type: 'no_fix' })])).toEqual([]);
   });
 });

@@ -58,6 +58,21 @@ export const RuleRow = z.object({
 });
 export type Rule = z.infer<typeof RuleRow>;
 
+/**
+ * The devices (ids or IMEIs, as the rules name them) that enabled rules on derived events watch, so
+ * the history worker derives them first; null when such a rule watches every device (nothing to put
+ * first). Silence rules (`offline`, `no_fix`) are the sweep's, not the derivation's.
+ */
+export function watchedDeviceRefs(rules: readonly Rule[]): string[] | null {
+  const refs = new Set<string>();
+  for (const rule of rules) {
+    if (!rule.enabled || SILENCE_RULE_TYPES.has(rule.type)) continue;
+    if (rule.devices.length === 0) return null;
+    for (const d of rule.devices) refs.add(d);
+  }
+  return [...refs].sort();
+}
+
 /** Where and with what an event happened; an alert carries its event's. */
 export interface EventPlace {
   lon: number | null;

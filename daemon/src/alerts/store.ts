@@ -54,6 +54,16 @@ export async function loadDevices(db: Db, ids: readonly number[]): Promise<Map<n
   return new Map(res.rows.map((r) => [Number(r.id), { id: Number(r.id), imei: r.imei, name: r.name }]));
 }
 
+/** The ids of the devices named by id or IMEI (as rules name them). */
+export async function deviceIdsOf(db: Db, refs: readonly string[]): Promise<number[]> {
+  if (refs.length === 0) return [];
+  const res = await db.raw<{ rows: Array<{ id: number }> }>(
+    'SELECT id FROM devices WHERE id::text = ANY(?::text[]) OR imei = ANY(?::text[]) ORDER BY id',
+    [refs, refs],
+  );
+  return res.rows.map((r) => Number(r.id));
+}
+
 /** Event times of alerts already recorded for these rules and devices between two times. */
 export async function recordedAlerts(
   db: Db,

@@ -66,4 +66,10 @@ export interface HistoryExtensions {
   // biome-ignore lint/suspicious/noExplicitAny: each deriver loads its own type; load and derive agree per deriver
   eventDerivers?: readonly EventDeriver<any>[];
   afterEvents?: readonly AfterEventsHook[];
+  /**
+   * Devices whose derived events someone is waiting for (alerting: the devices its rules watch).
+   * The worker derives their marks before each batch of the other devices, so their latency is
+   * about one batch, not one pass over every marked device. null or empty: no device in particular.
+   */
+  urgentDevices?: (knex: Knex) => Promise<readonly DeviceKey[] | null>;
 }

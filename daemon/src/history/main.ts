@@ -55,7 +55,7 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
   const log = logger.child({ role: 'derive' });
   const concurrency = config.HISTORY_CONCURRENCY;
   const batchSize = config.HISTORY_BATCH_SIZE;
-  const knex = connectDatabase(config, { min: 0, max: concurrency + 1 }, 'fleet-derive');
+  const knex = connectDatabase(config, { min: 0, max: concurrency + 2 }, 'fleet-derive');
   const registry = createMetricsRegistry({ defaultLabels: { role: 'derive', instance_id: config.INSTANCE_ID } });
   const registers = [registry];
   const windows = new Counter({ name: 'fleet_history_windows_total', help: 'Device windows derived', registers });
@@ -82,30 +82,37 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
   const extensions = options.extensions ?? {};
   const passSize = options.passSize ?? 1000;
   const cache = new WindowCache(config.HISTORY_CACHE_POSITIONS);
-  const loop = (async () => {
+  const deriveCounted = async (batch: readonly DeviceKey[]): Promise<number> => {
+    const outcomes = await deriveIsolated(knex, batch, extensions, log, cache, (device, err) => {
+      // The marks stay (the transaction rolled back): the next pass retries these devices.
+      if (device === null) log.warn({ devices: batch.length, err: String(err) }, 'history batch failed; one by one');
+      else {
+        failures.inc();
+        log.error({ device, err: String(err) }, 'deriving history failed');
+      }
+    });
+    let derived = 0;
+    for (const outcome of outcomes) {
+      if (!outcome.derived) continue;
+      derived++;
+      windows.inc();
+      if (outcome.markedAt !== undefined) lag.observe((Date.now() - outcome.markedAt) / 1000);
+      options.onDerived?.(outcome);
+    }
+    return derived;
+  };
+  // Devices the extensions wait for (alerting: those its rules watch) have a lane of their own: their
+  // marks are derived while a batch of the others is under way, not after a pass over all of them.
+  const urgentDevices = async (): Promise<readonly DeviceKey[]> =>
+    (await extensions.urgentDevices?.(knex).catch((err: unknown) => {
+      log.warn({ err: String(err) }, 'urgent devices unknown; none for now');
+      return null;
+    })) ?? [];
+  const lane = async (pass: () => Promise<number>) => {
     while (!abort.signal.aborted) {
-      let devices: DeviceKey[] = [];
       let derived = 0;
       try {
-        devices = await markedDevices(knex, passSize);
-        await inParallel(chunks(devices, batchSize), concurrency, async (batch) => {
-          const outcomes = await deriveIsolated(knex, batch, extensions, log, cache, (device, err) => {
-            // The marks stay (the transaction rolled back): the next pass retries these devices.
-            if (device === null)
-              log.warn({ devices: batch.length, err: String(err) }, 'history batch failed; one by one');
-            else {
-              failures.inc();
-              log.error({ device, err: String(err) }, 'deriving history failed');
-            }
-          });
-          for (const outcome of outcomes) {
-            if (!outcome.derived) continue;
-            derived++;
-            windows.inc();
-            if (outcome.markedAt !== undefined) lag.observe((Date.now() - outcome.markedAt) / 1000);
-            options.onDerived?.(outcome);
-          }
-        });
+        derived = await pass();
       } catch (err) {
         log.error({ err: String(err) }, 'history pass failed; retrying');
       }
@@ -113,7 +120,26 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       // device that keeps failing is retried every poll instead of in a busy loop.
       if (derived === 0) await sleep(config.HISTORY_POLL_MS, abort.signal).catch(() => {});
     }
-  })();
+  };
+  const loops = Promise.all([
+    lane(async () => {
+      const urgent = await urgentDevices();
+      if (urgent.length === 0) return 0;
+      let derived = 0;
+      for (const batch of chunks(await markedDevices(knex, urgent.length, { only: urgent }), batchSize))
+        derived += await deriveCounted(batch);
+      return derived;
+    }),
+    lane(async () => {
+      const urgent = await urgentDevices();
+      const devices = await markedDevices(knex, passSize, urgent.length > 0 ? { except: urgent } : {});
+      let derived = 0;
+      await inParallel(chunks(devices, batchSize), concurrency, async (batch) => {
+        derived += await deriveCounted(batch);
+      });
+      return derived;
+    }),
+  ]);
   log.info({ concurrency, batchSize, metricsPort: server.port }, 'history worker started');
 
   let stopped: Promise<void> | undefined;
@@ -123,7 +149,7 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       stopped ??= (async () => {
         log.info({ reason }, 'history worker stopping');
         abort.abort();
-        await loop;
+        await loops;
         await server.close();
         await knex.destroy();
       })();

@@ -116,11 +116,17 @@ export async function deriveDevice(
   return (await deriveBatch(knex, [device], earliest, extensions, logger))[0]!;
 }
 
-/** Devices with marks, oldest mark first. */
-export async function markedDevices(knex: Knex, limit: number): Promise<DeviceKey[]> {
+/** Devices with marks, oldest mark first; only those in `only` / none of those in `except`. */
+export async function markedDevices(
+  knex: Knex,
+  limit: number,
+  filter: { only?: readonly DeviceKey[]; except?: readonly DeviceKey[] } = {},
+): Promise<DeviceKey[]> {
   const r = await knex.raw<{ rows: { device: DeviceKey }[] }>(
-    `SELECT device FROM history_dirty GROUP BY device ORDER BY min(id) LIMIT ?`,
-    [limit],
+    `SELECT device FROM history_dirty
+      WHERE (?::int[] IS NULL OR device = ANY(?::int[])) AND (?::int[] IS NULL OR device <> ALL(?::int[]))
+      GROUP BY device ORDER BY min(id) LIMIT ?`,
+    [filter.only ?? null, filter.only ?? null, filter.except ?? null, filter.except ?? null, limit],
   );
   return r.rows.map((x) => x.device);
 }

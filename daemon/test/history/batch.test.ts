@@ -13,6 +13,7 @@ import { loadConfig } from '../../src/config.js';
 import { WindowCache } from '../../src/history/cache.js';
 import { deriveWindow } from '../../src/history/derive.js';
 import type { DeviceKey, HistoryExtensions } from '../../src/history/hooks.js';
+import { runDerive } from '../../src/history/main.js';
 import { DEFAULT_SETTINGS } from '../../src/history/settings.js';
 import { SqlHistoryReader } from '../../src/history/store.js';
 import { NO_PRIOR } from '../../src/history/types.js';
@@ -22,6 +23,7 @@ import { entriesToRows, latestPerDevice, type PositionRow } from '../../src/proc
 import { PositionWriter } from '../../src/processor/writer.js';
 import { GROUND_TRUTH_PHASES, scenarioRecords } from '../../src/simulator/scenario.js';
 import { addDevice, addFence, addRule, alertsEnv } from '../alerts/support.js';
+import { silentLogger, waitFor } from '../processor/support.js';
 
 const T0 = Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() - 2, 10, 0, 0);
 
@@ -225,6 +227,65 @@ describe('batched derivation', () => {
       expect((await deriveBatch(db.knex, [device], 'marks', {}, undefined, cache))[0]!.derived).toBe(true);
       await expectFromScratch(device);
       expect(await count('trips', device)).toBe(2);
+    } finally {
+      await pool.end();
+    }
+  }, 60_000);
+
+  it('the worker derives a device a rule watches while a batch of the others is still under way', async () => {
+    // Only this test's rule counts (a rule of another test watching every device would put none first).
+    await db.knex('alert_rules').update({ enabled: false });
+    const imeis = ['356307042441105', '356307042441106', '356307042441107'];
+    const [a, b, watched] = await Promise.all(imeis.map((imei, i) => addDevice(db.knex, imei, `Urgent ${i + 1}`)));
+    const ids = new Map<string, DeviceKey>(imeis.map((imei, i) => [imei, [a!, b!, watched!][i]!]));
+    await addRule(db.knex, { name: 'watched ignition', type: 'ignition_on', devices: [imeis[2]] });
+    const pool = new pg.Pool({ ...db.connection, max: 1 });
+    const writer = new PositionWriter(pool);
+    const config = loadConfig(alertsEnv(db.connection, { HISTORY_METRICS_PORT: '0' }));
+    const alerting = alertingExtensions(config);
+    // A deriver that holds the batch with device a in it until released.
+    let held = false;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const extensions: HistoryExtensions = {
+      ...alerting,
+      eventDerivers: [
+        ...(alerting.eventDerivers ?? []),
+        {
+          name: 'gate',
+          load: async (_trx, inputs) => {
+            if (inputs.some((i) => i.device === a)) {
+              held = true;
+              await gate;
+            }
+            return inputs.map(() => null);
+          },
+          derive: () => [],
+        },
+      ],
+    };
+    const derived: DeviceKey[] = [];
+    try {
+      await write(writer, [...driveRows(imeis[0]!, 0, 0.3), ...driveRows(imeis[1]!, 7, 0.35)], ids);
+      const worker = await runDerive(config, silentLogger, {
+        extensions,
+        onDerived: (o) => void derived.push(o.device),
+      });
+      try {
+        await waitFor('the batch of a and b held', () => held);
+        // Marked while that batch is under way: derived without waiting for it.
+        await write(writer, driveRows(imeis[2]!, 14, 0.4), ids);
+        await waitFor('the watched device derived', () => derived.includes(watched!));
+        expect(derived).toEqual([watched]);
+        release();
+        await waitFor('a and b derived', () => derived.includes(a!) && derived.includes(b!));
+      } finally {
+        release();
+        await worker.stop();
+      }
+      for (const device of [a!, b!, watched!]) await expectFromScratch(device);
     } finally {
       await pool.end();
     }
