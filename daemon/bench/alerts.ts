@@ -11,22 +11,23 @@
  *
  *   Traffic: `devices` trackers write `rate` records/s in 100 ms ticks (fix time = wall time).
  *   `rules` of them are probes parked on the edge of one fence each, hopping in and out every
- *   `hop` seconds; the others drive straight lines across the area through the 1,000 fences. Each
+ *   `hop` seconds, in turn (spread evenly over the in/out period; `--burst`: all at once, so
+ *   `rules` alerts go to the one receiver together); the others drive straight lines across the area through the 1,000 fences. Each
  *   rule watches one probe's fence for entries. The derive and alerts roles run as the daemon runs
  *   them (`daemon/src/cli.ts derive` and `alerts`, child processes); the latency of an entry is from
  *   the commit of the fix that confirmed it to the webhook's arrival.
  *
- *   npm run bench:alerts [-- --seconds 20 --rate 20000 --devices 1000 --rules 100 --fixes 20000]
+ *   npm run bench:alerts [-- --seconds 20 --rate 20000 --devices 1000 --rules 100 --fixes 20000 --burst]
  */
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import { createTestDatabase } from '../../test/support/index.js';
 import { measureFixes, scanEveryFence } from '../src/alerts/geofence-sql.js';
 import { alertingExtensions } from '../src/alerts/history-extensions.js';
+import { outboxPolicy } from '../src/alerts/outbox.js';
 import { loadConfig } from '../src/config.js';
-import type { AlertPayload } from '../src/contract/alerts.js';
+import { DELIVERIES_NOTIFY_CHANNEL } from '../src/contract/alerts.js';
 import type { HistoryExtensions } from '../src/history/hooks.js';
 import { deriveDevice } from '../src/history/worker.js';
 import type { PositionRow } from '../src/processor/rows.js';
@@ -46,6 +47,7 @@ const { values: args } = parseArgs({
     devices: { type: 'string', default: '1000' },
     rules: { type: 'string', default: '100' },
     hop: { type: 'string', default: '4' },
+    burst: { type: 'boolean', default: false },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -53,6 +55,8 @@ const RATE = Number(args.rate);
 const DEVICES = Number(args.devices);
 const RULES = Number(args.rules);
 const HOP_MS = Number(args.hop) * 1000;
+/** All probes hop at the same instant (a burst of `rules` alerts to one receiver) instead of in turn. */
+const BURST = args.burst;
 const TICK_MS = 100;
 const FIXES = Number(args.fixes);
 const SCAN_FIXES = Number(args['scan-fixes']);
@@ -179,7 +183,7 @@ async function latencyPhase(
 ): Promise<void> {
   const pool = new pg.Pool({ ...connection, max: 2 });
   const children: DaemonRole[] = [];
-  const server = createServer();
+  const receiver = await startReceiver(connection);
   try {
     // Devices; the first RULES are the probes, probe i on the edge of fence i (ids follow insertion).
     const imeis = Array.from({ length: DEVICES }, (_, i) => simulatedImei(12, i));
@@ -192,23 +196,7 @@ async function latencyPhase(
     );
     const probes = new Set(imeis.slice(0, RULES).map((i) => ids.get(i)!));
     const fenceIds = (await pool.query<{ id: number }>('SELECT id FROM geofences ORDER BY id')).rows.map((x) => x.id);
-
-    // The receiver: arrival time per (device, event time).
-    const arrivals = new Map<string, number>();
-    let requests = 0;
-    server.on('request', (req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const at = Date.now();
-        requests++;
-        const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AlertPayload;
-        arrivals.set(`${body.device.id}:${Date.parse(body.event.time)}`, at);
-        res.writeHead(200).end('ok');
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    const hook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const hook = `http://127.0.0.1:${receiver.port}/hook`;
     for (let i = 0; i < RULES; i++) {
       await pool.query(
         `INSERT INTO alert_rules (name, enabled, type, geofence, devices, min_duration_s, cooldown_s, notify_stale, webhook_url, webhook_secret)
@@ -227,8 +215,6 @@ async function latencyPhase(
       LOG_LEVEL: 'info',
       LOG_STYLE: 'raw',
       HISTORY_METRICS_PORT: '0',
-      HISTORY_POLL_MS: '20',
-      ALERT_POLL_MS: '200',
     };
     // Both roles up (their start-up lines) before the traffic starts.
     children.push(
@@ -254,7 +240,10 @@ async function latencyPhase(
       if (i < RULES) {
         const f = fences[i]!;
         const [lon, lat] = f.center.coordinates as [number, number];
-        const inside = Math.floor((t - start) / HOP_MS) % 2 === 1;
+        // In turn: probe i starts hopping i/RULES of an in-and-out period after probe 0 (outside
+        // until then), so entries arrive steadily.
+        const since = t - start - (BURST ? 0 : (i * 2 * HOP_MS) / RULES);
+        const inside = since >= 0 && Math.floor(since / HOP_MS) % 2 === 1;
         return { lon: inside ? lon : lon + ((f.radius_m + 150) * m2deg) / cosLat, lat, speed: 10, inside };
       }
       const m = movers[i]!;
@@ -277,17 +266,21 @@ async function latencyPhase(
     const perTick = Math.max(1, Math.round((RATE * TICK_MS) / 1000));
     let written = 0;
     let next = start;
+    let tick = start - TICK_MS;
     let k = 0;
     const end = start + SECONDS * 1000;
     while (Date.now() < end) {
       const now = Date.now();
       if (now < next) await new Promise((res) => setTimeout(res, next - now));
       next += TICK_MS;
+      // The tick's fix time is the wall clock (a writer falling behind does not slow the probes'
+      // hopping), past the previous tick's last fix time.
+      tick = Math.max(Date.now(), tick + Math.ceil(perTick / DEVICES));
       const rows: PositionRow[] = [];
       for (let n = 0; n < perTick; n++) {
         const i = k++ % DEVICES;
         // Fix times step by 1 ms per record of a device within a tick, so the natural key stays unique.
-        const t = next - TICK_MS + Math.floor(n / DEVICES);
+        const t = tick + Math.floor(n / DEVICES);
         const w = where(i, t);
         if (i < RULES) {
           const id = ids.get(imeis[i]!)!;
@@ -330,42 +323,60 @@ async function latencyPhase(
       Number((await pool.query(`SELECT count(*)::int AS n FROM alerts`)).rows[0].n as number);
     const settleBy = Date.now() + 120_000;
     let alerts = await alertsNow();
+    let received = await receiver.report();
     while (Date.now() < settleBy) {
       await new Promise((res) => setTimeout(res, 500));
       const marks = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM history_dirty');
       alerts = await alertsNow();
-      if (marks.rows[0]!.n === 0 && requests >= alerts) break;
+      received = await receiver.report();
+      if (marks.rows[0]!.n === 0 && received.requests >= alerts) break;
     }
-    // Where the time goes: alerts.created_at is the deriving transaction's start (now()), so
-    // commit → it is the wait for the history worker, and it → arrival is deriving + sending.
-    const derivedAt = new Map(
+    const arrivals = new Map(received.arrivals);
+    const notified = received.notified;
+    const requests = received.requests;
+    // Where the time goes: alerts.created_at is the deriving transaction's start (now()); its
+    // commit is the first NOTIFY that arrived after it; the sender claimed the delivery at
+    // next_attempt_at − lease (delivered rows keep the claim's lease).
+    const leaseMs = outboxPolicy(loadConfig({})).leaseMs;
+    const stages = new Map(
       (
-        await pool.query<{ device: number; t: number; c: number }>(
-          `SELECT device, (extract(epoch FROM event_time) * 1000)::float8 AS t,
-                  (extract(epoch FROM created_at) * 1000)::float8 AS c FROM alerts`,
+        await pool.query<{ device: number; t: number; c: number; claimed: number | null }>(
+          `SELECT a.device, (extract(epoch FROM a.event_time) * 1000)::float8 AS t,
+                  (extract(epoch FROM a.created_at) * 1000)::float8 AS c,
+                  (extract(epoch FROM max(d.next_attempt_at)) * 1000)::float8 - $1 AS claimed
+             FROM alerts a LEFT JOIN alert_deliveries d ON d.alert = a.id AND d.status = 'delivered'
+            GROUP BY a.id`,
+          [leaseMs],
         )
-      ).rows.map((x) => [`${x.device}:${Math.round(x.t)}`, x.c]),
+      ).rows.map((x) => [`${x.device}:${Math.round(x.t)}`, x]),
     );
     const latencies: number[] = [];
     const waits: number[] = [];
+    const deriving: number[] = [];
+    const toClaim: number[] = [];
+    const sending: number[] = [];
     const rest: number[] = [];
     for (const [key, at] of arrivals) {
       const c = committed.get(key);
       if (c === undefined) continue;
       latencies.push(at - c);
-      const d = derivedAt.get(key);
-      if (d !== undefined) {
-        waits.push(d - c);
-        rest.push(at - d);
-      }
+      const s = stages.get(key);
+      if (s === undefined) continue;
+      waits.push(s.c - c);
+      rest.push(at - s.c);
+      const commit = notified.find((n) => n >= s.c);
+      if (commit !== undefined && commit <= at) deriving.push(commit - s.c);
+      if (commit !== undefined && s.claimed !== null && commit <= at) toClaim.push(s.claimed - commit);
+      if (s.claimed !== null) sending.push(at - s.claimed);
     }
-    for (const l of [latencies, waits, rest]) l.sort((a, b) => a - b);
+    for (const l of [latencies, waits, deriving, toClaim, sending, rest]) l.sort((a, b) => a - b);
+    const p = (l: number[]) => `p50 ${Math.round(pct(l, 50))} ms, p99 ${Math.round(pct(l, 99))} ms`;
     const missing = [...expected].filter((key) => !arrivals.has(key)).length;
     const delivered = Number(
       (await pool.query(`SELECT count(*)::int AS n FROM alert_deliveries WHERE status = 'delivered'`)).rows[0].n,
     );
     console.log(
-      `position commit → webhook received, ${DEVICES} devices (${RULES} probes hopping in/out every ${HOP_MS / 1000} s), ${fenceIds.length} geofences, ${RULES} rules, derive + alerts roles as child processes:`,
+      `position commit → webhook received, ${DEVICES} devices (${RULES} probes hopping in/out every ${HOP_MS / 1000} s, ${BURST ? 'all at once' : 'in turn'}), ${fenceIds.length} geofences, ${RULES} rules, derive + alerts roles as child processes:`,
     );
     console.log(
       `  written: ${written} records in ${elapsed.toFixed(1)} s = ${Math.round(written / elapsed)} records/s (target ${RATE})`,
@@ -377,14 +388,76 @@ async function latencyPhase(
       `  entries expected: ${expected.size}, alerts: ${alerts}, webhooks received: ${requests} (${delivered} deliveries marked delivered), latencies measured: ${latencies.length}, not received within 120 s after writing stopped: ${missing}`,
     );
     console.log(
-      `  of which commit → its derivation starts: p50 ${Math.round(pct(waits, 50))} ms, p99 ${Math.round(pct(waits, 99))} ms; derivation start → webhook received: p50 ${Math.round(pct(rest, 50))} ms, p99 ${Math.round(pct(rest, 99))} ms`,
+      `  of which commit → its derivation starts: ${p(waits)}; derivation start → webhook received: ${p(rest)}`,
+    );
+    console.log(
+      `  derivation start → its commit (NOTIFY here): ${p(deriving)}; → sender's claim: ${p(toClaim)}; claim → webhook received: ${p(sending)}`,
     );
     console.log(
       `  commit → webhook: p50 ${pct(latencies, 50)} ms, p99 ${pct(latencies, 99)} ms, max ${latencies.at(-1) ?? Number.NaN} ms (target p99 < 1000 ms: ${pct(latencies, 99) < 1000 && missing === 0 ? 'met' : 'NOT met'})`,
     );
   } finally {
     await Promise.all(children.map((c) => c.stop()));
-    server.close();
+    await receiver.close();
     await pool.end();
   }
+}
+
+/**
+ * The webhook receiver and a LISTEN on the deliveries channel, in a thread of their own, so that
+ * their timestamps (a webhook's arrival, a deriving transaction's commit) are not held up by this
+ * thread building and writing rows.
+ */
+async function startReceiver(connection: object) {
+  const code = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const http = require('node:http');
+    const pg = require('pg');
+    const arrivals = [];
+    const notified = [];
+    let requests = 0;
+    const server = http.createServer((req, res) => {
+      const chunks = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => {
+        const at = Date.now();
+        requests++;
+        const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        arrivals.push([body.device.id + ':' + Date.parse(body.event.time), at]);
+        res.writeHead(200).end('ok');
+      });
+    });
+    const client = new pg.Client(workerData.connection);
+    client.on('notification', () => notified.push(Date.now()));
+    parentPort.on('message', async (m) => {
+      if (m === 'report') parentPort.postMessage({ arrivals, notified, requests });
+      else if (m === 'close') {
+        server.close();
+        await client.end();
+        parentPort.close();
+      }
+    });
+    client.connect().then(() => client.query('LISTEN ' + workerData.channel)).then(() =>
+      server.listen(0, '127.0.0.1', () => parentPort.postMessage({ port: server.address().port })));
+  `;
+  const worker = new Worker(code, { eval: true, workerData: { connection, channel: DELIVERIES_NOTIFY_CHANNEL } });
+  const next = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+  const { port } = await next<{ port: number }>();
+  return {
+    port,
+    report: async () => {
+      const r = next<{ arrivals: [string, number][]; notified: number[]; requests: number }>();
+      worker.postMessage('report');
+      return r;
+    },
+    close: async () => {
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage('close');
+      await exited;
+    },
+  };
 }
