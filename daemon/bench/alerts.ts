@@ -443,8 +443,12 @@ async function startReceiver(connection: object) {
   const worker = new Worker(code, { eval: true, workerData: { connection, channel: DELIVERIES_NOTIFY_CHANNEL } });
   const next = <T>() =>
     new Promise<T>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
+      const fail = (err: Error) => reject(err);
+      worker.once('error', fail);
+      worker.once('message', (m: T) => {
+        worker.off('error', fail);
+        resolve(m);
+      });
     });
   const { port } = await next<{ port: number }>();
   return {
