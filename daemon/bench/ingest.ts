@@ -88,17 +88,29 @@ interface Mem {
   sessions: number;
 }
 
-/** Sends `{ type }` to the server child and resolves with its first reply of the same type. */
+/** Each child's last request: requests to one child go one at a time (see ask). */
+const asking = new WeakMap<ChildProcess, Promise<unknown>>();
+
+/**
+ * Sends `{ type }` to the server child and resolves with its reply of the same type. A request is
+ * sent only once the previous one to that child was answered: two in flight (a phase's start and
+ * end snapshots, when a busy daemon answers late) would both take the first reply.
+ */
 function ask<T>(child: ChildProcess, type: string): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (m: { type: string } & T) => {
-      if (m.type !== type) return;
-      child.off('message', on);
-      resolve(m);
-    };
-    child.on('message', on);
-    child.send({ type });
-  });
+  const reply = (asking.get(child) ?? Promise.resolve()).then(
+    () =>
+      new Promise<T>((resolve) => {
+        const on = (m: { type: string } & T) => {
+          if (m.type !== type) return;
+          child.off('message', on);
+          resolve(m);
+        };
+        child.on('message', on);
+        child.send({ type });
+      }),
+  );
+  asking.set(child, reply);
+  return reply;
 }
 
 const askMem = (child: ChildProcess) => ask<Mem>(child, 'mem');
