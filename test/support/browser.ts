@@ -38,6 +38,8 @@ export async function launchChromium(
     ],
     ...(opts.viewport ? { viewport: opts.viewport } : {}),
   });
+  // Playwright's 30 s per action: the Studio's first clicks took longer than that at load 15.
+  context.setDefaultTimeout(90_000);
   return {
     context,
     async close() {
