@@ -13,7 +13,9 @@
  *  3. history derivation on and off in the same run, on drives with stops (200 s parked, 100 s
  *     driving per device, in fix time): the processor's throughput from the same pre-filled stream
  *     with HISTORY_ENABLED=false (no marks, no worker) and =true with the history worker deriving
- *     alongside as its own `derive` process (as deployed, at its HISTORY_NICE), twice each, alternated (ratio of the means, target ≥ 0.8); then at a steady `rate` with both running, p50/p99
+ *     alongside as its own `derive` process (as deployed, at its HISTORY_NICE), twice each, alternated (ratio of the means, target ≥ 0.8), each run with the CPU time per row
+ *     of the processor, the worker and the PostgreSQL backends of each (CPU time does not grow when
+ *     other work takes the cores; read from /proc, so PostgreSQL on this host); then at a steady `rate` with both running, p50/p99
  *     from a position's commit (its history mark) to the commit of its trips/stops/events.
  *
  * PROCESS_WRITE_METHOD=unnest|copy picks the method of the latency phase (default: the daemon's);
@@ -22,6 +24,7 @@
  * Uses the local PostgreSQL (a temporary database) and Redis (a random key prefix); both are
  * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
  */
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -103,6 +106,67 @@ function entry(imeis: string[], k: number, base: number, receivedAt: number, dri
     records: RECORDS,
     frame: encodeAvlFrame(CODEC_8E, recs),
   });
+}
+
+/** CPU time (ms) of a process from /proc (Linux), or null where it cannot be read. */
+function procCpuMs(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU used while the processor runs: this process (the processor runs in it), the worker process,
+ * and the PostgreSQL backends of each (by application_name, read from /proc: PostgreSQL on this
+ * host). CPU time, unlike wall time, does not grow when other work on the machine takes the cores.
+ */
+function cpuMeter(pool: pg.Pool, workerPid: number | undefined) {
+  const own = process.cpuUsage();
+  const worker0 = workerPid === undefined ? null : procCpuMs(workerPid);
+  const backends = new Map<number, { app: string; first: number; last: number }>();
+  let unreadable = false;
+  let started = false;
+  const sample = async () => {
+    const r = await pool.query<{ pid: number; app: string }>(
+      `SELECT pid, application_name AS app FROM pg_stat_activity
+        WHERE datname = current_database() AND application_name IN ('fleet-processor', 'fleet-derive')`,
+    );
+    for (const { pid, app } of r.rows) {
+      const ms = procCpuMs(pid);
+      if (ms === null) {
+        unreadable = true;
+        continue;
+      }
+      const b = backends.get(pid);
+      // A backend first seen after the start was opened during the run: all its time counts.
+      if (b) b.last = ms;
+      else backends.set(pid, { app, first: started ? 0 : ms, last: ms });
+    }
+    started = true;
+  };
+  return {
+    sample,
+    async done() {
+      await sample();
+      const u = process.cpuUsage(own);
+      const sum = (app: string) =>
+        unreadable
+          ? null
+          : [...backends.values()].filter((b) => b.app === app).reduce((a, b) => a + b.last - b.first, 0);
+      const w = workerPid === undefined || worker0 === null ? null : procCpuMs(workerPid);
+      return {
+        processor: (u.user + u.system) / 1000,
+        processorBackends: sum('fleet-processor'),
+        worker: w === null || worker0 === null ? null : w - worker0,
+        workerBackends: sum('fleet-derive'),
+      };
+    },
+  };
 }
 
 const mean = (xs: number[] = []) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -451,11 +515,17 @@ async function main(): Promise<void> {
             'history worker started',
           )
         : null;
+      const cpu = cpuMeter(pool, worker?.child.pid);
+      await cpu.sample();
       const t0 = performance.now();
       const proc = await runProcess(config(p3, defaultMethod, history), logger);
       running.push(proc);
-      while (!(await drained(k3.telemetryAvl))) await sleep(20);
+      for (let n = 0; !(await drained(k3.telemetryAvl)); n++) {
+        if (n % 10 === 0) await cpu.sample();
+        await sleep(20);
+      }
       const elapsed = (performance.now() - t0) / 1000;
+      const used = await cpu.done();
       const rows = await countRows();
       await proc.stop();
       running.pop();
@@ -469,6 +539,10 @@ async function main(): Promise<void> {
       }
       out(
         `   derivation ${history ? 'on ' : 'off'}: processor ${rows} rows in ${elapsed.toFixed(2)} s → ${Math.round(rows / elapsed)} rows/s${after}`,
+      );
+      const perRow = (ms: number | null) => (ms === null ? 'n/a' : `${((ms * 1000) / rows).toFixed(1)}`);
+      out(
+        `      CPU µs per row meanwhile: processor ${perRow(used.processor)} + its PostgreSQL backends ${perRow(used.processorBackends)}${history ? `; worker ${perRow(used.worker)} + its backends ${perRow(used.workerBackends)}` : ''}`,
       );
     }
     out(
