@@ -6,6 +6,18 @@
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
 
+/**
+ * Zones found valid, remembered: luxon checks one by constructing an Intl.DateTimeFormat, which the
+ * worker would otherwise pay for every batch it reads the fleet's settings (a few ms each).
+ */
+const validZones = new Set<string>();
+function isValidZone(zone: string): boolean {
+  if (validZones.has(zone)) return true;
+  if (!IANAZone.isValidZone(zone)) return false;
+  validZones.add(zone);
+  return true;
+}
+
 export const MOTION_SOURCES = ['movement', 'ignition', 'speed'] as const;
 export type MotionSource = (typeof MOTION_SOURCES)[number];
 
@@ -35,7 +47,7 @@ export const DetectionSettingsSchema = z.object({
   /** External voltage below this → power_low (only for devices reporting IO 66). */
   lowPowerV: z.number().min(0).max(100),
   /** IANA zone of daily summaries. */
-  timeZone: z.string().refine((z) => IANAZone.isValidZone(z), 'an IANA time zone such as Europe/Vilnius'),
+  timeZone: z.string().refine(isValidZone, 'an IANA time zone such as Europe/Vilnius'),
 });
 export type DetectionSettings = z.infer<typeof DetectionSettingsSchema>;
 
