@@ -21,7 +21,7 @@
  *
  * Options: --quick (small, for a smoke run), --sustained-devices N, --rate R, --seconds S,
  * --idle-devices N, --saturation-devices N, --phases idle,sustained,saturation,overload,peers,profile,durability
- * (default all), --daemon-flags '<node/V8 flags for the server processes>'. BENCH_PROFILE_DIR=dir keeps
+ * (default all), --daemon-flags='<node/V8 flags for the server processes>' (with =). BENCH_PROFILE_DIR=dir keeps
  * the profiled run's raw CPU and heap profiles.
  */
 import { type ChildProcess, fork } from 'node:child_process';
