@@ -85,17 +85,18 @@ export function cachedRules(ttlMs: number, onInvalid?: (invalid: Array<{ id: unk
 
 /**
  * The history worker's urgent devices (see HistoryExtensions.urgentDevices): those the enabled rules
- * on derived events watch, re-read at most every `ttlMs`; null when a rule watches every device.
+ * on derived events watch, looked up again whenever `rulesOf` re-read the rules; null when a rule
+ * watches every device.
  */
-export function watchedDevices(ttlMs: number) {
-  const rulesOf = cachedRules(ttlMs);
+export function watchedDevices(rulesOf: ReturnType<typeof cachedRules>) {
+  let seen: Rule[] | null = null;
   let ids: number[] | null = null;
-  let at = Number.NEGATIVE_INFINITY;
   return async (db: Knex, now = Date.now()): Promise<number[] | null> => {
-    if (now - at >= ttlMs) {
-      const refs = watchedDeviceRefs(await rulesOf(db, now));
+    const rules = await rulesOf(db, now);
+    if (rules !== seen) {
+      const refs = watchedDeviceRefs(rules);
       ids = refs === null ? null : await deviceIdsOf(db, refs);
-      at = now;
+      seen = rules;
     }
     return ids;
   };
@@ -132,8 +133,8 @@ async function evaluateAndRecord(
 export function alertsAfterEvents(
   options: AlertingOptions = DEFAULT_ALERTING,
   onInvalid?: (invalid: Array<{ id: unknown; error: string }>) => void,
+  rulesOf = cachedRules(options.rulesTtlMs, onInvalid),
 ) {
-  const rulesOf = cachedRules(options.rulesTtlMs, onInvalid);
   return async (trx: Knex.Transaction, changes: readonly EventsChangeLike[]): Promise<void> => {
     const withNew = changes.filter((c) => c.inserted.length > 0);
     if (withNew.length === 0) return;

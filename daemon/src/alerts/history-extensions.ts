@@ -6,10 +6,14 @@
 import type { Config } from '../config.js';
 import type { HistoryExtensions } from '../history/hooks.js';
 import type { Logger } from '../observability/logger.js';
-import { alertsAfterEvents, DEFAULT_ALERTING, watchedDevices } from './alerting.js';
+import { alertsAfterEvents, cachedRules, DEFAULT_ALERTING, watchedDevices } from './alerting.js';
 import { CACHED_POSITIONS, geofenceDeriver, MeasurementCache } from './geofence-deriver.js';
 
 export function alertingExtensions(config: Config, logger?: Logger): HistoryExtensions {
+  // One read of the rules per TTL serves both the alerts hook and the watched devices.
+  const rulesOf = cachedRules(config.ALERT_RULES_TTL_MS, (invalid) =>
+    logger?.warn({ invalid }, 'alert rules skipped: invalid'),
+  );
   return {
     eventDerivers: [
       geofenceDeriver(
@@ -24,11 +28,12 @@ export function alertingExtensions(config: Config, logger?: Logger): HistoryExte
     afterEvents: [
       alertsAfterEvents(
         { ...DEFAULT_ALERTING, staleAfterS: config.ALERT_STALE_AFTER_S, rulesTtlMs: config.ALERT_RULES_TTL_MS },
-        (invalid) => logger?.warn({ invalid }, 'alert rules skipped: invalid'),
+        undefined,
+        rulesOf,
       ),
     ],
     // What a rule watches is derived before the rest of the fleet, so its alerts do not wait for a
     // whole pass over every marked device.
-    urgentDevices: watchedDevices(config.ALERT_RULES_TTL_MS),
+    urgentDevices: watchedDevices(rulesOf),
   };
 }
