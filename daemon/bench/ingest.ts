@@ -40,6 +40,7 @@ import { simulatedImei } from '../src/simulator/imei.js';
 import { Track } from '../src/simulator/track.js';
 import { type CpuBreakdown, formatBreakdown } from './cpu-profile.js';
 import { durabilityPhase } from './durability.js';
+import { cpuSeconds, rssBytes } from './proc.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -64,21 +65,8 @@ const IDLE_DEVICES = Number(args['idle-devices'] ?? (quick ? 1000 : 19_000));
 const DAEMON_FLAGS = (args['daemon-flags'] ?? '').split(' ').filter(Boolean);
 const RECORDS = 10;
 const PREFIX = 'bench:';
-const CLK_TCK = 100;
 
 const log = (s: string) => process.stdout.write(`${s}\n`);
-
-/** CPU seconds (user + system) used so far by a process. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-}
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0) * 1024;
-}
 
 interface Mem {
   rss: number;

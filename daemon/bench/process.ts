@@ -24,7 +24,6 @@
  * Uses the local PostgreSQL (a temporary database) and Redis (a random key prefix); both are
  * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
  */
-import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
@@ -42,6 +41,7 @@ import { PositionWriter, type WriteMethod } from '../src/processor/writer.js';
 import { type AvlRecord, CODEC_8E, encodeAvlFrame } from '../src/protocol/index.js';
 import { simulatedImei } from '../src/simulator/imei.js';
 import { startDaemonRole } from './daemon-role.js';
+import { cpuSeconds } from './proc.js';
 import { benchRow, writeRows } from './rows.js';
 
 const { values: args } = parseArgs({
@@ -108,17 +108,14 @@ function entry(imeis: string[], k: number, base: number, receivedAt: number, dri
   });
 }
 
-/** CPU time (ms) of a process from /proc (Linux), or null where it cannot be read. */
+/** CPU time (ms) of a process, or null where it cannot be read (gone, or not on this host). */
 function procCpuMs(pid: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1000) / CLOCK_TICKS;
+    return cpuSeconds(pid) * 1000;
   } catch {
     return null;
   }
 }
-const CLOCK_TICKS = 100;
 
 /**
  * CPU used while the processor runs: this process (the processor runs in it), the worker process,
