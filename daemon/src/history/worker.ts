@@ -48,7 +48,8 @@ export async function deriveBatch(
     // compiling them (JIT) took longer than running them.
     await trx.raw(`SELECT set_config('jit', 'off', true)`);
     // The locks first (a materialised CTE: the function has a side effect), then the marks of the
-    // devices locked, as they stand at this statement.
+    // devices locked, as they stand at this statement. Marks have no foreign key (they are written
+    // on the telemetry path): those of a device deleted since are deleted here and nothing derived.
     const claimed = await trx.raw<{ rows: { device: DeviceKey; ms: number | null; marked: number | null }[] }>(
       `WITH locked AS MATERIALIZED (
          SELECT u.device FROM unnest(?::int[]) AS u(device) WHERE pg_try_advisory_xact_lock(?, u.device)
@@ -57,7 +58,8 @@ export async function deriveBatch(
        )
        SELECT l.device, (extract(epoch FROM min(m.from_time)) * 1000)::float8 AS ms,
               (extract(epoch FROM min(m.marked_at)) * 1000)::float8 AS marked
-         FROM locked l LEFT JOIN marks m ON m.device = l.device GROUP BY l.device ORDER BY l.device`,
+         FROM locked l JOIN devices d ON d.id = l.device LEFT JOIN marks m ON m.device = l.device
+        GROUP BY l.device ORDER BY l.device`,
       [unique, HISTORY_LOCK],
     );
     // Read with the locks held (a new snapshot): a derivation committed just before this one took
@@ -125,7 +127,7 @@ export async function markedDevices(
   const r = await knex.raw<{ rows: { device: DeviceKey }[] }>(
     `SELECT device FROM history_dirty
       WHERE (?::int[] IS NULL OR device = ANY(?::int[])) AND (?::int[] IS NULL OR device <> ALL(?::int[]))
-      GROUP BY device ORDER BY min(id) LIMIT ?`,
+      GROUP BY device ORDER BY min(marked_at) LIMIT ?`,
     [filter.only ?? null, filter.only ?? null, filter.except ?? null, filter.except ?? null, limit],
   );
   return r.rows.map((x) => x.device);

@@ -232,6 +232,36 @@ describe('batched derivation', () => {
     }
   }, 60_000);
 
+  it('marks of a device deleted before the worker took them are dropped, nothing derived, the batch goes on', async () => {
+    const imeis = ['356307042441108', '356307042441109'];
+    const [gone, kept] = await Promise.all(imeis.map((imei, i) => addDevice(db.knex, imei, `Deleted ${i + 1}`)));
+    const ids = new Map<string, DeviceKey>(imeis.map((imei, i) => [imei, [gone!, kept!][i]!]));
+    const pool = new pg.Pool({ ...db.connection, max: 1 });
+    try {
+      await write(
+        new PositionWriter(pool),
+        imeis.flatMap((imei, i) => driveRows(imei, i * 5, 0.3 + i * 0.05)),
+        ids,
+      );
+    } finally {
+      await pool.end();
+    }
+    expect(await count('history_dirty', gone!)).toBe(1);
+    // The device goes (its positions with it) while its mark waits: marks have no foreign key.
+    await db.knex('devices').where({ id: gone }).delete();
+    expect(await count('history_dirty', gone!)).toBe(1);
+
+    const outcomes = await deriveBatch(db.knex, [gone!, kept!], 'marks', {});
+    expect(outcomes.map((o) => [o.device, o.derived])).toEqual([
+      [gone, false],
+      [kept, true],
+    ]);
+    expect(await count('history_dirty', gone!)).toBe(0);
+    expect(await count('trips', gone!)).toBe(0);
+    expect(await db.knex('history_state').where({ device: gone })).toHaveLength(0);
+    await expectFromScratch(kept!);
+  }, 60_000);
+
   it('the worker derives a device a rule watches while a batch of the others is still under way', async () => {
     // Only this test's rule counts (a rule of another test watching every device would put none first).
     await db.knex('alert_rules').update({ enabled: false });
