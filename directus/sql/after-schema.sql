@@ -129,8 +129,12 @@ CREATE TABLE IF NOT EXISTS history_dirty (
   device integer NOT NULL,
   from_time timestamptz NOT NULL,
   to_time timestamptz NOT NULL,
-  marked_at timestamptz NOT NULL DEFAULT now()
+  marked_at timestamptz NOT NULL DEFAULT now(),
+  -- The oldest receive time of the rows marked (null for marks not written by the processor):
+  -- marked_at minus this is how far behind the processor was, and the worker yields while it is.
+  received_from timestamptz
 );
+ALTER TABLE history_dirty ADD COLUMN IF NOT EXISTS received_from timestamptz;
 -- Databases created with the earlier shape (a bigserial id and a foreign key; dropping the column
 -- drops its primary key and the (device, id) index with it).
 ALTER TABLE history_dirty DROP CONSTRAINT IF EXISTS history_dirty_device_fkey;

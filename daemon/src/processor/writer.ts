@@ -69,10 +69,13 @@ export function stageTableStatement(idType: string): string {
     attributes text, flags text) ON COMMIT DELETE ROWS`;
 }
 
-/** Marks the devices and time span of the rows `ins` inserted for the history worker (see header). */
+/**
+ * Marks the devices and time span of the rows `ins` inserted for the history worker (see header),
+ * with their oldest receive time: how far behind the processor is shows in its latest marks.
+ */
 const MARK_HISTORY = `, dirty AS (
-  INSERT INTO history_dirty (device, from_time, to_time)
-  SELECT device, min(fix_time), max(fix_time) FROM ins GROUP BY device
+  INSERT INTO history_dirty (device, from_time, to_time, received_from)
+  SELECT device, min(fix_time), max(fix_time), min(received_at) FROM ins GROUP BY device
   RETURNING 1
 )`;
 
@@ -98,7 +101,7 @@ WITH ins AS (
          u.io::json, u.attributes::json, u.flags::json
   FROM ${rowsSource}
   ON CONFLICT (id) DO NOTHING
-  RETURNING device, fix_time
+  RETURNING device, fix_time, received_at
 )${markHistory ? MARK_HISTORY : ''}, upd AS (
   UPDATE devices AS d SET
     last_seen_at = GREATEST(d.last_seen_at, v.seen_at),
