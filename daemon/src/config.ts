@@ -143,6 +143,11 @@ export const ConfigSchema = z
     /** CPU niceness the `derive` role gives itself (0–19): on shared cores the processor, which
      * acknowledges telemetry, wins; derivation catches up in the gaps (its lag is a metric). */
     HISTORY_NICE: z.coerce.number().int().min(0).max(19).default(10),
+    /** While the processor's latest marks show it this far behind its telemetry (a backlog), the
+     * worker yields the cores to it (0: never); the devices alert rules watch are derived anyway. */
+    HISTORY_YIELD_BEHIND_MS: int(2000, 0),
+    /** The longest the worker yields in a row before it derives a pass regardless. */
+    HISTORY_YIELD_MAX_MS: int(5000, 0),
     /** Batches of devices derived concurrently by one worker (each on its own connection). */
     HISTORY_CONCURRENCY: int(1, 1),
     /** Devices derived together in one transaction (one statement per step for all of them). */

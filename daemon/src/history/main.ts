@@ -13,7 +13,7 @@ import { sleep } from '../sleep.js';
 import { WindowCache } from './cache.js';
 import type { DeviceKey, HistoryExtensions } from './hooks.js';
 import type { WindowChanges } from './store.js';
-import { chunks, type DeviceOutcome, deriveBatch, inParallel, markedDevices } from './worker.js';
+import { chunks, type DeviceOutcome, deriveBatch, inParallel, markedDevices, processorBehindMs } from './worker.js';
 
 export interface RunningDerive {
   stop(reason?: string): Promise<void>;
@@ -26,6 +26,25 @@ export interface DeriveOptions {
   onDerived?: (outcome: DeviceOutcome) => void;
   /** Devices taken per pass. */
   passSize?: number;
+}
+
+export type PassDecision = { kind: 'derive' } | { kind: 'yield'; behindMs: number };
+
+/**
+ * Whether the main lane derives a pass now or yields the cores to the processor: it yields while
+ * the processor's latest marks show it at least `behindLimitMs` behind its telemetry (working off a
+ * backlog, where every core the worker takes slows acknowledging telemetry), but never longer than
+ * `maxMs` in a row (`yieldingSince`: when the current run of yields began, or null).
+ */
+export function passDecision(
+  behindMs: number | null,
+  yieldingSince: number | null,
+  now: number,
+  limits: { behindLimitMs: number; maxMs: number },
+): PassDecision {
+  if (limits.behindLimitMs === 0 || behindMs === null || behindMs < limits.behindLimitMs) return { kind: 'derive' };
+  if (yieldingSince !== null && now - yieldingSince >= limits.maxMs) return { kind: 'derive' };
+  return { kind: 'yield', behindMs };
 }
 
 /** Devices of a batch that failed are retried one per transaction, so one bad device holds up no other. */
@@ -108,6 +127,12 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       log.warn({ err: String(err) }, 'urgent devices unknown; none for now');
       return null;
     })) ?? [];
+  const yields = new Counter({
+    name: 'fleet_history_yields_total',
+    help: 'Passes the worker left out while the processor was behind its telemetry',
+    registers,
+  });
+  let yieldingSince: number | null = null;
   const lane = async (pass: () => Promise<number>) => {
     while (!abort.signal.aborted) {
       let derived = 0;
@@ -131,6 +156,20 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
       return derived;
     }),
     lane(async () => {
+      const limits = { behindLimitMs: config.HISTORY_YIELD_BEHIND_MS, maxMs: config.HISTORY_YIELD_MAX_MS };
+      const decision = passDecision(
+        limits.behindLimitMs === 0 ? null : await processorBehindMs(knex),
+        yieldingSince,
+        Date.now(),
+        limits,
+      );
+      if (decision.kind === 'yield') {
+        if (yieldingSince === null) log.debug({ behindMs: decision.behindMs }, 'processor behind: history yields');
+        yieldingSince ??= Date.now();
+        yields.inc();
+        return 0;
+      }
+      yieldingSince = null;
       const urgent = await urgentDevices();
       const devices = await markedDevices(knex, passSize, urgent.length > 0 ? { except: urgent } : {});
       let derived = 0;

@@ -133,6 +133,18 @@ export async function markedDevices(
   return r.rows.map((x) => x.device);
 }
 
+/**
+ * How far behind its telemetry the processor was in the marks it wrote over the last second (their
+ * commit's start minus the oldest receive time of the rows marked), in ms; null: no such marks.
+ */
+export async function processorBehindMs(knex: Knex): Promise<number | null> {
+  const r = await knex.raw<{ rows: { ms: number | null }[] }>(
+    `SELECT (extract(epoch FROM max(marked_at - received_from)) * 1000)::float8 AS ms
+       FROM history_dirty WHERE marked_at > now() - interval '1 second'`,
+  );
+  return r.rows[0]?.ms ?? null;
+}
+
 /** Runs `fn` over `items` with at most `n` at a time. */
 export async function inParallel<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;

@@ -17,7 +17,7 @@ import { runDerive } from '../../src/history/main.js';
 import { DEFAULT_SETTINGS } from '../../src/history/settings.js';
 import { SqlHistoryReader } from '../../src/history/store.js';
 import { NO_PRIOR } from '../../src/history/types.js';
-import { deriveBatch, HISTORY_LOCK } from '../../src/history/worker.js';
+import { deriveBatch, HISTORY_LOCK, processorBehindMs } from '../../src/history/worker.js';
 import { protocolIoViews } from '../../src/processor/decode.js';
 import { entriesToRows, latestPerDevice, type PositionRow } from '../../src/processor/rows.js';
 import { PositionWriter } from '../../src/processor/writer.js';
@@ -34,10 +34,10 @@ beforeAll(async () => {
 afterAll(() => db?.drop());
 
 /** The ground-truth drive, started `offsetS` later and `north` degrees further north per device. */
-function driveRows(imei: string, offsetS: number, north: number): PositionRow[] {
+function driveRows(imei: string, offsetS: number, north: number, receivedAt = Date.now()): PositionRow[] {
   const scenario = scenarioRecords(GROUND_TRUTH_PHASES, T0 + offsetS * 1000, { lat: 54.6872 + north, lon: 25.2797 });
   return entriesToRows(
-    [{ id: '0-0', imei, receivedAt: Date.now(), records: scenario.records }],
+    [{ id: '0-0', imei, receivedAt, records: scenario.records }],
     { now: Date.now(), futureMarginMs: 60_000 },
     protocolIoViews,
   );
@@ -260,6 +260,63 @@ describe('batched derivation', () => {
     expect(await count('trips', gone!)).toBe(0);
     expect(await db.knex('history_state').where({ device: gone })).toHaveLength(0);
     await expectFromScratch(kept!);
+  }, 60_000);
+
+  it('the worker yields while the processor works off a backlog, and derives anyway once it has yielded its longest', async () => {
+    await db.knex('alert_rules').update({ enabled: false });
+    const imeis = ['356307042441110', '356307042441111'];
+    const [a, b] = await Promise.all(imeis.map((imei, i) => addDevice(db.knex, imei, `Backlog ${i + 1}`)));
+    const ids = new Map<string, DeviceKey>(imeis.map((imei, i) => [imei, [a!, b!][i]!]));
+    const pool = new pg.Pool({ ...db.connection, max: 1 });
+    const writer = new PositionWriter(pool);
+    const config = loadConfig(
+      alertsEnv(db.connection, {
+        HISTORY_METRICS_PORT: '0',
+        HISTORY_YIELD_BEHIND_MS: '2000',
+        HISTORY_YIELD_MAX_MS: '500',
+      }),
+    );
+    const yields = async (port: number) => {
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return Number(/^fleet_history_yields_total(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0);
+    };
+    // Rows received a moment ago: the processor keeps up.
+    const behindB = driveRows(imeis[1]!, 9, 0.5, Date.now() - 30_000);
+    await write(writer, driveRows(imeis[0]!, 0, 0.45), ids);
+    expect(await processorBehindMs(db.knex)).toBeLessThan(2000);
+    const derived: DeviceKey[] = [];
+    let backlog = true;
+    try {
+      // Rows received 30 s before the processor commits them, batch after batch: a backlog.
+      await write(writer, behindB.slice(0, 1), ids);
+      expect(await processorBehindMs(db.knex)).toBeGreaterThanOrEqual(29_000);
+      const keepBehind = (async () => {
+        for (let i = 1; backlog && i < behindB.length; i++) {
+          await write(writer, behindB.slice(i, i + 1), ids);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      })();
+      const worker = await runDerive(config, silentLogger, { onDerived: (o) => void derived.push(o.device) });
+      try {
+        // Yields, then derives after its longest yield although the backlog goes on.
+        await waitFor('a derived during the backlog', () => derived.includes(a!));
+        expect(backlog).toBe(true);
+        expect(await yields(worker.metricsPort)).toBeGreaterThan(0);
+      } finally {
+        backlog = false;
+        await keepBehind;
+        await waitFor(
+          'every mark handled',
+          async () => Number((await db.knex('history_dirty').count<{ n: string }[]>('* as n'))[0]!.n) === 0,
+        );
+        await worker.stop();
+      }
+      await expectFromScratch(a!);
+      await expectFromScratch(b!);
+    } finally {
+      backlog = false;
+      await pool.end();
+    }
   }, 60_000);
 
   it('the worker derives a device a rule watches while a batch of the others is still under way', async () => {
