@@ -19,7 +19,9 @@
  *     from a position's commit (its history mark) to the commit of its trips/stops/events.
  *
  * PROCESS_WRITE_METHOD=unnest|copy picks the method of the latency phase (default: the daemon's);
- * HISTORY_CONCURRENCY the worker's batches at once in phase 3 (default: the daemon's).
+ * HISTORY_CONCURRENCY the worker's batches at once in phase 3, HISTORY_YIELD_BEHIND_MS and
+ * HISTORY_YIELD_MAX_MS when it yields to a processor behind its telemetry (default: the daemon's;
+ * HISTORY_YIELD_BEHIND_MS=0 derives alongside the burst as before).
  *
  * Uses the local PostgreSQL (a temporary database) and Redis (a random key prefix); both are
  * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
@@ -188,6 +190,8 @@ async function main(): Promise<void> {
       PROCESS_WRITE_METHOD: method,
       HISTORY_ENABLED: String(history),
       HISTORY_CONCURRENCY: process.env.HISTORY_CONCURRENCY,
+      HISTORY_YIELD_BEHIND_MS: process.env.HISTORY_YIELD_BEHIND_MS,
+      HISTORY_YIELD_MAX_MS: process.env.HISTORY_YIELD_MAX_MS,
       HISTORY_METRICS_PORT: '0',
       INSTANCE_ID: `bench-${prefix.length}`,
       REDIS: r.url,
@@ -490,7 +494,7 @@ async function main(): Promise<void> {
       return { seconds: (performance.now() - t) / 1000, left: await marks() };
     };
     out(
-      `\n3. history derivation: drives with stops (200 s parked, 100 s driving in fix time), ${ENTRIES} entries × ${RECORDS} records pre-filled, HISTORY_CONCURRENCY=${config('x').HISTORY_CONCURRENCY}`,
+      `\n3. history derivation: drives with stops (200 s parked, 100 s driving in fix time), ${ENTRIES} entries × ${RECORDS} records pre-filled, HISTORY_CONCURRENCY=${config('x').HISTORY_CONCURRENCY}, HISTORY_YIELD_BEHIND_MS=${config('x').HISTORY_YIELD_BEHIND_MS} (max ${config('x').HISTORY_YIELD_MAX_MS})`,
     );
     // Off, on, off, on: the machine's load drifts, so each side gets two runs and the means compare.
     const histRates = new Map<boolean, number[]>();
@@ -578,11 +582,15 @@ async function main(): Promise<void> {
     await proc4.stop();
     running.pop();
     const caught = await workerCaughtUp();
+    // Passes left out while the processor was behind its telemetry (HISTORY_YIELD_BEHIND_MS): each
+    // adds up to HISTORY_POLL_MS to the lag below.
+    const metrics = await (await fetch(`http://127.0.0.1:${worker4.metricsPort}/metrics`)).text();
+    const yields = Number(/^fleet_history_yields_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? 0);
     await worker4.stop();
     lags.sort((a, b) => a - b);
     commitLatencies.sort((a, b) => a - b);
     out(
-      `   steady: ${sent.records} records offered at ${Math.round(sent.records / sent.seconds)} records/s for ${sent.seconds.toFixed(1)} s with the history worker running (caught up ${caught.seconds.toFixed(1)} s after the processor drained)`,
+      `   steady: ${sent.records} records offered at ${Math.round(sent.records / sent.seconds)} records/s for ${sent.seconds.toFixed(1)} s with the history worker running (caught up ${caught.seconds.toFixed(1)} s after the processor drained; ${yields} passes left out with the processor behind)`,
     );
     out(
       `   position commit → its trips/stops/events committed: p50 ${(percentile(lags, 50) / 1000).toFixed(2)} s, p99 ${(percentile(lags, 99) / 1000).toFixed(2)} s, max ${((lags.at(-1) ?? Number.NaN) / 1000).toFixed(2)} s (target p99 < 2 s; ${lags.length} device windows)`,
