@@ -6,7 +6,7 @@
  */
 
 import type { FeatureCollection, Point } from 'geojson';
-import type { GeoJSONSource, MapLayerMouseEvent } from 'maplibre-gl';
+import type { GeoJSONSource, MapLayerMouseEvent, MapSourceDataEvent } from 'maplibre-gl';
 import * as maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import { formatClock } from '../shared/format/index.js';
@@ -29,6 +29,7 @@ import {
   trackLayers,
 } from './map-style.js';
 import { devicePopupHtml, stopPopupHtml } from './popup.js';
+import { fetchPositions, type PositionsAnswer, rememberForPrefetch, studioApiRoot } from './positions-client.js';
 import { type Replay, replayAt } from './replay.js';
 
 /** The slice of the Studio's axios instance we use. */
@@ -76,15 +77,34 @@ export interface FleetMapOptions {
 /** The fleet endpoint's track answer. */
 export type TrackResponse = TrackResult;
 
-/** Where the time to a drawn fleet goes (ms since the map was created); read by `npm run bench:ui`. */
+/**
+ * Where the time to a drawn fleet goes, as `performance.now()` (ms since the page's navigation
+ * started); read by `npm run bench:ui`.
+ */
 export interface LoadTimings {
+  /** The Studio evaluated the extension bundle (the map's worker was prewarmed then). */
+  bundleLoaded?: number;
+  mapCreated?: number;
   styleLoaded?: number;
+  /** The first positions request was issued. */
+  fetchStarted?: number;
+  /** Its parsed answer was in hand. */
   firstResponse?: number;
-  firstSetData?: number;
-  firstDrawn?: number;
   /** Main-thread time spent in the first response: state update + setData call. */
   applyMs?: number;
+  /** Main-thread time the panel spent on the first answer (legend counts, device list). */
+  updateMs?: number;
+  /** The first answer was the one prefetched at bundle load. */
+  prefetched?: boolean;
+  firstSetData?: number;
+  /** The first frame after the clustering worker answered and every device tile was in. */
+  devicesDrawn?: number;
+  /** The map was idle (basemap tiles included) with the first positions drawn. */
+  firstDrawn?: number;
 }
+
+/** Set when the bundle loads (module scope: one per page). */
+const bundleLoadedAt = typeof performance === 'undefined' ? undefined : performance.now();
 
 /** Every Nth poll is a full one, so devices whose state changed without a new `last_seen_at` catch up. */
 const FULL_POLL_EVERY = 6;
@@ -106,11 +126,9 @@ export function apiUrl(api: Pick<ApiClient, 'defaults'>, path: string): string {
  * page path before `/admin`, as the Studio derives its own; outside the Studio nothing happens.
  */
 export function prewarmMap(): void {
-  if (typeof window === 'undefined' || typeof Worker === 'undefined') return;
-  const parts = window.location.pathname.split('/');
-  const admin = parts.indexOf('admin');
-  if (admin < 0) return;
-  workerUrl = apiUrl({ defaults: { baseURL: `${parts.slice(0, admin).join('/')}/` } }, WORKER_PATH);
+  const root = studioApiRoot();
+  if (root === null || typeof Worker === 'undefined') return;
+  workerUrl = apiUrl({ defaults: { baseURL: root } }, WORKER_PATH);
   maplibregl.setWorkerUrl(workerUrl);
   maplibregl.prewarm();
 }
@@ -127,8 +145,7 @@ function useWorkerUrl(url: string): void {
 export class FleetMap {
   readonly map: maplibregl.Map;
   readonly state = new FleetState();
-  readonly timings: LoadTimings = {};
-  private readonly t0 = performance.now();
+  readonly timings: LoadTimings = { bundleLoaded: bundleLoadedAt, mapCreated: now() };
   private timer: ReturnType<typeof setTimeout> | null = null;
   private ticker: ReturnType<typeof setInterval> | null = null;
   private polls = 0;
@@ -155,6 +172,10 @@ export class FleetMap {
   ) {
     useWorkerUrl(apiUrl(opts.api, WORKER_PATH));
     this.fitted = Boolean(opts.initialView);
+    // The first poll goes out before anything else: creating the map (a WebGL context) and loading
+    // its style take main-thread time the request can spend on the wire. Its answer is used only
+    // after an await, when the map and the overlay below exist.
+    void this.poll();
     this.map = new maplibregl.Map({
       container,
       style: basemapStyle(opts.basemap, apiUrl(opts.api, 'fleet/basemap/countries.geojson')),
@@ -189,19 +210,13 @@ export class FleetMap {
     // which also waits for the basemap's tiles: the fleet is clustered while the tiles download.
     this.loaded = new Promise((resolve) =>
       this.map.once('style.load', () => {
-        this.timings.styleLoaded = this.elapsed();
+        this.timings.styleLoaded = now();
         this.isLoaded = true;
         this.setup();
         resolve();
       }),
     );
-    // The first poll runs while the style loads instead of after it.
-    void this.poll();
     this.ticker = setInterval(() => this.refreshPopup(), 1000);
-  }
-
-  private elapsed(): number {
-    return Math.round(performance.now() - this.t0);
   }
 
   /** Street tiles that all fail (offline, blocked host) leave the outlines: say so once. */
@@ -338,32 +353,38 @@ export class FleetMap {
     const full = this.polls % FULL_POLL_EVERY === 0 || this.state.cursor === null;
     this.polls++;
     const t0 = performance.now();
+    this.timings.fetchStarted ??= Math.round(t0);
     try {
-      const params: Record<string, unknown> = { moving: this.opts.movingSpeedKmh ?? 5 };
-      if (this.opts.attributes) params.attributes = this.opts.attributes;
-      if (!full) params.since = this.state.cursor;
-      const res = await this.opts.api.get<FeatureCollection>('/fleet/positions', {
-        params,
-        headers: full && this.etag ? { 'If-None-Match': this.etag } : {},
-        validateStatus: (s) => s === 200 || s === 304,
-      });
+      const params = new URLSearchParams({ moving: String(this.opts.movingSpeedKmh ?? 5) });
+      if (this.opts.attributes) params.set('attributes', this.opts.attributes);
+      if (!full) params.set('since', String(this.state.cursor));
+      const query = params.toString();
+      const url = `${apiUrl(this.opts.api, 'fleet/positions')}?${query}`;
+      if (this.polls === 1) rememberForPrefetch(window.location.pathname, url);
+      const res = await fetchPositions(url, query, full ? this.etag : null, (q, etag) =>
+        this.positionsViaStudio(q, etag),
+      );
       const first = this.timings.firstResponse === undefined;
-      if (first) this.timings.firstResponse = this.elapsed();
+      if (first) {
+        this.timings.firstResponse = now();
+        this.timings.prefetched = res.prefetched;
+      }
       const a0 = performance.now();
-      const cursor = Number(res.headers['x-fleet-cursor']);
-      if (res.status === 200) {
+      if (res.status === 200 && res.data) {
         if (full) {
           this.state.replace(res.data);
-          this.etag = (res.headers.etag as string) ?? null;
+          this.etag = res.etag;
         } else {
           this.state.patch(res.data);
         }
         if (full || res.data.features.length > 0) this.pushData();
       }
       if (first) this.timings.applyMs = Math.round(performance.now() - a0);
-      if (Number.isFinite(cursor)) this.state.cursor = cursor;
+      if (res.cursor !== null) this.state.cursor = res.cursor;
       this.lastPollMs = performance.now() - t0;
+      const u0 = performance.now();
       this.opts.onUpdate?.({ counts: this.state.counts(), total: this.state.size, at: Date.now() });
+      if (first) this.timings.updateMs = Math.round(performance.now() - u0);
       this.refreshPopup();
       this.moveHighlight();
       void this.alerts.refresh();
@@ -373,6 +394,22 @@ export class FleetMap {
     if (!this.stopped) this.timer = setTimeout(() => void this.poll(), (this.opts.pollSeconds ?? 5) * 1000);
   }
 
+  /** The same poll through the Studio's API client, which refreshes an expired session first. */
+  private async positionsViaStudio(query: string, etag: string | null): Promise<PositionsAnswer> {
+    const res = await this.opts.api.get<FeatureCollection>(`/fleet/positions?${query}`, {
+      headers: etag ? { 'If-None-Match': etag } : {},
+      validateStatus: (s) => s === 200 || s === 304,
+    });
+    const cursor = Number(res.headers['x-fleet-cursor']);
+    return {
+      status: res.status === 304 ? 304 : 200,
+      data: res.status === 200 ? res.data : null,
+      etag: (res.headers.etag as string | undefined) ?? null,
+      cursor: Number.isFinite(cursor) ? cursor : null,
+      prefetched: false,
+    };
+  }
+
   /** Hands the fleet to the worker (which clusters it); before the style loaded, setup() does. */
   private pushData(): void {
     if (!this.isLoaded) return;
@@ -380,9 +417,17 @@ export class FleetMap {
     if (!source) return;
     source.setData(this.state.collection());
     if (this.timings.firstSetData === undefined) {
-      this.timings.firstSetData = this.elapsed();
+      this.timings.firstSetData = now();
+      const onData = (e: MapSourceDataEvent) => {
+        if (e.sourceId !== DEVICE_SOURCE || !this.map.isSourceLoaded(DEVICE_SOURCE)) return;
+        this.map.off('sourcedata', onData);
+        this.map.once('render', () => {
+          this.timings.devicesDrawn = now();
+        });
+      };
+      this.map.on('sourcedata', onData);
       this.map.once('idle', () => {
-        this.timings.firstDrawn = this.elapsed();
+        this.timings.firstDrawn = now();
       });
     }
     if (!this.fitted && this.state.size > 0) this.fitFleet(0);
@@ -530,6 +575,11 @@ export class FleetMap {
     this.popup.remove();
     this.map.remove();
   }
+}
+
+/** ms since the page's navigation started, for the load timings. */
+function now(): number {
+  return Math.round(performance.now());
 }
 
 function emptyCollection(): FeatureCollection<Point> {

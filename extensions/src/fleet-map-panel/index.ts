@@ -3,8 +3,11 @@ import { DEFAULT_POPUP_ATTRIBUTES } from '@fleet/daemon/contract/attributes';
 import { integerOption, refreshOption } from '../shared/panel-options';
 import { prewarmMap } from './fleet-map.js';
 import PanelComponent from './panel.vue';
+import { prefetchPositions } from './positions-client.js';
 
-// The Studio loads the bundle at boot, well before a dashboard mounts this panel.
+// The Studio loads the bundle at boot, well before a dashboard mounts this panel: the first
+// positions (on a page that showed the map before) and the map's worker start now.
+prefetchPositions();
 prewarmMap();
 
 export default definePanel({

@@ -189,6 +189,29 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     expect(legend).toMatch(/no position yet\s*\d+/);
   });
 
+  it('opened again, takes its first positions from the request started when the Studio loaded the bundle', async () => {
+    const { page } = studio;
+    await page.reload();
+    await page.locator('.fleet-map-panel .map canvas').waitFor({ timeout: 120_000 });
+    await until(
+      'devices drawn on the map',
+      async () => {
+        const r = await renderedDevices(page);
+        return r && r.state >= DEVICES && r.clusters > 0 ? r : null;
+      },
+      120_000,
+    );
+    const prefetched = await page.evaluate(
+      () =>
+        (
+          document.querySelector('.fleet-map-panel .map') as HTMLElement & {
+            fleetMap: { timings: { prefetched?: boolean } };
+          }
+        ).fleetMap.timings.prefetched,
+    );
+    expect(prefetched).toBe(true);
+  });
+
   it('has no horizontal scrollbar on the dashboard at 1600 × 1000', async () => {
     const { page } = studio;
     const overflow = await page.evaluate(() => {
