@@ -20,7 +20,10 @@ export interface FixPoint {
 }
 
 export interface Measured {
-  /** Signed distance (m, negative inside) of fix i to each nearby active fence. */
+  /**
+   * Signed distance (m, negative inside) of fix i to the boundary of each nearby active fence;
+   * -Infinity / Infinity where the fix is clearly further than the margin inside / outside.
+   */
   distances: Map<number, Map<number, number>>;
   fences: Map<number, Fence>;
 }
@@ -33,10 +36,16 @@ export function padDegrees(marginM: number, lat: number): number {
   return ((marginM + 1) / METRES_PER_DEGREE / cos) * 1.01;
 }
 
+// The metres to the boundary (a geography distance, most of the statement's cost) are computed
+// only where the fix lies within the pad of the boundary in degrees, which every fix within the
+// margin of it does (padDegrees over-covers the margin in both axes); further in or out only the
+// side matters to the hysteresis, so it is ±Infinity there.
 const MEASURE = (join: string) => `
   SELECT u.i, g.id, g.name, g.speed_limit,
          CASE WHEN ST_Covers(g.area, u.pt) THEN -1 ELSE 1 END
-           * ST_Distance(ST_Boundary(g.area)::geography, u.pt::geography) AS d
+           * CASE WHEN ST_DWithin(ST_Boundary(g.area), u.pt, u.pad)
+                  THEN ST_Distance(ST_Boundary(g.area)::geography, u.pt::geography)
+                  ELSE 'Infinity'::float8 END AS d
     FROM (SELECT x.i, ST_SetSRID(ST_MakePoint(x.lon, x.lat), 4326) AS pt, x.pad
             FROM unnest(?::int[], ?::float8[], ?::float8[], ?::float8[]) AS x(i, lon, lat, pad)) u
     JOIN geofences g ON g.active AND ${join}`;

@@ -34,7 +34,10 @@ export interface FenceFix {
   /** km/h */
   speed: number;
   flagged: boolean;
-  /** Signed distance in metres to the boundary of each nearby fence: negative inside. Absent = far outside. */
+  /**
+   * Signed distance in metres to the boundary of each nearby fence: negative inside; ±Infinity when
+   * clearly further than the margin inside / outside (only the side matters there). Absent = far outside.
+   */
   fences: ReadonlyMap<number, number>;
 }
 
