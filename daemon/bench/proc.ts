@@ -18,3 +18,52 @@ export function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? 0) * 1024;
 }
+
+/** CPU seconds the whole machine spent busy (not idle or waiting for I/O), and its capacity, so far. */
+export function machineCpuSeconds(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const t = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = t.reduce((a, b) => a + b, 0);
+  // idle and iowait are the 4th and 5th fields.
+  return { busy: (total - t[3]! - (t[4] ?? 0)) / CLK_TCK, total: total / CLK_TCK };
+}
+
+/**
+ * CPU seconds of the PostgreSQL backends (on this host) of each application_name in `apps`, from
+ * when `sample` first saw them: call it now and then, since pools open and close connections.
+ */
+export function backendCpuMeter(
+  query: (sql: string, params: unknown[]) => Promise<{ rows: Array<{ pid: number; app: string }> }>,
+  apps: readonly string[],
+) {
+  const seen = new Map<number, { app: string; first: number; last: number }>();
+  let sampled = false;
+  return {
+    async sample(): Promise<void> {
+      const r = await query(
+        `SELECT pid, application_name AS app FROM pg_stat_activity
+          WHERE datname = current_database() AND application_name = ANY($1::text[])`,
+        [apps],
+      );
+      for (const { pid, app } of r.rows) {
+        let s: number;
+        try {
+          s = cpuSeconds(pid);
+        } catch {
+          continue; // gone meanwhile
+        }
+        const b = seen.get(pid);
+        if (b) b.last = s;
+        // Opened after the first sample: all of its time counts.
+        else seen.set(pid, { app, first: sampled ? 0 : s, last: s });
+      }
+      sampled = true;
+    },
+    /** CPU seconds per app since the first sample. */
+    used(): Map<string, number> {
+      const out = new Map(apps.map((a): [string, number] => [a, 0]));
+      for (const b of seen.values()) out.set(b.app, (out.get(b.app) ?? 0) + b.last - b.first);
+      return out;
+    },
+  };
+}

@@ -19,7 +19,7 @@ import { postWebhook } from './webhook.js';
 
 export async function runAlerts(config: Config, logger: Logger): Promise<Running> {
   const log = logger.child({ role: 'alerts' });
-  const knex = connectDatabase(config, { min: 1, max: Math.min(8, config.ALERT_CONCURRENCY + 2) });
+  const knex = connectDatabase(config, { min: 1, max: Math.min(8, config.ALERT_CONCURRENCY + 2) }, 'fleet-alerts');
   const policy = outboxPolicy(config);
   const stopping = new AbortController();
   // A poke while the loop is not waiting (e.g. a NOTIFY during a claim that began before that
@@ -33,7 +33,7 @@ export async function runAlerts(config: Config, logger: Logger): Promise<Running
     else poked = true;
   };
 
-  const listener = new pg.Client(databaseConnection(config));
+  const listener = new pg.Client({ ...databaseConnection(config), application_name: 'fleet-alerts' });
   listener.on('notification', (n) => {
     if (n.payload?.split(',').includes('webhook')) poke();
   });
