@@ -15,6 +15,7 @@ import {
   evaluateRules,
   type Rule,
   type RuleEvent,
+  ruleMatchesEvent,
   silenceAlerts,
   watchedDeviceRefs,
 } from './rules.js';
@@ -83,20 +84,33 @@ export function cachedRules(ttlMs: number, onInvalid?: (invalid: Array<{ id: unk
   };
 }
 
+/** How often the watched devices' ids are looked up again while the rules name the same ones. */
+export const WATCHED_LOOKUP_MS = 60_000;
+
 /**
  * The history worker's urgent devices (see HistoryExtensions.urgentDevices): those the enabled rules
- * on derived events watch, looked up again whenever `rulesOf` re-read the rules; null when a rule
- * watches every device.
+ * on derived events watch, looked up again when the rules `rulesOf` re-read name other devices;
+ * null when a rule watches every device.
  */
 export function watchedDevices(rulesOf: ReturnType<typeof cachedRules>) {
   let seen: Rule[] | null = null;
+  let named: string | null = null;
+  let lookedUpAt = Number.NEGATIVE_INFINITY;
   let ids: number[] | null = null;
   return async (db: Knex, now = Date.now()): Promise<number[] | null> => {
     const rules = await rulesOf(db, now);
     if (rules !== seen) {
-      const refs = watchedDeviceRefs(rules);
-      ids = refs === null ? null : await deviceIdsOf(db, refs);
       seen = rules;
+      const refs = watchedDeviceRefs(rules);
+      const key = refs === null ? null : JSON.stringify(refs);
+      // Rules are re-read every TTL; the lookup (on the watched lane's path) runs when they name
+      // other devices, else at most every WATCHED_LOOKUP_MS: a device registered later under a
+      // listed IMEI goes first from then on (until then the rest of the fleet's pass derives it).
+      if (key !== named || now - lookedUpAt >= WATCHED_LOOKUP_MS) {
+        ids = refs === null ? null : await deviceIdsOf(db, refs);
+        named = key;
+        lookedUpAt = now;
+      }
     }
     return ids;
   };
@@ -111,13 +125,17 @@ async function evaluateAndRecord(
   options: AlertingOptions,
   now: number,
 ): Promise<RecordResult & { pending: number }> {
+  // Events no rule's type matches cannot fire (evaluateRules skips them first): most batches have
+  // none left, and then no statement is needed.
+  const relevant = candidates.filter((e) => rules.some((r) => r.enabled && ruleMatchesEvent(r, e)));
+  if (relevant.length === 0) return { inserted: 0, deliveries: 0, pending: 0 };
   const devices = await loadDevices(
     db,
-    candidates.map((e) => e.device),
+    relevant.map((e) => e.device),
   );
-  const recorded = await cooldownContext(db, candidates, rules);
+  const recorded = await cooldownContext(db, relevant, rules);
   const { alerts, pending } = evaluateRules(
-    candidates,
+    relevant,
     rules,
     { now, timeZone, staleAfterS: options.staleAfterS, devices, recorded },
     related,

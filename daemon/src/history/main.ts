@@ -148,11 +148,10 @@ export async function runDerive(config: Config, logger: Logger, options: DeriveO
   };
   const loops = Promise.all([
     lane(async () => {
-      const urgent = await urgentDevices();
-      if (urgent.length === 0) return 0;
+      // Straight to the batch, without first asking which of them have marks: the batch claims the
+      // marks itself and skips devices that have none, so that query would only delay the batch.
       let derived = 0;
-      for (const batch of chunks(await markedDevices(knex, urgent.length, { only: urgent }), batchSize))
-        derived += await deriveCounted(batch);
+      for (const batch of chunks(await urgentDevices(), batchSize)) derived += await deriveCounted(batch);
       return derived;
     }),
     lane(async () => {
