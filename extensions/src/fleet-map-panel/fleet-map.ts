@@ -415,7 +415,7 @@ export class FleetMap {
     if (!this.isLoaded) return;
     const source = this.map.getSource(DEVICE_SOURCE) as GeoJSONSource | undefined;
     if (!source) return;
-    source.setData(this.state.collection());
+    source.setData(this.state.drawn());
     if (this.timings.firstSetData === undefined) {
       this.timings.firstSetData = now();
       const onData = (e: MapSourceDataEvent) => {

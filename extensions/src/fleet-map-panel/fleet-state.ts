@@ -17,8 +17,17 @@ export type DeviceSort = 'name' | 'seen' | 'status';
 const collator = new Intl.Collator(undefined, { numeric: true });
 const STATUS_ORDER: Record<DeviceStatus, number> = { moving: 0, online: 1, offline: 2 };
 
+/** What the map's worker gets of a device: where, and the status its colour and clusters need. */
+export type DrawnFeature = Feature<Point, Pick<DeviceProps, 'id' | 'status'>>;
+
 export class FleetState {
   private byId = new Map<string, DeviceFeature>();
+  /**
+   * The same devices cut to what is drawn. Everything else (popups, list, clicks) is read here on
+   * the main thread by id, so the worker need not get it: less to copy to it on every full poll,
+   * and less for it to carry through clustering and tiling.
+   */
+  private drawnById = new Map<string, DrawnFeature>();
   /** Cursor of the last response, for the next delta poll. */
   cursor: number | null = null;
 
@@ -28,6 +37,7 @@ export class FleetState {
 
   replace(fc: FeatureCollection): void {
     this.byId.clear();
+    this.drawnById.clear();
     this.patch(fc);
   }
 
@@ -36,7 +46,9 @@ export class FleetState {
     let n = 0;
     for (const f of fc.features as DeviceFeature[]) {
       if (f.geometry?.type !== 'Point') continue;
-      this.byId.set(String(f.properties.id), f);
+      const { id, status } = f.properties;
+      this.byId.set(String(id), f);
+      this.drawnById.set(String(id), { type: 'Feature', id: f.id, geometry: f.geometry, properties: { id, status } });
       n++;
     }
     return n;
@@ -48,6 +60,11 @@ export class FleetState {
 
   collection(): FeatureCollection<Point, DeviceProps> {
     return { type: 'FeatureCollection', features: [...this.byId.values()] };
+  }
+
+  /** The collection the map draws (see drawnById). */
+  drawn(): FeatureCollection<Point, DrawnFeature['properties']> {
+    return { type: 'FeatureCollection', features: [...this.drawnById.values()] };
   }
 
   counts(): StatusCounts {

@@ -35,6 +35,28 @@ describe('FleetState', () => {
     expect(s.collection().features.map((f) => f.properties.id)).toEqual([5]);
   });
 
+  it('hands the map only where each device is and its status, following every patch', () => {
+    const s = new FleetState();
+    s.replace({ type: 'FeatureCollection', features: [feature(1), feature(2)] });
+    s.patch({ type: 'FeatureCollection', features: [feature(2, 'moving', 'D2', 9)] });
+    expect(s.drawn().features).toEqual([
+      {
+        type: 'Feature',
+        id: 1,
+        geometry: { type: 'Point', coordinates: [1, 0] },
+        properties: { id: 1, status: 'online' },
+      },
+      {
+        type: 'Feature',
+        id: 2,
+        geometry: { type: 'Point', coordinates: [9, 0] },
+        properties: { id: 2, status: 'moving' },
+      },
+    ]);
+    s.replace({ type: 'FeatureCollection', features: [feature(5)] });
+    expect(s.drawn().features.map((f) => f.properties.id)).toEqual([5]);
+  });
+
   it('searches by name or IMEI and sorts the list by name, last update or status', () => {
     const s = new FleetState();
     s.replace({

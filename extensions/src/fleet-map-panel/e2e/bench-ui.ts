@@ -159,7 +159,7 @@ async function browserFigures(studio: e2e.Studio, d: TestDirectus, expected: num
           getZoom(): number;
           getCenter(): { lng: number; lat: number };
         };
-        state: { collection(): unknown };
+        state: { drawn(): unknown };
       };
       const fm = (document.querySelector('.fleet-map-panel .map') as HTMLElement & { fleetMap: FM }).fleetMap;
       const idle = () => new Promise<void>((r) => fm.map.once('idle', () => r()));
@@ -167,7 +167,7 @@ async function browserFigures(studio: e2e.Studio, d: TestDirectus, expected: num
       // one full refresh, as a full poll does it: re-cluster in the worker and redraw
       const r0 = performance.now();
       const done = idle();
-      fm.map.getSource('fleet-devices').setData(fm.state.collection());
+      fm.map.getSource('fleet-devices').setData(fm.state.drawn());
       await done;
       const refreshMs = performance.now() - r0;
 
