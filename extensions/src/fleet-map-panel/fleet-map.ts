@@ -6,7 +6,7 @@
  */
 
 import type { FeatureCollection, Point } from 'geojson';
-import type { GeoJSONSource, MapLayerMouseEvent, MapSourceDataEvent } from 'maplibre-gl';
+import type { GeoJSONSource, MapLayerMouseEvent } from 'maplibre-gl';
 import * as maplibregl from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import { formatClock } from '../shared/format/index.js';
@@ -97,6 +97,8 @@ export interface LoadTimings {
   /** The first answer was the one prefetched at bundle load. */
   prefetched?: boolean;
   firstSetData?: number;
+  /** The clustering worker had indexed the first positions. */
+  clustered?: number;
   /** The first frame after the clustering worker answered and every device tile was in. */
   devicesDrawn?: number;
   /** The map was idle (basemap tiles included) with the first positions drawn. */
@@ -415,17 +417,25 @@ export class FleetMap {
     if (!this.isLoaded) return;
     const source = this.map.getSource(DEVICE_SOURCE) as GeoJSONSource | undefined;
     if (!source) return;
-    source.setData(this.state.drawn());
+    const loaded = source.setData(this.state.drawn());
     if (this.timings.firstSetData === undefined) {
       this.timings.firstSetData = now();
-      const onData = (e: MapSourceDataEvent) => {
-        if (e.sourceId !== DEVICE_SOURCE || !this.map.isSourceLoaded(DEVICE_SOURCE)) return;
-        this.map.off('sourcedata', onData);
-        this.map.once('render', () => {
-          this.timings.devicesDrawn = now();
-        });
-      };
-      this.map.on('sourcedata', onData);
+      // The worker has clustered the data when setData resolves; the devices are drawn in the
+      // first frame after every tile of the source was rebuilt from it.
+      void loaded
+        .then(() => {
+          this.timings.clustered = now();
+          const onData = () => {
+            if (!this.map.isSourceLoaded(DEVICE_SOURCE)) return;
+            this.map.off('sourcedata', onData);
+            this.map.once('render', () => {
+              this.timings.devicesDrawn = now();
+            });
+          };
+          this.map.on('sourcedata', onData);
+          onData();
+        })
+        .catch(() => {});
       this.map.once('idle', () => {
         this.timings.firstDrawn = now();
       });

@@ -32,7 +32,8 @@ const PREFETCH_KEY = 'fleet-map:prefetch';
  */
 const PREFETCH_MAX_AGE_MS = 30_000;
 
-let prefetched: { url: string; at: number; response: Promise<Response> } | null = null;
+/** The prefetched answer, read and parsed as soon as it arrives (null: ask through the Studio). */
+let prefetched: { url: string; at: number; answer: Promise<PositionsAnswer | null> } | null = null;
 
 /** The Studio's API root (the page path before `/admin`), or null outside the Studio. */
 export function studioApiRoot(): string | null {
@@ -72,17 +73,17 @@ export async function fetchPositions(
   etag: string | null,
   fallback: PositionsFallback,
 ): Promise<PositionsAnswer> {
-  let response: Promise<Response> | null = null;
-  if (prefetched && prefetched.url === url && etag === null && Date.now() - prefetched.at < PREFETCH_MAX_AGE_MS)
-    response = prefetched.response;
+  const early =
+    prefetched && prefetched.url === url && etag === null && Date.now() - prefetched.at < PREFETCH_MAX_AGE_MS
+      ? prefetched.answer
+      : null;
   prefetched = null;
-  let fromPrefetch = response !== null;
-  const res = await (response ?? request(url, etag)).catch((err) => {
-    if (!fromPrefetch) throw err;
-    fromPrefetch = false; // the prefetch failed: ask again
-    return request(url, etag);
-  });
-  return (await read(res, fromPrefetch)) ?? fallback(query, etag);
+  if (early) {
+    const answer = await early.catch(() => undefined);
+    // undefined: the prefetch failed on the way (network), so it is asked again below
+    if (answer !== undefined) return answer ?? fallback(query, etag);
+  }
+  return (await read(await request(url, etag), false)) ?? fallback(query, etag);
 }
 
 /** Remembers that this page shows a fleet map polling `url` (called when the panel mounts). */
@@ -107,9 +108,10 @@ export function prefetchPositions(): void {
     ];
     // only our own endpoint on this origin, whatever the storage holds
     if (!url || new URL(url).origin !== window.location.origin) return;
-    const response = request(url, null);
-    response.catch(() => {}); // a failed prefetch is simply not used
-    prefetched = { url, at: Date.now(), response };
+    // Parsed on arrival, while the Studio still mounts the dashboard, not when the panel asks.
+    const answer = request(url, null).then((res) => read(res, true));
+    answer.catch(() => {}); // a failed prefetch is simply not used
+    prefetched = { url, at: Date.now(), answer };
   } catch {
     // storage disabled or an unreadable entry: no prefetch
   }

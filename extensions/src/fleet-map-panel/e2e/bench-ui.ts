@@ -237,6 +237,7 @@ async function browserFigures(studio: e2e.Studio, d: TestDirectus, expected: num
       updateMs: trace.updateMs ?? Number.NaN,
       handed: trace.firstSetData ?? Number.NaN,
       styleLoaded: trace.styleLoaded ?? Number.NaN,
+      clustered: trace.clustered ?? Number.NaN,
       devicesDrawn: trace.devicesDrawn ?? Number.NaN,
       idle: trace.firstDrawn ?? Number.NaN,
       openAtFetch: trace.openAtFetch,
@@ -346,7 +347,7 @@ async function main(): Promise<void> {
         `  Positions (${r10.prefetched ? 'prefetched at bundle load' : 'asked by the panel'}): issued ${at('issued')}, on the wire ${at('requestSent')} (+${gap('issued', 'requestSent')}; ${fmt(r10.openAtFetch!)} same-origin requests open, ${fmt(r10.requestsBefore!)} before it), ` +
         `first byte ${at('firstByte')} (+${gap('requestSent', 'firstByte')}), last byte ${at('responseEnd')} (+${gap('firstByte', 'responseEnd')}), ` +
         `parsed in the panel's hands ${at('parsed')} (+${gap('responseEnd', 'parsed')}; the panel asked at ${at('fetchStarted')}), main thread ${at('applyMs')} ms to take them and ${at('updateMs')} ms for the legend and list.\n` +
-        `  Map: style loaded ${at('styleLoaded')}; positions to the clustering worker ${at('handed')}; devices drawn ${at('devicesDrawn')} (+${gap('handed', 'devicesDrawn')}); idle ${at('idle')} (+${gap('devicesDrawn', 'idle')}).`,
+        `  Map: style loaded ${at('styleLoaded')}; positions to the clustering worker ${at('handed')}, clustered ${at('clustered')} (+${gap('handed', 'clustered')}); devices drawn ${at('devicesDrawn')} (+${gap('clustered', 'devicesDrawn')}); idle ${at('idle')} (+${gap('devicesDrawn', 'idle')}).`,
     );
     console.log(`10k: open when the positions were requested: ${openAtFetch.get(10_000) || 'none'}`);
     console.log(
