@@ -22,7 +22,8 @@ import { type ConnectionEventInput, encodeConnectionEvent } from './messages.js'
 
 export interface ContractScript {
   readonly name: string;
-  readonly numberOfKeys: number;
+  /** null: the caller passes the number of keys as the first argument. */
+  readonly numberOfKeys: number | null;
   readonly lua: string;
 }
 
@@ -46,7 +47,20 @@ export const DISPATCH_COMMAND: ContractScript = {
   lua: LUA_SOURCES['dispatch-command'],
 };
 
-export const CONTRACT_SCRIPTS: readonly ContractScript[] = [REGISTER, DEREGISTER, REAP_INSTANCE, DISPATCH_COMMAND];
+/** fleetAppendEntries(numkeys, ...streams; ...[keyIndex, fieldCount, ...fields]) → per entry its id or its error. */
+export const APPEND_ENTRIES: ContractScript = {
+  name: 'fleetAppendEntries',
+  numberOfKeys: null,
+  lua: LUA_SOURCES['append-entries'],
+};
+
+export const CONTRACT_SCRIPTS: readonly ContractScript[] = [
+  REGISTER,
+  DEREGISTER,
+  REAP_INSTANCE,
+  DISPATCH_COMMAND,
+  APPEND_ENTRIES,
+];
 
 export interface ContractCommands {
   fleetRegister(
@@ -74,6 +88,8 @@ export interface ContractCommands {
     maxlen: string,
     ...fields: string[]
   ): Promise<[string, string] | null>;
+  /** Arguments from `appendEntriesArgs`. */
+  fleetAppendEntries(...args: (string | Buffer)[]): Promise<(string | Error)[]>;
 }
 
 /** Registers the contract scripts on a client (idempotent) and returns it typed with them. */
@@ -84,10 +100,78 @@ export function defineContractScripts<R extends Redis>(
   const target = redis as R & Record<string, unknown>;
   for (const s of scripts) {
     if (typeof target[s.name] !== 'function') {
-      redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+      redis.defineCommand(s.name, { numberOfKeys: s.numberOfKeys ?? undefined, lua: s.lua });
     }
   }
   return redis as R & ContractCommands;
+}
+
+/** One stream entry to append: the stream's key and the fields a message definition encoded. */
+export interface StreamEntry {
+  readonly key: string;
+  readonly fields: readonly (string | Buffer)[];
+}
+
+/**
+ * The arguments of one `fleetAppendEntries` call appending `entries` in order: the number of
+ * streams, the streams, and the batch as one MessagePack array of `[streamIndex, ...fields]`
+ * arrays (strings as UTF-8, buffers as they are; MessagePack `str` carries any bytes, and Lua
+ * strings are bytes). In a Redis Cluster every stream must be in one slot (the caller groups them).
+ */
+export function appendEntriesArgs(entries: readonly StreamEntry[]): (string | Buffer)[] {
+  const streams: string[] = [];
+  const indexes = new Uint16Array(entries.length);
+  let size = arrayHeaderSize(entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as StreamEntry;
+    let k = streams.indexOf(e.key);
+    if (k < 0) k = streams.push(e.key) - 1;
+    indexes[i] = k + 1;
+    size += arrayHeaderSize(e.fields.length + 1) + uintSize(k + 1);
+    for (const f of e.fields) {
+      const n = typeof f === 'string' ? Buffer.byteLength(f) : f.length;
+      size += strHeaderSize(n) + n;
+    }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = writeArrayHeader(out, 0, entries.length);
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i] as StreamEntry;
+    at = writeArrayHeader(out, at, e.fields.length + 1);
+    at = writeUint(out, at, indexes[i] as number);
+    for (const f of e.fields) {
+      if (typeof f === 'string') {
+        const n = Buffer.byteLength(f);
+        at = writeStrHeader(out, at, n);
+        at += out.write(f, at, n, 'utf8');
+      } else {
+        at = writeStrHeader(out, at, f.length);
+        at += f.copy(out, at);
+      }
+    }
+  }
+  return [String(streams.length), ...streams, out];
+}
+
+// The few MessagePack forms the batch uses: arrays, positive integers below 2^16, and str.
+const arrayHeaderSize = (n: number) => (n < 16 ? 1 : n < 0x10000 ? 3 : 5);
+const uintSize = (n: number) => (n < 128 ? 1 : 3);
+const strHeaderSize = (n: number) => (n < 32 ? 1 : n < 0x10000 ? 3 : 5);
+
+function writeArrayHeader(b: Buffer, at: number, n: number): number {
+  if (n < 16) return b.writeUInt8(0x90 | n, at);
+  if (n < 0x10000) return b.writeUInt16BE(n, b.writeUInt8(0xdc, at));
+  return b.writeUInt32BE(n, b.writeUInt8(0xdd, at));
+}
+
+function writeUint(b: Buffer, at: number, n: number): number {
+  return n < 128 ? b.writeUInt8(n, at) : b.writeUInt16BE(n, b.writeUInt8(0xcd, at));
+}
+
+function writeStrHeader(b: Buffer, at: number, n: number): number {
+  if (n < 32) return b.writeUInt8(0xa0 | n, at);
+  if (n < 0x10000) return b.writeUInt16BE(n, b.writeUInt8(0xda, at));
+  return b.writeUInt32BE(n, b.writeUInt8(0xdb, at));
 }
 
 type ConnectionChange = Omit<ConnectionEventInput, 'type'>;

@@ -3,25 +3,32 @@
  * depend on one round trip per frame. Each caller gets a promise that settles with the reply to its
  * own entry: an entry rejected by Redis (or lost with the connection) rejects only its own frame.
  *
- * On one Redis a batch is the XADD commands themselves, sent while the client's socket is corked
- * (one write, as a pipeline would be): an ioredis pipeline object per batch cost about as much as
- * the commands at the few entries per turn a steady fleet gives (see daemon/bench/ingest.md).
+ * A batch is one call of the contract's `fleetAppendEntries` script, which XADDs each entry with
+ * the fields its caller encoded and answers each entry's id (or its own error): one ioredis command
+ * and one RESP write per batch instead of one per entry. ioredis' per-command objects and their
+ * encoding were the largest part of the daemon's CPU and allocation per frame (see
+ * daemon/bench/ingest.md).
  *
  * A batch Redis does not answer within `timeoutMs` fails all its entries (their frames are not
  * acknowledged; the devices resend). That is one timer per batch: give the writer a client
- * without ioredis' `commandTimeout`, which would arm and clear one timer per XADD.
+ * without ioredis' `commandTimeout`, which would arm its own timer per command.
  *
- * In a Redis Cluster a batch must stay on one node, so it is split into one pipeline per stream
- * (each telemetry partition is one slot). With `waitReplicas`, each batch ends with `WAIT n`: its
- * entries resolve only once n replicas have them, so a master that dies right after answering
- * cannot take an acknowledged frame with it when its replica takes over.
+ * In a Redis Cluster a script may touch one slot only, so a batch is split into one call per stream
+ * (each telemetry partition is one slot). With `waitReplicas`, each call is followed by `WAIT n` on
+ * the same connection: its entries resolve only once n replicas have them, so a master that dies
+ * right after answering cannot take an acknowledged frame with it when its replica takes over.
  */
 import type { Redis } from 'ioredis';
-import { isClusterClient } from '../contract/index.js';
+import {
+  APPEND_ENTRIES,
+  appendEntriesArgs,
+  type ContractCommands,
+  defineContractScripts,
+  isClusterClient,
+  type StreamEntry,
+} from '../contract/index.js';
 
-interface Pending {
-  key: string;
-  fields: (string | Buffer)[];
+interface Pending extends StreamEntry {
   resolve: (id: string) => void;
   reject: (err: Error) => void;
 }
@@ -43,12 +50,14 @@ export class StreamWriter {
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly maxBatch: number;
+  private readonly redis: Redis & ContractCommands;
 
   constructor(
-    private readonly redis: Redis,
+    redis: Redis,
     private readonly options: StreamWriterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 500;
+    this.redis = defineContractScripts(redis, [APPEND_ENTRIES]);
   }
 
   /** XADD key * fields…; resolves with the entry id once Redis has it. */
@@ -97,22 +106,22 @@ export class StreamWriter {
     const started = performance.now();
     const replicas = this.options.waitReplicas ?? 0;
     let settled = false;
-    const settle = (results: [Error | null, unknown][] | null, failure?: unknown) => {
+    const settle = (replies: unknown, confirmed: unknown, failure?: unknown) => {
       if (settled) return;
       settled = true;
       if (timer) clearTimeout(timer);
       this.options.onBatch?.(batch.length, (performance.now() - started) / 1000);
-      const confirmed = results?.[batch.length];
-      const unreplicated =
-        replicas > 0 && results !== null && !(confirmed && !confirmed[0] && Number(confirmed[1]) >= replicas);
-      const why = unreplicated
-        ? new Error(`fewer than ${replicas} replica(s) confirmed ${batch.length} XADDs`)
-        : failure;
-      batch.forEach((p, i) => {
-        const r = unreplicated ? undefined : results?.[i];
-        if (r && !r[0] && r[1] != null) p.resolve(String(r[1]));
-        else p.reject(toError(r?.[0] ?? why ?? new Error('no reply from Redis')));
-      });
+      let why = failure;
+      if (why === undefined && replicas > 0 && !(Number(confirmed) >= replicas)) {
+        why = new Error(`fewer than ${replicas} replica(s) confirmed ${batch.length} XADDs`);
+      }
+      const ids = why === undefined && Array.isArray(replies) ? replies : null;
+      for (let i = 0; i < batch.length; i++) {
+        const p = batch[i] as Pending;
+        const r: unknown = ids?.[i];
+        if (typeof r === 'string') p.resolve(r);
+        else p.reject(toError(r ?? why ?? new Error('no reply from Redis')));
+      }
       this.inFlight -= batch.length;
       if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
@@ -121,40 +130,44 @@ export class StreamWriter {
       timeoutMs === undefined
         ? undefined
         : setTimeout(
-            () => settle(null, new Error(`Redis did not answer ${batch.length} XADDs within ${timeoutMs} ms`)),
+            () => settle(null, null, new Error(`Redis did not answer ${batch.length} XADDs within ${timeoutMs} ms`)),
             timeoutMs,
           );
-    if (cluster) {
-      const pipeline = this.redis.pipeline();
-      for (const p of batch) pipeline.xaddBuffer(p.key, '*', ...p.fields);
-      if (replicas > 0) pipeline.wait(replicas, timeoutMs ?? 5000);
-      pipeline.exec().then(
-        (results) => settle(results),
-        (err: unknown) => settle(null, err),
+    const args = appendEntriesArgs(batch);
+    if (replicas === 0) {
+      this.redis.fleetAppendEntries(...args).then(
+        (replies) => settle(replies, null),
+        (err: unknown) => settle(null, null, err),
       );
       return;
     }
-    // Replies in the shape a pipeline's exec() gives, filled as they come.
-    const results: [Error | null, unknown][] = new Array(batch.length + (replicas > 0 ? 1 : 0));
-    let awaited = results.length;
-    const reply = (i: number, err: Error | null, value: unknown) => {
-      results[i] = [err, value];
-      if (--awaited === 0) settle(results);
-    };
+    // With WAIT, the script goes as plain EVAL (its source, not its digest): ioredis would resend an
+    // EVALSHA Redis answered NOSCRIPT (after a SCRIPT FLUSH) behind the WAIT, which would then not
+    // cover those entries. Both commands leave in one write on one connection.
+    const [numkeys, ...rest] = args as [string, ...(string | Buffer)[]];
+    const waitMs = timeoutMs ?? 5000;
+    if (cluster) {
+      // WAIT has no key: a pipeline keeps it on the node that ran the script.
+      const pipeline = this.redis.pipeline();
+      pipeline.eval(APPEND_ENTRIES.lua, numkeys, ...rest);
+      pipeline.wait(replicas, waitMs);
+      pipeline.exec().then(
+        (results) => {
+          const [appended, waited] = results ?? [];
+          const err = appended?.[0] ?? waited?.[0];
+          if (err) settle(null, null, err);
+          else settle(appended?.[1], waited?.[1]);
+        },
+        (err: unknown) => settle(null, null, err),
+      );
+      return;
+    }
     const socket = this.redis.stream as Redis['stream'] | undefined;
     socket?.cork();
-    batch.forEach((p, i) => {
-      this.redis.xaddBuffer(p.key, '*', ...p.fields).then(
-        (id) => reply(i, null, id),
-        (err: Error) => reply(i, err, null),
-      );
-    });
-    if (replicas > 0) {
-      this.redis.wait(replicas, timeoutMs ?? 5000).then(
-        (n) => reply(batch.length, null, n),
-        (err: Error) => reply(batch.length, err, null),
-      );
-    }
+    Promise.all([this.redis.eval(APPEND_ENTRIES.lua, numkeys, ...rest), this.redis.wait(replicas, waitMs)]).then(
+      ([replies, confirmed]) => settle(replies, confirmed),
+      (err: unknown) => settle(null, null, err),
+    );
     socket?.uncork();
   }
 }

@@ -32,6 +32,31 @@ describe('StreamWriter', () => {
     expect(entries[7]?.[1][3]).toEqual(Buffer.from([0, 255, 7]));
   });
 
+  it('appends a batch spanning several streams, with fields of every size, exactly as given', async () => {
+    const batches: number[] = [];
+    const writer = new StreamWriter(r.redis, { onBatch: (n) => batches.push(n) });
+    // Lengths around each MessagePack size boundary the batch encoding crosses (31/32, 65535/65536).
+    const sizes = [0, 1, 31, 32, 255, 65_535, 65_536, 200_000];
+    const value = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) % 256));
+    const streams = Array.from({ length: 3 }, (_, s) => `${r.prefix}writer:multi:${s}`);
+    // An entry of 20 fields (a MessagePack array of more than 15 items), UTF-8 names and values.
+    const wide = Array.from({ length: 10 }, (_, i) => [`f${i}·`, `v${i}€`]).flat();
+    const sent = sizes.map((n, i) => ({
+      key: streams[i % streams.length] as string,
+      fields: ['n', String(i), 'raw', value(n, i), 'text', 'ü'.repeat(n % 40)],
+    }));
+    sent.push({ key: streams[1] as string, fields: wide });
+    const ids = await Promise.all(sent.map((e) => writer.add(e.key, e.fields)));
+    expect(batches).toEqual([sent.length]);
+    for (const key of streams) {
+      const entries = (await r.redis.xrangeBuffer(key, '-', '+')) as [Buffer, Buffer[]][];
+      const expected = sent.flatMap((e, i) => (e.key === key ? [{ id: ids[i], fields: e.fields }] : []));
+      expect(entries.map(([id, fields]) => ({ id: id.toString(), fields }))).toEqual(
+        expected.map((e) => ({ id: e.id, fields: e.fields.map((f) => Buffer.from(f)) })),
+      );
+    }
+  });
+
   it('splits a large backlog into batches of maxBatch', async () => {
     const batches: number[] = [];
     const writer = new StreamWriter(r.redis, { maxBatch: 50, onBatch: (n) => batches.push(n) });

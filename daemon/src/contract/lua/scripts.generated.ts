@@ -1,5 +1,7 @@
 // Generated from the .lua files in this folder by `npm run contract:lua`; do not edit.
 export const LUA_SOURCES = {
+  'append-entries':
+    "-- fleetAppendEntries(numkeys, stream...; batch) -> one reply per entry, in order: its id, or the\n-- error Redis gave that entry's XADD (the others are still appended, as separate XADDs would be).\n-- `batch` is a MessagePack array with one array per entry: the index of its stream in KEYS, then\n-- its fields as the contract's message definition encoded them (see appendEntriesArgs). The\n-- fields travel as one argument so that the client encodes one bulk string per batch rather than\n-- one per field.\nlocal entries = cmsgpack.unpack(ARGV[1])\nlocal out = {}\nfor i = 1, #entries do\n  local e = entries[i]\n  out[i] = redis.pcall('XADD', KEYS[e[1]], '*', unpack(e, 2))\nend\nreturn out\n",
   deregister:
     "-- fleetDeregister(registry, events; imei, instance, maxlen, ...event) -> 1 if the registry entry\n-- was removed, 0 if it names another instance (the device reconnected elsewhere). The\n-- `disconnected` event (ConnectionEvent fields) is recorded either way: this instance's socket\n-- did close.\nlocal removed = 0\nlocal current = redis.call('HGET', KEYS[1], ARGV[1])\nif current and string.sub(current, 1, string.len(ARGV[2]) + 1) == ARGV[2] .. '|' then\n  redis.call('HDEL', KEYS[1], ARGV[1])\n  removed = 1\nend\nredis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))\nreturn removed\n",
   'dispatch-command':
