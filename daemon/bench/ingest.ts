@@ -144,6 +144,7 @@ function batchSizes(s0: Stats, s1: Stats): string {
 
 const MiB = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`;
 const k = (n: number) => `${(n / 1000).toFixed(1)}k`;
+const us = (n: number) => n.toFixed(1);
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -152,6 +153,7 @@ async function main(): Promise<void> {
   const redisUrl = ownRedis.url;
   process.on('exit', () => ownRedis.proc.kill('SIGTERM'));
   const redis = new Redis(redisUrl);
+  const redisCpu = () => cpuSeconds(ownRedis.proc.pid as number);
   const keys = redisKeys(PREFIX);
   // Stand-in for processors keeping up: keep the stream short.
   const trimmer = setInterval(() => {
@@ -269,8 +271,10 @@ async function main(): Promise<void> {
     const phase = async (name: string, t: Target, fleet: Parameters<typeof runFleet>[0], profile = false) => {
       let breakdown: Promise<CpuBreakdown> | undefined;
       let cpuStart = 0;
+      let redisCpuStart = 0;
       let tStart = 0;
       let cpuEnd = 0;
+      let redisCpuEnd = 0;
       let tEnd = 0;
       let stats0: Promise<Stats> | null = null;
       let stats1: Promise<Stats> | null = null;
@@ -280,12 +284,14 @@ async function main(): Promise<void> {
         port: t.port,
         onConnected: () => {
           cpuStart = cpuSeconds(t.pid);
+          redisCpuStart = redisCpu();
           tStart = performance.now();
           stats0 = askStats(t.child);
           if (profile) void ask(t.child, 'profile-start');
           setTimeout(
             () => {
               cpuEnd = cpuSeconds(t.pid);
+              redisCpuEnd = redisCpu();
               tEnd = performance.now();
               stats1 = askStats(t.child);
               if (profile)
@@ -297,6 +303,7 @@ async function main(): Promise<void> {
       });
       if (tEnd === 0) {
         cpuEnd = cpuSeconds(t.pid);
+        redisCpuEnd = redisCpu();
         tEnd = performance.now();
       }
       // Ack latency is measured in the simulator: its own event-loop lag is part of it. The daemon's
@@ -316,11 +323,16 @@ async function main(): Promise<void> {
       const recPerSec = summary.counters.recordsAcked / (summary.sendMs / 1000);
       const cores = cpu / wall;
       const perCore = recPerSec / Math.max(cores, 0.01);
+      // CPU per frame, of the server and of Redis (which shares the cores): what each frame costs
+      // the machine, whatever else runs on it.
+      const framesPerSec = recPerSec / RECORDS;
+      const usPerFrame = (cores * 1e6) / Math.max(framesPerSec, 1);
+      const redisUsPerFrame = ((redisCpuEnd - redisCpuStart) / wall) * (1e6 / Math.max(framesPerSec, 1));
       log(
         `${name}${t.kind === 'ours' ? '' : ` [${t.kind} peer]`}: ${summary.devices} devices, ${k(recPerSec)} acked records/s sustained ` +
           `(${summary.counters.recordsAcked} in ${(summary.sendMs / 1000).toFixed(1)} s), ack p50 ${summary.ackLatencyMs.p50} ms ` +
           `p99 ${summary.ackLatencyMs.p99} ms max ${summary.ackLatencyMs.max} ms; ${t.kind === 'ours' ? 'daemon' : 'server'} CPU ${(cores * 100).toFixed(0)}% ` +
-          `→ ${k(perCore)} records/s per core; resent ${summary.counters.recordsResent}, ack timeouts ${summary.counters.ackTimeouts}` +
+          `→ ${k(perCore)} records/s per core; CPU per frame: server ${usPerFrame.toFixed(1)} µs, Redis ${redisUsPerFrame.toFixed(1)} µs; resent ${summary.counters.recordsResent}, ack timeouts ${summary.counters.ackTimeouts}` +
           `${lag}; load average ${loadavg()[0]!.toFixed(1)}`,
       );
       log(daemonView);
@@ -329,6 +341,8 @@ async function main(): Promise<void> {
         recPerSec,
         cores,
         perCore,
+        usPerFrame,
+        redisUsPerFrame,
         loopMaxMs: s1.loopMaxMs,
         p99: summary.ackLatencyMs.p99,
         breakdown: await breakdown,
@@ -435,10 +449,14 @@ async function main(): Promise<void> {
           (n) => n.toFixed(1),
         );
         row('sustained', 'records/s per server core', (r) => r.perCore, k);
+        row('sustained', 'server CPU µs per frame', (r) => r.usPerFrame, us);
+        row('sustained', 'Redis CPU µs per frame', (r) => r.redisUsPerFrame, us);
       }
       if (o.saturation) {
         row('saturation', 'acked records/s', (r) => r.recPerSec, k);
         row('saturation', 'records/s per server core', (r) => r.perCore, k);
+        row('saturation', 'server CPU µs per frame', (r) => r.usPerFrame, us);
+        row('saturation', 'Redis CPU µs per frame', (r) => r.redisUsPerFrame, us);
         row(
           'saturation',
           'ack p99 ms',
