@@ -47,20 +47,18 @@ export const DISPATCH_COMMAND: ContractScript = {
   lua: LUA_SOURCES['dispatch-command'],
 };
 
-/** fleetAppendEntries(numkeys, ...streams; ...[keyIndex, fieldCount, ...fields]) → per entry its id or its error. */
+/**
+ * fleetAppendEntries(numkeys, ...streams; batch) → per entry its id or its error; arguments from
+ * `appendEntriesArgs`. Sent as EVAL with its source by the stream writer (see there why), so not
+ * among the scripts defined on clients.
+ */
 export const APPEND_ENTRIES: ContractScript = {
   name: 'fleetAppendEntries',
   numberOfKeys: null,
   lua: LUA_SOURCES['append-entries'],
 };
 
-export const CONTRACT_SCRIPTS: readonly ContractScript[] = [
-  REGISTER,
-  DEREGISTER,
-  REAP_INSTANCE,
-  DISPATCH_COMMAND,
-  APPEND_ENTRIES,
-];
+export const CONTRACT_SCRIPTS: readonly ContractScript[] = [REGISTER, DEREGISTER, REAP_INSTANCE, DISPATCH_COMMAND];
 
 export interface ContractCommands {
   fleetRegister(
@@ -88,8 +86,6 @@ export interface ContractCommands {
     maxlen: string,
     ...fields: string[]
   ): Promise<[string, string] | null>;
-  /** Arguments from `appendEntriesArgs`. */
-  fleetAppendEntries(...args: (string | Buffer)[]): Promise<(string | Error)[]>;
 }
 
 /** Registers the contract scripts on a client (idempotent) and returns it typed with them. */
@@ -118,7 +114,7 @@ export interface StreamEntry {
  * arrays (strings as UTF-8, buffers as they are; MessagePack `str` carries any bytes, and Lua
  * strings are bytes). In a Redis Cluster every stream must be in one slot (the caller groups them).
  */
-export function appendEntriesArgs(entries: readonly StreamEntry[]): (string | Buffer)[] {
+export function appendEntriesArgs(entries: readonly StreamEntry[]): [numkeys: string, ...rest: (string | Buffer)[]] {
   const streams: string[] = [];
   const indexes = new Uint16Array(entries.length);
   let size = arrayHeaderSize(entries.length);

@@ -3,30 +3,33 @@
  * depend on one round trip per frame. Each caller gets a promise that settles with the reply to its
  * own entry: an entry rejected by Redis (or lost with the connection) rejects only its own frame.
  *
- * A batch is one call of the contract's `fleetAppendEntries` script, which XADDs each entry with
- * the fields its caller encoded and answers each entry's id (or its own error): one ioredis command
- * and one RESP write per batch instead of one per entry. ioredis' per-command objects and their
- * encoding were the largest part of the daemon's CPU and allocation per frame (see
- * daemon/bench/ingest.md).
+ * A batch of a few entries is their XADD commands, written while the client's socket is corked (one
+ * write, as a pipeline would be, without a pipeline object's own cost). A larger one is one call of
+ * the contract's `fleetAppendEntries` script carrying all its entries as one argument; the script
+ * XADDs each with the fields its caller encoded and answers each entry's id (or its own error).
+ * ioredis' per-command objects and per-argument encoding were the largest part of the daemon's
+ * allocation per frame under load (see daemon/bench/ingest.md); running the script costs Redis
+ * more per entry than plain XADDs, hence only for batches where it saves the daemon more.
  *
  * A batch Redis does not answer within `timeoutMs` fails all its entries (their frames are not
  * acknowledged; the devices resend). That is one timer per batch: give the writer a client
  * without ioredis' `commandTimeout`, which would arm its own timer per command.
  *
- * In a Redis Cluster a script may touch one slot only, so a batch is split into one call per stream
- * (each telemetry partition is one slot). With `waitReplicas`, each call is followed by `WAIT n` on
+ * In a Redis Cluster a batch must stay on one node, so it is split into one pipeline per stream
+ * (each telemetry partition is one slot). With `waitReplicas`, each batch ends with `WAIT n` on
  * the same connection: its entries resolve only once n replicas have them, so a master that dies
  * right after answering cannot take an acknowledged frame with it when its replica takes over.
  */
 import type { Redis } from 'ioredis';
-import {
-  APPEND_ENTRIES,
-  appendEntriesArgs,
-  type ContractCommands,
-  defineContractScripts,
-  isClusterClient,
-  type StreamEntry,
-} from '../contract/index.js';
+import { APPEND_ENTRIES, appendEntriesArgs, isClusterClient, type StreamEntry } from '../contract/index.js';
+
+/**
+ * From this many entries a batch is one script call; smaller ones are plain XADDs. The writer alone
+ * against a local Redis (CPU per entry, see daemon/bench/ingest.md): at 4 entries the script costs
+ * the client 9.0 µs per entry against 11.4 for XADDs, at 1-3 it costs the client about as much or
+ * more, and Redis 3-8 µs more per entry than plain XADDs.
+ */
+const SCRIPT_MIN_ENTRIES = 4;
 
 interface Pending extends StreamEntry {
   resolve: (id: string) => void;
@@ -50,14 +53,12 @@ export class StreamWriter {
   private inFlight = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly maxBatch: number;
-  private readonly redis: Redis & ContractCommands;
 
   constructor(
-    redis: Redis,
+    private readonly redis: Redis,
     private readonly options: StreamWriterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 500;
-    this.redis = defineContractScripts(redis, [APPEND_ENTRIES]);
   }
 
   /** XADD key * fields…; resolves with the entry id once Redis has it. */
@@ -133,44 +134,52 @@ export class StreamWriter {
             () => settle(null, null, new Error(`Redis did not answer ${batch.length} XADDs within ${timeoutMs} ms`)),
             timeoutMs,
           );
-    const args = appendEntriesArgs(batch);
-    if (replicas === 0) {
-      this.redis.fleetAppendEntries(...args).then(
-        (replies) => settle(replies, null),
-        (err: unknown) => settle(null, null, err),
-      );
-      return;
-    }
-    // With WAIT, the script goes as plain EVAL (its source, not its digest): ioredis would resend an
-    // EVALSHA Redis answered NOSCRIPT (after a SCRIPT FLUSH) behind the WAIT, which would then not
-    // cover those entries. Both commands leave in one write on one connection.
-    const [numkeys, ...rest] = args as [string, ...(string | Buffer)[]];
-    const waitMs = timeoutMs ?? 5000;
-    if (cluster) {
-      // WAIT has no key: a pipeline keeps it on the node that ran the script.
-      const pipeline = this.redis.pipeline();
-      pipeline.eval(APPEND_ENTRIES.lua, numkeys, ...rest);
-      pipeline.wait(replicas, waitMs);
-      pipeline.exec().then(
-        (results) => {
-          const [appended, waited] = results ?? [];
-          const err = appended?.[0] ?? waited?.[0];
-          if (err) settle(null, null, err);
-          else settle(appended?.[1], waited?.[1]);
-        },
-        (err: unknown) => settle(null, null, err),
-      );
-      return;
-    }
-    const socket = this.redis.stream as Redis['stream'] | undefined;
-    socket?.cork();
-    Promise.all([this.redis.eval(APPEND_ENTRIES.lua, numkeys, ...rest), this.redis.wait(replicas, waitMs)]).then(
+    this.issue(batch, cluster, replicas, timeoutMs ?? 5000).then(
       ([replies, confirmed]) => settle(replies, confirmed),
       (err: unknown) => settle(null, null, err),
     );
+  }
+
+  /**
+   * Sends a batch (and its WAIT) in one write on one connection; resolves with one reply per
+   * entry (its id, or the Error Redis gave it) and WAIT's answer.
+   *
+   * The script goes as EVAL with its source, not EVALSHA: ioredis resends an EVALSHA that Redis
+   * answered NOSCRIPT (after a SCRIPT FLUSH) on its own, behind the WAIT, which would then not
+   * cover those entries. Redis caches the compiled script either way.
+   */
+  private issue(batch: Pending[], cluster: boolean, replicas: number, waitMs: number): Promise<[unknown[], unknown]> {
+    const script = batch.length >= SCRIPT_MIN_ENTRIES ? appendEntriesArgs(batch) : null;
+    if (cluster) {
+      // WAIT has no key: a pipeline keeps it on the node that ran the entries.
+      const pipeline = this.redis.pipeline();
+      if (script) pipeline.eval(APPEND_ENTRIES.lua, ...script);
+      else for (const p of batch) pipeline.xaddBuffer(p.key, '*', ...p.fields);
+      if (replicas > 0) pipeline.wait(replicas, waitMs);
+      return pipeline.exec().then((results) => {
+        if (!results) throw new Error('no reply from Redis');
+        const sent = script ? 1 : batch.length;
+        const waited = results[sent];
+        if (waited?.[0]) throw waited[0];
+        if (!script) return [results.slice(0, sent).map(([err, id]) => err ?? String(id)), waited?.[1]];
+        const [err, replies] = results[0] ?? [];
+        if (err) throw err;
+        return [replies as unknown[], waited?.[1]];
+      });
+    }
+    const socket = this.redis.stream as Redis['stream'] | undefined;
+    socket?.cork();
+    const replies: Promise<unknown[]> = script
+      ? (this.redis.eval(APPEND_ENTRIES.lua, ...script) as Promise<unknown[]>)
+      : Promise.all(batch.map((p) => this.redis.xaddBuffer(p.key, '*', ...p.fields).then(String, asReply)));
+    const confirmed = replicas > 0 ? this.redis.wait(replicas, waitMs) : null;
     socket?.uncork();
+    return Promise.all([replies, confirmed]);
   }
 }
+
+/** An entry's error as its reply, so that it fails its own frame only. */
+const asReply = (err: unknown) => err;
 
 function toError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));

@@ -2,7 +2,8 @@
 import { once } from 'node:events';
 import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createIngestRedis } from '../../src/ingestion/redis.js';
+import { startRedisCluster, type TestRedisCluster } from '../../../test/support/index.js';
+import { connectIngestRedis, createIngestRedis } from '../../src/ingestion/redis.js';
 import { StreamWriter } from '../../src/ingestion/stream-writer.js';
 import { createTestRedis } from './support.js';
 
@@ -66,30 +67,36 @@ describe('StreamWriter', () => {
     expect(writer.pending).toBe(0);
   });
 
-  it('rejects only the entry Redis refused', async () => {
+  // 3 entries go as plain XADDs, 12 as one script call: both answer each entry on its own.
+  it.each([3, 12])('rejects only the entry Redis refused (%i entries in the batch)', async (n) => {
     const writer = new StreamWriter(r.redis);
-    const notAStream = `${r.prefix}writer:string`;
+    const good = `${r.prefix}writer:c${n}`;
+    const notAStream = `${r.prefix}writer:string${n}`;
     await r.redis.set(notAStream, 'x');
-    const results = await Promise.allSettled([
-      writer.add(`${r.prefix}writer:c`, ['n', '1']),
-      writer.add(notAStream, ['n', '2']),
-      writer.add(`${r.prefix}writer:c`, ['n', '3']),
-    ]);
-    expect(results.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
-    expect(await r.redis.xlen(`${r.prefix}writer:c`)).toBe(2);
-  });
-  it('with waitReplicas, resolves no entry of a batch fewer replicas confirmed', async () => {
-    // This Redis has no replica: WAIT answers 0 once its timeout is over.
-    const writer = new StreamWriter(r.redis, { waitReplicas: 1, timeoutMs: 300 });
-    const key = `${r.prefix}writer:d`;
-    const results = await Promise.allSettled([writer.add(key, ['n', '1']), writer.add(key, ['n', '2'])]);
-    expect(results.map((x) => x.status)).toEqual(['rejected', 'rejected']);
-    expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(
-      /fewer than 1 replica\(s\) confirmed 2 XADDs|did not answer 2 XADDs within 300 ms/,
+    const results = await Promise.allSettled(
+      Array.from({ length: n }, (_, i) => writer.add(i === 1 ? notAStream : good, ['n', String(i)])),
     );
-    expect(writer.pending).toBe(0);
+    expect(results.map((x) => x.status)).toEqual(results.map((_, i) => (i === 1 ? 'rejected' : 'fulfilled')));
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/WRONGTYPE/);
+    expect(await r.redis.xlen(good)).toBe(n - 1);
   });
+
+  it.each([2, 6])(
+    'with waitReplicas, resolves no entry of a batch fewer replicas confirmed (%i entries)',
+    async (n) => {
+      // This Redis has no replica: WAIT answers 0 once its timeout is over.
+      const writer = new StreamWriter(r.redis, { waitReplicas: 1, timeoutMs: 300 });
+      const key = `${r.prefix}writer:d${n}`;
+      const results = await Promise.allSettled(Array.from({ length: n }, (_, i) => writer.add(key, ['n', String(i)])));
+      expect(results.map((x) => x.status)).toEqual(results.map(() => 'rejected'));
+      expect(String((results[0] as PromiseRejectedResult).reason)).toMatch(
+        new RegExp(`fewer than 1 replica\\(s\\) confirmed ${n} XADDs|did not answer ${n} XADDs within 300 ms`),
+      );
+      // The entries are in Redis all the same (not acknowledged: a device would send them again).
+      expect(await r.redis.xlen(key)).toBe(n);
+      expect(writer.pending).toBe(0);
+    },
+  );
 });
 
 describe('StreamWriter against a Redis that does not answer', () => {
@@ -123,5 +130,39 @@ describe('StreamWriter against a Redis that does not answer', () => {
       client.disconnect();
       silent.close();
     }
+  });
+});
+
+describe('StreamWriter on a Redis Cluster', () => {
+  let cluster: TestRedisCluster;
+  let c: Awaited<ReturnType<typeof createTestRedis>>;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    c = await createTestRedis({ cluster, partitions: 6 });
+  });
+
+  afterAll(async () => {
+    await c?.cleanup();
+    await cluster?.stop();
+  });
+
+  it('splits a batch by partition (script calls and plain XADDs) and resolves it once a replica has it', async () => {
+    const client = createIngestRedis(c.target, { commandTimeoutMs: null });
+    await connectIngestRedis(client);
+    const writer = new StreamWriter(client, { waitReplicas: 1, timeoutMs: 5000 });
+    // Devices whose partitions get 10 entries (one script call each) next to one that gets 2 (XADDs).
+    const imeis = Array.from({ length: 200 }, (_, i) => String(356307042440000 + i));
+    const streams = [...new Set(imeis.map((imei) => c.keys.telemetryFor(imei).avl))].slice(0, 3);
+    const sent = streams.flatMap((key, s) =>
+      Array.from({ length: s === 2 ? 2 : 10 }, (_, i) => ({ key, fields: ['n', `${s}:${i}`] })),
+    );
+    const ids = await Promise.all(sent.map((e) => writer.add(e.key, e.fields)));
+    for (const key of streams) {
+      const entries = (await c.redis.xrange(key, '-', '+')) as [string, string[]][];
+      expect(entries).toEqual(sent.flatMap((e, i) => (e.key === key ? [[ids[i], e.fields]] : [])));
+    }
+    expect(writer.pending).toBe(0);
+    client.disconnect();
   });
 });
