@@ -72,6 +72,9 @@ export type SessionState = 'awaiting-imei' | 'checking' | 'active' | 'closed';
 
 type Task = () => Promise<void>;
 
+/** The label set of this transport's per-frame metrics, made once rather than per frame. */
+const TCP = { transport: 'tcp' } as const;
+
 /** Every possible AVL ack (the record count is one byte), allocated once instead of per frame. */
 const AVL_ACKS: readonly Buffer[] = Array.from({ length: 256 }, (_, n) => avlAck(n));
 
@@ -168,7 +171,7 @@ export class TcpSession implements Holder {
     if (this.state === 'closed' || this.draining) return;
     const receivedAt = Date.now();
     const t0 = performance.now();
-    this.deps.metrics.bytesIn.inc({ transport: 'tcp' }, chunk.length);
+    this.deps.metrics.bytesIn.inc(TCP, chunk.length);
     let frames: TcpFrame[];
     try {
       frames = this.framer.push(chunk);
@@ -377,9 +380,9 @@ export class TcpSession implements Holder {
       return;
     }
     if (!this.write(AVL_ACKS[info.records] ?? avlAck(info.records))) return;
-    metrics.frames.inc({ transport: 'tcp' });
-    metrics.records.inc({ transport: 'tcp' }, info.records);
-    metrics.ackLatency.observe({ transport: 'tcp' }, (performance.now() - t0) / 1000);
+    metrics.frames.inc(TCP);
+    metrics.records.inc(TCP, info.records);
+    metrics.ackLatency.observe(TCP, (performance.now() - t0) / 1000);
   }
 
   /** Logs and counts one refusal, optionally answers, then closes. */
