@@ -27,6 +27,7 @@ import {
   type RecordResult,
   recordAlerts,
   recordedAlerts,
+  retimedCandidates,
 } from './store.js';
 
 export interface AlertingOptions {
@@ -140,7 +141,13 @@ async function evaluateAndRecord(
     { now, timeZone, staleAfterS: options.staleAfterS, devices, recorded },
     related,
   );
-  const result = await recordAlerts(db, alerts, new Map(rules.map((r) => [r.id, r])), devices);
+  const retimed = await retimedCandidates(db, alerts);
+  const result = await recordAlerts(
+    db,
+    alerts.filter((_, i) => !retimed.has(i)),
+    new Map(rules.map((r) => [r.id, r])),
+    devices,
+  );
   return { ...result, pending };
 }
 

@@ -129,6 +129,9 @@ const END_OF: Record<string, string> = {
   device_offline: 'device_online',
 };
 
+/** The event type that ends the condition `type` begins, if it is such a start (see END_OF). */
+export const endEventOf = (type: string): string | undefined => END_OF[type];
+
 const ALARMS = new Set<string>(ALARM_EVENT_TYPES);
 const LOW_POWER = new Set<string>(LOW_POWER_EVENT_TYPES);
 /** Rule types evaluated from device state over time, not from events. */

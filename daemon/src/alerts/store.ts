@@ -11,6 +11,7 @@ import {
   alertMessage,
   cooldownKey,
   type DeviceRef,
+  endEventOf,
   type Rule,
   type RuleEvent,
   RuleRow,
@@ -110,6 +111,46 @@ export async function cooldownContext(
     min - margin,
     max + margin,
   );
+}
+
+/**
+ * Which candidates (by index) only re-time an occurrence a rule already alerted: fixes of a device
+ * committed out of order (the processor writes batches concurrently) can make a window confirm a
+ * state change at a later fix than the re-derivation does once the earlier fix is in, which
+ * replaces the event by one at another time, so another alert identity. Such a candidate has an
+ * alert of its rule, device, type and key whose event is gone from `events`, with no event of that
+ * type or of its end type for the key in between. Only types that begin a condition (enter, start,
+ * on) are looked at; reads `events` as this transaction left it.
+ */
+export async function retimedCandidates(db: Db, candidates: readonly AlertCandidate[]): Promise<Set<number>> {
+  const starts = candidates.flatMap((a, i) => {
+    const end = endEventOf(a.eventType);
+    return end === undefined ? [] : [{ i, a, end }];
+  });
+  if (starts.length === 0) return new Set();
+  const res = await db.raw<{ rows: Array<{ i: number }> }>(
+    `SELECT u.i FROM unnest(?::int[], ?::int[], ?::int[], ?::text[], ?::text[], ?::timestamptz[], ?::text[])
+       AS u(i, rule, device, type, key, time, end_type)
+      WHERE EXISTS (
+        SELECT 1 FROM alerts a
+         WHERE a.rule = u.rule AND a.device = u.device AND a.event_type = u.type AND a.event_key = u.key
+           AND a.event_time <> u.time
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.device = a.device AND e.type = a.event_type
+                              AND e.key = a.event_key AND e.time = a.event_time)
+           AND NOT EXISTS (SELECT 1 FROM events e WHERE e.device = u.device AND e.key = u.key
+                              AND e.type IN (u.type, u.end_type)
+                              AND e.time > least(a.event_time, u.time) AND e.time < greatest(a.event_time, u.time)))`,
+    [
+      starts.map((x) => x.i),
+      starts.map((x) => x.a.rule),
+      starts.map((x) => x.a.device),
+      starts.map((x) => x.a.eventType),
+      starts.map((x) => x.a.eventKey),
+      starts.map((x) => iso(x.a.eventTime)),
+      starts.map((x) => x.end),
+    ],
+  );
+  return new Set(res.rows.map((r) => Number(r.i)));
 }
 
 interface Recipient {
