@@ -445,9 +445,9 @@ export class FleetMap {
 
   /** Frames every device; on first data (no remembered view) and from the "fit all" button. */
   fitFleet(duration: number): void {
-    if (this.state.size === 0) return;
-    const bounds = new maplibregl.LngLatBounds();
-    for (const f of this.state.collection().features) bounds.extend(f.geometry.coordinates as [number, number]);
+    // a plain min/max pass: extending LngLatBounds made an object per device (10k on first data)
+    const bounds = this.state.bounds();
+    if (!bounds) return;
     this.map.fitBounds(bounds, { padding: 40, maxZoom: 12, duration }, { fleetUser: duration > 0 });
     this.fitted = true;
   }

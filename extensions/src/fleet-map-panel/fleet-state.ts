@@ -67,6 +67,27 @@ export class FleetState {
     return { type: 'FeatureCollection', features: [...this.drawnById.values()] };
   }
 
+  /** [[west, south], [east, north]] around every device, or null when there is none. */
+  bounds(): [[number, number], [number, number]] | null {
+    let w = Number.POSITIVE_INFINITY;
+    let s = Number.POSITIVE_INFINITY;
+    let e = Number.NEGATIVE_INFINITY;
+    let n = Number.NEGATIVE_INFINITY;
+    for (const f of this.byId.values()) {
+      const [lon, lat] = f.geometry.coordinates as [number, number];
+      if (lon < w) w = lon;
+      if (lon > e) e = lon;
+      if (lat < s) s = lat;
+      if (lat > n) n = lat;
+    }
+    return this.byId.size > 0
+      ? [
+          [w, s],
+          [e, n],
+        ]
+      : null;
+  }
+
   counts(): StatusCounts {
     const c: StatusCounts = { moving: 0, online: 0, offline: 0 };
     for (const f of this.byId.values()) c[f.properties.status]++;

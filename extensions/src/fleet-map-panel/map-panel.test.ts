@@ -57,6 +57,20 @@ describe('FleetState', () => {
     expect(s.drawn().features.map((f) => f.properties.id)).toEqual([5]);
   });
 
+  it('frames every device: west/south and east/north corners, none when empty', () => {
+    const s = new FleetState();
+    expect(s.bounds()).toBeNull();
+    const at = (id: number, lon: number, lat: number) => ({
+      ...feature(id),
+      geometry: { type: 'Point' as const, coordinates: [lon, lat] },
+    });
+    s.replace({ type: 'FeatureCollection', features: [at(1, 10, 50), at(2, -3, 55), at(3, 4, 41)] });
+    expect(s.bounds()).toEqual([
+      [-3, 41],
+      [10, 55],
+    ]);
+  });
+
   it('searches by name or IMEI and sorts the list by name, last update or status', () => {
     const s = new FleetState();
     s.replace({
