@@ -29,7 +29,7 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { createTestDatabase, createTestRedis } from '../../test/support/index.js';
+import { createTestDatabase, createTestRedis, freePort } from '../../test/support/index.js';
 import { loadConfig } from '../src/config.js';
 import { encodeTelemetryEntry, GROUPS, redisKeys } from '../src/contract/index.js';
 import { runDerive } from '../src/history/main.js';
@@ -496,6 +496,11 @@ async function main(): Promise<void> {
     out(
       `\n3. history derivation: drives with stops (200 s parked, 100 s driving in fix time), ${ENTRIES} entries × ${RECORDS} records pre-filled, HISTORY_CONCURRENCY=${config('x').HISTORY_CONCURRENCY}, HISTORY_YIELD_BEHIND_MS=${config('x').HISTORY_YIELD_BEHIND_MS} (max ${config('x').HISTORY_YIELD_MAX_MS})`,
     );
+    /** Passes a worker left out while the processor was behind its telemetry (HISTORY_YIELD_BEHIND_MS). */
+    const passesLeftOut = async (metricsPort: number) => {
+      const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      return Number(/^fleet_history_yields_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? 0);
+    };
     // Off, on, off, on: the machine's load drifts, so each side gets two runs and the means compare.
     const histRates = new Map<boolean, number[]>();
     const base3 = Date.now() - 20 * 24 * 3_600_000;
@@ -505,12 +510,14 @@ async function main(): Promise<void> {
       const k3 = redisKeys(p3);
       await prefill(k3.telemetryAvl, base3, true);
       // The worker as deployed (its own process, at its HISTORY_NICE), up before the clock starts.
+      const workerMetricsPort = history ? await freePort() : 0;
       const worker = history
         ? await startDaemonRole(
             'derive',
             {
               ...process.env,
               ...Object.fromEntries(Object.entries(configEnv(p3)).filter(([, v]) => v !== undefined)),
+              HISTORY_METRICS_PORT: String(workerMetricsPort),
               LOG_LEVEL: 'info',
             },
             'history worker started',
@@ -533,10 +540,11 @@ async function main(): Promise<void> {
       histRates.set(history, [...(histRates.get(history) ?? []), rows / elapsed]);
       let after = '';
       if (worker) {
+        const leftOut = await passesLeftOut(workerMetricsPort);
         const caught = await workerCaughtUp();
         await worker.stop();
         const n = (t: string) => pool.query(`SELECT count(*)::int AS n FROM ${t}`).then((x) => x.rows[0].n);
-        after = `; the worker then needed ${caught.seconds.toFixed(1)} s more to finish (${caught.left} devices' marks left) → ${await n('trips')} trips, ${await n('stops')} stops, ${await n('events')} events`;
+        after = `; the worker left ${leftOut} passes out meanwhile (processor behind) and then needed ${caught.seconds.toFixed(1)} s more to finish (${caught.left} devices' marks left) → ${await n('trips')} trips, ${await n('stops')} stops, ${await n('events')} events`;
       }
       out(
         `   derivation ${history ? 'on ' : 'off'}: processor ${rows} rows in ${elapsed.toFixed(2)} s → ${Math.round(rows / elapsed)} rows/s${after}`,
@@ -582,10 +590,8 @@ async function main(): Promise<void> {
     await proc4.stop();
     running.pop();
     const caught = await workerCaughtUp();
-    // Passes left out while the processor was behind its telemetry (HISTORY_YIELD_BEHIND_MS): each
-    // adds up to HISTORY_POLL_MS to the lag below.
-    const metrics = await (await fetch(`http://127.0.0.1:${worker4.metricsPort}/metrics`)).text();
-    const yields = Number(/^fleet_history_yields_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1] ?? 0);
+    // Each pass left out adds up to HISTORY_POLL_MS to the lag below.
+    const yields = await passesLeftOut(worker4.metricsPort);
     await worker4.stop();
     lags.sort((a, b) => a - b);
     commitLatencies.sort((a, b) => a - b);
