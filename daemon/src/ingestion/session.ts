@@ -72,6 +72,12 @@ export type SessionState = 'awaiting-imei' | 'checking' | 'active' | 'closed';
 
 type Task = () => Promise<void>;
 
+/**
+ * What a task that finishes at once returns: still a promise, so the queue's loop always awaits
+ * (and so never ends before kick() has recorded it as running), but not a new one per frame.
+ */
+const DONE: Promise<void> = Promise.resolve();
+
 /** The label set of this transport's per-frame metrics, made once rather than per frame. */
 const TCP = { transport: 'tcp' } as const;
 
@@ -241,20 +247,21 @@ export class TcpSession implements Holder {
     this.frameTimer = null;
   }
 
-  private async handle(frame: TcpFrame, receivedAt: number, t0: number): Promise<void> {
+  /** Not async: a frame's task is its XADD-and-ack promise itself, without one more around it. */
+  private handle(frame: TcpFrame, receivedAt: number, t0: number): Promise<void> {
     switch (frame.kind) {
       case 'ping':
-        return;
+        return DONE;
       case 'imei':
         return this.handshake(frame.imei);
       case 'frame':
         if (this.state !== 'active') {
           this.refuse('frame_before_handshake', { codec: frame.codec });
-          return;
+          return DONE;
         }
         if (isCommandCodec(frame.codec)) {
           this.deps.hooks.onCommandFrame?.(this, frame.bytes);
-          return;
+          return DONE;
         }
         return this.avl(frame.bytes, receivedAt, t0);
     }
