@@ -4,10 +4,15 @@
  *  1. throughput: a stream pre-filled with `entries` frames of 10 records (1000 devices), one
  *     processor started on it → rows/s into `positions` with its real indexes, unique key and
  *     PostGIS column (a fresh clone of the Directus schema), once per write method (unnest
- *     parameters, COPY into a staging table), and the processor's own work per row without I/O (decode,
- *     rows, jump rule, COPY data), step by step. Peers in the same run: the bare insert ceiling
- *     (pre-built 5000-row unnest inserts, 2 connections); the real writer alone with each method on
- *     1, 2 and 4 connections; one INSERT per row (autocommit), the approach the writer replaces.
+ *     parameters, COPY into a staging table), with the CPU time per row of the processor and of its
+ *     PostgreSQL backends, and the processor's own work per row without I/O (decode, rows, jump
+ *     rule, COPY data), step by step. Peers in the same run: the bare insert ceiling (pre-built
+ *     5000-row unnest inserts, 2 connections, into the same table: same partition, primary key,
+ *     device index, foreign key and ON CONFLICT; constant columns, no flags, no device update, no
+ *     history mark, no Redis, no decode), with its backends' CPU per row; the real writer alone
+ *     with each method on 1, 2 and 4 connections, with its backends' CPU per row; one INSERT per
+ *     row (autocommit), the approach the writer replaces. All these rows' fix times are weeks old,
+ *     so every one of them lands in the default partition.
  *  2. latency: a producer adds frames at a steady `rate` records/s while the processor runs →
  *     p50/p99/max from the frame's receive time (its XADD) to the commit of its rows.
  *  3. history derivation on and off in the same run, on drives with stops (200 s parked, 100 s
@@ -254,22 +259,38 @@ async function main(): Promise<void> {
       `\n1. throughput: ${ENTRIES} entries × ${RECORDS} records pre-filled, one processor, positions emptied before each run`,
     );
     const processorRates = new Map<WriteMethod, number>();
+    /** CPU µs per row: the processor, its PostgreSQL backends. */
+    const processorCpu = new Map<WriteMethod, [number, number]>();
     for (const method of ['unnest', 'copy'] as WriteMethod[]) {
       const p1 = `${r.prefix}thr-${method}:`;
       const k1 = redisKeys(p1);
-      await pool.query('TRUNCATE positions');
+      await pool.query('TRUNCATE positions, history_dirty');
       await prefill(k1.telemetryAvl, base);
+      const cpu = cpuMeter(pool, undefined);
+      await cpu.sample();
       const t0 = performance.now();
       const proc = await runProcess(config(p1, method), logger);
       running.push(proc);
-      while (!(await drained(k1.telemetryAvl))) await sleep(20);
+      for (let n = 0; !(await drained(k1.telemetryAvl)); n++) {
+        if (n % 10 === 0) await cpu.sample();
+        await sleep(20);
+      }
       const elapsed = (performance.now() - t0) / 1000;
+      const used = await cpu.done();
       const rows1 = await countRows();
       await proc.stop();
       running.pop();
       processorRates.set(method, rows1 / elapsed);
+      processorCpu.set(
+        method,
+        [used.processor, used.processorBackends].map((ms) => (ms === null ? Number.NaN : (ms * 1000) / rows1)) as [
+          number,
+          number,
+        ],
+      );
+      const perRow = (ms: number | null) => (ms === null ? 'n/a' : `${((ms * 1000) / rows1).toFixed(1)}`);
       out(
-        `   processor, PROCESS_WRITE_METHOD=${method}: ${rows1} rows in ${elapsed.toFixed(2)} s → ${Math.round(rows1 / elapsed)} rows/s (target ≥ 80000)`,
+        `   processor, PROCESS_WRITE_METHOD=${method}: ${rows1} rows in ${elapsed.toFixed(2)} s → ${Math.round(rows1 / elapsed)} rows/s (target ≥ 80000); CPU µs per row: processor ${perRow(used.processor)} + its PostgreSQL backends ${perRow(used.processorBackends)}`,
       );
     }
     await pool.query('TRUNCATE positions');
@@ -295,6 +316,11 @@ async function main(): Promise<void> {
       gnssStatus: 1,
     });
     const bareBase = Date.now() - 60 * 24 * 3_600_000;
+    // Its own connections, named like the processor's so the CPU meter reads their backends.
+    const barePool = new pg.Pool({ ...db.connection, max: 2, application_name: 'fleet-processor' });
+    for (const c of await Promise.all([barePool.connect(), barePool.connect()])) c.release();
+    const bareCpu = cpuMeter(pool, undefined);
+    await bareCpu.sample();
     const bareStart = performance.now();
     let nextChunk = 0;
     const worker = async () => {
@@ -304,7 +330,7 @@ async function main(): Promise<void> {
         if (c >= bareRows) return;
         const n = Math.min(5000, bareRows - c);
         const idx = Array.from({ length: n }, (_, i) => c + i);
-        await pool.query(bareSql, [
+        await barePool.query(bareSql, [
           idx.map((i) => deviceIds[i % deviceIds.length]),
           idx.map((i) => bareBase + i * 1000),
           idx.map(() => 25),
@@ -316,11 +342,25 @@ async function main(): Promise<void> {
     };
     await Promise.all([worker(), worker()]);
     const barePerSecond = bareRows / ((performance.now() - bareStart) / 1000);
+    const bareUsed = await bareCpu.done();
+    await barePool.end();
+    const pgPerRow = (ms: number | null, rows: number) => (ms === null ? 'n/a' : ((ms * 1000) / rows).toFixed(1));
     out(
-      `   peer (bare 5000-row unnest inserts, 2 connections, no Redis/decode/device update): ${Math.round(barePerSecond)} rows/s`,
+      `   peer (bare 5000-row unnest inserts, 2 connections, no Redis/decode/device update): ${Math.round(barePerSecond)} rows/s; CPU µs per row: this process ${pgPerRow(bareUsed.processor, bareRows)} + its PostgreSQL backends ${pgPerRow(bareUsed.processorBackends, bareRows)}`,
     );
     for (const [method, v] of processorRates) {
       out(`   ratio processor (${method}) / bare-insert ceiling: ${(v / barePerSecond).toFixed(2)} (target ≥ 0.9)`);
+    }
+    // Processor, PostgreSQL and the bare peer share this machine's cores: where the cores are the
+    // limit, rows/s is cores ÷ CPU per row, so the ratio is about the peer's whole CPU per row over
+    // the processor's (Redis's share left out of both).
+    if (bareUsed.processorBackends !== null) {
+      const bareUs = ((bareUsed.processor + bareUsed.processorBackends) * 1000) / bareRows;
+      for (const [method, [own, backends]] of processorCpu) {
+        out(
+          `   CPU-bound ratio (${method}): bare ${bareUs.toFixed(1)} µs/row ÷ (processor ${own.toFixed(1)} + its backends ${backends.toFixed(1)}) = ${(bareUs / (own + backends)).toFixed(2)}, what the ratio comes to when the cores are the limit`,
+        );
+      }
     }
 
     // Side by side, same rows, same run: how the writer hands rows to PostgreSQL (array parameters
@@ -335,12 +375,14 @@ async function main(): Promise<void> {
       (await pool.query<{ id: number; imei: string }>('SELECT id, imei FROM devices')).rows.map((x) => [x.imei, x.id]),
     );
     const methodBase = Date.now() - 90 * 24 * 3_600_000;
-    const methodResults: Array<[string, number]> = [];
+    const methodResults: Array<[string, number, string]> = [];
     let round = 0;
     for (const connections of [1, 2, 4]) {
       for (const method of ['unnest', 'copy'] as WriteMethod[]) {
         await pool.query('TRUNCATE positions');
-        const mpool = new pg.Pool({ ...db.connection, max: connections });
+        const mpool = new pg.Pool({ ...db.connection, max: connections, application_name: 'fleet-processor' });
+        const mcpu = cpuMeter(pool, undefined);
+        await mcpu.sample();
         const writer = new PositionWriter(mpool, method);
         const t = Date.now() + round++ * 1_000_000_000;
         let nextBatch = 0;
@@ -367,13 +409,14 @@ async function main(): Promise<void> {
         };
         await Promise.all(Array.from({ length: connections }, work));
         const perSec = methodRows / ((performance.now() - started) / 1000);
+        const backends = (await mcpu.done()).processorBackends;
         await mpool.end();
-        methodResults.push([`${method}×${connections}`, perSec]);
+        methodResults.push([`${method}×${connections}`, perSec, pgPerRow(backends, methodRows)]);
       }
     }
     const bestMethod = methodResults.reduce((a, b) => (b[1] > a[1] ? b : a));
     out(
-      `     ${methodResults.map(([name, v]) => `${name} ${Math.round(v)} rows/s (${(v / barePerSecond).toFixed(2)}× bare)`).join(', ')}`,
+      `     ${methodResults.map(([name, v, us]) => `${name} ${Math.round(v)} rows/s (${(v / barePerSecond).toFixed(2)}× bare; PostgreSQL ${us} µs/row)`).join(', ')}`,
     );
     out(`     best: ${bestMethod[0]}; the processor's default is PROCESS_WRITE_METHOD=${defaultMethod}`);
     await pool.query('TRUNCATE positions');
