@@ -257,8 +257,9 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     await page.locator('.fleet-map-panel .replay-play').click(); // pause
 
     // click the device's live marker: its popup has the details and the "Send command" link. The
-    // device is still driving and the live feed moves its marker, so a click that lands where the
-    // marker just was is aimed again.
+    // device is still driving: it can leave the view fitted to its track (or pass under the replay
+    // bar), and a poll moves it in the panel's state before the map's worker has re-tiled. So the
+    // map is first centred on it, as a user would pan, and the click aims at the marker as drawn.
     const popup = page.locator('.fleet-popup');
     await until(
       "the live marker's popup",
@@ -266,15 +267,32 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
         const point = await page.evaluate((id) => {
           const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
             fleetMap?: {
-              map: { project(c: [number, number]): { x: number; y: number } };
+              map: {
+                project(c: [number, number]): { x: number; y: number };
+                jumpTo(o: { center: [number, number] }): void;
+                queryRenderedFeatures(o: { layers: string[] }): {
+                  properties: { id: unknown };
+                  geometry: { type: string; coordinates: [number, number] };
+                }[];
+              };
               state: { get(id: number): { geometry: { coordinates: [number, number] } } | undefined };
             };
           };
-          const f = el.fleetMap!.state.get(id)!;
-          const p = el.fleetMap!.map.project(f.geometry.coordinates);
+          const fm = el.fleetMap!;
+          const m = fm.map;
           const box = el.getBoundingClientRect();
+          const drawn = m
+            .queryRenderedFeatures({ layers: ['fleet-devices'] })
+            .find((f) => String(f.properties.id) === String(id) && f.geometry.type === 'Point');
+          const p = drawn && m.project(drawn.geometry.coordinates);
+          const central = (v: number, size: number) => v > size * 0.25 && v < size * 0.75;
+          if (!p || !central(p.x, box.width) || !central(p.y, box.height)) {
+            m.jumpTo({ center: drawn?.geometry.coordinates ?? fm.state.get(id)!.geometry.coordinates });
+            return null;
+          }
           return { x: box.left + p.x, y: box.top + p.y };
         }, device.id);
+        if (!point) return false;
         await page.mouse.click(point.x, point.y);
         return popup.waitFor({ timeout: 2_000 }).then(
           () => true,
