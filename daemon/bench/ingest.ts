@@ -474,8 +474,17 @@ async function main(): Promise<void> {
     }
     const pass = (ok: boolean) => (ok ? 'PASS' : 'MISS');
     const sustained = o?.sustained;
-    const best = Math.max(sustained?.perCore ?? 0, o?.saturation?.perCore ?? 0, overload?.perCore ?? 0);
-    const bars = [`≥200k records/s per daemon core: ${k(best)} (${pass(best >= 200_000)})`];
+    // The issue's bar is the sustained fleet's figure; a saturated or flooded daemon spends less per
+    // record (bigger batches), so those are printed beside it, not in its place.
+    const saturated = Math.max(o?.saturation?.perCore ?? 0, overload?.perCore ?? 0);
+    const bars = sustained
+      ? [
+          `≥200k records/s per daemon core, sustained: ${k(sustained.perCore)} (${pass(sustained.perCore >= 200_000)})` +
+            (saturated > 0 ? `, saturated ${k(saturated)}` : ''),
+        ]
+      : [
+          `≥200k records/s per daemon core (no sustained phase run; saturated): ${k(saturated)} (${pass(saturated >= 200_000)})`,
+        ];
     if (sustained) {
       bars.push(
         `ack p99 ≤ 20 ms at ${k(sustained.recPerSec)} rec/s sustained: ${sustained.p99} ms (${pass(sustained.p99 <= 20)})`,
