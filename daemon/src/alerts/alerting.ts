@@ -33,12 +33,10 @@ import {
 export interface AlertingOptions {
   /** Events older than this when evaluated are recorded as stale and not notified. */
   staleAfterS: number;
-  /** Rules are re-read at most this often (a changed rule applies within it). */
-  rulesTtlMs: number;
   now?: () => number;
 }
 
-export const DEFAULT_ALERTING: AlertingOptions = { staleAfterS: 15 * 60, rulesTtlMs: 1000 };
+export const DEFAULT_ALERTING: AlertingOptions = { staleAfterS: 15 * 60 };
 
 /** An event as the history derivation stores it (see daemon/src/history/hooks.ts). */
 export interface StoredEventLike {
@@ -85,6 +83,9 @@ export function cachedRules(ttlMs: number, onInvalid?: (invalid: Array<{ id: unk
   };
 }
 
+/** Where the alerts hook and the watched devices read the enabled rules (one cache serves both). */
+export type RulesSource = ReturnType<typeof cachedRules>;
+
 /** How often the watched devices' ids are looked up again while the rules name the same ones. */
 export const WATCHED_LOOKUP_MS = 60_000;
 
@@ -93,7 +94,7 @@ export const WATCHED_LOOKUP_MS = 60_000;
  * on derived events watch, looked up again when the rules `rulesOf` re-read name other devices;
  * null when a rule watches every device.
  */
-export function watchedDevices(rulesOf: ReturnType<typeof cachedRules>) {
+export function watchedDevices(rulesOf: RulesSource) {
   let seen: Rule[] | null = null;
   let named: string | null = null;
   let lookedUpAt = Number.NEGATIVE_INFINITY;
@@ -155,11 +156,7 @@ async function evaluateAndRecord(
  * The after-events hook for the history derivation: the new events of a whole batch of windows are
  * evaluated and recorded together (one pass per time zone in the batch, usually one).
  */
-export function alertsAfterEvents(
-  options: AlertingOptions = DEFAULT_ALERTING,
-  onInvalid?: (invalid: Array<{ id: unknown; error: string }>) => void,
-  rulesOf = cachedRules(options.rulesTtlMs, onInvalid),
-) {
+export function alertsAfterEvents(rulesOf: RulesSource, options: AlertingOptions = DEFAULT_ALERTING) {
   return async (trx: Knex.Transaction, changes: readonly EventsChangeLike[]): Promise<void> => {
     const withNew = changes.filter((c) => c.inserted.length > 0);
     if (withNew.length === 0) return;

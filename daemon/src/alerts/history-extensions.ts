@@ -25,13 +25,7 @@ export function alertingExtensions(config: Config, logger?: Logger): HistoryExte
         new MeasurementCache(CACHED_POSITIONS, config.ALERT_RULES_TTL_MS),
       ),
     ],
-    afterEvents: [
-      alertsAfterEvents(
-        { ...DEFAULT_ALERTING, staleAfterS: config.ALERT_STALE_AFTER_S, rulesTtlMs: config.ALERT_RULES_TTL_MS },
-        undefined,
-        rulesOf,
-      ),
-    ],
+    afterEvents: [alertsAfterEvents(rulesOf, { ...DEFAULT_ALERTING, staleAfterS: config.ALERT_STALE_AFTER_S })],
     // What a rule watches is derived before the rest of the fleet, so its alerts do not wait for a
     // whole pass over every marked device.
     urgentDevices: watchedDevices(rulesOf),
