@@ -58,10 +58,6 @@ export class FleetState {
     return this.byId.get(String(id));
   }
 
-  collection(): FeatureCollection<Point, DeviceProps> {
-    return { type: 'FeatureCollection', features: [...this.byId.values()] };
-  }
-
   /** The collection the map draws (see drawnById). */
   drawn(): FeatureCollection<Point, DrawnFeature['properties']> {
     return { type: 'FeatureCollection', features: [...this.drawnById.values()] };

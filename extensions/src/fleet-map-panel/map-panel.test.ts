@@ -32,7 +32,7 @@ describe('FleetState', () => {
     expect(s.get('2')?.properties.status).toBe('moving');
     expect(s.counts()).toEqual({ moving: 1, online: 3, offline: 0 });
     s.replace({ type: 'FeatureCollection', features: [feature(5)] });
-    expect(s.collection().features.map((f) => f.properties.id)).toEqual([5]);
+    expect(s.drawn().features.map((f) => f.properties.id)).toEqual([5]);
   });
 
   it('hands the map only where each device is and its status, following every patch', () => {

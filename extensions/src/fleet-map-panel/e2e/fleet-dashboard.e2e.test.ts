@@ -170,11 +170,11 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
       const el = document.querySelector('.fleet-map-panel .map') as HTMLElement & {
         fleetMap: {
           map: { getZoom(): number; getBounds(): { contains(c: [number, number]): boolean } };
-          state: { collection(): { features: { geometry: { coordinates: [number, number] } }[] } };
+          state: { drawn(): { features: { geometry: { coordinates: [number, number] } }[] } };
         };
       };
       const fm = el.fleetMap;
-      const features = fm.state.collection().features;
+      const features = fm.state.drawn().features;
       return {
         zoom: fm.map.getZoom(),
         outside: features.filter((f) => !fm.map.getBounds().contains(f.geometry.coordinates)).length,
