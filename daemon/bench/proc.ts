@@ -38,7 +38,15 @@ export function backendCpuMeter(
 ) {
   const seen = new Map<number, { app: string; first: number; last: number }>();
   let sampled = false;
+  let unreadable = false;
   return {
+    /**
+     * Whether some backend listed could not be read: gone meanwhile, or PostgreSQL runs on another
+     * host (then every figure is missing, not zero).
+     */
+    get unreadable(): boolean {
+      return unreadable;
+    },
     async sample(): Promise<void> {
       const r = await query(
         `SELECT pid, application_name AS app FROM pg_stat_activity
@@ -50,7 +58,8 @@ export function backendCpuMeter(
         try {
           s = cpuSeconds(pid);
         } catch {
-          continue; // gone meanwhile
+          unreadable = true;
+          continue;
         }
         const b = seen.get(pid);
         if (b) b.last = s;

@@ -48,7 +48,7 @@ import { PositionWriter, type WriteMethod } from '../src/processor/writer.js';
 import { type AvlRecord, CODEC_8E, encodeAvlFrame } from '../src/protocol/index.js';
 import { simulatedImei } from '../src/simulator/imei.js';
 import { startDaemonRole } from './daemon-role.js';
-import { cpuSeconds } from './proc.js';
+import { backendCpuMeter, cpuSeconds } from './proc.js';
 import { benchRow, writeRows } from './rows.js';
 
 const { values: args } = parseArgs({
@@ -132,36 +132,14 @@ function procCpuMs(pid: number): number | null {
 function cpuMeter(pool: pg.Pool, workerPid: number | undefined) {
   const own = process.cpuUsage();
   const worker0 = workerPid === undefined ? null : procCpuMs(workerPid);
-  const backends = new Map<number, { app: string; first: number; last: number }>();
-  let unreadable = false;
-  let started = false;
-  const sample = async () => {
-    const r = await pool.query<{ pid: number; app: string }>(
-      `SELECT pid, application_name AS app FROM pg_stat_activity
-        WHERE datname = current_database() AND application_name IN ('fleet-processor', 'fleet-derive')`,
-    );
-    for (const { pid, app } of r.rows) {
-      const ms = procCpuMs(pid);
-      if (ms === null) {
-        unreadable = true;
-        continue;
-      }
-      const b = backends.get(pid);
-      // A backend first seen after the start was opened during the run: all its time counts.
-      if (b) b.last = ms;
-      else backends.set(pid, { app, first: started ? 0 : ms, last: ms });
-    }
-    started = true;
-  };
+  const backends = backendCpuMeter((sql, params) => pool.query(sql, params), ['fleet-processor', 'fleet-derive']);
   return {
-    sample,
+    sample: () => backends.sample(),
     async done() {
-      await sample();
+      await backends.sample();
       const u = process.cpuUsage(own);
-      const sum = (app: string) =>
-        unreadable
-          ? null
-          : [...backends.values()].filter((b) => b.app === app).reduce((a, b) => a + b.last - b.first, 0);
+      const used = backends.used();
+      const sum = (app: string) => (backends.unreadable ? null : (used.get(app) ?? 0) * 1000);
       const w = workerPid === undefined || worker0 === null ? null : procCpuMs(workerPid);
       return {
         processor: (u.user + u.system) / 1000,
