@@ -14,6 +14,7 @@ import {
   INGESTION_LIMITS,
 } from './contract/limits.js';
 import { keyLayoutFromEnv, MAX_TELEMETRY_PARTITIONS, type RedisTarget, redisTarget } from './contract/redis.js';
+import { WRITE_METHODS } from './processor/writer.js';
 
 const bool = z
   .union([z.boolean(), z.string()])
@@ -87,8 +88,12 @@ export const ConfigSchema = z
     PROCESS_METRICS_PORT: int(9465),
     PROCESS_BATCH_SIZE: int(500, 1),
     PROCESS_BLOCK_MS: int(1000, 1),
-    /** How a batch's rows reach PostgreSQL: array parameters + unnest, or COPY into a staging table. */
-    PROCESS_WRITE_METHOD: z.enum(['unnest', 'copy']).default('copy'),
+    /**
+     * How a batch's rows reach PostgreSQL (processor/writer.ts): array parameters + unnest, COPY
+     * into a staging table, or COPY straight into positions (falling back to the staging table
+     * for a batch holding a row already stored).
+     */
+    PROCESS_WRITE_METHOD: z.enum(WRITE_METHODS).default('direct'),
     /** Pending entries idle longer than this are claimed from (presumably dead) consumers. */
     PROCESS_CLAIM_IDLE_MS: int(30_000, 100),
     /**

@@ -7,6 +7,7 @@
  * per row an int16 field count and per field an int32 byte length (-1 for NULL) and the bytes in
  * the type's send/recv form (big-endian integers and IEEE doubles), then an int16 -1.
  */
+import { writePositionId } from './position-id.js';
 import type { PositionRow } from './rows.js';
 
 const SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
@@ -104,10 +105,49 @@ export function copyBinary(
   deviceOf: (row: PositionRow) => number | string,
   encodeId: IdEncoder,
 ): Buffer {
+  return encodeRows(
+    rows,
+    deviceOf,
+    // 16 bytes for a numeric or uuid id, 3 UTF-8 bytes per UTF-16 unit of a text one.
+    (id) => ROW_FIXED + 16 + (typeof id === 'string' ? 3 * id.length : 0),
+    (buf, off, r, id, flags) => {
+      off = encodeId(buf, off, id);
+      off = int64(buf, off, r.fixTime, 'fix time');
+      off = int64(buf, off, r.receivedAt, 'receive time');
+      off = float8(buf, off, r.longitude);
+      off = float8(buf, off, r.latitude);
+      return lastFields(buf, off, r, flags);
+    },
+  );
+}
+
+/** The fields both layouts end with: altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags. */
+function lastFields(buf: Buffer, off: number, r: PositionRow, flags: string | null): number {
+  off = int32(buf, off, r.altitude, 'altitude');
+  off = int32(buf, off, r.heading, 'heading');
+  off = int32(buf, off, r.speed, 'speed');
+  off = int32(buf, off, r.satellites, 'satellites');
+  off = int32(buf, off, r.priority, 'priority');
+  off = int32(buf, off, r.eventIoId, 'event IO id');
+  off = text(buf, off, r.io);
+  off = text(buf, off, r.attributes);
+  return text(buf, off, flags);
+}
+
+/**
+ * The COPY stream of `rows`: header, per row the field count and what `writeRow` writes (its
+ * fixed-width part at most `fixedBytes(id)` bytes, plus the io, attributes and flags texts), trailer.
+ */
+function encodeRows<Id>(
+  rows: readonly PositionRow[],
+  deviceOf: (row: PositionRow) => Id,
+  fixedBytes: (id: Id) => number,
+  writeRow: (buf: Buffer, off: number, row: PositionRow, id: Id, flags: string | null) => number,
+): Buffer {
   const n = rows.length;
-  const deviceIds: (number | string)[] = new Array(n);
+  const deviceIds: Id[] = new Array(n);
   const flagTexts: (string | null)[] = new Array(n);
-  // Worst case: 3 UTF-8 bytes per UTF-16 unit of the texts, 16 bytes for a numeric or uuid id.
+  // Worst case for the texts: 3 UTF-8 bytes per UTF-16 unit.
   let size = SIGNATURE.length + 8 + 2;
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
@@ -115,8 +155,7 @@ export function copyBinary(
     const flags = r.flags.length > 0 ? JSON.stringify(r.flags) : null;
     deviceIds[i] = id;
     flagTexts[i] = flags;
-    size += ROW_FIXED + 16 + 3 * (r.io.length + r.attributes.length + (flags?.length ?? 0));
-    if (typeof id === 'string') size += 3 * id.length;
+    size += fixedBytes(id) + 3 * (r.io.length + r.attributes.length + (flags?.length ?? 0));
   }
   const buf = Buffer.allocUnsafe(size);
   let off = SIGNATURE.copy(buf, 0);
@@ -124,23 +163,69 @@ export function copyBinary(
   buf.writeInt32BE(0, off + 4); // no header extension
   off += 8;
   for (let i = 0; i < n; i++) {
-    const r = rows[i]!;
     buf.writeInt16BE(FIELDS, off);
-    off = encodeId(buf, off + 2, deviceIds[i]!);
-    off = int64(buf, off, r.fixTime, 'fix time');
-    off = int64(buf, off, r.receivedAt, 'receive time');
-    off = float8(buf, off, r.longitude);
-    off = float8(buf, off, r.latitude);
-    off = int32(buf, off, r.altitude, 'altitude');
-    off = int32(buf, off, r.heading, 'heading');
-    off = int32(buf, off, r.speed, 'speed');
-    off = int32(buf, off, r.satellites, 'satellites');
-    off = int32(buf, off, r.priority, 'priority');
-    off = int32(buf, off, r.eventIoId, 'event IO id');
-    off = text(buf, off, r.io);
-    off = text(buf, off, r.attributes);
-    off = text(buf, off, flagTexts[i] ?? null);
+    off = writeRow(buf, off + 2, rows[i]!, deviceIds[i]!, flagTexts[i] ?? null);
   }
   buf.writeInt16BE(-1, off);
   return buf.subarray(0, off + 2);
+}
+
+/** positions' columns in the order copyPositions writes them (the key after its device and time). */
+export const POSITION_COLUMNS =
+  'device, fix_time, id, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags';
+/** A point with SRID as EWKB: byte order, type, SRID, x, y. */
+const EWKB_POINT = 1 + 4 + 4 + 8 + 8;
+/** int16 field count + per field an int32 length, plus 7 × int4, 2 × timestamptz, uuid, EWKB point. */
+const POSITION_FIXED = 2 + FIELDS * 4 + 7 * 4 + 2 * 8 + 16 + EWKB_POINT;
+/** PostgreSQL's timestamp epoch (2000-01-01) in Unix ms. */
+const PG_EPOCH_MS = Date.UTC(2000, 0, 1);
+
+/**
+ * Epoch ms as a timestamptz's binary form: int8 microseconds since 2000-01-01, built from 32-bit
+ * halves (the microseconds of a far fix time exceed 2^53, so a double would round them).
+ */
+function timestamptz(buf: Buffer, off: number, ms: number, column: string): number {
+  if (!Number.isSafeInteger(ms)) throw new OutOfRangeError(`${column} ${ms}: timestamp out of range`);
+  const d = ms - PG_EPOCH_MS;
+  const dh = Math.floor(d / TWO_32);
+  const low = (d - dh * TWO_32) * 1000; // < 2^42: exact
+  const carry = Math.floor(low / TWO_32);
+  buf.writeInt32BE(8, off);
+  buf.writeInt32BE(dh * 1000 + carry, off + 4);
+  buf.writeUInt32BE(low - carry * TWO_32, off + 8);
+  return off + 12;
+}
+
+/** A point with SRID 4326 as little-endian EWKB, which PostGIS's geometry_recv reads. */
+function ewkbPoint(buf: Buffer, off: number, lon: number, lat: number): number {
+  buf.writeInt32BE(EWKB_POINT, off);
+  buf.writeUInt8(1, off + 4); // little-endian
+  buf.writeUInt32LE(0x20000001, off + 5); // point, SRID present
+  buf.writeUInt32LE(4326, off + 9);
+  buf.writeDoubleLE(lon, off + 13);
+  buf.writeDoubleLE(lat, off + 21);
+  return off + 4 + EWKB_POINT;
+}
+
+/**
+ * The rows in binary COPY format in positions' own column types (POSITION_COLUMNS), key included
+ * (position-id.ts), so a COPY straight into positions evaluates nothing per row. `deviceOf`
+ * gives a row's devices.id, an int4 (position_id's device argument).
+ */
+export function copyPositions(rows: readonly PositionRow[], deviceOf: (row: PositionRow) => number): Buffer {
+  return encodeRows(
+    rows,
+    deviceOf,
+    () => POSITION_FIXED,
+    (buf, off, r, device, flags) => {
+      off = int32(buf, off, device, 'device');
+      off = timestamptz(buf, off, r.fixTime, 'fix time');
+      // The event IO id is range-checked a few fields on; a row that fails it is never sent.
+      buf.writeInt32BE(16, off);
+      writePositionId(buf, off + 4, device, r.fixTime, r.eventIoId);
+      off = timestamptz(buf, off + 20, r.receivedAt, 'receive time');
+      off = ewkbPoint(buf, off, r.longitude, r.latitude);
+      return lastFields(buf, off, r, flags);
+    },
+  );
 }

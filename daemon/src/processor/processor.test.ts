@@ -321,6 +321,32 @@ describe('processor', () => {
     expect(await metric(p, 'fleet_processor_dead_letters_total')).toBe(5);
   });
 
+  for (const method of ['direct', 'copy'] as const) {
+    it(`devices deleted meanwhile (PROCESS_WRITE_METHOD=${method}): rows of a re-created one go to it, of a gone one to telemetry:dead, the rest are stored`, async () => {
+      const { prefix, keys } = freshKeys();
+      const [kept, recreated, gone] = await Promise.all([addDevice(), addDevice(), addDevice()]);
+      const first = track(4);
+      for (const d of [kept, recreated, gone]) await r.redis.xadd(keys.avl, '*', ...telemetryFields(d.imei, first));
+      const p = await start(prefix, { PROCESS_WRITE_METHOD: method });
+      await drained(keys.avl);
+      // Deleted while the processor holds their ids; one comes back under a new id.
+      await db.knex('devices').whereIn('id', [recreated.id, gone.id]).delete();
+      const again = await addDevice(recreated.imei);
+      const later = track(8).slice(4);
+      // A resend of the stored rows with the new ones: the direct COPY falls back for this batch.
+      for (const d of [kept, recreated, gone])
+        await r.redis.xadd(keys.avl, '*', ...telemetryFields(d.imei, [...first, ...later]));
+      await drained(keys.avl);
+      expect(await rowsOf(kept.id)).toHaveLength(8);
+      expect(await rowsOf(again.id)).toHaveLength(8);
+      expect(await rowsOf(gone.id)).toHaveLength(0);
+      const dead = (await r.redis.xrangeBuffer(keys.dead, '-', '+')).map(([, f]) => decodeDeadLetter(f));
+      expect(dead.map((d) => [d.imei, d.cause])).toEqual([[gone.imei, 'unknown_device']]);
+      expect(Number((await deviceState(again.id)).fix)).toBe(later.at(-1)!.timestamp);
+      expect(await metric(p, 'fleet_processor_rows_written_total')).toBe(3 * 4 + 4 + 8);
+    });
+  }
+
   it('stores an entry however often it was delivered: deliveries are not failures', async () => {
     const { prefix, keys } = freshKeys();
     const dev = await addDevice();

@@ -1,7 +1,8 @@
 /**
- * The row writer's two ways of handing rows to PostgreSQL (unnest parameters, COPY into a staging
- * table) against a real PostgreSQL/PostGIS database with the Directus schema: the same batch gives
- * the same stored rows and device state, conflicts are counted, and a failed batch leaves nothing.
+ * The row writer's three ways of handing rows to PostgreSQL (unnest parameters, COPY into a staging
+ * table, COPY straight into positions falling back to the staging table) against a real
+ * PostgreSQL/PostGIS database with the Directus schema: the same batch gives the same stored rows,
+ * device state and history marks, conflicts are counted, and a failed batch leaves nothing.
  */
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
@@ -77,17 +78,40 @@ async function writeWith(method: WriteMethod, imei: string, id: DeviceId, rows: 
   return writer.write(rows, latestPerDevice(rows), seen, new Map([[imei, id]]));
 }
 
+/** A device's history marks: [from, to, received_from] in epoch ms, oldest first. */
+async function marks(device: DeviceId): Promise<number[][]> {
+  const res = await pool.query(
+    `SELECT (extract(epoch FROM from_time) * 1000)::float8 AS f, (extract(epoch FROM to_time) * 1000)::float8 AS t,
+            (extract(epoch FROM received_from) * 1000)::float8 AS r
+       FROM history_dirty WHERE device = $1 ORDER BY marked_at, from_time`,
+    [device],
+  );
+  return res.rows.map((x) => [x.f, x.t, x.r]);
+}
+
 describe('PositionWriter methods', () => {
-  it('stores the same rows and device state through COPY as through unnest, byte for byte', async () => {
+  it('stores the same rows, device state and marks through either COPY as through unnest, byte for byte', async () => {
     const a = await addDevice();
     const b = await addDevice();
+    const c = await addDevice();
     const rowsA = Array.from({ length: 6 }, (_, i) => row(a.imei, i));
     const rowsB = Array.from({ length: 6 }, (_, i) => row(b.imei, i));
+    const rowsC = Array.from({ length: 6 }, (_, i) => row(c.imei, i));
     expect(await writeWith('unnest', a.imei, a.id, rowsA)).toEqual({ inserted: 6, conflicts: 0 });
     expect(await writeWith('copy', b.imei, b.id, rowsB)).toEqual({ inserted: 6, conflicts: 0 });
+    expect(await writeWith('direct', c.imei, c.id, rowsC)).toEqual({ inserted: 6, conflicts: 0 });
     const sa = await stored(a.id);
     const sb = await stored(b.id);
     expect(sb).toEqual(sa);
+    expect(await stored(c.id)).toEqual(sa);
+    expect(await marks(c.id)).toEqual(await marks(a.id));
+    expect(await marks(c.id)).toEqual([[rowsC[0]!.fixTime, rowsC[5]!.fixTime, rowsC[0]!.receivedAt]]);
+    // The same key as position_id() gives (position-id.test.ts proves it for all inputs).
+    const keys = await pool.query(
+      `SELECT count(*)::int AS n FROM positions WHERE device = $1 AND id = position_id(device, fix_time, event_io_id)`,
+      [c.id],
+    );
+    expect(keys.rows[0].n).toBe(6);
     expect(sb.positions).toHaveLength(6);
     expect(JSON.parse(String(sb.positions[1]?.attributes))).toEqual(JSON.parse(AWKWARD));
     expect(sb.positions[2]?.flags).toBe('["future"]');
@@ -118,9 +142,105 @@ describe('PositionWriter methods', () => {
 
   it('refuses a value out of its column range as data (SQLSTATE class 22) before anything is sent', async () => {
     const d = await addDevice();
-    const err = await writeWith('copy', d.imei, d.id, [row(d.imei, 0, { heading: 1.5 })]).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: '22003' });
+    for (const method of ['copy', 'direct'] as const) {
+      for (const bad of [{ heading: 1.5 }, { eventIoId: 2 ** 40 }, { fixTime: Number.NaN }]) {
+        const err = await writeWith(method, d.imei, d.id, [row(d.imei, 0), row(d.imei, 1, bad)]).catch((e) => e);
+        expect(err).toMatchObject({ code: '22003' });
+      }
+    }
     expect((await stored(d.id)).positions).toHaveLength(0);
+  });
+});
+
+describe('the direct method: COPY into positions, the staging table when a row is already stored', () => {
+  const write = (writer: PositionWriter, rows: PositionRow[], ids: Map<string, DeviceId>) =>
+    writer.write(
+      rows,
+      latestPerDevice(rows),
+      new Map(rows.map((r) => [r.imei, Math.max(...rows.filter((x) => x.imei === r.imei).map((x) => x.receivedAt))])),
+      ids,
+    );
+
+  it('a batch repeating one of its own rows falls back and stores it once, marking what was inserted', async () => {
+    const d = await addDevice();
+    const rows = Array.from({ length: 5 }, (_, i) => row(d.imei, i));
+    const res = await writeWith('direct', d.imei, d.id, [...rows, { ...rows[3]! }]);
+    expect(res).toEqual({ inserted: 5, conflicts: 1, fellBack: true });
+    expect((await stored(d.id)).positions).toHaveLength(5);
+    expect(await marks(d.id)).toEqual([[rows[0]!.fixTime, rows[4]!.fixTime, rows[0]!.receivedAt]]);
+  });
+
+  it('a replayed batch adds nothing and marks nothing; a batch with old and new rows marks only the new', async () => {
+    const d = await addDevice();
+    const rows = Array.from({ length: 4 }, (_, i) => row(d.imei, i));
+    expect(await writeWith('direct', d.imei, d.id, rows)).toEqual({ inserted: 4, conflicts: 0 });
+    const before = await stored(d.id);
+    expect(await writeWith('direct', d.imei, d.id, rows)).toEqual({ inserted: 0, conflicts: 4, fellBack: true });
+    expect(await stored(d.id)).toEqual(before);
+    expect(await marks(d.id)).toHaveLength(1);
+    const newer = row(d.imei, 10);
+    expect(await writeWith('direct', d.imei, d.id, [...rows, newer])).toEqual({
+      inserted: 1,
+      conflicts: 4,
+      fellBack: true,
+    });
+    expect((await marks(d.id))[1]).toEqual([newer.fixTime, newer.fixTime, newer.receivedAt]);
+    expect((await stored(d.id)).device.fix).toBe(newer.fixTime);
+    // The connection is back to the fast path after a fallback.
+    expect(await writeWith('direct', d.imei, d.id, [row(d.imei, 11)])).toEqual({ inserted: 1, conflicts: 0 });
+  });
+
+  it('latest state never moves back when an older batch comes after a newer one, either path', async () => {
+    const d = await addDevice();
+    const writer = new PositionWriter(pool, 'direct');
+    const ids = new Map([[d.imei, d.id]]);
+    await write(writer, [row(d.imei, 20)], ids);
+    expect(await write(writer, [row(d.imei, 5)], ids)).toEqual({ inserted: 1, conflicts: 0 });
+    expect(await write(writer, [row(d.imei, 20), row(d.imei, 6)], ids)).toMatchObject({ inserted: 1, fellBack: true });
+    expect((await stored(d.id)).device.fix).toBe(row(d.imei, 20).fixTime);
+    expect((await stored(d.id)).positions).toHaveLength(3);
+  });
+
+  it('rows of a device deleted meanwhile fail the batch as a foreign-key violation, leaving nothing, on either path', async () => {
+    const kept = await addDevice();
+    const gone = await addDevice();
+    const writer = new PositionWriter(pool, 'direct');
+    const ids = new Map([
+      [kept.imei, kept.id],
+      [gone.imei, gone.id],
+    ]);
+    const old = row(kept.imei, 0);
+    expect(await write(writer, [old], ids)).toEqual({ inserted: 1, conflicts: 0 });
+    await db.knex('devices').where({ id: gone.id }).delete();
+    const fresh = [row(kept.imei, 1), row(gone.imei, 1)];
+    // New rows only: the direct COPY itself meets the violation.
+    await expect(write(writer, fresh, ids)).rejects.toMatchObject({ code: '23503' });
+    // With a row already stored: the fallback meets it.
+    await expect(write(writer, [old, ...fresh], ids)).rejects.toMatchObject({ code: '23503' });
+    expect((await stored(kept.id)).positions).toHaveLength(1);
+    expect(await marks(kept.id)).toHaveLength(1);
+    expect(await write(writer, [row(kept.imei, 1)], new Map([[kept.imei, kept.id]]))).toEqual({
+      inserted: 1,
+      conflicts: 0,
+    });
+  });
+
+  it('two writers racing on the same new rows store each once', async () => {
+    const d = await addDevice();
+    const ids = new Map([[d.imei, d.id]]);
+    const rows = Array.from({ length: 50 }, (_, i) => row(d.imei, i));
+    const racing = new pg.Pool({ ...db.connection, max: 2 });
+    try {
+      const [x, y] = await Promise.all([
+        write(new PositionWriter(racing, 'direct'), rows, ids),
+        write(new PositionWriter(racing, 'direct'), rows, ids),
+      ]);
+      expect(x.inserted + y.inserted).toBe(50);
+      expect((await stored(d.id)).positions).toHaveLength(50);
+      expect(await marks(d.id)).toHaveLength(1);
+    } finally {
+      await racing.end();
+    }
   });
 });
 

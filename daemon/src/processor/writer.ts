@@ -20,15 +20,23 @@
  * batch's best good fix is newer than the stored one, and `last_seen_at` only grows. Both rules are
  * evaluated against the row as locked by the UPDATE, so concurrent processors cannot rewind it.
  *
- * Two ways to hand the rows over (`PositionWriter` method): `unnest` (the rows as array parameters
- * of the one statement) or `copy` (the rows COPYed in binary format, copy-binary.ts, into a
+ * Three ways to hand the rows over (`PositionWriter` method): `unnest` (the rows as array parameters
+ * of the one statement), `copy` (the rows COPYed in binary format, copy-binary.ts, into a
  * temporary staging table of the connection, then the same statement reads them from there; BEGIN … COMMIT around both, so
- * the batch is still one transaction). bench:process measures both side by side.
+ * the batch is still one transaction), or `direct`: optimistic, the rows COPYed straight into
+ * positions in its own column types with the key computed here (position-id.ts), then one
+ * statement updating the devices and marking history from the batch itself, since every row was
+ * inserted; a primary-key violation (a replay, a resent frame, a duplicate within the batch) rolls
+ * that back and the batch goes the `copy` way, whose ON CONFLICT sorts out which rows are new. So
+ * the same rows, marks and device state are committed either way, and PostgreSQL skips the stage,
+ * the INSERT … SELECT and the speculative insertion for batches of new rows (the usual case).
+ * bench:process measures the three side by side.
  */
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { copyBinary, idEncoder } from './copy-binary.js';
+import { copyBinary, copyPositions, idEncoder, POSITION_COLUMNS } from './copy-binary.js';
+import { sqlState } from './errors.js';
 import type { Fix } from './flags.js';
 import type { PositionRow } from './rows.js';
 
@@ -46,13 +54,16 @@ export interface WriteResult {
   inserted: number;
   /** Rows skipped because the natural key already existed. */
   conflicts: number;
+  /** `direct` only: the direct COPY met a row already stored and the batch went the `copy` way. */
+  fellBack?: boolean;
 }
 
 /** Allowed SQL types for devices.id (read from the catalogue, then spliced into casts). */
 const ID_TYPES = new Set(['integer', 'bigint', 'smallint', 'uuid', 'text', 'character varying']);
 
-/** How the batch's rows reach the statement. */
-export type WriteMethod = 'unnest' | 'copy';
+/** How the batch's rows reach PostgreSQL (see the header). */
+export const WRITE_METHODS = ['unnest', 'copy', 'direct'] as const;
+export type WriteMethod = (typeof WRITE_METHODS)[number];
 
 /** The staging table of the `copy` method: per connection, emptied at each commit. */
 const STAGE = 'fleet_positions_stage';
@@ -61,6 +72,10 @@ const STAGE_COLUMNS =
 
 /** Loads copyBinary's output into the staging table. */
 export const STAGE_COPY = `COPY ${STAGE} (${STAGE_COLUMNS}) FROM STDIN (FORMAT binary)`;
+/** Loads copyPositions' output straight into positions (the `direct` method). */
+export const POSITIONS_COPY = `COPY positions (${POSITION_COLUMNS}) FROM STDIN (FORMAT binary)`;
+/** SQLSTATE of a unique violation: on positions, a row whose key is already stored. */
+const UNIQUE_VIOLATION = '23505';
 
 export function stageTableStatement(idType: string): string {
   if (!ID_TYPES.has(idType)) throw new Error(`unsupported devices.id type: ${idType}`);
@@ -79,30 +94,16 @@ const MARK_HISTORY = `, dirty AS (
   RETURNING 1
 )`;
 
-export function writeStatement(idType: string, method: WriteMethod = 'unnest', markHistory = true): string {
-  if (!ID_TYPES.has(idType)) throw new Error(`unsupported devices.id type: ${idType}`);
-  const ms = (col: string) => `('epoch'::timestamptz + ${col} * interval '1 millisecond')`;
-  // The device update's parameters come first so both methods number them the same.
-  const rowsSource =
-    method === 'copy'
-      ? `${STAGE} AS u`
-      : `unnest($9::${idType}[], $10::bigint[], $11::bigint[], $12::float8[], $13::float8[], $14::int[], $15::int[],
-              $16::int[], $17::int[], $18::int[], $19::int[], $20::text[], $21::text[], $22::text[])
-    AS u(${STAGE_COLUMNS})`;
-  // Evaluated against the target row itself (never a joined copy of devices): under concurrent
-  // processors the UPDATE re-checks it on the latest row version, so a newer fix is never rewound.
+const ms = (col: string) => `('epoch'::timestamptz + ${col} * interval '1 millisecond')`;
+
+/**
+ * The forward-only device update ($1-$8, see deviceParams), a CTE. Evaluated against the target
+ * row itself (never a joined copy of devices): under concurrent processors the UPDATE re-checks it
+ * on the latest row version, so a newer fix is never rewound.
+ */
+function updateDevices(idType: string): string {
   const fresh = '(v.fix_at IS NOT NULL AND (d.last_fix_at IS NULL OR d.last_fix_at < v.fix_at))';
-  return `
-WITH ins AS (
-  INSERT INTO positions
-    (id, device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags)
-  SELECT position_id(u.device, u.fix_ms * 1000, u.event_io_id), u.device, ${ms('u.fix_ms')}, ${ms('u.recv_ms')}, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
-         u.altitude, u.heading, u.speed, u.satellites, u.priority, u.event_io_id,
-         u.io::json, u.attributes::json, u.flags::json
-  FROM ${rowsSource}
-  ON CONFLICT (id) DO NOTHING
-  RETURNING device, fix_time, received_at
-)${markHistory ? MARK_HISTORY : ''}, upd AS (
+  return `upd AS (
   UPDATE devices AS d SET
     last_seen_at = GREATEST(d.last_seen_at, v.seen_at),
     last_fix_at = CASE WHEN ${fresh} THEN v.fix_at ELSE d.last_fix_at END,
@@ -119,14 +120,77 @@ WITH ins AS (
   ) AS v
   WHERE d.id = v.id AND (${fresh} OR d.last_seen_at IS NULL OR d.last_seen_at < v.seen_at)
   RETURNING 1
-)
+)`;
+}
+
+export function writeStatement(
+  idType: string,
+  method: Exclude<WriteMethod, 'direct'> = 'unnest',
+  markHistory = true,
+): string {
+  if (!ID_TYPES.has(idType)) throw new Error(`unsupported devices.id type: ${idType}`);
+  // The device update's parameters come first so both methods number them the same.
+  const rowsSource =
+    method === 'copy'
+      ? `${STAGE} AS u`
+      : `unnest($9::${idType}[], $10::bigint[], $11::bigint[], $12::float8[], $13::float8[], $14::int[], $15::int[],
+              $16::int[], $17::int[], $18::int[], $19::int[], $20::text[], $21::text[], $22::text[])
+    AS u(${STAGE_COLUMNS})`;
+  return `
+WITH ins AS (
+  INSERT INTO positions
+    (id, device, fix_time, received_at, location, altitude, heading, speed, satellites, priority, event_io_id, io, attributes, flags)
+  SELECT position_id(u.device, u.fix_ms * 1000, u.event_io_id), u.device, ${ms('u.fix_ms')}, ${ms('u.recv_ms')}, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326),
+         u.altitude, u.heading, u.speed, u.satellites, u.priority, u.event_io_id,
+         u.io::json, u.attributes::json, u.flags::json
+  FROM ${rowsSource}
+  ON CONFLICT (id) DO NOTHING
+  RETURNING device, fix_time, received_at
+)${markHistory ? MARK_HISTORY : ''}, ${updateDevices(idType)}
 SELECT (SELECT count(*) FROM ins)::int AS inserted`;
+}
+
+/**
+ * The `direct` method's statement after its COPY: the device update, and the history marks
+ * ($9-$12, see markParams) computed from the batch, which the COPY inserted whole.
+ */
+export function devicesStatement(markHistory = true): string {
+  const marks = `dirty AS (
+  INSERT INTO history_dirty (device, from_time, to_time, received_from)
+  SELECT m.device, ${ms('m.from_ms')}, ${ms('m.to_ms')}, ${ms('m.recv_ms')}
+  FROM unnest($9::integer[], $10::bigint[], $11::bigint[], $12::bigint[]) AS m(device, from_ms, to_ms, recv_ms)
+  RETURNING 1
+), `;
+  return `WITH ${markHistory ? marks : ''}${updateDevices('integer')}
+SELECT 1`;
+}
+
+/** Per device of the batch: its rows' earliest and latest fix time and earliest receive time. */
+export function markParams(rows: readonly PositionRow[], ids: ReadonlyMap<string, DeviceId>): unknown[] {
+  const spans = new Map<DeviceId, [number, number, number]>();
+  for (const r of rows) {
+    const id = deviceId(ids, r.imei);
+    const s = spans.get(id);
+    if (!s) spans.set(id, [r.fixTime, r.fixTime, r.receivedAt]);
+    else {
+      if (r.fixTime < s[0]) s[0] = r.fixTime;
+      if (r.fixTime > s[1]) s[1] = r.fixTime;
+      if (r.receivedAt < s[2]) s[2] = r.receivedAt;
+    }
+  }
+  const devices = [...spans.keys()];
+  return [
+    devices,
+    devices.map((d) => spans.get(d)![0]),
+    devices.map((d) => spans.get(d)![1]),
+    devices.map((d) => spans.get(d)![2]),
+  ];
 }
 
 /**
  * Statement parameters for a batch. `latest` holds each device's best good row in the batch,
  * `seen` each device's latest receive time; `ids` maps IMEI → devices.id for every row. The
- * `copy` method passes only the device update's ($1-$8); the rows go through COPY (copyBinary).
+ * `copy` and `direct` methods pass only the device update's ($1-$8); the rows go through COPY.
  */
 export function writeParams(
   rows: readonly PositionRow[],
@@ -136,7 +200,7 @@ export function writeParams(
   method: WriteMethod = 'unnest',
 ): unknown[] {
   const devices = deviceParams(latest, seen, ids);
-  return method === 'copy' ? devices : [...devices, ...rowParams(rows, ids)];
+  return method === 'unnest' ? [...devices, ...rowParams(rows, ids)] : devices;
 }
 
 function deviceId(ids: ReadonlyMap<string, DeviceId>, imei: string): DeviceId {
@@ -218,7 +282,9 @@ function deviceParams(
 export class PositionWriter {
   private idType: string | undefined;
   /** Connections whose staging table exists (temporary tables live as long as the connection). */
-  private readonly staged = new WeakSet<pg.PoolClient>();
+  private readonly stagedOn = new WeakSet<pg.PoolClient>();
+  /** Connections that could not even roll back: not given back to the pool. */
+  private readonly unusable = new WeakSet<pg.PoolClient>();
 
   /** `markHistory` false: no history_dirty rows (a deployment without the history worker). */
   constructor(
@@ -272,23 +338,73 @@ export class PositionWriter {
   ): Promise<WriteResult> {
     if (seen.size === 0) return { inserted: 0, conflicts: 0 };
     const idType = await this.deviceIdType();
-    const sql = writeStatement(idType, this.method, this.markHistory);
-    const params = writeParams(rows, latest, seen, ids, this.method);
-    const res =
-      this.method === 'copy'
-        ? await this.viaCopy(
-            idType,
-            copyBinary(rows, (r) => deviceId(ids, r.imei), idEncoder(idType)),
-            sql,
-            params,
-          )
-        : await this.pool.query<{ inserted: number }>(sql, params);
-    const inserted = res.rows[0]?.inserted ?? 0;
-    return { inserted, conflicts: rows.length - inserted };
+    if (this.method === 'unnest') {
+      const res = await this.pool.query<{ inserted: number }>(
+        writeStatement(idType, 'unnest', this.markHistory),
+        writeParams(rows, latest, seen, ids, 'unnest'),
+      );
+      return counted(rows, res.rows[0]?.inserted ?? 0);
+    }
+    const params = writeParams(rows, latest, seen, ids, 'copy');
+    const staged = async (client: pg.PoolClient) =>
+      counted(
+        rows,
+        await this.staged(
+          client,
+          idType,
+          copyBinary(rows, (r) => deviceId(ids, r.imei), idEncoder(idType)),
+          params,
+        ),
+      );
+    // position_id() takes an integer device id: other id types always go the staged way.
+    if (this.method === 'copy' || idType !== 'integer') return this.withClient(staged);
+    const data = copyPositions(rows, (r) => Number(deviceId(ids, r.imei)));
+    const deviceParams = this.markHistory ? [...params, ...markParams(rows, ids)] : params;
+    return this.withClient(async (client) => {
+      try {
+        await this.transaction(client, async () => {
+          await pipeline([data], client.query(copyFrom(POSITIONS_COPY)));
+          await client.query(devicesStatement(this.markHistory), deviceParams);
+        });
+        return counted(rows, rows.length);
+      } catch (err) {
+        if (sqlState(err) !== UNIQUE_VIOLATION) throw err;
+      }
+      return { ...(await staged(client)), fellBack: true };
+    });
   }
 
-  /** BEGIN; COPY the rows into the staging table; the statement; COMMIT (which empties the stage). */
-  private async viaCopy(idType: string, data: Buffer, sql: string, params: unknown[]) {
+  /**
+   * Rows through the staging table: COPY, then the INSERT … SELECT … ON CONFLICT statement.
+   * Returns how many rows were new.
+   */
+  private async staged(client: pg.PoolClient, idType: string, data: Buffer, params: unknown[]): Promise<number> {
+    if (!this.stagedOn.has(client)) {
+      await client.query(stageTableStatement(idType));
+      this.stagedOn.add(client);
+    }
+    const res = await this.transaction(client, async () => {
+      await pipeline([data], client.query(copyFrom(STAGE_COPY)));
+      return client.query<{ inserted: number }>(writeStatement(idType, 'copy', this.markHistory), params);
+    });
+    return res.rows[0]?.inserted ?? 0;
+  }
+
+  /** BEGIN; `body`; COMMIT, or ROLLBACK and the error. */
+  private async transaction<T>(client: pg.PoolClient, body: () => Promise<T>): Promise<T> {
+    await client.query('BEGIN');
+    try {
+      const res = await body();
+      await client.query('COMMIT');
+      return res;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => this.unusable.add(client));
+      throw err;
+    }
+  }
+
+  /** `use` on a connection of the pool's own, given back (or discarded when broken) after. */
+  private async withClient<T>(use: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     // A checked-out client has no error listener of the pool's: a connection reset (PostgreSQL
@@ -298,26 +414,15 @@ export class PositionWriter {
     };
     client.on('error', onError);
     try {
-      if (!this.staged.has(client)) {
-        await client.query(stageTableStatement(idType));
-        this.staged.add(client);
-      }
-      await client.query('BEGIN');
-      try {
-        await pipeline([data], client.query(copyFrom(STAGE_COPY)));
-        const res = await client.query<{ inserted: number }>(sql, params);
-        await client.query('COMMIT');
-        return res;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: Error) => {
-          broken = e;
-        });
-        throw err;
-      }
+      return await use(client);
     } finally {
       client.off('error', onError);
-      // A connection that failed or could not even roll back is not given back to the pool.
+      if (this.unusable.has(client)) broken ??= new Error('the connection could not roll back');
       client.release(broken);
     }
   }
+}
+
+function counted(rows: readonly PositionRow[], inserted: number): WriteResult {
+  return { inserted, conflicts: rows.length - inserted };
 }
