@@ -4,12 +4,13 @@
  *  1. throughput: a stream pre-filled with `entries` frames of 10 records (1000 devices), one
  *     processor started on it → rows/s into `positions` with its real indexes, unique key and
  *     PostGIS column (a fresh clone of the Directus schema), once per write method (unnest
- *     parameters, COPY into a staging table), with the CPU time per row of the processor and of its
+ *     parameters, COPY into a staging table, COPY straight into positions), with the CPU time per row of the processor and of its
  *     PostgreSQL backends, and the processor's own work per row without I/O (decode, rows, jump
  *     rule, COPY data), step by step. Peers in the same run: the bare insert ceiling (pre-built
  *     5000-row unnest inserts, 2 connections, into the same table: same partition, primary key,
  *     device index, foreign key and ON CONFLICT; constant columns, no flags, no device update, no
- *     history mark, no Redis, no decode), with its backends' CPU per row; the real writer alone
+ *     history mark, no Redis, no decode), with its backends' CPU per row; as information, the same
+ *     bare rows as 5000-row binary COPYs into positions (the direct method's ceiling); the real writer alone
  *     with each method on 1, 2 and 4 connections, with its backends' CPU per row; one INSERT per
  *     row (autocommit), the approach the writer replaces. All these rows' fix times are weeks old,
  *     so every one of them lands in the default partition.
@@ -32,19 +33,21 @@
  * removed at the end. Figures are noisy on a shared 2-core machine: compare the ratios.
  */
 import { cpus } from 'node:os';
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { createTestDatabase, createTestRedis, freePort } from '../../test/support/index.js';
 import { loadConfig } from '../src/config.js';
 import { encodeTelemetryEntry, GROUPS, redisKeys } from '../src/contract/index.js';
 import { runDerive } from '../src/history/main.js';
 import { createLogger } from '../src/observability/logger.js';
 import { triage } from '../src/processor/batch.js';
-import { copyBinary, idEncoder } from '../src/processor/copy-binary.js';
+import { copyBinary, copyPositions, idEncoder } from '../src/processor/copy-binary.js';
 import { protocolIoViews } from '../src/processor/decode.js';
 import { type RunningProcessor, runProcess } from '../src/processor/main.js';
 import { entriesToRows, flagJumps, latestPerDevice } from '../src/processor/rows.js';
-import { PositionWriter, type WriteMethod } from '../src/processor/writer.js';
+import { POSITIONS_COPY, PositionWriter, WRITE_METHODS, type WriteMethod } from '../src/processor/writer.js';
 import { type AvlRecord, CODEC_8E, encodeAvlFrame } from '../src/protocol/index.js';
 import { simulatedImei } from '../src/simulator/imei.js';
 import { startDaemonRole } from './daemon-role.js';
@@ -239,7 +242,7 @@ async function main(): Promise<void> {
     const processorRates = new Map<WriteMethod, number>();
     /** CPU µs per row: the processor, its PostgreSQL backends. */
     const processorCpu = new Map<WriteMethod, [number, number]>();
-    for (const method of ['unnest', 'copy'] as WriteMethod[]) {
+    for (const method of WRITE_METHODS) {
       const p1 = `${r.prefix}thr-${method}:`;
       const k1 = redisKeys(p1);
       await pool.query('TRUNCATE positions, history_dirty');
@@ -283,6 +286,9 @@ async function main(): Promise<void> {
         FROM unnest($1::int[], $2::bigint[], $3::float8[], $4::float8[], $5::text[], $6::text[]) AS u(d, t, lon, lat, io, a)
       ON CONFLICT (id) DO NOTHING`;
     const deviceIds = (await pool.query('SELECT id FROM devices ORDER BY id')).rows.map((x) => Number(x.id));
+    const ids = new Map(
+      (await pool.query<{ id: number; imei: string }>('SELECT id, imei FROM devices')).rows.map((x) => [x.imei, x.id]),
+    );
     const ioText = JSON.stringify({ 239: 1, 240: 1, 21: 4, 66: 24079, 67: 4101, 16: 123456, 69: 1 });
     const attrText = JSON.stringify({
       ignition: true,
@@ -294,40 +300,81 @@ async function main(): Promise<void> {
       gnssStatus: 1,
     });
     const bareBase = Date.now() - 60 * 24 * 3_600_000;
-    // Its own connections, named like the processor's so the CPU meter reads their backends.
-    const barePool = new pg.Pool({ ...db.connection, max: 2, application_name: 'fleet-processor' });
-    for (const c of await Promise.all([barePool.connect(), barePool.connect()])) c.release();
-    const bareCpu = cpuMeter(pool, undefined);
-    await bareCpu.sample();
-    const bareStart = performance.now();
-    let nextChunk = 0;
-    const worker = async () => {
-      for (;;) {
-        const c = nextChunk;
-        nextChunk += 5000;
-        if (c >= bareRows) return;
-        const n = Math.min(5000, bareRows - c);
-        const idx = Array.from({ length: n }, (_, i) => c + i);
-        await barePool.query(bareSql, [
-          idx.map((i) => deviceIds[i % deviceIds.length]),
-          idx.map((i) => bareBase + i * 1000),
-          idx.map(() => 25),
-          idx.map(() => 54),
-          idx.map(() => ioText),
-          idx.map(() => attrText),
-        ]);
-      }
+    /** `bareRows` rows in 5000-row chunks, `send` on 2 connections at once: rows/s and CPU used. */
+    const barePeer = async (send: (peerPool: pg.Pool, first: number, n: number) => Promise<unknown>) => {
+      await pool.query('TRUNCATE positions');
+      // Its own connections, named like the processor's so the CPU meter reads their backends.
+      const peerPool = new pg.Pool({ ...db.connection, max: 2, application_name: 'fleet-processor' });
+      for (const c of await Promise.all([peerPool.connect(), peerPool.connect()])) c.release();
+      const cpu = cpuMeter(pool, undefined);
+      await cpu.sample();
+      const started = performance.now();
+      let nextChunk = 0;
+      const worker = async () => {
+        for (;;) {
+          const c = nextChunk;
+          nextChunk += 5000;
+          if (c >= bareRows) return;
+          await send(peerPool, c, Math.min(5000, bareRows - c));
+        }
+      };
+      await Promise.all([worker(), worker()]);
+      const perSecond = bareRows / ((performance.now() - started) / 1000);
+      const used = await cpu.done();
+      await peerPool.end();
+      return { perSecond, used };
     };
-    await Promise.all([worker(), worker()]);
-    const barePerSecond = bareRows / ((performance.now() - bareStart) / 1000);
-    const bareUsed = await bareCpu.done();
-    await barePool.end();
+    const bare = await barePeer((peerPool, c, n) => {
+      const idx = Array.from({ length: n }, (_, i) => c + i);
+      return peerPool.query(bareSql, [
+        idx.map((i) => deviceIds[i % deviceIds.length]),
+        idx.map((i) => bareBase + i * 1000),
+        idx.map(() => 25),
+        idx.map(() => 54),
+        idx.map(() => ioText),
+        idx.map(() => attrText),
+      ]);
+    });
+    const barePerSecond = bare.perSecond;
+    const bareUsed = bare.used;
     const pgPerRow = (ms: number | null, rows: number) => (ms === null ? 'n/a' : ((ms * 1000) / rows).toFixed(1));
     out(
       `   peer (bare 5000-row unnest inserts, 2 connections, no Redis/decode/device update): ${Math.round(barePerSecond)} rows/s; CPU µs per row: this process ${pgPerRow(bareUsed.processor, bareRows)} + its PostgreSQL backends ${pgPerRow(bareUsed.processorBackends, bareRows)}`,
     );
     for (const [method, v] of processorRates) {
       out(`   ratio processor (${method}) / bare-insert ceiling: ${(v / barePerSecond).toFixed(2)} (target ≥ 0.9)`);
+    }
+    // Information, not the target's peer: the same bare rows as binary COPY straight into
+    // positions (what the direct method does before its device statement), so a reader sees how
+    // far a COPY-based writer is from its own ceiling too.
+    const { perSecond: copyPerSecond, used: copyUsed } = await barePeer(async (peerPool, c, n) => {
+      const rows = Array.from({ length: n }, (_, i) =>
+        benchRow({
+          imei: imeis[(c + i) % DEVICES]!,
+          fixTime: bareBase + (c + i) * 1000,
+          receivedAt: bareBase,
+          latitude: 54,
+          longitude: 25,
+          speed: 40,
+          io: ioText,
+          attributes: attrText,
+        }),
+      );
+      const data = copyPositions(rows, (r) => ids.get(r.imei)!);
+      const client = await peerPool.connect();
+      try {
+        await pipeline([data], client.query(copyFrom(POSITIONS_COPY)));
+      } finally {
+        client.release();
+      }
+    });
+    out(
+      `   peer, information only (bare 5000-row binary COPY into positions, 2 connections, no Redis/decode/device update): ${Math.round(copyPerSecond)} rows/s; CPU µs per row: this process ${pgPerRow(copyUsed.processor, bareRows)} + its PostgreSQL backends ${pgPerRow(copyUsed.processorBackends, bareRows)}`,
+    );
+    for (const [method, v] of processorRates) {
+      out(
+        `   ratio processor (${method}) / bare-COPY peer: ${(v / copyPerSecond).toFixed(2)} (information; the target is the unnest peer above)`,
+      );
     }
     // Processor, PostgreSQL and the bare peer share this machine's cores: where the cores are the
     // limit, rows/s is cores ÷ CPU per row, so the ratio is about the peer's whole CPU per row over
@@ -342,21 +389,19 @@ async function main(): Promise<void> {
     }
 
     // Side by side, same rows, same run: how the writer hands rows to PostgreSQL (array parameters
-    // + unnest, or COPY into a staging table + the same INSERT … SELECT … ON CONFLICT), with 1, 2
+    // + unnest, COPY into a staging table + the same INSERT … SELECT … ON CONFLICT, or COPY into
+    // positions + the device statement), with 1, 2
     // and 4 connections writing batches at once. The real PositionWriter, device update included.
     const methodRows = args.quick ? 20_000 : 60_000;
     const indexes = (
       await pool.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'positions'")
     ).rows.map((x) => x.indexname);
     out(`   write methods (${methodRows} rows in 5000-row batches each; positions indexes: ${indexes.join(', ')}):`);
-    const ids = new Map(
-      (await pool.query<{ id: number; imei: string }>('SELECT id, imei FROM devices')).rows.map((x) => [x.imei, x.id]),
-    );
     const methodBase = Date.now() - 90 * 24 * 3_600_000;
     const methodResults: Array<[string, number, string]> = [];
     let round = 0;
     for (const connections of [1, 2, 4]) {
-      for (const method of ['unnest', 'copy'] as WriteMethod[]) {
+      for (const method of WRITE_METHODS) {
         await pool.query('TRUNCATE positions');
         const mpool = new pg.Pool({ ...db.connection, max: connections, application_name: 'fleet-processor' });
         const mcpu = cpuMeter(pool, undefined);
@@ -463,14 +508,21 @@ async function main(): Promise<void> {
           },
           measure,
         );
-        timed('copy', () => copyBinary(rows, (r) => ids.get(r.imei)!, encodeId), measure);
+        timed(
+          'copy',
+          () =>
+            defaultMethod === 'direct'
+              ? copyPositions(rows, (r) => ids.get(r.imei)!)
+              : copyBinary(rows, (r) => ids.get(r.imei)!, encodeId),
+          measure,
+        );
       }
     }
     const cpuRows = cpuRounds * cpuBatches.length * 500 * RECORDS;
     const us = (total: number) => total / cpuRows;
     const totalUs = us(stepUs.decode + stepUs.rows + stepUs.jumps + stepUs.copy);
     out(
-      `   processor's own work per row (CPU, no I/O): ${totalUs.toFixed(2)} µs = entry + frame decode ${us(stepUs.decode).toFixed(2)}, rows (flags, IO and attributes JSON) ${us(stepUs.rows).toFixed(2)}, jump rule + latest ${us(stepUs.jumps).toFixed(2)}, COPY data ${us(stepUs.copy).toFixed(2)} → ${Math.round(1e6 / totalUs)} rows/s per core`,
+      `   processor's own work per row (CPU, no I/O): ${totalUs.toFixed(2)} µs = entry + frame decode ${us(stepUs.decode).toFixed(2)}, rows (flags, IO and attributes JSON) ${us(stepUs.rows).toFixed(2)}, jump rule + latest ${us(stepUs.jumps).toFixed(2)}, COPY data (${defaultMethod === 'direct' ? 'positions' : 'stage'}) ${us(stepUs.copy).toFixed(2)} → ${Math.round(1e6 / totalUs)} rows/s per core`,
     );
 
     // --- 2. end-to-end latency at a steady rate ------------------------------------------------
