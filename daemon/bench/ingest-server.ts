@@ -23,7 +23,9 @@ const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 
 /** Cumulative bucket counts of a prom-client histogram (le → count), summed over labels. */
-async function buckets(h: Histogram): Promise<Array<[number, number]>> {
+async function buckets(h: {
+  get(): Promise<{ values: { metricName?: string; labels: Record<string, unknown>; value: number }[] }>;
+}): Promise<Array<[number, number]>> {
   const out = new Map<number, number>();
   for (const v of (await h.get()).values) {
     if (!v.metricName?.endsWith('_bucket')) continue;

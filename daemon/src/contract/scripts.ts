@@ -125,7 +125,7 @@ export function appendEntriesArgs(entries: readonly StreamEntry[]): [numkeys: st
     indexes[i] = k + 1;
     size += arrayHeaderSize(e.fields.length + 1) + uintSize(k + 1);
     for (const f of e.fields) {
-      const n = typeof f === 'string' ? Buffer.byteLength(f) : f.length;
+      const n = typeof f === 'string' ? utf8Length(f) : f.length;
       size += strHeaderSize(n) + n;
     }
   }
@@ -137,9 +137,13 @@ export function appendEntriesArgs(entries: readonly StreamEntry[]): [numkeys: st
     at = writeUint(out, at, indexes[i] as number);
     for (const f of e.fields) {
       if (typeof f === 'string') {
-        const n = Buffer.byteLength(f);
+        const n = utf8Length(f);
         at = writeStrHeader(out, at, n);
-        at += out.write(f, at, n, 'utf8');
+        if (n === f.length) {
+          // ASCII: copied here, as calls into the buffer binding cost more than these few bytes.
+          for (let j = 0; j < n; j++) out[at + j] = f.charCodeAt(j);
+          at += n;
+        } else at += out.write(f, at, n, 'utf8');
       } else {
         at = writeStrHeader(out, at, f.length);
         at += f.copy(out, at);
@@ -147,6 +151,16 @@ export function appendEntriesArgs(entries: readonly StreamEntry[]): [numkeys: st
     }
   }
   return [String(streams.length), ...streams, out];
+}
+
+/**
+ * UTF-8 length of a field: the fields are short ASCII strings (names, numbers, the IMEI), counted
+ * here; anything else by Buffer.byteLength. Equal to `s.length` exactly when `s` is ASCII.
+ */
+function utf8Length(s: string): number {
+  if (s.length > 64) return Buffer.byteLength(s);
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return Buffer.byteLength(s);
+  return s.length;
 }
 
 // The few MessagePack forms the batch uses: arrays, positive integers below 2^16, and str.

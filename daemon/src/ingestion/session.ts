@@ -22,7 +22,7 @@ import {
 import { admitDevice, type DeviceLookup } from './devices.js';
 import type { IngestMetrics, RefusalReason } from './metrics.js';
 import type { DeviceRegistry, Holder, Takeover } from './registry.js';
-import type { StreamWriter } from './stream-writer.js';
+import type { EntrySink, StreamWriter } from './stream-writer.js';
 import type { TakeoverRecorder } from './takeover.js';
 
 export interface SessionLimits {
@@ -72,19 +72,23 @@ export type SessionState = 'awaiting-imei' | 'checking' | 'active' | 'closed';
 
 type Task = () => Promise<void>;
 
-/**
- * What a task that finishes at once returns: still a promise, so the queue's loop always awaits
- * (and so never ends before kick() has recorded it as running), but not a new one per frame.
- */
-const DONE: Promise<void> = Promise.resolve();
+/** A frame waiting its turn on the queue, with when its last byte arrived. */
+interface QueuedFrame {
+  readonly frame: TcpFrame;
+  readonly receivedAt: number;
+  readonly t0: number;
+}
 
-/** The label set of this transport's per-frame metrics, made once rather than per frame. */
-const TCP = { transport: 'tcp' } as const;
+/**
+ * The frames of one read, reused by every session: they are moved to the session's queue before
+ * anything else runs, so one array serves all reads instead of a new one per read.
+ */
+const READ_FRAMES: TcpFrame[] = [];
 
 /** Every possible AVL ack (the record count is one byte), allocated once instead of per frame. */
 const AVL_ACKS: readonly Buffer[] = Array.from({ length: 256 }, (_, n) => avlAck(n));
 
-export class TcpSession implements Holder {
+export class TcpSession implements Holder, EntrySink {
   state: SessionState = 'awaiting-imei';
   imei = '';
   readonly remote: string;
@@ -95,10 +99,27 @@ export class TcpSession implements Holder {
 
   private log: Logger;
   private readonly framer: TcpFramer;
-  private readonly tasks: Task[] = [];
-  private pumping: Promise<void> | null = null;
+  /**
+   * The socket's work in order: frames, and tasks (the login, commands). Frames run without a
+   * promise or closure of their own: the session is its own stream-writer sink, and at most one
+   * item is in progress (`busy`) while Redis or a task is awaited.
+   */
+  private readonly queue: (QueuedFrame | Task)[] = [];
+  private busy = false;
+  /** Set while Redis has the frame in progress: its record count and when it was received. */
+  private inFlightRecords = 0;
+  private inFlightT0 = 0;
+  /** Waiting (shutdown) for the item in progress to finish. */
+  private readonly idleWaiters: (() => void)[] = [];
   private handshakeTimer: NodeJS.Timeout | null = null;
   private frameTimer: NodeJS.Timeout | null = null;
+  /**
+   * Idle timeout, checked lazily: reads only note the time, and the timer, when it fires, closes
+   * the session or re-arms for the rest. A socket timeout would move a timer on every read and
+   * every ack write (a few % of the CPU per frame).
+   */
+  private idleTimer: NodeJS.Timeout | null = null;
+  private lastRead = 0;
   private draining = false;
   private resolveClosed!: () => void;
 
@@ -122,12 +143,9 @@ export class TcpSession implements Holder {
 
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    socket.setTimeout(deps.limits.idleTimeoutMs);
+    this.lastRead = Date.now();
+    this.armIdleTimer(deps.limits.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('timeout', () => {
-      this.log.info({ idleMs: deps.limits.idleTimeoutMs }, 'idle timeout');
-      this.close('idle');
-    });
     socket.on('error', (err) => {
       this.log.debug({ err }, 'socket error');
       this.close('error');
@@ -140,8 +158,8 @@ export class TcpSession implements Holder {
   /** Runs `task` on this socket's queue (after every frame and ack queued before it). */
   enqueue(task: Task): boolean {
     if (this.state === 'closed' || this.draining) return false;
-    this.tasks.push(task);
-    this.kick();
+    this.queue.push(task);
+    this.drain();
     return true;
   }
 
@@ -167,69 +185,102 @@ export class TcpSession implements Holder {
     if (this.state === 'closed') return this.closed;
     this.draining = true;
     this.socket.pause();
-    this.tasks.length = 0;
-    if (this.pumping) await this.pumping;
+    this.queue.length = 0;
+    if (this.busy) await new Promise<void>((r) => this.idleWaiters.push(r));
     this.close(reason);
     return this.closed;
+  }
+
+  /** Closes the session once nothing was read for idleTimeoutMs. */
+  private armIdleTimer(ms: number): void {
+    this.idleTimer = setTimeout(() => {
+      const idleMs = this.deps.limits.idleTimeoutMs;
+      const quiet = Date.now() - this.lastRead;
+      if (quiet < idleMs) return this.armIdleTimer(idleMs - quiet);
+      this.log.info({ idleMs }, 'idle timeout');
+      this.close('idle');
+    }, ms);
   }
 
   private onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.draining) return;
     const receivedAt = Date.now();
+    this.lastRead = receivedAt;
     const t0 = performance.now();
-    this.deps.metrics.bytesIn.inc(TCP, chunk.length);
-    let frames: TcpFrame[];
+    this.deps.metrics.tally.tcp.bytesIn += chunk.length;
+    const frames = READ_FRAMES;
     try {
-      frames = this.framer.push(chunk);
+      this.framer.push(chunk, frames);
     } catch (err) {
+      frames.length = 0;
       if (isProtocolError(err)) {
         this.refuse(PROTOCOL_REFUSALS[err.code] ?? 'desynchronised', { error: err.message });
         return;
       }
       throw err;
     }
+    for (let i = 0; i < frames.length; i++) this.queue.push({ frame: frames[i] as TcpFrame, receivedAt, t0 });
+    frames.length = 0;
     if (this.framer.buffered > this.deps.limits.maxBufferedBytes) {
       this.refuse('buffer_overflow', { buffered: this.framer.buffered });
       return;
     }
-    for (const f of frames) this.tasks.push(() => this.handle(f, receivedAt, t0));
     // Still busy with earlier work: stop reading until it is done (resumed when the queue empties).
-    if (this.pumping) this.socket.pause();
-    this.kick();
+    if (this.busy) this.socket.pause();
+    this.drain();
     this.armFrameTimer();
   }
 
-  private kick(): void {
-    if (this.pumping || this.tasks.length === 0 || this.state === 'closed') return;
-    this.clearFrameTimer();
-    this.pumping = this.pump();
-  }
-
   /**
-   * Runs the queued tasks in order, then reads again. kick() starts it only with a task queued and
-   * every task is awaited, so `pumping` is set before the end of the loop is reached; the end runs
-   * in the same turn as the last check of the queue (no `.finally` turn in between, and none of
-   * its per-frame promises), so a task queued later finds `pumping` cleared and kicks itself.
+   * Runs queued items in order until one has to wait (a frame's XADD, a task's promise); that
+   * item's completion calls drain() again. With the queue empty, reads again. Re-entrant: a nested
+   * call (an item queueing more work) takes items from the same head, so order holds.
    */
-  private async pump(): Promise<void> {
-    while (this.tasks.length > 0 && this.state !== 'closed') {
-      const task = this.tasks.shift() as Task;
+  private drain(): void {
+    if (this.busy) return;
+    if (this.queue.length > 0) this.clearFrameTimer();
+    while (this.queue.length > 0 && this.state !== 'closed') {
+      const item = this.queue.shift() as QueuedFrame | Task;
       try {
-        await task();
+        if (typeof item === 'function') this.wait(item());
+        else this.handle(item.frame, item.receivedAt, item.t0);
       } catch (err) {
         this.log.error({ err }, 'session task failed');
         this.close('error');
       }
+      if (this.busy) return;
     }
-    this.pumping = null;
-    if (this.state === 'closed' || this.draining) return;
+    this.idle();
+  }
+
+  /** The item in progress finished (or there was none): wake a shutdown, or read again. */
+  private idle(): void {
+    if (this.idleWaiters.length > 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.state === 'closed' || this.draining || this.queue.length > 0) return;
     if (this.socket.isPaused()) this.socket.resume();
     this.armFrameTimer();
   }
 
+  /** Marks the session busy until `work` settles, then goes on with the queue. */
+  private wait(work: Promise<void>): void {
+    this.busy = true;
+    work.then(
+      () => {
+        this.busy = false;
+        this.drain();
+      },
+      (err: unknown) => {
+        this.busy = false;
+        this.log.error({ err }, 'session task failed');
+        this.close('error');
+        this.idle();
+      },
+    );
+  }
+
   /** A partial frame must complete within frameTimeoutMs of its first byte (while we are reading). */
   private armFrameTimer(): void {
-    if (this.state === 'closed' || this.pumping) return;
+    if (this.state === 'closed' || this.busy) return;
     if (this.framer.buffered === 0) {
       this.clearFrameTimer();
       return;
@@ -247,23 +298,24 @@ export class TcpSession implements Holder {
     this.frameTimer = null;
   }
 
-  /** Not async: a frame's task is its XADD-and-ack promise itself, without one more around it. */
-  private handle(frame: TcpFrame, receivedAt: number, t0: number): Promise<void> {
+  /** One frame; sets `busy` when it has to wait (the login's checks, an AVL frame's XADD). */
+  private handle(frame: TcpFrame, receivedAt: number, t0: number): void {
     switch (frame.kind) {
       case 'ping':
-        return DONE;
+        return;
       case 'imei':
-        return this.handshake(frame.imei);
+        this.wait(this.handshake(frame.imei));
+        return;
       case 'frame':
         if (this.state !== 'active') {
           this.refuse('frame_before_handshake', { codec: frame.codec });
-          return DONE;
+          return;
         }
         if (isCommandCodec(frame.codec)) {
           this.deps.hooks.onCommandFrame?.(this, frame.bytes);
-          return DONE;
+          return;
         }
-        return this.avl(frame.bytes, receivedAt, t0);
+        this.avl(frame.bytes, receivedAt, t0);
     }
   }
 
@@ -351,7 +403,8 @@ export class TcpSession implements Holder {
     }).catch((err: unknown) => this.log.error({ err }, 'recording the takeover event failed'));
   }
 
-  private async avl(bytes: Buffer, receivedAt: number, t0: number): Promise<void> {
+  /** Checks an AVL frame and hands it to the stream writer; its ack follows in written(). */
+  private avl(bytes: Buffer, receivedAt: number, t0: number): void {
     const { metrics } = this.deps;
     let info: { codec: number; records: number };
     try {
@@ -377,19 +430,32 @@ export class TcpSession implements Holder {
       records: info.records,
       frame: bytes,
     });
-    try {
-      await this.deps.writer.add(this.deps.keys.telemetryFor(this.imei).avl, fields);
-    } catch (err) {
-      // Not durable, so not acknowledged: the device keeps the records and sends them again.
-      metrics.writeFailures.inc();
-      this.log.error({ err, records: info.records }, 'telemetry write failed; frame not acknowledged');
-      this.close('stream_write_failed');
-      return;
+    this.busy = true;
+    this.inFlightRecords = info.records;
+    this.inFlightT0 = t0;
+    this.deps.writer.append(this.deps.keys.telemetryFor(this.imei).avl, fields, this);
+  }
+
+  /** EntrySink: Redis has the frame in progress, so it is acknowledged; then the next item. */
+  written(): void {
+    this.busy = false;
+    const records = this.inFlightRecords;
+    if (this.write(AVL_ACKS[records] ?? avlAck(records))) {
+      const tally = this.deps.metrics.tally.tcp;
+      tally.frames++;
+      tally.records += records;
+      this.deps.metrics.ackLatency.observe('tcp', (performance.now() - this.inFlightT0) / 1000);
     }
-    if (!this.write(AVL_ACKS[info.records] ?? avlAck(info.records))) return;
-    metrics.frames.inc(TCP);
-    metrics.records.inc(TCP, info.records);
-    metrics.ackLatency.observe(TCP, (performance.now() - t0) / 1000);
+    this.drain();
+  }
+
+  /** EntrySink: not durable, so not acknowledged: the device keeps the records and sends them again. */
+  failed(err: unknown): void {
+    this.busy = false;
+    this.deps.metrics.writeFailures.inc();
+    this.log.error({ err, records: this.inFlightRecords }, 'telemetry write failed; frame not acknowledged');
+    this.close('stream_write_failed');
+    this.idle();
   }
 
   /** Logs and counts one refusal, optionally answers, then closes. */
@@ -424,8 +490,9 @@ export class TcpSession implements Holder {
     const wasActive = this.state === 'active';
     this.state = 'closed';
     this.closeReason = reason;
-    this.tasks.length = 0;
+    this.queue.length = 0;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
     this.clearFrameTimer();
     if (destroy) this.socket.destroy();
     else {

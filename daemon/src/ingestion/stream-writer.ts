@@ -31,9 +31,17 @@ import { APPEND_ENTRIES, appendEntriesArgs, isClusterClient, type StreamEntry } 
  */
 const SCRIPT_MIN_ENTRIES = 4;
 
+/**
+ * Who is told how an entry went: a session (one frame in flight at a time) is its own sink, so a
+ * frame costs no promise or closures of its own.
+ */
+export interface EntrySink {
+  written(id: string): void;
+  failed(err: Error): void;
+}
+
 interface Pending extends StreamEntry {
-  resolve: (id: string) => void;
-  reject: (err: Error) => void;
+  sink: EntrySink;
 }
 
 export interface StreamWriterOptions {
@@ -63,14 +71,19 @@ export class StreamWriter {
 
   /** XADD key * fields…; resolves with the entry id once Redis has it. */
   add(key: string, fields: (string | Buffer)[]): Promise<string> {
-    return new Promise<string>((resolve, reject) => {
-      this.queue.push({ key, fields, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return new Promise<string>((resolve, reject) => this.append(key, fields, { written: resolve, failed: reject }));
   }
+
+  /** XADD key * fields…; `sink` hears once, with the entry id or why it was not written. */
+  append(key: string, fields: (string | Buffer)[], sink: EntrySink): void {
+    this.queue.push({ key, fields, sink });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushNow);
+    }
+  }
+
+  private readonly flushNow = () => this.flush();
 
   /** Entries queued or awaiting Redis' answer. */
   get pending(): number {
@@ -117,13 +130,20 @@ export class StreamWriter {
         why = new Error(`fewer than ${replicas} replica(s) confirmed ${batch.length} XADDs`);
       }
       const ids = why === undefined && Array.isArray(replies) ? replies : null;
+      this.inFlight -= batch.length;
       for (let i = 0; i < batch.length; i++) {
         const p = batch[i] as Pending;
         const r: unknown = ids?.[i];
-        if (typeof r === 'string') p.resolve(r);
-        else p.reject(toError(r ?? why ?? new Error('no reply from Redis')));
+        // One sink's failure must not keep the rest of the batch from hearing.
+        try {
+          if (typeof r === 'string') p.sink.written(r);
+          else p.sink.failed(toError(r ?? why ?? new Error('no reply from Redis')));
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
       }
-      this.inFlight -= batch.length;
       if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
     };
     const { timeoutMs } = this.options;

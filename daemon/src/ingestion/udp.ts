@@ -43,7 +43,7 @@ export class UdpIngest {
   private onMessage(msg: Buffer, rinfo: RemoteInfo): void {
     if (!this.accepting) return;
     const { metrics } = this.deps;
-    metrics.bytesIn.inc({ transport: 'udp' }, msg.length);
+    metrics.tally.udp.bytesIn += msg.length;
     const remote = `${rinfo.address}:${rinfo.port}`;
     if (this.inFlight.size >= this.deps.maxInFlight || msg.length > this.deps.maxFrameBytes + 64) {
       const reason = this.inFlight.size >= this.deps.maxInFlight ? 'udp_overloaded' : 'frame_too_large';
@@ -111,8 +111,8 @@ export class UdpIngest {
         resolve(),
       );
     });
-    metrics.frames.inc({ transport: 'udp' });
-    metrics.records.inc({ transport: 'udp' }, header.records);
-    metrics.ackLatency.observe({ transport: 'udp' }, Number(process.hrtime.bigint() - t0) / 1e9);
+    metrics.tally.udp.frames++;
+    metrics.tally.udp.records += header.records;
+    metrics.ackLatency.observe('udp', Number(process.hrtime.bigint() - t0) / 1e9);
   }
 }

@@ -55,9 +55,9 @@ export class TcpFramer {
     return this.total;
   }
 
-  push(chunk: Buffer): TcpFrame[] {
+  /** Appends the frames now complete to `out` (a fresh array by default) and returns it. */
+  push(chunk: Buffer, out: TcpFrame[] = []): TcpFrame[] {
     if (this.failed) throw this.failed;
-    const out: TcpFrame[] = [];
     if (chunk.length > 0) {
       this.chunks.push(chunk);
       this.total += chunk.length;
