@@ -25,6 +25,7 @@ import { CommandSender } from './commands.js';
 import { startDeviceControl } from './device-control.js';
 import { cachedDeviceLookup, type DeviceLookup, networkAllows, parseAllowedNetworks } from './devices.js';
 import { ConnectionLimiter } from './limits.js';
+import { MemoryReleaser, reducingGc } from './memory.js';
 import { createIngestMetrics, type IngestMetrics } from './metrics.js';
 import { type ProxySource, readProxyHeader } from './proxy-header.js';
 import { connectIngestRedis, createIngestRedis } from './redis.js';
@@ -82,6 +83,12 @@ export interface IngestionOptions {
   commands?: boolean;
   /** Records logins that took over a live connection from another address (`knexTakeoverRecorder`). */
   recordTakeover?: TakeoverRecorder;
+  /**
+   * After the open sessions fell to half their peak, by at least `minDrop`, run one
+   * memory-reducing collection `settleMs` later (see memory.ts). Default 1 000 sessions, 2 s;
+   * null: never.
+   */
+  memoryRelease?: { minDrop: number; settleMs: number } | null;
   /**
    * Load balancers (CIDR list, as `allowed_networks`) whose TCP connections start with a PROXY
    * protocol header (v1 or v2) naming the device's address; empty: none (every peer is a device).
@@ -181,6 +188,22 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
   let obs: ObservabilityServer | null = null;
   let heartbeat: Awaited<ReturnType<typeof startHeartbeat>>;
   const sessions = new Set<TcpSession>();
+  const releaseOptions =
+    options.memoryRelease === undefined ? { minDrop: 1000, settleMs: 2000 } : options.memoryRelease;
+  const gc = releaseOptions ? reducingGc() : null;
+  const memory =
+    releaseOptions && gc
+      ? new MemoryReleaser({
+          ...releaseOptions,
+          open: () => sessions.size,
+          release: gc,
+          onReleased: (r) =>
+            logger.info(
+              { peakSessions: r.peak, openSessions: r.open, pauseMs: Math.round(r.ms) },
+              'sessions fell to half their peak: memory-reducing collection',
+            ),
+        })
+      : null;
   const writer = new StreamWriter(streamRedis, {
     timeoutMs: commandTimeout,
     waitReplicas: options.waitReplicas,
@@ -278,7 +301,11 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
     const startSession = (socket: Socket, peer?: { address: string; port: number }, initial?: Buffer): void => {
       const session = new TcpSession(socket, sessionDeps, peer, initial);
       sessions.add(session);
-      socket.once('close', () => sessions.delete(session));
+      memory?.track();
+      socket.once('close', () => {
+        sessions.delete(session);
+        memory?.track();
+      });
     };
     const proxies = options.proxyFrom ? parseAllowedNetworks(options.proxyFrom) : null;
     tcp = createServer({ pauseOnConnect: false, noDelay: true }, (socket) => {
@@ -382,6 +409,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
 
     const gracefulStop = async (reason: string): Promise<void> => {
       logger.info({ reason, sessions: sessions.size }, 'ingestion stopping');
+      memory?.stop();
       const closeTcp = Promise.all([
         new Promise<void>((r) => tcp.close(() => r())),
         new Promise<void>((r) => (tlsServer ? tlsServer.close(() => r()) : r())),
