@@ -71,6 +71,7 @@ const log = (s: string) => process.stdout.write(`${s}\n`);
 interface Mem {
   rss: number;
   heapUsed: number;
+  heapTotal: number;
   external: number;
   arrayBuffers: number;
   sessions: number;
@@ -532,13 +533,25 @@ async function floodPhase(
 ): Promise<{ growth: number; retained: number; bounded: boolean; perCore: number; clients: number }> {
   const CLIENTS = quick ? 50 : 300;
   const SECONDS_FLOOD = quick ? 4 : 10;
+  // Every client logs in (and is answered) before any floods: logins written while this process
+  // is busy flooding would reach the daemon late and be refused at its handshake timeout, so fewer
+  // clients than announced would push.
+  const sockets: Socket[] = await Promise.all(
+    Array.from({ length: CLIENTS }, async (_, i) => {
+      const s = netConnect({ host, port, noDelay: true });
+      s.on('error', () => {});
+      await once(s, 'connect');
+      s.write(encodeImeiLogin(simulatedImei(99, i)));
+      await once(s, 'data');
+      return s;
+    }),
+  );
   const memBefore = await askMem(server);
   const rssBefore = rssBytes(pid);
   let offered = 0;
   let acksBytes = 0;
   // RSS peaks in the first and the second half: a bounded daemon plateaus, a leaking one climbs.
   const peaks = [rssBefore, rssBefore];
-  const sockets: Socket[] = [];
   const cpu0 = cpuSeconds(pid);
   const t0 = performance.now();
   const stopAt = t0 + SECONDS_FLOOD * 1000;
@@ -556,16 +569,10 @@ async function floodPhase(
     SECONDS_FLOOD * 1000 - 700,
   );
   await Promise.all(
-    Array.from({ length: CLIENTS }, async (_, i) => {
-      const imei = simulatedImei(99, i);
+    sockets.map(async (s, i) => {
       const track = new Track({ seed: i }, Date.now());
       // A few distinct frames, reused: the point is the byte pressure.
       const frames = Array.from({ length: 8 }, () => encodeAvlFrame(CODEC_8E, track.nextRecords(RECORDS, Date.now())));
-      const s = netConnect({ host, port, noDelay: true });
-      sockets.push(s);
-      s.on('error', () => {});
-      await once(s, 'connect');
-      s.write(encodeImeiLogin(imei));
       s.on('data', (b: Buffer) => {
         acksBytes += b.length;
       });
@@ -601,13 +608,15 @@ async function floodPhase(
   const growth = peak - rssBefore;
   const m = memUnderLoad as Mem;
   const retained = m.heapUsed + m.external - memBefore.heapUsed - memBefore.external;
-  const acked = Math.floor((acksBytes - CLIENTS) / 4) * RECORDS;
+  const acked = Math.floor(acksBytes / 4) * RECORDS;
   const perSec = acked / SECONDS_FLOOD;
   const perCore = perSec / Math.max(cores, 0.01);
   log(
     `overload: ${CLIENTS} clients pipelining pre-encoded 10-record frames for ${SECONDS_FLOOD} s without waiting for acks: ` +
       `${MiB(offered)} taken by the kernel from the senders, ~${k(perSec)} records/s acked at daemon CPU ` +
-      `${(cores * 100).toFixed(0)}% → ${k(perCore)} records/s per daemon core; daemon RSS ${MiB(rssBefore)} → ` +
+      `${(cores * 100).toFixed(0)}% → ${k(perCore)} records/s per daemon core; daemon before (after GC): RSS ${MiB(memBefore.rss)}, ` +
+      `JS heap ${MiB(memBefore.heapUsed)} used of ${MiB(memBefore.heapTotal)}, external ${MiB(memBefore.external)}, ` +
+      `${memBefore.sessions} sessions; daemon RSS ${MiB(rssBefore)} → ` +
       `peak ${MiB(peaks[0]!)} in the first half, ${MiB(peaks[1]!)} in the second; held after GC under load: ` +
       `${MiB(retained)} (${(retained / CLIENTS / 1024).toFixed(0)} KiB per flooding client); ` +
       `${closed} connections closed by the daemon`,
