@@ -10,7 +10,7 @@
 import { encodeOutboundCommand } from '@fleet/daemon/contract';
 import { markQueued, toMs } from '../commands';
 import { commandClient, type Runtime } from './runtime';
-import { type Ctx, deviceImei, pendingForDevice, withDeviceLock, writePatch } from './store';
+import { type Ctx, withDevicePending, writePatch } from './store';
 
 /** Outbound streams are trimmed near this length; the sweeper recovers anything trimmed unread. */
 export const OUTBOUND_MAXLEN = '100000';
@@ -25,12 +25,9 @@ export async function dispatchDevice(ctx: Ctx, runtime: Runtime, device: string 
   if (!runtime.config.redis) return { queued: 0, instance: null };
   const redis = commandClient(runtime);
   const { keys } = runtime;
-  return withDeviceLock(ctx.database, device, async () => {
-    // Both reads at once: each is a round trip between the create's commit and the device's socket.
-    const [rows, imei] = await Promise.all([
-      pendingForDevice(ctx.database, device, new Date()),
-      deviceImei(ctx.database, device),
-    ]);
+  // The reads come with the lock, in one round trip: between the create's commit and the device's
+  // socket there are then two round trips, this and the dispatch script.
+  return withDevicePending(ctx.database, device, async (rows, imei) => {
     if (rows.length === 0 || !imei) return { queued: 0, instance: null };
     let queued = 0;
     let instance: string | null = null;

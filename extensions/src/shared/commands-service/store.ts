@@ -47,14 +47,13 @@ export function normalizeRow(raw: Record<string, unknown>): StoredCommand {
   };
 }
 
-export async function readCommand(db: Knex, id: string | number): Promise<StoredCommand | null> {
-  const raw = await db(COMMANDS).where('id', id).first(ROW_FIELDS);
-  return raw ? normalizeRow(raw) : null;
+function commandById(db: Knex, id: string | number): Knex.QueryBuilder {
+  return db(COMMANDS).where('id', id).select(ROW_FIELDS);
 }
 
-/** Runs `fn` holding the lock of one device's commands (see ./locks). */
-export function withDeviceLock<T>(db: Knex, device: string | number, fn: () => Promise<T>): Promise<T> {
-  return deviceLocks(db).run(device, fn);
+export async function readCommand(db: Knex, id: string | number): Promise<StoredCommand | null> {
+  const [raw] = await commandById(db, id);
+  return raw ? normalizeRow(raw) : null;
 }
 
 /** Shown as the origin of the extension's own writes (informative only: clients can set it too). */
@@ -123,28 +122,51 @@ export async function transition(
 ): Promise<TransitionResult> {
   const owner = await ctx.database(COMMANDS).where('id', id).first('device');
   if (!owner) return { row: null, decision: null };
-  return withDeviceLock(ctx.database, owner.device, async () => {
-    const row = await readCommand(ctx.database, id);
-    if (!row) return { row: null, decision: null };
-    const decision = decide(row);
-    if ('patch' in decision) await writePatch(ctx, id, decision.patch, actingUser);
-    return { row, decision };
-  });
+  return deviceLocks(ctx.database).run(
+    owner.device,
+    // The row comes with the lock, in one round trip (see ./locks).
+    () => [commandById(ctx.database, id)],
+    async ([rows = []]) => {
+      const raw = rows[0] as Record<string, unknown> | undefined;
+      if (!raw) return { row: null, decision: null };
+      const row = normalizeRow(raw);
+      const decision = decide(row);
+      if ('patch' in decision) await writePatch(ctx, id, decision.patch, actingUser);
+      return { row, decision };
+    },
+  );
 }
 
 /** Pending, unexpired commands of a device in creation order (read under the device lock). */
-export async function pendingForDevice(db: Knex, device: string | number, now: Date): Promise<StoredCommand[]> {
-  const rows = await db(COMMANDS)
+export function pendingForDevice(db: Knex, device: string | number, now: Date): Knex.QueryBuilder {
+  return db(COMMANDS)
     .where({ device, status: 'pending' })
     .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
     .orderBy([{ column: 'created_at' }, { column: 'id' }])
     .select(ROW_FIELDS);
-  return rows.map(normalizeRow);
 }
 
-export async function deviceImei(db: Knex, device: string | number): Promise<string | null> {
-  const row = await db(DEVICES).where('id', device).first('imei');
-  return row?.imei ? String(row.imei) : null;
+export function deviceImei(db: Knex, device: string | number): Knex.QueryBuilder {
+  return db(DEVICES).where('id', device).select('imei');
+}
+
+/**
+ * Runs `fn` holding the device's lock, with its pending commands and its IMEI read in the round
+ * trip that takes the lock (see ./locks).
+ */
+export function withDevicePending<T>(
+  db: Knex,
+  device: string | number,
+  fn: (pending: StoredCommand[], imei: string | null) => Promise<T>,
+): Promise<T> {
+  return deviceLocks(db).run(
+    device,
+    () => [pendingForDevice(db, device, new Date()), deviceImei(db, device)],
+    ([pending = [], devices = []]) => {
+      const imei = (devices[0] as { imei?: unknown } | undefined)?.imei;
+      return fn((pending as Record<string, unknown>[]).map(normalizeRow), imei ? String(imei) : null);
+    },
+  );
 }
 
 export async function deviceByImei(db: Knex, imei: string): Promise<string | number | null> {
