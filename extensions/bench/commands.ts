@@ -11,20 +11,29 @@
  *                          command create (half a slot later), as many as commands
  *   /server/ping           every 100 ms: how long Directus takes to answer at all
  * The tail is broken down by whether a request overlapped a tick of the bundle's schedules (the
- * commands sweep, the alerts sender), which run inside the Directus process.
+ * commands sweep, the alerts sender), which run inside the Directus process; create → socket is
+ * split into its stages (see `stageSplit`); and Directus's CPU time per command is printed, a
+ * figure that moves little with the machine's load.
  *
  * Options (env): BENCH_COMMANDS (1000), BENCH_DEVICES (100), BENCH_RATE (20 commands/s, open loop:
  * latency at a sustainable rate), or BENCH_RATE=0 with BENCH_CONCURRENCY (10): closed loop, as
  * fast as Directus takes them (throughput; latency then measures queueing in Directus);
  * FLEET_COMMAND_SWEEP_CRON and FLEET_ALERTS_SEND_CRON are handed to Directus (defaults as there).
  */
-import knexFactory from 'knex';
-import { encodeOutboundCommand } from '../../daemon/src/contract/index.js';
+import knexFactory, { type Knex } from 'knex';
+import { cpuSeconds } from '../../daemon/bench/proc.js';
+import { decodeOutboundCommand, encodeOutboundCommand } from '../../daemon/src/contract/index.js';
 import { knexDeviceLookup } from '../../daemon/src/ingestion/devices.js';
 import { startIngestion } from '../../daemon/src/ingestion/server.js';
 import type { AnsweredCommand, SimulatedDevice } from '../../daemon/src/simulator/device.js';
 import { buildExtensionBundle, extensionBundleStale } from '../../directus/src/extension-bundle.mjs';
-import { createTestDatabase, createTestRedis, startDirectus, waitFor } from '../../test/support/index.js';
+import {
+  createTestDatabase,
+  createTestRedis,
+  startDirectus,
+  type TestRedis,
+  waitFor,
+} from '../../test/support/index.js';
 import { addDevice, restClient, simulatedDevice } from '../test/support/commands-harness.js';
 
 const COMMANDS = Number(process.env.BENCH_COMMANDS ?? 1000);
@@ -86,6 +95,61 @@ async function pool<T>(items: T[], limit: number, job: (item: T) => Promise<void
   await Promise.all(
     Array.from({ length: limit }, async () => {
       while (next < items.length) await job(items[next++] as T);
+    }),
+  );
+}
+
+/**
+ * Where create → socket goes, per command, from timestamps the run leaves behind (one clock: the
+ * same machine): the bench's send time, the row's `created_at` (Directus stamps it after the
+ * create filters, just before the INSERT), its `queued_at` (the dispatcher takes it just before
+ * the dispatch script), the outbound entry's id (Redis's clock when the XADD ran) and the moment
+ * the simulated device read the bytes.
+ */
+const STAGES = [
+  'request → filters done (auth, our create filter)',
+  'filters → dispatch (INSERT, commit, action: lock, reads)',
+  'dispatch → XADD (dispatch script)',
+  'XADD → socket (ingestion reads, writes)',
+] as const;
+
+async function stageSplit(
+  knex: Knex,
+  redis: TestRedis,
+  created: Map<number, { text: string; t0: number }>,
+  atSocket: Map<string, number>,
+): Promise<Array<{ total: number; parts: number[] }>> {
+  const rows: Array<{ id: number; created_at: Date; queued_at: Date | null }> = await knex('commands')
+    .whereIn('id', [...created.keys()])
+    .select('id', 'created_at', 'queued_at');
+  const xaddAt = new Map<string, number>();
+  const entries = await redis.redis.xrange(redis.keys.commandsOutbound('bench-ing'), '-', '+');
+  for (const [id, fields] of entries) {
+    const command = decodeOutboundCommand(fields);
+    if (!xaddAt.has(command.commandId)) xaddAt.set(command.commandId, Number(id.split('-')[0]));
+  }
+  const out: Array<{ total: number; parts: number[] }> = [];
+  for (const r of rows) {
+    const c = created.get(Number(r.id));
+    const socket = c && atSocket.get(c.text);
+    const xadd = xaddAt.get(String(r.id));
+    if (!c || socket === undefined || xadd === undefined || !r.queued_at) continue;
+    const stamped = new Date(r.created_at).getTime();
+    const queued = new Date(r.queued_at).getTime();
+    out.push({ total: socket - c.t0, parts: [stamped - c.t0, queued - stamped, xadd - queued, socket - xadd] });
+  }
+  return out;
+}
+
+/** Each stage's p50/p99, and what the slowest 1 % of commands spent in each (mean). */
+function printStages(samples: Array<{ total: number; parts: number[] }>, p99: number) {
+  const tail = samples.filter((s) => s.total >= p99);
+  const mean = (xs: number[]) => (xs.length ? Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10 : NaN);
+  console.log(`create → socket by stage (ms; ${samples.length} commands, tail = the ${tail.length} at or above p99):`);
+  console.table(
+    STAGES.map((stage, i) => {
+      const v = samples.map((s) => s.parts[i] as number);
+      return { stage, p50: pct(v, 50), p99: pct(v, 99), 'tail mean': mean(tail.map((s) => s.parts[i] as number)) };
     }),
   );
 }
@@ -184,6 +248,7 @@ async function main() {
       }
     })();
     const started = Date.now();
+    const cpuAtStart = cpuSeconds(directus.pid);
     const createOne = async ({ n, device }: (typeof jobs)[number]) => {
       const text = `getparam ${n + 1}`;
       const t0 = Date.now();
@@ -209,6 +274,7 @@ async function main() {
       await Promise.all([createOne(job), peer]);
     });
     const createdIn = Date.now() - started;
+    const directusCpuMs = (cpuSeconds(directus.pid) - cpuAtStart) * 1000;
     creating = false;
     await pinger;
     await Promise.race([
@@ -229,6 +295,7 @@ async function main() {
     }
 
     const ms = (spans: Span[]) => spans.map((x) => x.ms);
+    const stages = await stageSplit(db.knex, redis, created, atSocket);
     const table = [
       row('create → socket', ms(toSocket)),
       row('create → answered', toAnswered),
@@ -242,6 +309,12 @@ async function main() {
         `(${Math.round((COMMANDS / createdIn) * 1000)}/s)\n`,
     );
     console.table(table);
+    // CPU time, unlike wall time, hardly grows when other work takes the cores: what Directus spent
+    // per command (its create, dispatch and outcome writes, with the plain create and pings beside it).
+    console.log(
+      `Directus CPU while creating: ${Math.round(directusCpuMs)} ms over ${createdIn} ms (${Math.round((directusCpuMs / createdIn) * 100)} % of one core), ` +
+        `${(directusCpuMs / COMMANDS).toFixed(1)} ms per command and its plain create\n`,
+    );
     // Where the tail comes from: the p99 of the samples that overlapped a tick of one of the
     // bundle's Directus schedules (the first TICK_WINDOW_MS after it fires) next to the rest.
     const timers = [
@@ -269,6 +342,7 @@ async function main() {
       `p99 (ms) of samples overlapping the first ${TICK_WINDOW_MS} ms after a schedule's tick, and of the rest:`,
     );
     console.table(byTick);
+    printStages(stages, pct(ms(toSocket), 99));
     const socketP99 = pct(ms(toSocket), 99);
     const peerP99 = pct(ms(plainCreate), 99);
     const ratio = socketP99 / Math.max(1, peerP99);

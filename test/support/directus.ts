@@ -48,6 +48,8 @@ export interface TestDirectus {
   /** Prefix of the Redis keys of this instance and its extension, or false when started without Redis. */
   redisPrefix: string | false;
   logFile: string;
+  /** The server's process id (benchmarks read its CPU time). */
+  pid: number;
   /** Logs in with email/password and returns the access token. */
   login(email: string, password: string): Promise<string>;
   stop(): Promise<void>;
@@ -96,6 +98,7 @@ export async function startDirectus(opts: StartDirectusOptions): Promise<TestDir
     adminPassword: TEST_ADMIN.password,
     redisPrefix,
     logFile,
+    pid: server.child.pid as number,
     async login(email, password) {
       const res = await fetch(`${server.url}/auth/login`, {
         method: 'POST',
