@@ -246,12 +246,14 @@ export class TelemetryConsumer {
     const { gone, dead, decoded } = triage(batch);
     await this.resolveDevices(decoded.map((d) => d.entry.imei));
     const prepared: Prepared[] = [];
+    // One processing time for the batch (the `future` flag's reference; its margin is hours).
+    const rules = { now: Date.now(), futureMarginMs: this.opts.futureMarginMs };
     for (const { raw, entry } of decoded) {
       if (!this.devices.has(entry.imei)) {
         dead.push({ raw, error: `unknown device IMEI ${entry.imei}`, cause: 'unknown_device' });
         continue;
       }
-      const rows = entriesToRows([entry], { now: Date.now(), futureMarginMs: this.opts.futureMarginMs }, this.views);
+      const rows = entriesToRows([entry], rules, this.views);
       prepared.push({ raw, entry: { id: entry.id, imei: entry.imei, receivedAt: entry.receivedAt }, rows });
     }
     const known = new Map<string, TrackState>();

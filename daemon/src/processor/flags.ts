@@ -50,14 +50,23 @@ export interface FlagRules {
   futureMarginMs: number;
 }
 
+/** A good record's reasons: one shared empty list, not an array per record kept until its commit. */
+export const NO_FLAGS: readonly FlagReason[] = Object.freeze([]);
+
 /** Reasons that depend on the record alone (everything but `jump`). */
-export function recordFlags(r: AvlRecord, rules: FlagRules): FlagReason[] {
+export function recordFlags(r: AvlRecord, rules: FlagRules): readonly FlagReason[] {
+  const noFix = r.satellites === 0 || (r.latitude === 0 && r.longitude === 0);
+  const badCoordinates = !(Math.abs(r.latitude) <= 90 && Math.abs(r.longitude) <= 180);
+  const future = !(r.timestamp <= rules.now + rules.futureMarginMs);
+  const before2000 = r.timestamp < Y2000_MS;
+  const badSpeed = r.speed === 0xffff;
+  if (!(noFix || badCoordinates || future || before2000 || badSpeed)) return NO_FLAGS;
   const flags: FlagReason[] = [];
-  if (r.satellites === 0 || (r.latitude === 0 && r.longitude === 0)) flags.push('no_fix');
-  if (!(Math.abs(r.latitude) <= 90 && Math.abs(r.longitude) <= 180)) flags.push('bad_coordinates');
-  if (!(r.timestamp <= rules.now + rules.futureMarginMs)) flags.push('future');
-  if (r.timestamp < Y2000_MS) flags.push('before_2000');
-  if (r.speed === 0xffff) flags.push('bad_speed');
+  if (noFix) flags.push('no_fix');
+  if (badCoordinates) flags.push('bad_coordinates');
+  if (future) flags.push('future');
+  if (before2000) flags.push('before_2000');
+  if (badSpeed) flags.push('bad_speed');
   return flags;
 }
 

@@ -40,8 +40,8 @@ export interface PositionRow {
   io: string;
   /** JSON text: named IO values (with units applied) plus a few record facts. */
   attributes: string;
-  /** Empty for a good record. */
-  flags: FlagReason[];
+  /** Empty for a good record (then the shared NO_FLAGS). */
+  flags: readonly FlagReason[];
 }
 
 /** The IO views of the protocol module, passed in so this file stays free of decoding concerns. */
@@ -110,8 +110,15 @@ export interface TrackState {
 
 export const RELOCATE_STREAK = 3;
 
+const JUMP_FLAGS: readonly FlagReason[] = Object.freeze(['jump']);
+
 export function emptyTrack(ref: Fix | null = null): TrackState {
   return { ref, candidate: null, streak: 0 };
+}
+
+function inFixTimeOrder(rows: readonly PositionRow[]): boolean {
+  for (let i = 1; i < rows.length; i++) if (rows[i]!.fixTime < rows[i - 1]!.fixTime) return false;
+  return true;
 }
 
 function fixOf(row: PositionRow): Fix {
@@ -141,7 +148,8 @@ export function flagJumps(
   }
   const out = new Map<string, TrackState>();
   for (const [imei, list] of byDevice) {
-    list.sort((a, b) => a.fixTime - b.fixTime);
+    // A device's records nearly always arrive in time order: sorting copies the list, checking does not.
+    if (!inFixTimeOrder(list)) list.sort((a, b) => a.fixTime - b.fixTime);
     const prev = known.get(imei);
     const s: TrackState = prev ? { ...prev } : emptyTrack();
     for (const row of list) {
@@ -168,7 +176,8 @@ export function flagJumps(
         s.candidate = null;
         s.streak = 0;
       } else {
-        row.flags.push('jump');
+        // Only unflagged rows get here, so this is their only reason.
+        row.flags = JUMP_FLAGS;
       }
     }
     out.set(imei, s);

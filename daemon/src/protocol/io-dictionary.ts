@@ -1,4 +1,5 @@
 import { decodeBeaconList, decodeBleTags } from './ble.js';
+import { JsonTextBuilder } from './json-text.js';
 import type { IoList, IoValue } from './types.js';
 
 /**
@@ -198,9 +199,9 @@ export function ioToJson(io: IoList): Record<string, number | string> {
 }
 
 /**
- * JSON.stringify(ioToJson(io)), built as text: the processor stores it for every record, and the
- * object with integer keys is slow to build and slower to serialise. Same text (ids ascending, the
- * last value of a repeated id), property-tested against the object form.
+ * JSON.stringify(ioToJson(io)), written as bytes (json-text.ts): the processor stores it for every
+ * record, and the object with integer keys is slow to build and slower to serialise. Same text
+ * (ids ascending, the last value of a repeated id), property-tested against the object form.
  */
 export function ioJsonText(io: IoList): string {
   const { ids, values } = io;
@@ -218,19 +219,30 @@ export function ioJsonText(io: IoList): string {
     }
     order[k] = i;
   }
-  let s = '{';
+  const t = TEXT;
+  t.start();
+  t.char(0x7b);
+  let first = true;
   for (let k = 0; k < n; k++) {
     const i = order[k]!;
     const id = ids[i]!;
     if (k + 1 < n && ids[order[k + 1]!] === id) continue;
+    if (!first) t.char(0x2c);
+    first = false;
+    t.key(id);
     const v = values[i]!;
-    const text =
-      typeof v === 'number' ? (Number.isFinite(v) ? `${v}` : 'null') : `"${typeof v === 'bigint' ? v : toHex(v)}"`;
-    s += s.length === 1 ? `"${id}":${text}` : `,"${id}":${text}`;
+    if (typeof v === 'number') t.number(v);
+    else if (typeof v === 'bigint') {
+      t.char(0x22);
+      t.ascii(v.toString());
+      t.char(0x22);
+    } else t.hex(v);
   }
-  return `${s}}`;
+  t.char(0x7d);
+  return t.text();
 }
 const IO_ORDER: number[] = [];
+const TEXT = new JsonTextBuilder();
 
 export function ioValueToJson(v: IoValue): number | string {
   if (typeof v === 'number') return v;
@@ -246,6 +258,15 @@ function scaled(raw: number, scale: number): number {
     if (Math.abs(1 / div - scale) < 1e-12) return raw / div;
   }
   return raw * scale;
+}
+
+/** k when `scaled` divides by 10^k (k 1–6), else 0: such values can be written as decimals (json-text.ts). */
+function decimalsOf(scale: number): number {
+  if (!(scale < 1)) return 0;
+  const div = Math.round(1 / scale);
+  if (!(Math.abs(1 / div - scale) < 1e-12)) return 0;
+  for (let k = 1, p = 10; k <= 6; k++, p *= 10) if (div === p) return k;
+  return 0;
 }
 
 function signedAt(raw: number, size: number): number {
@@ -343,14 +364,18 @@ export function namedAttributes(io: IoList, family?: IoFamily): Record<string, n
 }
 
 /**
- * JSON.stringify(namedAttributes(io, family)), built as text when every value is a plain number and
- * no id repeats or needs combining (the ICCID halves; byte values carry BLE data): the processor
- * stores it for every record. Other lists take the object route. Property-tested to be the same text.
+ * JSON.stringify(namedAttributes(io, family)), written as bytes (json-text.ts) when every value is a
+ * plain number and no id repeats or needs combining (the ICCID halves; byte values carry BLE data):
+ * the processor stores it for every record. Other lists take the object route. Property-tested to
+ * be the same text.
  */
 export function namedAttributesText(io: IoList, family?: IoFamily): string {
   const { ids, values } = io;
   const n = ids.length;
-  let s = '{';
+  const t = TEXT;
+  t.start();
+  t.char(0x7b);
+  let first = true;
   for (let i = 0; i < n; i++) {
     const id = ids[i]!;
     const v = values[i]!;
@@ -358,18 +383,21 @@ export function namedAttributesText(io: IoList, family?: IoFamily): string {
     for (let k = 0; k < i; k++) if (ids[k] === id) return slowAttributesText(io, family);
     const def = definition(id, family);
     if (!def) continue;
+    if (!first) t.char(0x2c);
+    first = false;
+    t.key(def.name);
+    const decimals = def.kind === 'number' ? decimalsOf(def.scale) : 0;
+    if (decimals > 0) {
+      t.decimal(def.signed ? signedAt(v, def.size) : v, decimals);
+      continue;
+    }
     const x = interpret(def, v);
-    const text =
-      typeof x === 'number'
-        ? Number.isFinite(x)
-          ? `${x}`
-          : 'null'
-        : typeof x === 'boolean'
-          ? `${x}`
-          : JSON.stringify(x);
-    s += s.length === 1 ? `"${def.name}":${text}` : `,"${def.name}":${text}`;
+    if (typeof x === 'number') t.number(x);
+    else if (typeof x === 'boolean') t.ascii(x ? 'true' : 'false');
+    else if (!t.ascii(JSON.stringify(x))) return slowAttributesText(io, family);
   }
-  return `${s}}`;
+  t.char(0x7d);
+  return t.text();
 }
 
 function slowAttributesText(io: IoList, family: IoFamily | undefined): string {
