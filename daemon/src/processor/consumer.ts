@@ -61,7 +61,7 @@ export interface TelemetryConsumerOptions {
   claimIntervalMs: number;
   /** Batches written concurrently (each on its own database connection). */
   maxInFlight: number;
-  /** How rows reach PostgreSQL (see writer.ts). Default unnest (the daemon's config defaults to copy). */
+  /** How rows reach PostgreSQL (see writer.ts). Default unnest (the daemon's config defaults to direct). */
   writeMethod?: WriteMethod;
   /** Unexpected failures of one entry before it is dead-lettered. */
   maxFailures: number;
@@ -341,6 +341,7 @@ export class TelemetryConsumer {
         metrics.batches.inc();
         metrics.rowsWritten.inc(res.inserted);
         metrics.conflicts.inc(res.conflicts);
+        if (res.fellBack) metrics.fallbacks.inc();
         metrics.lastCommit.set(Date.now() / 1000);
         for (const [reason, n] of countFlags(rows)) metrics.flagged.inc({ reason }, n);
         return { kind: 'committed' };

@@ -18,6 +18,11 @@ export function createProcessorMetrics(registry: Registry) {
       help: 'Position rows skipped because the same record was already stored (replays, resends)',
       registers,
     }),
+    fallbacks: new Counter({
+      name: 'fleet_processor_write_fallbacks_total',
+      help: 'Batches the direct COPY handed to the staging table because one of their rows was already stored',
+      registers,
+    }),
     flagged: new Counter({
       name: 'fleet_processor_flagged_records_total',
       help: 'Records stored with a data-quality flag, by reason',

@@ -344,6 +344,9 @@ describe('processor', () => {
       expect(dead.map((d) => [d.imei, d.cause])).toEqual([[gone.imei, 'unknown_device']]);
       expect(Number((await deviceState(again.id)).fix)).toBe(later.at(-1)!.timestamp);
       expect(await metric(p, 'fleet_processor_rows_written_total')).toBe(3 * 4 + 4 + 8);
+      // The resent rows sent the direct COPY's batches (one or more, as the entries were read) the staging table's way.
+      const fallbacks = await metric(p, 'fleet_processor_write_fallbacks_total');
+      expect(method === 'direct' ? fallbacks > 0 : fallbacks === 0).toBe(true);
     });
   }
 
