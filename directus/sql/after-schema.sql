@@ -17,6 +17,14 @@ CREATE INDEX IF NOT EXISTS positions_device_fix_time_event ON positions (device,
 -- failing). Single-column indexes belong in the snapshot (field schema `is_indexed: true`); a GiST
 -- index on devices.last_location or a BRIN on positions.fix_time would need that treatment.
 
+-- The processor rewrites a device's row for every batch that carries the device (last_seen_at,
+-- last_fix_at, last_location, …: none of them indexed). With room left on each page such updates
+-- are HOT: no new entries in devices' two indexes, and the old version is pruned in place. On full
+-- pages about half of them were not. Half-empty pages made 91 % of them HOT and cut the device
+-- statement's backend CPU from 2.9 to 2.3 µs per position row (one device row per ten position
+-- rows; 30 % free space: 100 % HOT, 2.2 µs). Only new and rewritten pages follow the setting.
+ALTER TABLE devices SET (fillfactor = 50);
+
 -- Pending work per device, looked up when a device connects and by the sweeper.
 CREATE INDEX IF NOT EXISTS commands_device_status ON commands (device, status);
 
