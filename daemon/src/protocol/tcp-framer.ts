@@ -161,7 +161,11 @@ export class TcpFramer {
   private take(n: number): Buffer {
     const first = this.chunks[0]!;
     let out: Buffer;
-    if (first.length - this.head >= n) {
+    if (this.head === 0 && first.length === n) {
+      // The read is exactly this frame (a stop-and-wait device): the chunk itself, no view of it.
+      out = first;
+      this.chunks.shift();
+    } else if (first.length - this.head >= n) {
       out = first.subarray(this.head, this.head + n);
       this.head += n;
       if (this.head === first.length) {
