@@ -1,5 +1,5 @@
 import { decodeBeaconList, decodeBleTags } from './ble.js';
-import { JsonTextBuilder } from './json-text.js';
+import { JsonTextBuilder, keyBytes } from './json-text.js';
 import type { IoList, IoValue } from './types.js';
 
 /**
@@ -229,7 +229,7 @@ export function ioJsonText(io: IoList): string {
     if (k + 1 < n && ids[order[k + 1]!] === id) continue;
     if (!first) t.char(0x2c);
     first = false;
-    t.key(id);
+    t.bytes((ID_KEYS[id] ??= keyBytes(id)));
     const v = values[i]!;
     if (typeof v === 'number') t.number(v);
     else if (typeof v === 'bigint') {
@@ -243,6 +243,30 @@ export function ioJsonText(io: IoList): string {
 }
 const IO_ORDER: number[] = [];
 const TEXT = new JsonTextBuilder();
+/** `"id":` per IO id, as bytes (ids are 16-bit). */
+const ID_KEYS: (Uint8Array | undefined)[] = [];
+
+/** How namedAttributesText writes one id's value, worked out on first sight of the id. */
+interface AttributeText {
+  def: IoDefinition;
+  key: Uint8Array;
+  /** k when the value is raw / 10^k (see decimalsOf), else 0. */
+  decimals: number;
+}
+
+/** Per family, per IO id: its AttributeText, or null for an id the dictionary does not know. */
+const ATTRIBUTE_TEXTS = { fmb: new Map<number, AttributeText | null>(), fm63: new Map<number, AttributeText | null>() };
+
+function attributeText(id: number, family: IoFamily | undefined): AttributeText | null {
+  const cache = ATTRIBUTE_TEXTS[family ?? 'fmb'];
+  let a = cache.get(id);
+  if (a === undefined) {
+    const def = definition(id, family);
+    a = def ? { def, key: keyBytes(def.name), decimals: def.kind === 'number' ? decimalsOf(def.scale) : 0 } : null;
+    cache.set(id, a);
+  }
+  return a;
+}
 
 export function ioValueToJson(v: IoValue): number | string {
   if (typeof v === 'number') return v;
@@ -381,14 +405,14 @@ export function namedAttributesText(io: IoList, family?: IoFamily): string {
     const v = values[i]!;
     if (typeof v !== 'number' || ((id === 11 || id === 14) && family !== 'fm63')) return slowAttributesText(io, family);
     for (let k = 0; k < i; k++) if (ids[k] === id) return slowAttributesText(io, family);
-    const def = definition(id, family);
-    if (!def) continue;
+    const a = attributeText(id, family);
+    if (a === null) continue;
     if (!first) t.char(0x2c);
     first = false;
-    t.key(def.name);
-    const decimals = def.kind === 'number' ? decimalsOf(def.scale) : 0;
-    if (decimals > 0) {
-      t.decimal(def.signed ? signedAt(v, def.size) : v, decimals);
+    t.bytes(a.key);
+    const { def } = a;
+    if (a.decimals > 0) {
+      t.decimal(def.signed ? signedAt(v, def.size) : v, a.decimals);
       continue;
     }
     const x = interpret(def, v);

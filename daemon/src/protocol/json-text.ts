@@ -58,14 +58,14 @@ export class JsonTextBuilder {
     return true;
   }
 
-  /** `"key":` for a key that needs no escaping: a dictionary name, or an integer (an IO id). */
-  key(name: string | number): void {
-    this.char(QUOTE);
-    if (typeof name === 'number') this.uint(name);
-    else this.ascii(name);
-    this.room(2);
-    this.buf[this.p++] = QUOTE;
-    this.buf[this.p++] = 0x3a;
+  /** Bytes as they are (a key worked out once: see `keyBytes`). */
+  bytes(b: Uint8Array): void {
+    const n = b.length;
+    this.room(n);
+    const buf = this.buf;
+    const p = this.p;
+    for (let i = 0; i < n; i++) buf[p + i] = b[i]!;
+    this.p = p + n;
   }
 
   /** A number as JSON.stringify writes it (`null` when not finite). */
@@ -173,4 +173,9 @@ declare module 'node:buffer' {
     /** Node's own latin1 decoder without toString's argument handling (present since Node 0.x, untyped). */
     latin1Slice(start: number, end: number): string;
   }
+}
+
+/** The bytes of `"key":` for a key that needs no escaping (ASCII), to write with `bytes`. */
+export function keyBytes(key: string | number): Uint8Array {
+  return Uint8Array.from(`"${key}":`, (c) => c.charCodeAt(0));
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { JsonTextBuilder } from '../../src/protocol/json-text.js';
+import { JsonTextBuilder, keyBytes } from '../../src/protocol/json-text.js';
 
 const built = (write: (t: JsonTextBuilder) => void) => {
   const t = new JsonTextBuilder();
@@ -48,10 +48,10 @@ describe('JsonTextBuilder', () => {
     expect(
       built((t) => {
         t.char(0x7b);
-        t.key(239);
+        t.bytes(keyBytes(239));
         t.hex(Uint8Array.of(0, 0xab, 0xff));
         t.char(0x2c);
-        t.key('vin');
+        t.bytes(keyBytes('vin'));
         t.ascii('"x"');
         t.char(0x7d);
       }),
