@@ -229,7 +229,12 @@ export function ioJsonText(io: IoList): string {
     if (k + 1 < n && ids[order[k + 1]!] === id) continue;
     if (!first) t.char(0x2c);
     first = false;
-    t.bytes((ID_KEYS[id] ??= keyBytes(id)));
+    let key = ID_KEYS[id];
+    if (key === undefined) {
+      key = keyBytes(id);
+      ID_KEYS[id] = key;
+    }
+    t.bytes(key);
     const v = values[i]!;
     if (typeof v === 'number') t.number(v);
     else if (typeof v === 'bigint') {
