@@ -12,8 +12,7 @@
  *   /server/ping           every 100 ms: how long Directus takes to answer at all
  * The tail is broken down by whether a request overlapped a tick of the bundle's schedules (the
  * commands sweep, the alerts sender), which run inside the Directus process; create → socket is
- * split into its stages (see `stageSplit`); and Directus's CPU time per command is printed, a
- * figure that moves little with the machine's load.
+ * split into its stages (see `stageSplit`); and Directus's CPU time per command is printed.
  *
  * Options (env): BENCH_COMMANDS (1000), BENCH_DEVICES (100), BENCH_RATE (20 commands/s, open loop:
  * latency at a sustainable rate), or BENCH_RATE=0 with BENCH_CONCURRENCY (10): closed loop, as
@@ -309,8 +308,9 @@ async function main() {
         `(${Math.round((COMMANDS / createdIn) * 1000)}/s)\n`,
     );
     console.table(table);
-    // CPU time, unlike wall time, hardly grows when other work takes the cores: what Directus spent
-    // per command (its create, dispatch and outcome writes, with the plain create and pings beside it).
+    // What Directus spent per command (its create, dispatch and outcome writes, with the plain
+    // create and pings beside it); CPU time waits less than wall time, though a busy machine still
+    // moves it (63-114 ms across loaded runs).
     console.log(
       `Directus CPU while creating: ${Math.round(directusCpuMs)} ms over ${createdIn} ms (${Math.round((directusCpuMs / createdIn) * 100)} % of one core), ` +
         `${(directusCpuMs / COMMANDS).toFixed(1)} ms per command and its plain create\n`,
