@@ -275,7 +275,11 @@ async function latencyPhase(
     const ioText = JSON.stringify({ 239: 1, 240: 1 });
     const attrText = JSON.stringify({ ignition: true, movement: true });
 
-    const writer = new PositionWriter(writerPool, 'copy');
+    // Writes as the processor does: its configured method (default `direct`).
+    const writer = new PositionWriter(
+      writerPool,
+      loadConfig({ PROCESS_WRITE_METHOD: process.env.PROCESS_WRITE_METHOD }).PROCESS_WRITE_METHOD,
+    );
     const writeMs: number[] = [];
     let late = 0;
     const roleCpu = (role: DaemonRole) => (role.child.pid === undefined ? Number.NaN : cpuSeconds(role.child.pid));
