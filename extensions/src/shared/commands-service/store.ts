@@ -138,7 +138,7 @@ export async function transition(
 }
 
 /** Pending, unexpired commands of a device in creation order (read under the device lock). */
-export function pendingForDevice(db: Knex, device: string | number, now: Date): Knex.QueryBuilder {
+function pendingForDevice(db: Knex, device: string | number, now: Date): Knex.QueryBuilder {
   return db(COMMANDS)
     .where({ device, status: 'pending' })
     .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', now))
@@ -146,7 +146,7 @@ export function pendingForDevice(db: Knex, device: string | number, now: Date): 
     .select(ROW_FIELDS);
 }
 
-export function deviceImei(db: Knex, device: string | number): Knex.QueryBuilder {
+function deviceImei(db: Knex, device: string | number): Knex.QueryBuilder {
   return db(DEVICES).where('id', device).select('imei');
 }
 
