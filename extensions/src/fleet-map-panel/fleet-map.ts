@@ -161,7 +161,13 @@ export class FleetMap {
   private replay: Replay | null = null;
   private loaded: Promise<void>;
   private isLoaded = false;
+  /**
+   * Whether the view is placed (remembered, fitted to the fleet, framed on a track or a device):
+   * the first data frames the whole fleet only when nothing placed it before that data arrived.
+   */
   private fitted: boolean;
+  /** A device asked to be focused before the data that holds it arrived (a link opened). */
+  private pendingFocus: string | null = null;
   private tilesOk = 0;
   private basemapFailed = false;
   lastPollMs = 0;
@@ -440,6 +446,9 @@ export class FleetMap {
         this.timings.firstDrawn = now();
       });
     }
+    const pending = this.pendingFocus;
+    this.pendingFocus = null;
+    if (pending !== null && this.focusDevice(pending)) return;
     if (!this.fitted && this.state.size > 0) this.fitFleet(0);
   }
 
@@ -455,7 +464,13 @@ export class FleetMap {
   /** Centres on a device (zoomed in past clustering), rings it and opens its popup. */
   focusDevice(id: string | number): boolean {
     const f = this.state.get(id);
-    if (!f) return false;
+    if (!f) {
+      // asked before the first data arrived (a link opened the dashboard): focus it on arrival
+      if (this.timings.firstResponse === undefined) this.pendingFocus = String(id);
+      return false;
+    }
+    this.pendingFocus = null;
+    this.fitted = true;
     this.select(id);
     const zoom = Math.max(this.map.getZoom(), (this.opts.clusterMaxZoom ?? 12) + 1);
     this.map.easeTo({ center: f.geometry.coordinates as [number, number], zoom, duration: 500 }, { fleetUser: true });
@@ -503,6 +518,10 @@ export class FleetMap {
     }
     (this.map.getSource(TRACK_SOURCE) as GeoJSONSource).setData({ type: 'FeatureCollection', features: fc.features });
     if (fit && fc.features.length > 0) {
+      // The track frames the view: neither the first data nor a device focus asked for before it
+      // may move the map away from it.
+      this.fitted = true;
+      this.pendingFocus = null;
       // Every vertex and every timed position: the whole track is in view, not just the lines.
       const bounds = new maplibregl.LngLatBounds();
       for (const f of fc.features) {

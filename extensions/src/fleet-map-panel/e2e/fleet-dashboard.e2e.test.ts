@@ -416,15 +416,48 @@ describe('Fleet dashboard in the Studio', { timeout: 180_000 }, () => {
     expect(await rows.first().locator('.where').textContent()).toMatch(/^-?\d{1,2}\.\d{5}, -?\d{1,3}\.\d{5}$/);
     await screenshot(page, 'content-device-item.png');
 
+    // The fleet's first answer may come after the track's (a busy server): it must not reframe the
+    // map to the whole fleet, where a short track is too small to draw. Hold it back so it does.
+    const positions = '**/fleet/positions?**';
+    await page.route(positions, async (route) => {
+      await new Promise((r) => setTimeout(r, 4_000));
+      await route.continue().catch(() => {});
+    });
     await links.locator('a.track').click();
-    await until('the track drawn from the link', async () =>
+    const trackView = () =>
       page.evaluate(() => {
         const el = document.querySelector('.fleet-map-panel .map') as
-          | (HTMLElement & { fleetMap?: { map: { queryRenderedFeatures(o: { layers: string[] }): unknown[] } } })
+          | (HTMLElement & {
+              fleetMap?: {
+                timings: { firstResponse?: number };
+                map: {
+                  loaded(): boolean;
+                  getZoom(): number;
+                  queryRenderedFeatures(o: { layers: string[] }): unknown[];
+                };
+              };
+            })
           | null;
-        return (el?.fleetMap?.map.queryRenderedFeatures({ layers: ['fleet-track-line'] }).length ?? 0) > 0;
-      }),
-    );
+        const fm = el?.fleetMap;
+        if (!fm) return null;
+        return {
+          answered: fm.timings.firstResponse !== undefined,
+          idle: fm.map.loaded(),
+          zoom: fm.map.getZoom(),
+          lines: fm.map.queryRenderedFeatures({ layers: ['fleet-track-line'] }).length,
+        };
+      });
+    const drawn = await until('the track drawn from the link', async () => {
+      const v = await trackView();
+      return v && v.lines > 0 ? v : null;
+    });
+    const settled = await until('the fleet answered and the map idle', async () => {
+      const v = await trackView();
+      return v?.answered && v.idle ? v : null;
+    });
+    await page.unroute(positions);
+    expect(settled.zoom).toBe(drawn.zoom);
+    expect(settled.lines).toBeGreaterThan(0);
     await expect(page.locator('.fleet-map-panel .device-input').inputValue()).resolves.toContain(device.imei);
 
     await studioGo(page, `/content/devices/${device.id}`);
