@@ -7,9 +7,9 @@
  * Two writers (a response consumer and a dispatcher, maybe on different instances) never interleave.
  */
 import type { ApiExtensionContext } from '@directus/extensions';
-import type { Accountability } from '@directus/types';
+import type { Accountability, SchemaOverview } from '@directus/types';
 import type { Knex } from 'knex';
-import type { CommandPatch, CommandRow, CommandStatus, Decision } from '../commands';
+import { type CommandPatch, type CommandRow, type CommandStatus, type Decision, isTerminal } from '../commands';
 import { deviceLocks } from './locks';
 
 export const COMMANDS = 'commands';
@@ -92,6 +92,29 @@ export function isSystemAccountability(a: Accountability | null | undefined): bo
   return !!a && SYSTEM_WRITES.has(a);
 }
 
+/** How long the lifecycle writes reuse one copy of the schema. */
+const SCHEMA_REUSE_MS = 1000;
+const schemaCopies = new WeakMap<Ctx['getSchema'], { at: number; schema: Promise<SchemaOverview> }>();
+
+/**
+ * The schema for the lifecycle writes. Directus's getSchema() deep-copies its cached schema on every
+ * call (unless CACHE_SCHEMA_FREEZE_ENABLED), which cost about as much CPU as a request's own copy,
+ * for each of the two or three writes of a command; one copy serves every write for a second, as a
+ * request's one copy serves it for its whole life. ItemsService only reads it.
+ */
+function schemaFor(ctx: Ctx): Promise<SchemaOverview> {
+  const now = Date.now();
+  const hit = schemaCopies.get(ctx.getSchema);
+  if (hit && now - hit.at < SCHEMA_REUSE_MS) return hit.schema;
+  const schema = ctx.getSchema();
+  schemaCopies.set(ctx.getSchema, { at: now, schema });
+  // A failed read is not kept: the next write asks Directus again.
+  schema.catch(() => {
+    if (schemaCopies.get(ctx.getSchema)?.schema === schema) schemaCopies.delete(ctx.getSchema);
+  });
+  return schema;
+}
+
 /** Writes a patch as the extension (for `actingUser`, if any); ItemsService commits it, then emits the update event. */
 export async function writePatch(
   ctx: Ctx,
@@ -99,7 +122,7 @@ export async function writePatch(
   patch: CommandPatch,
   actingUser: string | null = null,
 ): Promise<void> {
-  const schema = await ctx.getSchema();
+  const schema = await schemaFor(ctx);
   const items = new ctx.services.ItemsService(COMMANDS, {
     schema,
     knex: ctx.database,
@@ -120,10 +143,11 @@ export async function transition(
   decide: (row: StoredCommand) => Decision,
   actingUser: string | null = null,
 ): Promise<TransitionResult> {
-  const owner = await ctx.database(COMMANDS).where('id', id).first('device');
-  if (!owner) return { row: null, decision: null };
+  const device =
+    devicesOfCommands.get(String(id)) ?? (await ctx.database(COMMANDS).where('id', id).first('device'))?.device;
+  if (device === undefined || device === null) return { row: null, decision: null };
   return deviceLocks(ctx.database).run(
-    owner.device,
+    device,
     // The row comes with the lock, in one round trip (see ./locks).
     () => [commandById(ctx.database, id)],
     async ([rows = []]) => {
@@ -131,10 +155,31 @@ export async function transition(
       if (!raw) return { row: null, decision: null };
       const row = normalizeRow(raw);
       const decision = decide(row);
-      if ('patch' in decision) await writePatch(ctx, id, decision.patch, actingUser);
+      if ('patch' in decision) {
+        await writePatch(ctx, id, decision.patch, actingUser);
+        if (decision.patch.status && isTerminal(decision.patch.status)) devicesOfCommands.delete(String(id));
+      }
       return { row, decision };
     },
   );
+}
+
+/**
+ * The device of each command this process read pending (a command's device never changes), so
+ * the outcomes that follow its dispatch take the device lock without first asking the database
+ * whose command it is. Bounded: the oldest are forgotten (and asked for again if needed).
+ */
+const DEVICES_REMEMBERED = 10_000;
+const devicesOfCommands = new Map<string, string | number>();
+
+function rememberDevice(id: string | number, device: string | number): void {
+  const key = String(id);
+  devicesOfCommands.delete(key);
+  devicesOfCommands.set(key, device);
+  if (devicesOfCommands.size > DEVICES_REMEMBERED) {
+    const oldest = devicesOfCommands.keys().next().value;
+    if (oldest !== undefined) devicesOfCommands.delete(oldest);
+  }
 }
 
 /** Pending, unexpired commands of a device in creation order (read under the device lock). */
@@ -164,7 +209,9 @@ export function withDevicePending<T>(
     () => [pendingForDevice(db, device, new Date()), deviceImei(db, device)],
     ([pending = [], devices = []]) => {
       const imei = (devices[0] as { imei?: unknown } | undefined)?.imei;
-      return fn((pending as Record<string, unknown>[]).map(normalizeRow), imei ? String(imei) : null);
+      const rows = (pending as Record<string, unknown>[]).map(normalizeRow);
+      for (const row of rows) rememberDevice(row.id, device);
+      return fn(rows, imei ? String(imei) : null);
     },
   );
 }
