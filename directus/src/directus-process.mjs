@@ -87,10 +87,14 @@ export function prepareStateDir(stateDir) {
   mkdirSync(join(stateDir, 'uploads'), { recursive: true });
 }
 
-/** @param {string} configPath */
-function childEnv(configPath) {
+/**
+ * @param {string} configPath
+ * @param {string} [nodeOptions] NODE_OPTIONS for the Directus process (a benchmark's profiler)
+ */
+function childEnv(configPath, nodeOptions) {
   /** @type {Record<string, string>} */
   const env = { CONFIG_PATH: configPath, NODE_ENV: 'production' };
+  if (nodeOptions) env.NODE_OPTIONS = nodeOptions;
   for (const key of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ']) {
     const v = process.env[key];
     if (v !== undefined) env[key] = v;
@@ -105,14 +109,15 @@ function childEnv(configPath) {
  * @param {string} configPath
  * @param {string | undefined} logFile
  * @param {(chunk: Buffer) => void} onChunk
+ * @param {string} [nodeOptions]
  */
-function spawnDirectus(args, configPath, logFile, onChunk) {
+function spawnDirectus(args, configPath, logFile, onChunk, nodeOptions) {
   const cli = directusCli();
   // Every Directus run must see the partitioned positions table (inspector-patch.mjs).
   patchSchemaInspector(inspectorFile(dirname(cli)));
   const child = spawn(directusNode(), [cli, ...args], {
     cwd: DIRECTUS_DIR,
-    env: childEnv(configPath),
+    env: childEnv(configPath, nodeOptions),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = logFile ? createWriteStream(logFile, { flags: 'a' }) : undefined;
@@ -162,16 +167,22 @@ export function runDirectusCli(args, { configPath, logFile }) {
 /**
  * Starts `directus start` and resolves once `/server/ping` answers. Rejects (after killing it) if
  * the process exits first or does not answer within `timeoutMs`.
- * @param {{ configPath: string, url: string, logFile?: string, timeoutMs?: number, onOutput?: (chunk: Buffer) => void }} opts
+ * @param {{ configPath: string, url: string, logFile?: string, timeoutMs?: number, onOutput?: (chunk: Buffer) => void, nodeOptions?: string }} opts
  *   `onOutput` receives stdout and stderr as they come (e.g. to show them with a prefix)
  * @returns {Promise<RunningDirectus>}
  */
-export async function startDirectusServer({ configPath, url, logFile, timeoutMs = 90_000, onOutput }) {
+export async function startDirectusServer({ configPath, url, logFile, timeoutMs = 90_000, onOutput, nodeOptions }) {
   let recent = '';
-  const { child, log } = spawnDirectus(['start'], configPath, logFile, (chunk) => {
-    onOutput?.(chunk);
-    recent = (recent + chunk.toString()).slice(-4000);
-  });
+  const { child, log } = spawnDirectus(
+    ['start'],
+    configPath,
+    logFile,
+    (chunk) => {
+      onOutput?.(chunk);
+      recent = (recent + chunk.toString()).slice(-4000);
+    },
+    nodeOptions,
+  );
 
   /** @type {Promise<number | null>} */
   const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));

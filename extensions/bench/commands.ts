@@ -17,8 +17,14 @@
  * Options (env): BENCH_COMMANDS (1000), BENCH_DEVICES (100), BENCH_RATE (20 commands/s, open loop:
  * latency at a sustainable rate), or BENCH_RATE=0 with BENCH_CONCURRENCY (10): closed loop, as
  * fast as Directus takes them (throughput; latency then measures queueing in Directus);
- * FLEET_COMMAND_SWEEP_CRON and FLEET_ALERTS_SEND_CRON are handed to Directus (defaults as there).
+ * FLEET_COMMAND_SWEEP_CRON and FLEET_ALERTS_SEND_CRON are handed to Directus (defaults as there);
+ * BENCH_PROFILE=1: a V8 CPU profile of Directus over the measured phase (directus-profiler.cjs),
+ * printed as where its CPU went (see `printProfile`); the profiler itself costs some CPU.
  */
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import { cpuSeconds } from '../../daemon/bench/proc.js';
 import { decodeOutboundCommand, encodeOutboundCommand } from '../../daemon/src/contract/index.js';
@@ -42,6 +48,7 @@ const RATE = Number(process.env.BENCH_RATE ?? 20);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 10);
 /** Samples of the direct XADD peer (sequential, before the measured phase). */
 const PEER_SAMPLES = Math.min(200, COMMANDS);
+const PROFILE = process.env.BENCH_PROFILE === '1';
 
 function pct(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
@@ -153,6 +160,74 @@ function printStages(samples: Array<{ total: number; parts: number[] }>, p99: nu
   );
 }
 
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  children?: number[];
+}
+
+/** What a sample of Directus's profile was doing, by its own frame and (for schema copies) its callers. */
+function profilePart(stack: ProfileNode[]): string | null {
+  const [self] = stack;
+  if (!self) return null;
+  const { functionName: fn, url } = self.callFrame;
+  if (fn === '(idle)') return null;
+  if (fn === '(garbage collector)') return 'garbage collection';
+  const copy = stack.findIndex((n) => n.callFrame.functionName === 'unfreezeSchema');
+  if (copy >= 0) {
+    const ours = stack.slice(copy).some((n) => /extensions\/dist\//.test(n.callFrame.url));
+    return ours
+      ? "schema copies (getSchema) for this bundle's writes"
+      : 'schema copies (getSchema) for requests, other';
+  }
+  if (/extensions\/dist\//.test(url)) return 'this bundle (own code)';
+  if (/node_modules\/(knex|pg|pg-protocol|pg-types|tarn|postgres-[a-z]+)\//.test(url)) return 'knex + pg (SQL, rows)';
+  if (/node_modules\/joi\//.test(url)) return 'joi (Directus payload validation)';
+  if (/@directus\/api\/dist\/services\//.test(url)) return 'Directus services (items, payload, activity, revisions)';
+  if (/node_modules\/(lodash|lodash-es)\//.test(url)) return 'lodash (other than schema copies)';
+  if (/node_modules\/(ioredis|redis-parser|denque)\//.test(url)) return 'ioredis';
+  if (/node_modules\/(express|body-parser|router|pino|pino-http|iconv-lite|raw-body)\//.test(url))
+    return 'HTTP (express, body, logging)';
+  if (/@directus\//.test(url)) return 'Directus other';
+  if (!url || url.startsWith('node:')) return 'node internals, native (sockets, timers, promises)';
+  return 'other packages';
+}
+
+/** Where Directus's CPU went in the profiled phase, per part, and per command (with its plain create). */
+function printProfile(file: string, commands: number) {
+  const profile = JSON.parse(readFileSync(file, 'utf8')) as {
+    nodes: ProfileNode[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const us = new Map<string, number>();
+  let busy = 0;
+  profile.samples.forEach((id, i) => {
+    const stack: ProfileNode[] = [];
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at))
+      stack.push(byId.get(at) as ProfileNode);
+    const part = profilePart(stack);
+    const dt = profile.timeDeltas[i + 1] ?? 0;
+    if (part === null) return;
+    busy += dt;
+    us.set(part, (us.get(part) ?? 0) + dt);
+  });
+  console.log(`Directus CPU profile of the measured phase (busy ${Math.round(busy / 1000)} ms, by the sampled frame):`);
+  console.table(
+    [...us.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .map(([part, v]) => ({
+        part,
+        ms: Math.round(v / 1000),
+        '%': Math.round((v / busy) * 100),
+        'ms per command': (v / 1000 / commands).toFixed(2),
+      })),
+  );
+}
+
 async function main() {
   if (extensionBundleStale()) buildExtensionBundle();
   const db = await createTestDatabase();
@@ -161,7 +236,11 @@ async function main() {
     database: db,
     redisPrefix: redis.prefix,
     env: { LOG_LEVEL: 'warn', FLEET_COMMAND_SWEEP_CRON: SWEEP_CRON, FLEET_ALERTS_SEND_CRON: ALERTS_CRON },
+    nodeOptions: PROFILE
+      ? `--require ${fileURLToPath(new URL('./directus-profiler.cjs', import.meta.url))}`
+      : undefined,
   });
+  const profileFile = join(tmpdir(), `fleet-directus-${directus.pid}.cpuprofile`);
   const lookupKnex = knexFactory({ client: 'pg', connection: db.connection, pool: { min: 0, max: 4 } });
   const ingestion = await startIngestion({
     instanceId: 'bench-ing',
@@ -248,6 +327,7 @@ async function main() {
     })();
     const started = Date.now();
     const cpuAtStart = cpuSeconds(directus.pid);
+    if (PROFILE) process.kill(directus.pid, 'SIGUSR2');
     const createOne = async ({ n, device }: (typeof jobs)[number]) => {
       const text = `getparam ${n + 1}`;
       const t0 = Date.now();
@@ -274,6 +354,7 @@ async function main() {
     });
     const createdIn = Date.now() - started;
     const directusCpuMs = (cpuSeconds(directus.pid) - cpuAtStart) * 1000;
+    if (PROFILE) process.kill(directus.pid, 'SIGUSR2');
     creating = false;
     await pinger;
     await Promise.race([
@@ -343,6 +424,11 @@ async function main() {
     );
     console.table(byTick);
     printStages(stages, pct(ms(toSocket), 99));
+    if (PROFILE) {
+      await waitFor('the Directus CPU profile', async () => (existsSync(profileFile) ? true : undefined), 60_000);
+      printProfile(profileFile, COMMANDS);
+      rmSync(profileFile, { force: true });
+    }
     const socketP99 = pct(ms(toSocket), 99);
     const peerP99 = pct(ms(plainCreate), 99);
     const ratio = socketP99 / Math.max(1, peerP99);

@@ -37,6 +37,8 @@ export interface StartDirectusOptions {
   env?: Record<string, string | number | boolean>;
   /** Milliseconds to wait for /server/ping (default 90 s). */
   timeoutMs?: number;
+  /** NODE_OPTIONS for the server process (e.g. a benchmark's profiler preload). */
+  nodeOptions?: string;
 }
 
 export interface TestDirectus {
@@ -87,6 +89,7 @@ export async function startDirectus(opts: StartDirectusOptions): Promise<TestDir
     url: `http://127.0.0.1:${port}`,
     logFile,
     timeoutMs: opts.timeoutMs,
+    nodeOptions: opts.nodeOptions,
   });
   running.add(server);
 
