@@ -31,6 +31,23 @@ export interface CpuBreakdown {
   allocTop: Array<[string, number]>;
   /** Frames acknowledged in the window (set by the caller), to print allocation per frame. */
   frames?: number;
+  /** The longest stretches without an idle sample (the loop never waited): length, start, what ran. */
+  stalls: Stall[];
+}
+
+export interface Stall {
+  ms: number;
+  /** Seconds after the profile's start. */
+  atS: number;
+  /** What ran, by activity (see activityOf), ms, largest first. */
+  parts: Array<[string, number]>;
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  startTime: number;
+  samples: number[];
+  timeDeltas: number[];
 }
 
 interface HeapNode {
@@ -113,6 +130,73 @@ export function foldProfile(nodes: ProfileNode[]): Pick<CpuBreakdown, 'parts' | 
   return { parts: sort(merged), top: sort(fns).slice(0, Number(process.env.BENCH_TOP ?? 8)), busy, samples };
 }
 
+/**
+ * What a sample was doing, named by the outermost function of ours on its stack (a socket write
+ * inside a session's `written` is an ack; inside the writer's `flush`, an XADD batch): what the
+ * loop was busy with, which the self time alone (`writeBuffer`) does not say.
+ */
+function activityOf(stack: ProfileNode[]): string {
+  const self = stack[0] as ProfileNode;
+  if (self.callFrame.functionName === '(garbage collector)') return 'garbage collection';
+  for (let i = stack.length - 1; i >= 0; i--) {
+    const { functionName: fn, url } = (stack[i] as ProfileNode).callFrame;
+    if (/\/ingestion\/stream-writer/.test(url)) {
+      if (fn === 'flush' || fn === 'send' || fn === 'issue') return 'XADD batches sent';
+      if (fn !== 'append' && fn !== 'schedule') return 'replies told, acks written';
+    }
+    if (/\/ingestion\/session/.test(url)) {
+      if (fn === 'written') return 'replies told, acks written';
+      if (fn === 'onData') return 'socket reads (framing, CRC, entries)';
+    }
+    if (/ioredis|redis-parser/.test(url)) return 'ioredis (commands, replies)';
+  }
+  return partOf(self.callFrame.functionName, self.callFrame.url) ?? 'idle';
+}
+
+/** The `count` longest runs of consecutive busy samples, each with what ran in it. */
+export function longestStalls(p: Profile, count = 3): Stall[] {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, ProfileNode>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n);
+  const stackOf = (id: number): ProfileNode[] => {
+    const out: ProfileNode[] = [];
+    for (let n = byId.get(id); n && n.callFrame.functionName !== '(root)'; n = parent.get(n.id)) out.push(n);
+    return out;
+  };
+  const at: number[] = [];
+  let t = p.startTime;
+  for (const d of p.timeDeltas) {
+    t += d;
+    at.push(t);
+  }
+  const runs: Array<[number, number]> = [];
+  let from = -1;
+  for (let i = 0; i < p.samples.length; i++) {
+    const idle = byId.get(p.samples[i] as number)?.callFrame.functionName === '(idle)';
+    if (!idle && from < 0) from = i;
+    if (idle && from >= 0) {
+      runs.push([from, i]);
+      from = -1;
+    }
+  }
+  const ms = ([a, b]: [number, number]) => ((at[b] as number) - (at[a] as number)) / 1000;
+  return runs
+    .sort((x, y) => ms(y) - ms(x))
+    .slice(0, count)
+    .map(([a, b]) => {
+      const parts = new Map<string, number>();
+      for (let i = a; i < b; i++) {
+        const what = activityOf(stackOf(p.samples[i] as number));
+        parts.set(what, (parts.get(what) ?? 0) + ((at[i + 1] as number) - (at[i] as number)) / 1000);
+      }
+      return {
+        ms: ms([a, b]),
+        atS: ((at[a] as number) - p.startTime) / 1e6,
+        parts: [...parts.entries()].sort((x, y) => y[1] - x[1]),
+      };
+    });
+}
+
 /** Starts profiling this process; the returned function stops and folds. */
 export async function startCpuProfile(): Promise<() => Promise<CpuBreakdown>> {
   const session = new Session();
@@ -144,7 +228,7 @@ export async function startCpuProfile(): Promise<() => Promise<CpuBreakdown>> {
   obs.observe({ entryTypes: ['gc'] });
   const t0 = performance.now();
   return async () => {
-    const { profile } = (await session.post('Profiler.stop')) as { profile: { nodes: ProfileNode[] } };
+    const { profile } = (await session.post('Profiler.stop')) as { profile: Profile };
     const heap = (await session.post('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } };
     // Entries not yet delivered (a busy loop delivers them late) belong to the window too.
     count(obs.takeRecords());
@@ -156,7 +240,13 @@ export async function startCpuProfile(): Promise<() => Promise<CpuBreakdown>> {
       writeFileSync(join(dir, `ingest-${process.pid}.cpuprofile`), JSON.stringify(profile));
       writeFileSync(join(dir, `ingest-${process.pid}.heapprofile`), JSON.stringify(heap.profile));
     }
-    return { ...foldProfile(profile.nodes), ...foldHeapProfile(heap.profile.head), wallMs: performance.now() - t0, gc };
+    return {
+      ...foldProfile(profile.nodes),
+      ...foldHeapProfile(heap.profile.head),
+      wallMs: performance.now() - t0,
+      gc,
+      stalls: longestStalls(profile),
+    };
   };
 }
 
@@ -171,8 +261,17 @@ export function formatBreakdown(b: CpuBreakdown, indent = '    '): string {
     `${indent}GC: ${b.gc.count} pauses, ${b.gc.totalMs.toFixed(0)} ms total, max ${b.gc.maxMs.toFixed(1)} ms ` +
     `(${b.gc.majorCount} major, ${b.gc.majorMs.toFixed(0)} ms, max ${b.gc.majorMaxMs.toFixed(1)} ms)\n` +
     `${indent}busiest functions (self time): ${top}\n` +
+    `${indent}longest stalls (loop busy without a break): ${b.stalls.map(stallText).join('; ')}\n` +
     allocLine(b, indent)
   );
+}
+
+function stallText(s: Stall): string {
+  const what = s.parts
+    .filter(([, ms]) => ms >= 0.5)
+    .map(([p, ms]) => `${p} ${ms.toFixed(1)}`)
+    .join(', ');
+  return `${s.ms.toFixed(1)} ms at +${s.atS.toFixed(1)} s (${what})`;
 }
 
 function allocLine(b: CpuBreakdown, indent: string): string {

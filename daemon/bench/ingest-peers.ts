@@ -8,14 +8,14 @@
  *    written after Redis' reply.
  *  - `bare`: the ceiling of the TCP part alone: our framer + envelope/CRC check + ack, no Redis.
  *
- * Same IPC as ingest-server.ts ('ready', 'stats', 'mem', 'stop'); no daemon histograms.
+ * Same IPC as ingest-server.ts ('ready', 'stats', 'mark', 'mem', 'stop'); no daemon histograms.
  */
 import { createRequire } from 'node:module';
 import { createServer, type Socket } from 'node:net';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../src/contract/index.js';
 import { avlAck, checkAvlFrame, handshakeAck, TcpFramer } from '../src/protocol/index.js';
+import { watchLoop } from './loop-watch.js';
 
 const require = createRequire(import.meta.url);
 const { ProtocolParser } = require('complete-teltonika-parser') as {
@@ -96,23 +96,18 @@ server.maxConnections = 100_000;
 server.listen(0, '127.0.0.1');
 await new Promise((r) => server.once('listening', r));
 
-const loop = monitorEventLoopDelay({ resolution: 1 });
-loop.enable();
+const loop = watchLoop();
 
-type Msg = { type: 'mem' } | { type: 'stop' } | { type: 'stats' };
+type Msg = { type: 'mem' } | { type: 'stop' } | { type: 'stats' } | { type: 'mark' };
 process.on('message', async (m: Msg) => {
   if (m.type === 'mem') {
     globalThis.gc?.();
     process.send?.({ type: 'mem', ...process.memoryUsage(), sessions: sockets.size });
   } else if (m.type === 'stats') {
-    process.send?.({
-      type: 'stats',
-      loopP99Ms: loop.percentile(99) / 1e6,
-      loopMaxMs: loop.max / 1e6,
-      ack: [],
-      xadd: [],
-    });
-    loop.reset();
+    process.send?.({ type: 'stats', ...loop.window(), ack: [], xadd: [] });
+  } else if (m.type === 'mark') {
+    loop.mark();
+    process.send?.({ type: 'mark' });
   } else if (m.type === 'stop') {
     for (const s of sockets) s.destroy();
     server.close();

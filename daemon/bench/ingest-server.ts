@@ -4,11 +4,11 @@
  * not what is measured). Answers 'mem' requests with its memory after a forced GC, and profiles its
  * CPU between 'profile-start' and 'profile-stop' (see cpu-profile.ts).
  */
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Histogram } from 'prom-client';
 import { startIngestion } from '../src/ingestion/main.js';
 import { BENCH_INGESTION } from './bench-ingestion.js';
 import { type CpuBreakdown, startCpuProfile } from './cpu-profile.js';
+import { watchLoop } from './loop-watch.js';
 
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ingestion = await startIngestion({
@@ -19,8 +19,7 @@ const ingestion = await startIngestion({
 });
 
 // The daemon's own view, to tell its delays from the simulator's and the network's.
-const loop = monitorEventLoopDelay({ resolution: 1 });
-loop.enable();
+const loop = watchLoop();
 
 /** Cumulative bucket counts of a prom-client histogram (le → count), summed over labels. */
 async function buckets(h: {
@@ -44,6 +43,7 @@ type Msg =
   | { type: 'mem' }
   | { type: 'stop' }
   | { type: 'stats' }
+  | { type: 'mark' }
   | { type: 'profile-start' }
   | { type: 'profile-stop' };
 let stopProfile: (() => Promise<CpuBreakdown>) | null = null;
@@ -61,15 +61,16 @@ process.on('message', async (m: Msg) => {
     // Loop delay since the previous 'stats'; histograms cumulative (the caller takes differences).
     const stats = {
       type: 'stats',
-      loopP99Ms: loop.percentile(99) / 1e6,
-      loopMaxMs: loop.max / 1e6,
+      ...loop.window(),
       ack: await buckets(ingestion.metrics.ackLatency),
       xadd: await buckets(ingestion.metrics.xaddLatency),
       batch: await buckets(ingestion.metrics.xaddBatchSize),
       batchEntries: await total(ingestion.metrics.xaddBatchSize, '_sum'),
     };
-    loop.reset();
     process.send?.(stats);
+  } else if (m.type === 'mark') {
+    loop.mark();
+    process.send?.({ type: 'mark' });
   } else if (m.type === 'profile-start') {
     framesAtStart = await framesAcked();
     stopProfile = await startCpuProfile();

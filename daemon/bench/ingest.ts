@@ -40,6 +40,7 @@ import { simulatedImei } from '../src/simulator/imei.js';
 import { Track } from '../src/simulator/track.js';
 import { type CpuBreakdown, formatBreakdown } from './cpu-profile.js';
 import { durabilityPhase } from './durability.js';
+import type { LoopWindow } from './loop-watch.js';
 import { cpuSeconds, rssBytes } from './proc.js';
 
 const { values: args } = parseArgs({
@@ -104,9 +105,7 @@ function ask<T>(child: ChildProcess, type: string): Promise<T> {
 
 const askMem = (child: ChildProcess) => ask<Mem>(child, 'mem');
 
-interface Stats {
-  loopP99Ms: number;
-  loopMaxMs: number;
+interface Stats extends LoopWindow {
   ack: Array<[number, number]>;
   xadd: Array<[number, number]>;
   /** XADD batch sizes (entries; cumulative buckets) and the entries they held. */
@@ -115,6 +114,25 @@ interface Stats {
 }
 
 const askStats = (child: ChildProcess) => ask<Stats>(child, 'stats');
+
+/**
+ * The loop-delay window's split: the first seconds after the fleet starts sending (its first
+ * frames, and the collections of what the logins left in the young generation) and the rest.
+ */
+const START_S = 2;
+
+/** Where a server's loop-delay max comes from, as far as the window's split and GC pauses tell. */
+function loopLine(w: LoopWindow): string {
+  const split =
+    w.loopMaxBeforeMarkMs === null || w.loopMaxAfterMarkMs === null
+      ? ''
+      : `first ${START_S} s of sending ${w.loopMaxBeforeMarkMs.toFixed(1)} ms, after ${w.loopMaxAfterMarkMs.toFixed(1)} ms; `;
+  const gc =
+    w.gcMaxMs > 0
+      ? `longest GC pause ${w.gcMaxMs.toFixed(1)} ms (${w.gcMaxKind} at +${w.gcMaxAtS.toFixed(1)} s), ${w.gcOver10} of ≥ 10 ms`
+      : 'no GC pause';
+  return `event-loop delay p99 ${w.loopP99Ms.toFixed(1)} ms max ${w.loopMaxMs.toFixed(1)} ms (${split}${gc})`;
+}
 
 /** Upper bucket bound (ms) holding quantile q of the observations between two snapshots. */
 function bucketQuantile(before: Array<[number, number]>, after: Array<[number, number]>, q: number): string {
@@ -289,6 +307,7 @@ async function main(): Promise<void> {
           tStart = performance.now();
           stats0 = askStats(t.child);
           if (profile) void ask(t.child, 'profile-start');
+          if ((fleet.duration ?? 0) > START_S) setTimeout(() => void ask(t.child, 'mark'), START_S * 1000);
           setTimeout(
             () => {
               cpuEnd = cpuSeconds(t.pid);
@@ -317,8 +336,7 @@ async function main(): Promise<void> {
           ? `  daemon view: ack p50 ${bucketQuantile(s0.ack, s1.ack, 0.5)} p99 ${bucketQuantile(s0.ack, s1.ack, 0.99)} ` +
             `(last byte received → ack written), XADD round trip p99 ${bucketQuantile(s0.xadd, s1.xadd, 0.99)}, ` +
             `${batchSizes(s0, s1)}, `
-          : `  ${t.kind} peer view: `) +
-        `event-loop delay p99 ${s1.loopP99Ms.toFixed(1)} ms max ${s1.loopMaxMs.toFixed(1)} ms`;
+          : `  ${t.kind} peer view: `) + loopLine(s1);
       const wall = (tEnd - tStart) / 1000;
       const cpu = cpuEnd - cpuStart;
       const recPerSec = summary.counters.recordsAcked / (summary.sendMs / 1000);
