@@ -123,10 +123,11 @@ const START_S = 2;
 
 /** Where a server's loop-delay max comes from, as far as the window's split and GC pauses tell. */
 function loopLine(w: LoopWindow): string {
+  const ms = (n: number | null) => (n === null ? 'n/a' : `${n.toFixed(1)} ms`);
   const split =
-    w.loopMaxBeforeMarkMs === null || w.loopMaxAfterMarkMs === null
+    w.loopMaxBeforeMarkMs === null
       ? ''
-      : `first ${START_S} s of sending ${w.loopMaxBeforeMarkMs.toFixed(1)} ms, after ${w.loopMaxAfterMarkMs.toFixed(1)} ms; `;
+      : `first ${START_S} s of sending ${ms(w.loopMaxBeforeMarkMs)}, after ${ms(w.loopMaxAfterMarkMs)}; `;
   const gc =
     w.gcMaxMs > 0
       ? `longest GC pause ${w.gcMaxMs.toFixed(1)} ms (${w.gcMaxKind} at +${w.gcMaxAtS.toFixed(1)} s), ${w.gcOver10} of ≥ 10 ms`

@@ -60,7 +60,8 @@ export function watchLoop(): { window(): LoopWindow; mark(): void } {
         loopP99Ms: whole.percentile(99) / 1e6,
         loopMaxMs: whole.max / 1e6,
         loopMaxBeforeMarkMs: maxAtMark === null ? null : maxAtMark / 1e6,
-        loopMaxAfterMarkMs: maxAtMark === null ? null : afterMark.max / 1e6,
+        // No sample after the mark: the loop was blocked from the mark to here (an overrun peer).
+        loopMaxAfterMarkMs: maxAtMark === null || afterMark.count === 0 ? null : afterMark.max / 1e6,
         gcMaxMs: gc.maxMs,
         gcMaxKind: gc.kind,
         gcMaxAtS: gc.at,
