@@ -11,6 +11,9 @@
  * allocation per frame under load (see daemon/bench/ingest.md); running the script costs Redis
  * more per entry than plain XADDs, hence only for batches where it saves the daemon more.
  *
+ * Sinks are told at most `MAX_TOLD_PER_TURN` outcomes per event-loop turn; the rest wait for the
+ * next turn, after the loop has read sockets and run timers again.
+ *
  * A batch Redis does not answer within `timeoutMs` fails all its entries (their frames are not
  * acknowledged; the devices resend). That is one timer per batch: give the writer a client
  * without ioredis' `commandTimeout`, which would arm its own timer per command.
@@ -32,6 +35,17 @@ import { APPEND_ENTRIES, appendEntriesArgs, isClusterClient, type StreamEntry } 
 const SCRIPT_MIN_ENTRIES = 4;
 
 /**
+ * Most outcomes told to sinks in one event-loop turn. The replies to a backlog arrive together
+ * (several batches of up to `maxBatch` in one read), and a session told "written" writes its ack
+ * at once: one socket write per entry, back to back, 10-25 µs each on the bench machine. Telling
+ * a backlog of a few thousand entries in one go held the loop for 20-40 ms in profiled runs
+ * (daemon/bench/ingest.md), during which no socket was read and no timer ran, so the next backlog
+ * was larger still. 256 is 3-6 ms of acks; a fleet the daemon keeps up with sends batches of a
+ * few entries and never reaches it.
+ */
+export const MAX_TOLD_PER_TURN = 256;
+
+/**
  * Who is told how an entry went: a session (one frame in flight at a time) is its own sink, so a
  * frame costs no promise or closures of its own.
  */
@@ -42,6 +56,14 @@ export interface EntrySink {
 
 interface Pending extends StreamEntry {
   sink: EntrySink;
+}
+
+/** A settled batch whose sinks are not all told yet: `ids` per entry, or `why` all failed. */
+interface Outcome {
+  batch: Pending[];
+  ids: unknown[] | null;
+  why: unknown;
+  next: number;
 }
 
 export interface StreamWriterOptions {
@@ -58,7 +80,11 @@ export interface StreamWriterOptions {
 export class StreamWriter {
   private queue: Pending[] = [];
   private scheduled = false;
+  /** Entries sent and not yet told (awaiting Redis, or settled and waiting for their turn). */
   private inFlight = 0;
+  private readonly outcomes: Outcome[] = [];
+  /** Outcomes told since the last flush (each turn that had entries or outcomes to tell runs one). */
+  private told = 0;
   private idleWaiters: (() => void)[] = [];
   private readonly maxBatch: number;
 
@@ -77,6 +103,10 @@ export class StreamWriter {
   /** XADD key * fields…; `sink` hears once, with the entry id or why it was not written. */
   append(key: string, fields: (string | Buffer)[], sink: EntrySink): void {
     this.queue.push({ key, fields, sink });
+    this.schedule();
+  }
+
+  private schedule(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.flushNow);
@@ -98,6 +128,8 @@ export class StreamWriter {
 
   private flush(): void {
     this.scheduled = false;
+    this.told = 0;
+    this.tell();
     const cluster = isClusterClient(this.redis);
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.maxBatch);
@@ -130,21 +162,8 @@ export class StreamWriter {
         why = new Error(`fewer than ${replicas} replica(s) confirmed ${batch.length} XADDs`);
       }
       const ids = why === undefined && Array.isArray(replies) ? replies : null;
-      this.inFlight -= batch.length;
-      for (let i = 0; i < batch.length; i++) {
-        const p = batch[i] as Pending;
-        const r: unknown = ids?.[i];
-        // One sink's failure must not keep the rest of the batch from hearing.
-        try {
-          if (typeof r === 'string') p.sink.written(r);
-          else p.sink.failed(toError(r ?? why ?? new Error('no reply from Redis')));
-        } catch (err) {
-          queueMicrotask(() => {
-            throw err;
-          });
-        }
-      }
-      if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
+      this.outcomes.push({ batch, ids, why, next: 0 });
+      this.tell();
     };
     const { timeoutMs } = this.options;
     const timer =
@@ -158,6 +177,33 @@ export class StreamWriter {
       ([replies, confirmed]) => settle(replies, confirmed),
       (err: unknown) => settle(null, null, err),
     );
+  }
+
+  /** Tells sinks their outcomes in order, up to MAX_TOLD_PER_TURN; the rest in a later turn. */
+  private tell(): void {
+    while (this.outcomes.length > 0) {
+      if (this.told >= MAX_TOLD_PER_TURN) {
+        this.schedule();
+        return;
+      }
+      const o = this.outcomes[0] as Outcome;
+      const i = o.next++;
+      if (o.next === o.batch.length) this.outcomes.shift();
+      this.inFlight--;
+      this.told++;
+      const p = o.batch[i] as Pending;
+      const r: unknown = o.ids?.[i];
+      // One sink's failure must not keep the rest of the batch from hearing.
+      try {
+        if (typeof r === 'string') p.sink.written(r);
+        else p.sink.failed(toError(r ?? o.why ?? new Error('no reply from Redis')));
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
+    if (this.pending === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /**

@@ -4,7 +4,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisCluster, type TestRedisCluster } from '../../../test/support/index.js';
 import { connectIngestRedis, createIngestRedis } from '../../src/ingestion/redis.js';
-import { StreamWriter } from '../../src/ingestion/stream-writer.js';
+import { MAX_TOLD_PER_TURN, StreamWriter } from '../../src/ingestion/stream-writer.js';
 import { createTestRedis } from './support.js';
 
 let r: Awaited<ReturnType<typeof createTestRedis>>;
@@ -64,6 +64,41 @@ describe('StreamWriter', () => {
     await Promise.all(Array.from({ length: 120 }, (_, i) => writer.add(`${r.prefix}writer:b`, ['n', String(i)])));
     expect(batches.sort((a, b) => b - a)).toEqual([50, 50, 20]);
     await writer.drained();
+    expect(writer.pending).toBe(0);
+  });
+
+  it('tells a backlog its outcomes a bounded number per event-loop turn, in order, and all of them', async () => {
+    const writer = new StreamWriter(r.redis, { maxBatch: 200 });
+    const key = `${r.prefix}writer:turns`;
+    const n = 3 * MAX_TOLD_PER_TURN;
+    // The turn each sink heard in: a counter the check phase advances while outcomes are told.
+    let turn = 0;
+    let ticking = true;
+    const tick = () => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const heard: Array<{ i: number; turn: number; id: string }> = [];
+    await new Promise<void>((resolve, reject) => {
+      for (let i = 0; i < n; i++) {
+        writer.append(key, ['n', String(i)], {
+          written: (id) => {
+            heard.push({ i, turn, id });
+            if (heard.length === n) resolve();
+          },
+          failed: reject,
+        });
+      }
+    });
+    ticking = false;
+    expect(heard.map((h) => h.i)).toEqual(Array.from({ length: n }, (_, i) => i));
+    const perTurn = new Map<number, number>();
+    for (const h of heard) perTurn.set(h.turn, (perTurn.get(h.turn) ?? 0) + 1);
+    expect(Math.max(...perTurn.values())).toBeLessThanOrEqual(MAX_TOLD_PER_TURN);
+    expect(perTurn.size).toBeGreaterThanOrEqual(3);
+    const entries = (await r.redis.xrange(key, '-', '+')) as [string, string[]][];
+    expect(entries.map(([id]) => id)).toEqual(heard.map((h) => h.id));
     expect(writer.pending).toBe(0);
   });
 
