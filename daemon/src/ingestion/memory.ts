@@ -6,9 +6,6 @@
  * (daemon/bench/ingest.md). So when the open sessions fall to half their peak, by at least
  * `minDrop`, one such collection runs once the closes have settled: a pause of tens of ms, after
  * an event that is itself rare (an outage, a redeploy of a balancer, a benchmark's fleet leaving).
- * If a new crowd is logging in by then (the sessions rose by `minDrop` again since the drop), the
- * collection is skipped: the pooled pages are about to be used again, and a stop of 50-300 ms
- * (bench:ingest, before the sustained phase) would fall in the middle of its logins.
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -52,27 +49,16 @@ export interface MemoryReleaserOptions {
 export class MemoryReleaser {
   private peak = 0;
   private timer: NodeJS.Timeout | null = null;
-  /** The fewest sessions open since the timer was armed. */
-  private low = 0;
 
   constructor(private readonly o: MemoryReleaserOptions) {}
 
   /** Called whenever a session opens or closes. */
   track(): void {
-    const open = this.o.open();
-    if (this.timer) this.low = Math.min(this.low, open);
-    const d = memoryDecision(this.peak, open, this.o.minDrop);
+    const d = memoryDecision(this.peak, this.o.open(), this.o.minDrop);
     this.peak = d.peak;
     if (d.kind === 'hold' || this.timer) return;
-    this.low = open;
     this.timer = setTimeout(() => {
       this.timer = null;
-      const now = this.o.open();
-      // A new crowd arriving: keep the pages for it, and measure the next drop from it.
-      if (now - this.low >= this.o.minDrop) {
-        this.peak = now;
-        return;
-      }
       const t0 = performance.now();
       this.o.release();
       const open = this.o.open();
