@@ -124,10 +124,14 @@ const START_S = 2;
 /** Where a server's loop-delay max comes from, as far as the window's split and GC pauses tell. */
 function loopLine(w: LoopWindow): string {
   const ms = (n: number | null) => (n === null ? 'n/a' : `${n.toFixed(1)} ms`);
+  // A stall still running when the mark is taken counts in neither part (each part's monitor
+  // records a delay when its timer next fires), only in the whole.
+  const straddles = w.loopMaxMs > Math.max(w.loopMaxBeforeMarkMs ?? 0, w.loopMaxAfterMarkMs ?? 0) + 1;
   const split =
     w.loopMaxBeforeMarkMs === null
       ? ''
-      : `first ${START_S} s of sending ${ms(w.loopMaxBeforeMarkMs)}, after ${ms(w.loopMaxAfterMarkMs)}; `;
+      : `first ${START_S} s of sending ${ms(w.loopMaxBeforeMarkMs)}, after ${ms(w.loopMaxAfterMarkMs)}` +
+        `${straddles ? ', the max straddles the mark' : ''}; `;
   const gc =
     w.gcMaxMs > 0
       ? `longest GC pause ${w.gcMaxMs.toFixed(1)} ms (${w.gcMaxKind} at +${w.gcMaxAtS.toFixed(1)} s), ${w.gcOver10} of ≥ 10 ms`
