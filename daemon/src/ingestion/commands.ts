@@ -102,6 +102,10 @@ export class CommandSender {
   /** Reports Redis refused (it was away); retried in order once it answers again. */
   private readonly owed: OwedReport[] = [];
   private retrying = false;
+  /** retryOwed was called while a retry ran (Redis may have come back after that run failed). */
+  private retryAgain = false;
+  /** Counts the clients' reconnections, so a write that fails across one is retried. */
+  private reconnects = 0;
   private readonly stopping = new AbortController();
   private loop: Promise<void> | null = null;
   private readonly stream: string;
@@ -110,7 +114,14 @@ export class CommandSender {
   constructor(private readonly o: CommandSenderOptions) {
     this.stream = o.keys.commandsOutbound(o.instanceId);
     this.now = o.now ?? Date.now;
-    o.redis.on('ready', () => this.retryOwed());
+    // Responses are written through the writer's client, XACKs through `redis`: each reconnects on
+    // its own, so either coming back retries (a retry while the other is still away fails).
+    for (const client of new Set([o.redis, o.writer.redis])) {
+      client.on('ready', () => {
+        this.reconnects++;
+        this.retryOwed();
+      });
+    }
   }
 
   async start(): Promise<void> {
@@ -309,6 +320,7 @@ export class CommandSender {
       this.retryOwed();
       return;
     }
+    const reconnects = this.reconnects;
     this.track(
       this.send(r).catch((err: unknown) => {
         this.owed.push(r);
@@ -316,6 +328,8 @@ export class CommandSender {
           { err, commandId: r.commandId, outcome: r.outcome },
           'could not report command outcome; retrying when Redis answers',
         );
+        // A client came back while this write was failing: its 'ready' found nothing owed yet.
+        if (this.reconnects !== reconnects) this.retryOwed();
       }),
     );
   }
@@ -330,8 +344,13 @@ export class CommandSender {
 
   /** Retries owed reports in order, stopping at the first Redis still refuses (called when it is back). */
   retryOwed(): void {
-    if (this.owed.length === 0 || this.retrying) return;
+    if (this.owed.length === 0) return;
+    if (this.retrying) {
+      this.retryAgain = true;
+      return;
+    }
     this.retrying = true;
+    this.retryAgain = false;
     const run = (async () => {
       while (this.owed.length > 0) {
         await this.send(this.owed[0] as OwedReport);
@@ -339,6 +358,8 @@ export class CommandSender {
       }
     })().finally(() => {
       this.retrying = false;
+      // Once more if asked meanwhile: the call may have been a reconnect this run's failure predates.
+      if (this.retryAgain) this.retryOwed();
     });
     this.track(run);
   }

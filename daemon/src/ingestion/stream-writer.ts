@@ -89,7 +89,8 @@ export class StreamWriter {
   private readonly maxBatch: number;
 
   constructor(
-    private readonly redis: Redis,
+    /** The client the entries are written with (it reconnects on its own after an outage). */
+    readonly redis: Redis,
     private readonly options: StreamWriterOptions = {},
   ) {
     this.maxBatch = options.maxBatch ?? 500;
