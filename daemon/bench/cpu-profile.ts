@@ -31,7 +31,7 @@ export interface CpuBreakdown {
   allocTop: Array<[string, number]>;
   /** Frames acknowledged in the window (set by the caller), to print allocation per frame. */
   frames?: number;
-  /** The longest stretches without an idle sample (the loop never waited): length, start, what ran. */
+  /** The longest stretches of loop work, about one turn each (see longestStalls): length, start, what ran. */
   stalls: Stall[];
 }
 
@@ -153,7 +153,10 @@ function activityOf(stack: ProfileNode[]): string {
   return partOf(self.callFrame.functionName, self.callFrame.url) ?? 'idle';
 }
 
-/** The `count` longest runs of consecutive busy samples, each with what ran in it. */
+/**
+ * The `count` longest runs of consecutive busy samples, cut at idle samples and where a check
+ * phase ends (about one loop turn each: what held timers back), each with what ran in it.
+ */
 export function longestStalls(p: Profile, count = 3): Stall[] {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, ProfileNode>();
@@ -169,15 +172,21 @@ export function longestStalls(p: Profile, count = 3): Stall[] {
     t += d;
     at.push(t);
   }
+  // A turn of the loop ends with its check phase (setImmediate callbacks: the writer's flush),
+  // after which timers run again; a loop that never waits for I/O has no idle sample between
+  // turns, so a run is also cut where a check phase ends.
+  const inCheck = (id: number) => stackOf(id).at(-1)?.callFrame.functionName === 'processImmediate';
   const runs: Array<[number, number]> = [];
   let from = -1;
   for (let i = 0; i < p.samples.length; i++) {
-    const idle = byId.get(p.samples[i] as number)?.callFrame.functionName === '(idle)';
-    if (!idle && from < 0) from = i;
-    if (idle && from >= 0) {
+    const id = p.samples[i] as number;
+    const idle = byId.get(id)?.callFrame.functionName === '(idle)';
+    const turnEnded = i > 0 && !idle && inCheck(p.samples[i - 1] as number) && !inCheck(id);
+    if (from >= 0 && (idle || turnEnded)) {
       runs.push([from, i]);
       from = -1;
     }
+    if (!idle && from < 0) from = i;
   }
   const ms = ([a, b]: [number, number]) => ((at[b] as number) - (at[a] as number)) / 1000;
   return runs
@@ -261,7 +270,7 @@ export function formatBreakdown(b: CpuBreakdown, indent = '    '): string {
     `${indent}GC: ${b.gc.count} pauses, ${b.gc.totalMs.toFixed(0)} ms total, max ${b.gc.maxMs.toFixed(1)} ms ` +
     `(${b.gc.majorCount} major, ${b.gc.majorMs.toFixed(0)} ms, max ${b.gc.majorMaxMs.toFixed(1)} ms)\n` +
     `${indent}busiest functions (self time): ${top}\n` +
-    `${indent}longest stalls (loop busy without a break): ${b.stalls.map(stallText).join('; ')}\n` +
+    `${indent}longest loop turns (busy samples up to an idle one or the end of a check phase): ${b.stalls.map(stallText).join('; ')}\n` +
     allocLine(b, indent)
   );
 }
