@@ -131,25 +131,23 @@ export function foldProfile(nodes: ProfileNode[]): Pick<CpuBreakdown, 'parts' | 
 }
 
 /**
- * What a sample was doing, named by the outermost function of ours on its stack (a socket write
- * inside a session's `written` is an ack; inside the writer's `flush`, an XADD batch): what the
+ * What a sample was doing, named by the functions of ours on its stack (a socket write under a
+ * session's `written` is an ack; under the writer's `flush` or `issue`, an XADD batch): what the
  * loop was busy with, which the self time alone (`writeBuffer`) does not say.
  */
 function activityOf(stack: ProfileNode[]): string {
   const self = stack[0] as ProfileNode;
   if (self.callFrame.functionName === '(garbage collector)') return 'garbage collection';
-  for (let i = stack.length - 1; i >= 0; i--) {
-    const { functionName: fn, url } = (stack[i] as ProfileNode).callFrame;
-    if (/\/ingestion\/stream-writer/.test(url)) {
-      if (fn === 'flush' || fn === 'send' || fn === 'issue') return 'XADD batches sent';
-      if (fn !== 'append' && fn !== 'schedule') return 'replies told, acks written';
-    }
-    if (/\/ingestion\/session/.test(url)) {
-      if (fn === 'written') return 'replies told, acks written';
-      if (fn === 'onData') return 'socket reads (framing, CRC, entries)';
-    }
-    if (/ioredis|redis-parser/.test(url)) return 'ioredis (commands, replies)';
+  const ours = new Set<string>();
+  let redis = false;
+  for (const { callFrame: f } of stack) {
+    if (/\/ingestion\/(stream-writer|session)/.test(f.url)) ours.add(f.functionName);
+    else if (/ioredis|redis-parser/.test(f.url)) redis = true;
   }
+  if (ours.has('written') || ours.has('failed') || ours.has('tell')) return 'replies told, acks written';
+  if (ours.has('flush') || ours.has('send') || ours.has('issue')) return 'XADD batches sent';
+  if (ours.has('onData')) return 'socket reads (framing, CRC, entries)';
+  if (redis) return 'ioredis (commands, replies)';
   return partOf(self.callFrame.functionName, self.callFrame.url) ?? 'idle';
 }
 
