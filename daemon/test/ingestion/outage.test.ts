@@ -3,7 +3,9 @@
  * the shared one), a frame gets no acknowledgement and its connection is closed; once Redis is
  * back, the device's resend is accepted, so every frame ever acknowledged is in the stream.
  */
+import { once } from 'node:events';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   decodeCommandResponse,
@@ -12,7 +14,13 @@ import {
   GROUPS,
   redisKeys,
 } from '../../src/contract/index.js';
+import { CommandSender } from '../../src/ingestion/commands.js';
+import { createIngestMetrics } from '../../src/ingestion/metrics.js';
+import { connectIngestRedis, createIngestRedis } from '../../src/ingestion/redis.js';
+import { DeviceRegistry } from '../../src/ingestion/registry.js';
 import type { Ingestion, IngestionOptions } from '../../src/ingestion/server.js';
+import { StreamWriter } from '../../src/ingestion/stream-writer.js';
+import { createMetricsRegistry } from '../../src/observability/metrics.js';
 import { avlAck, encodeCodec12Response } from '../../src/protocol/index.js';
 import { avlFrame, createTestDatabase, eventually, RawDevice, startOwnRedis, startTestIngestion } from './support.js';
 
@@ -202,5 +210,57 @@ describe('Redis refusing writes', () => {
       return n === 0;
     }, 'outbound entry acknowledged');
     d.close();
+  });
+
+  it('an outcome owed while only the response connection is away is written once that one is back', async () => {
+    // Responses and XACKs go through two connections that reconnect on their own: the XACK one
+    // coming back first must not be the outcome's only chance before the next heartbeat.
+    const own = await startOwnRedis();
+    cleanups.push(() => own.stop());
+    const keys = redisKeys('test:outage:split:');
+    const redis = createIngestRedis(own.url, { commandTimeoutMs: 300 });
+    const reader = createIngestRedis(own.url, { commandTimeoutMs: 2300 });
+    const streamRedis = createIngestRedis(own.url, { commandTimeoutMs: null });
+    for (const c of [redis, reader, streamRedis]) {
+      await connectIngestRedis(c);
+      cleanups.push(() => c.disconnect());
+    }
+    const sender = new CommandSender({
+      instanceId: 'split',
+      keys,
+      redis,
+      reader,
+      writer: new StreamWriter(streamRedis, { timeoutMs: 300 }),
+      registry: new DeviceRegistry(redis, keys, 'split'),
+      logger: pino({ level: 'silent' }),
+      metrics: createIngestMetrics(createMetricsRegistry()),
+      commandTimeoutMs: 5000,
+      blockMs: 100,
+    });
+    await sender.start();
+    cleanups.push(() => sender.stopReading());
+
+    streamRedis.disconnect();
+    const admin = new Redis(own.url);
+    cleanups.push(() => admin.disconnect());
+    await admin.xadd(
+      keys.commandsOutbound('split'),
+      '*',
+      ...encodeOutboundCommand({ commandId: 's1', imei: IMEI, text: 'getinfo', expiresAt: Date.now() + 60_000 }),
+    );
+    // Nobody holds the device here: `not_held`, which the response connection cannot write yet.
+    await eventually(() => sender.owedReports === 1, 'the outcome owed');
+    const back = once(redis, 'ready');
+    redis.disconnect(true);
+    await back;
+    await streamRedis.connect();
+    await eventually(async () => {
+      const outcomes = (await admin.xrange(keys.commandsResponses, '-', '+')).map(([, f]) => decodeCommandResponse(f));
+      return outcomes.some((o) => o.commandId === 's1' && o.outcome === 'not_held');
+    }, 'the owed outcome written');
+    await eventually(async () => {
+      const [n] = (await admin.xpending(keys.commandsOutbound('split'), GROUPS.outbound)) as [number];
+      return n === 0 && sender.owedReports === 0;
+    }, 'outbound entry acknowledged');
   });
 });
