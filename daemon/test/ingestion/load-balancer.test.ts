@@ -209,7 +209,14 @@ describe('ingestion behind a TCP load balancer', () => {
       collectAcked: true,
       drainMs: 10_000,
     });
-    await new Promise((res) => setTimeout(res, 1500));
+    // Stop lb-c once it holds devices and frames are coming in (a fixed pause could end before any
+    // device reached it on a busy machine, and then nothing would reconnect).
+    await eventually(async () => {
+      const held = Object.values(await r.redis.hgetall(r.keys.connectionsRegistry)).some(
+        (v) => decodeRegistryValue(v).instance === 'lb-c',
+      );
+      return held && (await r.redis.xlen(r.keys.telemetryAvl)) > before.size;
+    }, 'devices sending through lb-c');
     await ingestions.get('lb-c')?.stop();
     ingestions.delete('lb-c');
     const summary = await fleet;
