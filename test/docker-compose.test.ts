@@ -81,6 +81,7 @@ describe('docker-compose.yml', () => {
     expect(s.directus!.environment).toMatchObject({
       EXTENSIONS_MUST_LOAD: 'true',
       WEBSOCKETS_ENABLED: 'true',
+      CACHE_SCHEMA_FREEZE_ENABLED: 'true',
       SYNCHRONIZATION_STORE: 'redis',
       REDIS: 'redis://redis:6379',
       DB_HOST: 'postgres',

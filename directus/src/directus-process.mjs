@@ -62,6 +62,8 @@ export function directusInstanceEnv(o) {
     STORAGE_LOCATIONS: 'local',
     STORAGE_LOCAL_ROOT: join(o.stateDir, 'uploads'),
     WEBSOCKETS_ENABLED: true,
+    // Requests read the one cached schema, not a deep copy each (as in .env.example and compose).
+    CACHE_SCHEMA_FREEZE_ENABLED: true,
     LOG_LEVEL: o.logLevel ?? 'info',
     LOG_STYLE: 'raw',
   };
