@@ -6,7 +6,11 @@
  * (daemon/bench/ingest.md). So when the open sessions fall to half their peak, by at least
  * `minDrop`, one such collection runs once the closes have settled: a pause of tens of ms, after
  * an event that is itself rare (an outage, a redeploy of a balancer, a benchmark's fleet leaving).
+ * The collection waits, a settle period at a time, while a new crowd is logging in or the event
+ * loop is busy: its stop (10-100 ms measured, more on a loaded machine) would fall among their
+ * logins and frames, and a busy daemon reuses the pooled pages anyway. It runs once things calm.
  */
+import { performance } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -34,6 +38,17 @@ export function reducingGc(): (() => void) | null {
   }
 }
 
+/** This process's event-loop utilisation (0-1) since the previous call of the returned function. */
+export function loopUtilization(): () => number {
+  let last = performance.eventLoopUtilization();
+  return () => {
+    const now = performance.eventLoopUtilization();
+    const u = performance.eventLoopUtilization(now, last).utilization;
+    last = now;
+    return u;
+  };
+}
+
 export interface MemoryReleaserOptions {
   /** Sessions that must have gone (and at least half the peak) before memory is released. */
   minDrop: number;
@@ -44,28 +59,69 @@ export interface MemoryReleaserOptions {
   /** Runs the collection; returns what it did, for the log. */
   release(): void;
   onReleased?(info: { peak: number; open: number; ms: number }): void;
+  /** The event loop's utilisation (0-1) since the previous call (none: never busy). */
+  utilization?(): number;
+  /** Above this utilisation over a settle period the collection waits another period. Default 0.1. */
+  busyAbove?: number;
+}
+
+/** What a due collection does: run now, or wait a settle period more. */
+export function dueDecision(o: {
+  open: number;
+  /** The fewest sessions open since the collection was armed (or last put off). */
+  low: number;
+  minDrop: number;
+  utilization: number;
+  busyAbove: number;
+}): 'release' | 'wait' {
+  const arriving = o.open - o.low >= o.minDrop;
+  return arriving || o.utilization > o.busyAbove ? 'wait' : 'release';
 }
 
 export class MemoryReleaser {
   private peak = 0;
   private timer: NodeJS.Timeout | null = null;
+  /** The fewest sessions open since the timer was armed. */
+  private low = 0;
 
   constructor(private readonly o: MemoryReleaserOptions) {}
 
   /** Called whenever a session opens or closes. */
   track(): void {
-    const d = memoryDecision(this.peak, this.o.open(), this.o.minDrop);
+    const open = this.o.open();
+    if (this.timer) this.low = Math.min(this.low, open);
+    const d = memoryDecision(this.peak, open, this.o.minDrop);
     this.peak = d.peak;
     if (d.kind === 'hold' || this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      const t0 = performance.now();
-      this.o.release();
-      const open = this.o.open();
-      this.o.onReleased?.({ peak: this.peak, open, ms: performance.now() - t0 });
-      this.peak = open;
-    }, this.o.settleMs);
+    this.o.utilization?.(); // the busy check covers the settle period only
+    this.arm(open);
+  }
+
+  private arm(open: number): void {
+    this.low = open;
+    this.timer = setTimeout(() => this.due(), this.o.settleMs);
     this.timer.unref();
+  }
+
+  private due(): void {
+    this.timer = null;
+    const now = this.o.open();
+    const decision = dueDecision({
+      open: now,
+      low: this.low,
+      minDrop: this.o.minDrop,
+      utilization: this.o.utilization?.() ?? 0,
+      busyAbove: this.o.busyAbove ?? 0.1,
+    });
+    if (decision === 'wait') {
+      this.arm(now);
+      return;
+    }
+    const t0 = performance.now();
+    this.o.release();
+    const open = this.o.open();
+    this.o.onReleased?.({ peak: this.peak, open, ms: performance.now() - t0 });
+    this.peak = open;
   }
 
   stop(): void {

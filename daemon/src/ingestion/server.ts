@@ -25,7 +25,7 @@ import { CommandSender } from './commands.js';
 import { startDeviceControl } from './device-control.js';
 import { cachedDeviceLookup, type DeviceLookup, networkAllows, parseAllowedNetworks } from './devices.js';
 import { ConnectionLimiter } from './limits.js';
-import { MemoryReleaser, reducingGc } from './memory.js';
+import { loopUtilization, MemoryReleaser, reducingGc } from './memory.js';
 import { createIngestMetrics, type IngestMetrics } from './metrics.js';
 import { type ProxySource, readProxyHeader } from './proxy-header.js';
 import { connectIngestRedis, createIngestRedis } from './redis.js';
@@ -85,8 +85,8 @@ export interface IngestionOptions {
   recordTakeover?: TakeoverRecorder;
   /**
    * After the open sessions fell to half their peak, by at least `minDrop`, run one
-   * memory-reducing collection `settleMs` later (see memory.ts). Default 1 000 sessions, 2 s;
-   * null: never.
+   * memory-reducing collection `settleMs` later, or once logins and frames have calmed (see
+   * memory.ts). Default 1 000 sessions, 2 s; null: never.
    */
   memoryRelease?: { minDrop: number; settleMs: number } | null;
   /**
@@ -197,6 +197,7 @@ export async function startIngestion(options: IngestionOptions): Promise<Ingesti
           ...releaseOptions,
           open: () => sessions.size,
           release: gc,
+          utilization: loopUtilization(),
           onReleased: (r) =>
             logger.info(
               { peakSessions: r.peak, openSessions: r.open, pauseMs: Math.round(r.ms) },
