@@ -7,7 +7,7 @@
  * Two writers (a response consumer and a dispatcher, maybe on different instances) never interleave.
  */
 import type { ApiExtensionContext } from '@directus/extensions';
-import type { Accountability, SchemaOverview } from '@directus/types';
+import type { Accountability } from '@directus/types';
 import type { Knex } from 'knex';
 import { type CommandPatch, type CommandRow, type CommandStatus, type Decision, isTerminal } from '../commands';
 import { deviceLocks } from './locks';
@@ -92,29 +92,6 @@ export function isSystemAccountability(a: Accountability | null | undefined): bo
   return !!a && SYSTEM_WRITES.has(a);
 }
 
-/** How long the lifecycle writes reuse one copy of the schema. */
-const SCHEMA_REUSE_MS = 1000;
-const schemaCopies = new WeakMap<Ctx['getSchema'], { at: number; schema: Promise<SchemaOverview> }>();
-
-/**
- * The schema for the lifecycle writes. Directus's getSchema() deep-copies its cached schema on every
- * call (unless CACHE_SCHEMA_FREEZE_ENABLED), which cost about as much CPU as a request's own copy,
- * for each of the two or three writes of a command; one copy serves every write for a second, as a
- * request's one copy serves it for its whole life. ItemsService only reads it.
- */
-function schemaFor(ctx: Ctx): Promise<SchemaOverview> {
-  const now = Date.now();
-  const hit = schemaCopies.get(ctx.getSchema);
-  if (hit && now - hit.at < SCHEMA_REUSE_MS) return hit.schema;
-  const schema = ctx.getSchema();
-  schemaCopies.set(ctx.getSchema, { at: now, schema });
-  // A failed read is not kept: the next write asks Directus again.
-  schema.catch(() => {
-    if (schemaCopies.get(ctx.getSchema)?.schema === schema) schemaCopies.delete(ctx.getSchema);
-  });
-  return schema;
-}
-
 /** Writes a patch as the extension (for `actingUser`, if any); ItemsService commits it, then emits the update event. */
 export async function writePatch(
   ctx: Ctx,
@@ -122,7 +99,7 @@ export async function writePatch(
   patch: CommandPatch,
   actingUser: string | null = null,
 ): Promise<void> {
-  const schema = await schemaFor(ctx);
+  const schema = await ctx.getSchema();
   const items = new ctx.services.ItemsService(COMMANDS, {
     schema,
     knex: ctx.database,
